@@ -1,0 +1,54 @@
+/**
+ * `Binder`: host plumbing for one Neutron port, selected by the port's `binding:vif_type`.
+ * `HostNetworkAgent`: the agent role the plugin plays for the embedded backend (bridge + gateway addresses).
+ *
+ * Both are idempotent: creating what exists reuses it; removing what is gone succeeds.
+ */
+import type { Port } from '../neutron/types.ts';
+
+/** Host and container interface names of one port (kuryr's naming, Linux's 15-char limit). */
+export interface InterfaceNames {
+  /** `tap` + first 11 characters of the port ID, e.g. `tap3f6f0e2c-9b`. */
+  host: string;
+  /** `t_c` + first 11 characters of the port ID: the end Docker moves into the container. */
+  container: string;
+}
+
+export interface BindRequest {
+  port: Port;
+  /** MTU of the Neutron network (1500 when the network has none). */
+  mtu: number;
+}
+
+export interface Binder {
+  /**
+   * Create the veth pair for `port` in the host namespace (reusing an existing pair of that name), give the
+   * container end the port's MAC and the MTU, bring the host end up and attach it as the port's
+   * `binding:vif_type` requires. On failure nothing is left behind.
+   */
+  bind(req: BindRequest): Promise<InterfaceNames>;
+  /** Detach and delete the host interface of `port` (the peer goes with it). A missing device is not an error. */
+  unbind(port: Port): Promise<void>;
+}
+
+/** An address with its prefix length, e.g. `{ address: '10.0.0.1', prefixLength: 24 }`. */
+export interface InterfaceAddress {
+  address: string;
+  prefixLength: number;
+}
+
+export interface HostNetworkSpec {
+  /** Neutron network ID: the bridge is `brq` + its first 11 characters. */
+  networkId: string;
+  mtu: number;
+  /** Gateway addresses of the network's subnets, held by the bridge. */
+  gateways: readonly InterfaceAddress[];
+}
+
+/** The embedded backend's agent: a Linux bridge per network holding the gateway addresses. */
+export interface HostNetworkAgent {
+  /** Create (or repair) the bridge: up, MTU, exactly these gateway addresses. */
+  ensureNetwork(spec: HostNetworkSpec): Promise<void>;
+  /** Delete the bridge. A missing bridge is not an error. */
+  removeNetwork(networkId: string): Promise<void>;
+}
