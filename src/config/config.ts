@@ -1,0 +1,65 @@
+/**
+ * The validated configuration of one kuryr-ts process. Built by config/load.ts from, in order of precedence:
+ * command-line flags, environment variables, `kuryr.conf`, defaults.
+ */
+
+export type Backend = 'embedded' | 'neutron';
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/** What the driver needs to know (a slice of `Config`, so unit tests can build it directly). */
+export interface DriverSettings {
+  /** `[DEFAULT] capability_scope`: `Scope` reported to Docker. */
+  capabilityScope: 'local' | 'global';
+  localDefaultAddressSpace: string;
+  globalDefaultAddressSpace: string;
+  /** `[DEFAULT] subnetpool_name_prefix`: pools we create are `<prefix>-<cidr>`. */
+  subnetpoolNamePrefix: string;
+  /** `[neutron] default_subnetpool_v4` / `_v6`: pools for networks created without `--subnet`. */
+  defaultSubnetpoolV4: string;
+  defaultSubnetpoolV6: string;
+  /** `[neutron] enable_dhcp` for subnets we create. */
+  enableDhcp: boolean;
+  /** `[binding] veth_dst_prefix`: container interfaces are `<prefix>0`, `<prefix>1`, ... */
+  vethDstPrefix: string;
+  /** `binding:host_id` of the ports we bind (default: the hostname). */
+  hostId: string;
+  /** `[DEFAULT] process_external_connectivity`: map exposed ports to security groups. */
+  processExternalConnectivity: boolean;
+}
+
+/** Settings of the embedded backend. */
+export interface EmbeddedSettings {
+  /** Prefix of the default IPv4 pool created on first start (kuryr/devstack: 10.10.0.0/16, /24 blocks). */
+  defaultPoolPrefixV4: string;
+  defaultPoolPrefixlenV4: number;
+  defaultPoolPrefixV6: string;
+  defaultPoolPrefixlenV6: number;
+  /** MTU of networks the embedded backend creates. */
+  networkMtu: number;
+}
+
+export interface Config {
+  driver: DriverSettings;
+  embedded: EmbeddedSettings;
+  /** Name of both the network and the IPAM driver (`-d NAME --ipam-driver NAME`). */
+  driverName: string;
+  backend: Backend;
+  /** Directory of the embedded store (`<stateDir>/kuryr.db`). */
+  stateDir: string;
+  /** Unix socket to serve on; null when serving TCP. */
+  socketPath: string | null;
+  /** Group owning the unix socket (mode 0660); null = root. */
+  socketGroup: string | null;
+  /** TCP address to serve on (`--listen`); null when serving the unix socket. */
+  listen: { host: string; port: number } | null;
+  /** Directory holding `<name>/<name>.spec` when serving TCP (`/usr/lib/docker/plugins`, like the original). */
+  specDir: string;
+  logLevel: LogLevel;
+  /** The configuration file that was read, if any. */
+  configFile: string | null;
+}
+
+export const DEFAULT_DRIVER_NAME = 'kuryr';
+export const DEFAULT_STATE_DIR = '/var/lib/kuryr';
+export const DEFAULT_SPEC_DIR = '/usr/lib/docker/plugins';
+export const PLUGIN_SOCKET_DIR = '/run/docker/plugins';

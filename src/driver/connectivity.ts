@@ -1,0 +1,126 @@
+/**
+ * `ProgramExternalConnectivity` / `RevokeExternalConnectivity`: a container's exposed ports become a Neutron
+ * security group `<port id>-exposed_ports` with one ingress rule per protocol and run of consecutive ports,
+ * added to the endpoint's port (kuryr-behaviour.md §12). Unlike the original, the port is found by its endpoint
+ * tags (so it works in tag mode, §17 item 2), SCTP is supported, and programming twice is idempotent.
+ */
+import { fail } from '../errors.ts';
+import { isNotFound } from '../neutron/errors.ts';
+import type { SecurityGroupRuleCreate } from '../neutron/types.ts';
+import { type DriverRuntime, errorMessage } from './context.ts';
+import { portOfEndpoint } from './lookup.ts';
+
+export const EXPOSED_PORTS_OPTION = 'com.docker.network.endpoint.exposedports';
+const SG_DESCRIPTION = 'Docker exposed ports created by Kuryr.';
+const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 132: 'sctp' };
+
+export interface ExposedPort {
+  Proto: number;
+  Port: number;
+}
+
+/** The exposed ports in sandbox/endpoint options, validated. */
+export function exposedPorts(options: Readonly<Record<string, unknown>> | null | undefined): ExposedPort[] {
+  const raw = options?.[EXPOSED_PORTS_OPTION];
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw fail.invalid(`${EXPOSED_PORTS_OPTION} must be a list`);
+  return raw.map((entry: unknown) => {
+    const e = entry as { Proto?: unknown; Port?: unknown } | null;
+    const proto = e?.Proto;
+    const port = e?.Port;
+    if (typeof proto !== 'number' || typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+      throw fail.invalid(`${EXPOSED_PORTS_OPTION}: invalid entry ${JSON.stringify(entry)}`);
+    }
+    if (PROTOCOLS[proto] === undefined) throw fail.invalid(`Bad protocol number for exposed port: ${proto}`);
+    return { Proto: proto, Port: port };
+  });
+}
+
+/** Ingress rules for the exposed ports: consecutive ports of one protocol merge into one range. */
+export function rulesFor(securityGroupId: string, ports: readonly ExposedPort[]): SecurityGroupRuleCreate[] {
+  const byProto = new Map<number, number[]>();
+  for (const p of ports) byProto.set(p.Proto, [...(byProto.get(p.Proto) ?? []), p.Port]);
+  const rules: SecurityGroupRuleCreate[] = [];
+  for (const [proto, list] of [...byProto].sort(([a], [b]) => a - b)) {
+    const protocol = PROTOCOLS[proto]!;
+    if (protocol === 'icmp') {
+      rules.push({ security_group_id: securityGroupId, direction: 'ingress', protocol });
+      continue;
+    }
+    const sorted = [...new Set(list)].sort((a, b) => a - b);
+    let start = sorted[0]!;
+    let prev = start;
+    for (const port of [...sorted.slice(1), Number.NaN]) {
+      if (port === prev + 1) {
+        prev = port;
+        continue;
+      }
+      rules.push({
+        security_group_id: securityGroupId,
+        direction: 'ingress',
+        protocol,
+        port_range_min: start,
+        port_range_max: prev,
+      });
+      start = port;
+      prev = port;
+    }
+  }
+  return rules;
+}
+
+function groupName(portId: string): string {
+  return `${portId}-exposed_ports`;
+}
+
+/** `NetworkDriver.ProgramExternalConnectivity`. */
+export async function programExternalConnectivity(
+  rt: DriverRuntime,
+  endpointId: string,
+  options: Readonly<Record<string, unknown>> | null | undefined,
+): Promise<void> {
+  if (!rt.settings.processExternalConnectivity) return;
+  const ports = exposedPorts(options);
+  if (ports.length === 0) return;
+  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+    const port = await portOfEndpoint(rt, endpointId);
+    if (port === undefined) throw fail.notFound(`The port doesn't exist for the identifier ${endpointId}`);
+    const existing = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });
+    if (existing.length > 0) {
+      const missing = existing.map((g) => g.id).filter((id) => !port.security_groups.includes(id));
+      if (missing.length > 0)
+        await rt.neutron.updatePort(port.id, { security_groups: [...missing, ...port.security_groups] });
+      return;
+    }
+    const group = await rt.neutron.createSecurityGroup({ name: groupName(port.id), description: SG_DESCRIPTION });
+    try {
+      await rt.neutron.createSecurityGroupRules(rulesFor(group.id, ports));
+      await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
+    } catch (err) {
+      await rt.neutron
+        .deleteSecurityGroup(group.id)
+        .catch((e: unknown) =>
+          rt.log.error({ err: errorMessage(e), group: group.id }, 'could not delete security group after a failure'),
+        );
+      throw err;
+    }
+  });
+}
+
+/** `NetworkDriver.RevokeExternalConnectivity`: takes the exposed-ports groups off the port and deletes them. */
+export async function revokeExternalConnectivity(rt: DriverRuntime, endpointId: string): Promise<void> {
+  if (!rt.settings.processExternalConnectivity) return;
+  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+    const port = await portOfEndpoint(rt, endpointId);
+    if (port === undefined) return;
+    const groups = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });
+    if (groups.length === 0) return;
+    const ids = new Set(groups.map((g) => g.id));
+    await rt.neutron.updatePort(port.id, { security_groups: port.security_groups.filter((id) => !ids.has(id)) });
+    for (const id of ids) {
+      await rt.neutron.deleteSecurityGroup(id).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    }
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * What the driver is given: the Neutron API, host binding, settings and a logger. The driver keeps no state
+ * of its own beyond locks and short-lived reservations; everything else is found again in Neutron by tags.
+ */
+import type { HostNetworkAgent } from '../binding/binder.ts';
+import type { Binder } from '../binding/binder.ts';
+import type { DriverSettings } from '../config/config.ts';
+import type { NeutronApi } from '../neutron/api.ts';
+import { KeyedLock } from './locks.ts';
+
+/** Minimal structured logger (pino's shape). */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DriverDeps {
+  neutron: NeutronApi;
+  binder: Binder;
+  /** Present for the embedded backend, where the plugin plays the Neutron agent (bridge + gateway). */
+  agent?: HostNetworkAgent;
+  settings: DriverSettings;
+  log: Logger;
+}
+
+/** Blocks of a shared pool handed to Docker by RequestPool but not yet turned into a subnet by CreateNetwork. */
+export class BlockReservations {
+  private readonly held = new Map<string, number>();
+  private readonly ttlMs: number;
+
+  constructor(ttlMs = 120_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  /** CIDRs of `poolId` currently reserved. */
+  reserved(poolId: string, now = Date.now()): string[] {
+    const out: string[] = [];
+    for (const [key, expiry] of this.held) {
+      if (expiry <= now) this.held.delete(key);
+      else if (key.startsWith(`${poolId}@`)) out.push(key.slice(poolId.length + 1));
+    }
+    return out;
+  }
+
+  reserve(poolId: string, cidr: string, now = Date.now()): void {
+    this.held.set(`${poolId}@${cidr}`, now + this.ttlMs);
+  }
+
+  release(poolId: string, cidr: string): void {
+    this.held.delete(`${poolId}@${cidr}`);
+  }
+}
+
+/** Shared per-process coordination for the driver modules. */
+export interface DriverRuntime extends DriverDeps {
+  locks: KeyedLock;
+  reservations: BlockReservations;
+}
+
+export function createRuntime(deps: DriverDeps): DriverRuntime {
+  return { ...deps, locks: new KeyedLock(), reservations: new BlockReservations() };
+}
+
+/** Message of any thrown value. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

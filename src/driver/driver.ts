@@ -1,0 +1,113 @@
+/**
+ * The CNM ⇄ Neutron driver: one method per libnetwork remote-driver and IPAM call. Knows nothing of HTTP.
+ */
+import { type CreateEndpointInput, createEndpoint, deleteEndpoint, endpointOperInfo } from './endpoint.ts';
+import { programExternalConnectivity, revokeExternalConnectivity } from './connectivity.ts';
+import { createRuntime, type DriverDeps, type DriverRuntime } from './context.ts';
+import {
+  type ReleaseAddressInput,
+  type RequestAddressInput,
+  type RequestPoolInput,
+  releaseAddress,
+  releasePool,
+  requestAddress,
+  requestPool,
+} from './ipam.ts';
+import { join } from './join.ts';
+import { type CreateNetworkInput, createNetwork, deleteNetwork } from './network.ts';
+
+export class KuryrDriver {
+  readonly runtime: DriverRuntime;
+
+  constructor(deps: DriverDeps) {
+    this.runtime = createRuntime(deps);
+  }
+
+  // ---- handshake ----
+
+  networkCapabilities() {
+    const scope = this.runtime.settings.capabilityScope;
+    return { Scope: scope, ConnectivityScope: scope };
+  }
+
+  ipamCapabilities() {
+    // Docker's MAC in RequestAddress lets the IPv6 request find the port of the IPv4 one (one port per endpoint).
+    return { RequiresMACAddress: true, RequiresRequestReplay: false };
+  }
+
+  defaultAddressSpaces() {
+    return {
+      LocalDefaultAddressSpace: this.runtime.settings.localDefaultAddressSpace,
+      GlobalDefaultAddressSpace: this.runtime.settings.globalDefaultAddressSpace,
+    };
+  }
+
+  // ---- IPAM ----
+
+  requestPool(req: RequestPoolInput) {
+    return requestPool(this.runtime, req);
+  }
+
+  async releasePool(poolId: string): Promise<Record<string, never>> {
+    await releasePool(this.runtime, poolId);
+    return {};
+  }
+
+  requestAddress(req: RequestAddressInput) {
+    return requestAddress(this.runtime, req);
+  }
+
+  async releaseAddress(req: ReleaseAddressInput): Promise<Record<string, never>> {
+    await releaseAddress(this.runtime, req);
+    return {};
+  }
+
+  // ---- networks ----
+
+  async createNetwork(req: CreateNetworkInput): Promise<Record<string, never>> {
+    await createNetwork(this.runtime, req);
+    return {};
+  }
+
+  async deleteNetwork(networkId: string): Promise<Record<string, never>> {
+    await deleteNetwork(this.runtime, networkId);
+    return {};
+  }
+
+  /** Swarm managers: the options are handed to every node's CreateNetwork unchanged. */
+  allocateNetwork(options: Readonly<Record<string, string>> | null | undefined) {
+    return { Options: options ?? {} };
+  }
+
+  // ---- endpoints ----
+
+  createEndpoint(req: CreateEndpointInput) {
+    return createEndpoint(this.runtime, req);
+  }
+
+  async deleteEndpoint(endpointId: string): Promise<Record<string, never>> {
+    await deleteEndpoint(this.runtime, endpointId);
+    return {};
+  }
+
+  endpointOperInfo(endpointId: string) {
+    return endpointOperInfo(this.runtime, endpointId);
+  }
+
+  join(endpointId: string) {
+    return join(this.runtime, endpointId);
+  }
+
+  async programExternalConnectivity(
+    endpointId: string,
+    options: Readonly<Record<string, unknown>> | null | undefined,
+  ): Promise<Record<string, never>> {
+    await programExternalConnectivity(this.runtime, endpointId, options);
+    return {};
+  }
+
+  async revokeExternalConnectivity(endpointId: string): Promise<Record<string, never>> {
+    await revokeExternalConnectivity(this.runtime, endpointId);
+    return {};
+  }
+}

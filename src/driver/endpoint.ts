@@ -1,0 +1,138 @@
+/**
+ * `NetworkDriver.CreateEndpoint`, `DeleteEndpoint`, `EndpointOperInfo`: a Docker endpoint is the Neutron port
+ * holding its addresses, bound to this host and tagged with the endpoint ID; its host side is a veth pair.
+ *
+ * Unlike the original (kuryr-behaviour.md §11, §17 item 3): a dual-stack endpoint is one port from the start
+ * (ipam.ts), so it never loses its tags; CreateEndpoint is idempotent and undoes the port update when the host
+ * binding fails; DeleteEndpoint of an endpoint already gone succeeds.
+ */
+import { fail } from '../errors.ts';
+import type { Port, PortUpdate } from '../neutron/types.ts';
+import { splitAddressWithPrefix } from '../util/ip.ts';
+import { type DriverRuntime, errorMessage } from './context.ts';
+import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
+import { mtuOf } from './network.ts';
+import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, withTags } from './tags.ts';
+
+export interface CreateEndpointInput {
+  NetworkID: string;
+  EndpointID: string;
+  Interface?:
+    | { Address?: string | undefined; AddressIPv6?: string | undefined; MacAddress?: string | undefined }
+    | null
+    | undefined;
+}
+
+export interface CreateEndpointResult {
+  Interface: { MacAddress?: string };
+}
+
+/** `NetworkDriver.CreateEndpoint`. */
+export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput): Promise<CreateEndpointResult> {
+  return rt.locks.run(`endpoint:${req.EndpointID}`, async () => {
+    const network = await requireNetworkOfDocker(rt, req.NetworkID);
+    const iface = req.Interface ?? {};
+    const addresses = [iface.Address, iface.AddressIPv6]
+      .filter((a): a is string => a !== undefined && a !== '')
+      .map((a) => splitAddressWithPrefix(a).address);
+    if (addresses.length === 0) throw fail.invalid('Interface address v4 or v6 not provided.');
+    const mac = iface.MacAddress ? iface.MacAddress.toLowerCase() : undefined;
+
+    const holders = await rt.neutron.listPorts({
+      network_id: network.id,
+      fixed_ips: addresses.map((a) => `ip_address=${a}`),
+    });
+    if (holders.length > 1) {
+      throw fail.conflict(
+        `Multiple ports exist for the addresses ${addresses.join(' and ')}: ${holders.map((p) => p.id).join(', ')}`,
+      );
+    }
+    const endpointTags = idTags(req.EndpointID);
+    const before = holders[0];
+    let port: Port;
+    if (before === undefined) {
+      // Addresses not from our IPAM (e.g. Docker's default IPAM): the port is made here.
+      port = await rt.neutron.createPort({
+        name: `${req.EndpointID}-port`,
+        network_id: network.id,
+        admin_state_up: true,
+        device_owner: DEVICE_OWNER,
+        device_id: req.EndpointID,
+        'binding:host_id': rt.settings.hostId,
+        ...(mac === undefined ? {} : { mac_address: mac }),
+        fixed_ips: addresses.map((ip_address) => ({ ip_address })),
+      });
+      port = {
+        ...port,
+        tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_CREATED_TAG, ...endpointTags])),
+      };
+    } else {
+      if (before.device_id !== '' && before.device_id !== req.EndpointID) {
+        throw fail.conflict(
+          `Neutron port ${before.id} holding ${addresses.join(', ')} is in use by device ${before.device_id}`,
+        );
+      }
+      port = await claimPort(rt, before, req.EndpointID, mac);
+    }
+
+    try {
+      await rt.binder.bind({ port, mtu: mtuOf(network) });
+    } catch (err) {
+      await undoClaim(rt, before, port).catch((undoErr: unknown) =>
+        rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
+      );
+      throw err;
+    }
+    return mac === undefined ? { Interface: { MacAddress: port.mac_address } } : { Interface: {} };
+  });
+}
+
+/** One PUT with every change the port needs (host, owner, device, MAC, admin state), then the endpoint tags. */
+async function claimPort(rt: DriverRuntime, port: Port, endpointId: string, mac: string | undefined): Promise<Port> {
+  const update: PortUpdate = {};
+  if (port['binding:host_id'] !== rt.settings.hostId) {
+    update['binding:host_id'] = rt.settings.hostId;
+    update.device_owner = DEVICE_OWNER;
+  }
+  if (port.device_id !== endpointId) update.device_id = endpointId;
+  if (mac !== undefined && port.mac_address.toLowerCase() !== mac) update.mac_address = mac;
+  if (!port.admin_state_up) update.admin_state_up = true;
+  const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
+  const tags = withTags(updated.tags, idTags(endpointId));
+  if (tags.length === updated.tags.length) return updated;
+  return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
+}
+
+/** Puts a port back as it was before CreateEndpoint (or deletes the one it created). */
+async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Port): Promise<void> {
+  if (before === undefined) {
+    await rt.neutron.deletePort(after.id);
+    return;
+  }
+  await rt.neutron.updatePort(after.id, {
+    'binding:host_id': before['binding:host_id'],
+    device_owner: before.device_owner,
+    device_id: before.device_id,
+    mac_address: before.mac_address,
+  });
+  await rt.neutron.replaceTags('ports', after.id, before.tags);
+}
+
+/** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
+export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Promise<void> {
+  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+    const port = await portOfEndpoint(rt, endpointId);
+    if (port === undefined) return;
+    await rt.binder.unbind(port);
+    await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
+  });
+}
+
+/** `NetworkDriver.EndpointOperInfo`: the Neutron port status. */
+export async function endpointOperInfo(
+  rt: DriverRuntime,
+  endpointId: string,
+): Promise<{ Value: Record<string, string> }> {
+  const port = await portOfEndpoint(rt, endpointId);
+  return { Value: port === undefined ? {} : { status: port.status, port_id: port.id } };
+}

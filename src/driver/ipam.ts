@@ -1,0 +1,418 @@
+/**
+ * The IPAM driver: Docker pools are Neutron subnet pools (or a block of one), Docker addresses are Neutron
+ * ports. kuryr-behaviour.md §9 describes the original; the differences are deliberate:
+ * - without `--subnet`, a free block of the default pool's `default_prefixlen` is handed out (the original hands
+ *   out the whole default prefix and then fails), and the shared default pool is never deleted;
+ * - without `--gateway`, the gateway is the subnet's first host, as Neutron would choose;
+ * - `--ip-range` narrows the subnet's allocation pools instead of replacing the subnet;
+ * - one port per endpoint: the IPv6 address is added to the port that got the IPv4 address (same MAC);
+ * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
+ */
+import { fail } from '../errors.ts';
+import { isConflict, isNotFound } from '../neutron/errors.ts';
+import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
+import {
+  cidrContains,
+  cidrContainsIp,
+  firstFreeBlock,
+  firstHost,
+  formatCidr,
+  type IpVersion,
+  isMac,
+  normalizeCidr,
+  normalizeIp,
+  parseCidr,
+} from '../util/ip.ts';
+import { rangeAllocationPools, samePools } from './address-range.ts';
+import type { DriverRuntime } from './context.ts';
+import { poolByName, poolFromOptions, single, subnetOfPool } from './lookup.ts';
+import { familyOptions, parseNeutronOptions } from './options.ts';
+import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
+import { isOwnPool } from './pools.ts';
+import {
+  isIdTag,
+  PORT_CREATED_TAG,
+  PORT_EXISTING_TAG,
+  POOL_EXISTING_TAG,
+  poolName,
+  UNBOUND_PORT_NAME,
+  withTags,
+} from './tags.ts';
+
+export const GATEWAY_REQUEST = 'com.docker.network.gateway';
+export const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
+
+export interface RequestPoolInput {
+  Pool?: string | undefined;
+  SubPool?: string | undefined;
+  Options?: Readonly<Record<string, string>> | null | undefined;
+  V6?: boolean | undefined;
+}
+
+export interface RequestPoolResult {
+  PoolID: string;
+  Pool: string;
+  Data: Record<string, string>;
+}
+
+/** `IpamDriver.RequestPool`. */
+export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Promise<RequestPoolResult> {
+  const version: IpVersion = req.V6 === true ? 6 : 4;
+  const options = parseNeutronOptions(req.Options);
+  const opts = familyOptions(options, version);
+  const pool = req.Pool ?? '';
+  const subPool = req.SubPool ?? '';
+  if (subPool !== '' && pool === '') throw fail.invalid('SubPool (--ip-range) given without Pool (--subnet)');
+
+  if (pool === '') {
+    const shared = (await poolFromOptions(rt, opts)) ?? (await defaultPool(rt, version));
+    const cidr = await allocateBlock(rt, shared);
+    return reply({ poolId: shared.id, cidr });
+  }
+
+  const cidr = normalizeCidr(pool);
+  const parsed = parseCidr(cidr);
+  if (parsed.version !== version) throw fail.invalid(`Pool ${pool} is not an IPv${version} CIDR`);
+  let ipRange: string | undefined;
+  if (subPool !== '') {
+    ipRange = normalizeCidr(subPool);
+    if (!cidrContains(parsed, parseCidr(ipRange)))
+      throw fail.invalid(`ip-range ${subPool} is not inside subnet ${pool}`);
+  }
+
+  const userPool = await poolFromOptions(rt, opts);
+  if (userPool !== undefined) {
+    if (!userPool.prefixes.some((p) => cidrContains(parseCidr(p), parsed))) {
+      throw fail.conflict(
+        `subnet ${cidr} is not inside subnet pool ${userPool.name || userPool.id} (${userPool.prefixes.join(', ')})`,
+      );
+    }
+    if (options.shared !== undefined && options.shared !== userPool.shared) {
+      throw fail.conflict(
+        `There is already existing subnet pool with ${cidr} but with shared = ${userPool.shared} (requested ${options.shared})`,
+      );
+    }
+    if (!userPool.tags.includes(POOL_EXISTING_TAG))
+      await rt.neutron.addTag('subnetpools', userPool.id, POOL_EXISTING_TAG);
+    return reply({ poolId: userPool.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
+  }
+
+  const own = await ownPoolFor(rt, cidr, await subnetIdFromOptions(rt, opts), options.shared ?? false);
+  return reply({ poolId: own.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
+}
+
+function reply(ref: PoolRef): RequestPoolResult {
+  return { PoolID: encodePoolId(ref), Pool: ref.cidr ?? '', Data: {} };
+}
+
+async function defaultPool(rt: DriverRuntime, version: IpVersion): Promise<SubnetPool> {
+  const name = version === 4 ? rt.settings.defaultSubnetpoolV4 : rt.settings.defaultSubnetpoolV6;
+  const pool = await poolByName(rt, name);
+  if (pool === undefined) {
+    throw fail.notFound(
+      `No subnetpools with {'name': '${name}'} is found: create the default IPv${version} subnet pool, or give --subnet`,
+    );
+  }
+  return pool;
+}
+
+/** A free block of the pool's default prefix length, reserved until CreateNetwork makes a subnet of it. */
+async function allocateBlock(rt: DriverRuntime, pool: SubnetPool): Promise<string> {
+  return rt.locks.run(`pool:${pool.id}`, async () => {
+    const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id', 'cidr'] });
+    const used = [...subnets.map((s) => s.cidr), ...rt.reservations.reserved(pool.id)].map(parseCidr);
+    for (const prefix of pool.prefixes) {
+      const block = firstFreeBlock(parseCidr(prefix), pool.default_prefixlen, used);
+      if (block !== null) {
+        const cidr = formatCidr(block);
+        rt.reservations.reserve(pool.id, cidr);
+        return cidr;
+      }
+    }
+    throw fail.exhausted(
+      `subnet pool ${pool.name || pool.id} (${pool.prefixes.join(', ')}) has no free /${pool.default_prefixlen} left`,
+    );
+  });
+}
+
+async function subnetIdFromOptions(
+  rt: DriverRuntime,
+  opts: { subnetId?: string; subnetName?: string },
+): Promise<string | undefined> {
+  if (opts.subnetId !== undefined || opts.subnetName === undefined) return opts.subnetId;
+  const filter = { name: opts.subnetName };
+  const subnet = single(await rt.neutron.listSubnets(filter), 'subnets', filter);
+  if (subnet === undefined) throw fail.notFound(`The subnet doesn't exist for the name ${opts.subnetName}`);
+  return subnet.id;
+}
+
+/** Creates or reuses our pool `<prefix>-<cidr>` (tagged with the subnet ID when one was named). */
+async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | undefined, shared: boolean) {
+  const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
+  return rt.locks.run(`pool-name:${name}:${subnetId ?? ''}`, async () => {
+    const existing = await poolByName(rt, name, subnetId);
+    if (existing !== undefined) return existing;
+    const created = await rt.neutron.createSubnetPool({
+      name,
+      prefixes: [cidr],
+      default_prefixlen: parseCidr(cidr).prefixLength,
+      shared,
+    });
+    if (subnetId !== undefined) {
+      try {
+        await rt.neutron.addTag('subnetpools', created.id, subnetId);
+      } catch (err) {
+        await rt.neutron.deleteSubnetPool(created.id).catch(() => undefined);
+        throw err;
+      }
+    }
+    return created;
+  });
+}
+
+/** `IpamDriver.ReleasePool`: deletes our pool only when no subnet uses it (DeleteNetwork handles the rest). */
+export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
+  const ref = decodePoolId(poolIdText);
+  if (ref.cidr !== undefined) rt.reservations.release(ref.poolId, ref.cidr);
+  let pool: SubnetPool;
+  try {
+    pool = await rt.neutron.showSubnetPool(ref.poolId);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  if (!isOwnPool(rt.settings, pool)) {
+    if (pool.tags.includes(POOL_EXISTING_TAG)) {
+      await rt.neutron.removeTag('subnetpools', pool.id, POOL_EXISTING_TAG).catch(ignoreNotFound);
+    }
+    return;
+  }
+  const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id'] });
+  if (subnets.length > 0) return;
+  await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
+    if (!isNotFound(err) && !isConflict(err)) throw err;
+  });
+}
+
+export interface RequestAddressInput {
+  PoolID: string;
+  Address?: string | undefined;
+  Options?: Readonly<Record<string, string>> | null | undefined;
+}
+
+/** `IpamDriver.RequestAddress`: the gateway (no Neutron resource), or an address held by a Neutron port. */
+export async function requestAddress(
+  rt: DriverRuntime,
+  req: RequestAddressInput,
+): Promise<{ Address: string; Data: Record<string, string> }> {
+  const ref = await withCidr(rt, decodePoolId(req.PoolID));
+  const cidr = parseCidr(ref.cidr);
+  const options = req.Options ?? {};
+  const address = req.Address ? normalizeIp(req.Address) : undefined;
+  if (address !== undefined && !cidrContainsIp(cidr, address)) {
+    throw fail.invalid(`address ${address} is not in the network's subnet ${ref.cidr}`);
+  }
+  const withPrefix = (ip: string) => ({ Address: `${ip}/${cidr.prefixLength}`, Data: {} });
+  const subnet = await subnetOfPool(rt, ref);
+
+  if (options.RequestAddressType === GATEWAY_REQUEST) {
+    return withPrefix(gatewayFor(ref.cidr, subnet, address));
+  }
+  if (subnet === undefined) {
+    // An --aux-address during network creation: Docker reserves it itself; there is no subnet yet.
+    if (address !== undefined && options[MAC_OPTION] === undefined) return withPrefix(address);
+    throw fail.notFound(`Subnet with pool ${req.PoolID} does not exist.`);
+  }
+  if (ref.ipRange !== undefined) await applyIpRange(rt, subnet, ref.ipRange);
+  const mac = macOption(options);
+  const ip = await portAddress(rt, subnet, address, mac);
+  return withPrefix(ip);
+}
+
+/** The gateway reply: the subnet's gateway, else the requested or first host address (Neutron's default). */
+function gatewayFor(cidr: string, subnet: Subnet | undefined, requested: string | undefined): string {
+  if (subnet !== undefined) {
+    const gw = subnet.gateway_ip === null ? null : normalizeIp(subnet.gateway_ip);
+    if (requested !== undefined && gw !== null && gw !== requested) {
+      throw fail.conflict(`Requested gateway ${requested} does not match with gateway ${gw} in existed network.`);
+    }
+    const chosen = requested ?? gw;
+    if (chosen !== null) return chosen;
+  }
+  const chosen = requested ?? firstHost(parseCidr(cidr));
+  if (chosen === null) throw fail.invalid(`subnet ${cidr} is too small to have a gateway address`);
+  return chosen;
+}
+
+function macOption(options: Readonly<Record<string, string>>): string | undefined {
+  const mac = options[MAC_OPTION];
+  if (mac === undefined || mac === '') return undefined;
+  if (!isMac(mac)) throw fail.invalid(`${MAC_OPTION} ${JSON.stringify(mac)} is not a MAC address`);
+  return mac.toLowerCase();
+}
+
+/** Resolves the CIDR of the original's bare pool IDs (one call); ours carry it. */
+async function withCidr(rt: DriverRuntime, ref: PoolRef): Promise<PoolRef & { cidr: string }> {
+  if (ref.cidr !== undefined) return { ...ref, cidr: ref.cidr };
+  let pool: SubnetPool;
+  try {
+    pool = await rt.neutron.showSubnetPool(ref.poolId);
+  } catch (err) {
+    if (isNotFound(err)) throw fail.notFound(`No subnetpools with {'id': '${ref.poolId}'} is found.`);
+    throw err;
+  }
+  const first = pool.prefixes[0];
+  if (first === undefined) throw fail.notFound(`subnet pool ${ref.poolId} has no prefixes`);
+  return { ...ref, cidr: normalizeCidr(first) };
+}
+
+/** Narrows the subnet's allocation pools to the `--ip-range` (once; later calls see it done). */
+async function applyIpRange(rt: DriverRuntime, subnet: Subnet, ipRange: string): Promise<void> {
+  const wanted = rangeAllocationPools(parseCidr(subnet.cidr), parseCidr(ipRange), subnet.gateway_ip);
+  if (samePools(wanted, subnet.allocation_pools)) return;
+  await rt.locks.run(`subnet:${subnet.id}`, async () => {
+    const current = await rt.neutron.showSubnet(subnet.id);
+    if (!samePools(wanted, current.allocation_pools)) {
+      await rt.neutron.updateSubnet(subnet.id, { allocation_pools: wanted });
+    }
+  });
+}
+
+/**
+ * The address for an endpoint: a retried request gets the same answer; the second family of a dual-stack
+ * endpoint is added to the port of the first (same MAC); an unbound pre-existing port holding the requested
+ * address is taken over (tag `kuryr.port.existing`); otherwise a new port `kuryr-unbound-port` is created.
+ */
+async function portAddress(
+  rt: DriverRuntime,
+  subnet: Subnet,
+  address: string | undefined,
+  mac: string | undefined,
+): Promise<string> {
+  if (address !== undefined) {
+    if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) {
+      throw fail.conflict(`address ${address} is the gateway of subnet ${subnet.cidr}`);
+    }
+    const holders = await rt.neutron.listPorts({
+      network_id: subnet.network_id,
+      fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
+    });
+    const holder = holders[0];
+    if (holder !== undefined) {
+      if (mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
+      if (isFreeForTakeover(holder)) {
+        await rt.neutron.replaceTags('ports', holder.id, withTags(holder.tags, [PORT_EXISTING_TAG]));
+        return address;
+      }
+      throw fail.conflict(`address ${address} is already in use by Neutron port ${holder.id}${describeOwner(holder)}`);
+    }
+  }
+  if (mac !== undefined) {
+    const mine = await rt.neutron.listPorts({
+      network_id: subnet.network_id,
+      mac_address: mac,
+      tags: [PORT_CREATED_TAG],
+    });
+    const port = mine[0];
+    if (port !== undefined) {
+      const held = port.fixed_ips.find((ip) => ip.subnet_id === subnet.id);
+      if (held !== undefined && (address === undefined || normalizeIp(held.ip_address) === address)) {
+        return normalizeIp(held.ip_address);
+      }
+      if (held === undefined) {
+        const updated = await rt.neutron.updatePort(port.id, {
+          fixed_ips: [
+            ...port.fixed_ips,
+            { subnet_id: subnet.id, ...(address === undefined ? {} : { ip_address: address }) },
+          ],
+        });
+        return addressIn(updated, subnet);
+      }
+    }
+  }
+  const created = await rt.neutron.createPort({
+    name: UNBOUND_PORT_NAME,
+    network_id: subnet.network_id,
+    admin_state_up: true,
+    ...(mac === undefined ? {} : { mac_address: mac }),
+    fixed_ips: [{ subnet_id: subnet.id, ...(address === undefined ? {} : { ip_address: address }) }],
+  });
+  try {
+    await rt.neutron.replaceTags('ports', created.id, withTags(created.tags, [PORT_CREATED_TAG]));
+  } catch (err) {
+    await rt.neutron.deletePort(created.id).catch(() => undefined);
+    throw err;
+  }
+  return addressIn(created, subnet);
+}
+
+function addressIn(port: Port, subnet: Subnet): string {
+  const ip = port.fixed_ips.find((f) => f.subnet_id === subnet.id);
+  if (ip === undefined) throw fail.conflict(`Neutron port ${port.id} got no address in subnet ${subnet.id}`);
+  return normalizeIp(ip.ip_address);
+}
+
+/** A pre-created port nobody uses: not ours, not network-owned, not bound to a host or device. */
+function isFreeForTakeover(port: Port): boolean {
+  return (
+    !port.tags.includes(PORT_CREATED_TAG) &&
+    !port.device_owner.startsWith('network:') &&
+    port.device_id === '' &&
+    port['binding:host_id'] === ''
+  );
+}
+
+function describeOwner(port: Port): string {
+  const parts = [
+    port.device_owner && `owner ${port.device_owner}`,
+    port.device_id && `device ${port.device_id}`,
+  ].filter(Boolean);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+export interface ReleaseAddressInput {
+  PoolID: string;
+  Address: string;
+}
+
+/**
+ * `IpamDriver.ReleaseAddress`: deletes our port holding the address (unplugging it first if DeleteEndpoint
+ * never ran), or hands a taken-over port back. Unknown addresses and vanished subnets are fine.
+ */
+export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput): Promise<void> {
+  if (req.Address === '') return;
+  const ref = await withCidr(rt, decodePoolId(req.PoolID));
+  const address = normalizeIp(req.Address);
+  const subnet = await subnetOfPool(rt, ref);
+  if (subnet === undefined) return;
+  if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) return;
+  const ports = await rt.neutron.listPorts({
+    network_id: subnet.network_id,
+    fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
+  });
+  for (const port of ports) {
+    if (port.tags.includes(PORT_CREATED_TAG)) {
+      // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
+      if (hasEndpointTags(port)) await rt.binder.unbind(port);
+      await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
+    } else if (port.tags.includes(PORT_EXISTING_TAG)) {
+      await handBack(rt, port);
+    }
+  }
+}
+
+/** Returns a taken-over port to its unbound state, as kuryr-libnetwork leaves it. */
+export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
+  if (hasEndpointTags(port)) await rt.binder.unbind(port);
+  await rt.neutron.updatePort(port.id, { device_owner: '', device_id: '', 'binding:host_id': '' });
+  const endpointTags = port.tags.filter(isIdTag);
+  await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], [PORT_EXISTING_TAG, ...endpointTags]));
+}
+
+function hasEndpointTags(port: Port): boolean {
+  return port.tags.some(isIdTag);
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isNotFound(err)) throw err;
+}

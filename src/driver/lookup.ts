@@ -1,0 +1,73 @@
+/**
+ * Finding our Neutron resources again from Docker IDs (by tags) and from pool references.
+ * Each function is one Neutron call unless its comment says otherwise.
+ */
+import { fail } from '../errors.ts';
+import type { ListFilter } from '../neutron/api.ts';
+import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
+import type { DriverRuntime } from './context.ts';
+import type { FamilyOptions } from './options.ts';
+import type { PoolRef } from './pool-id.ts';
+import { idTags } from './tags.ts';
+
+/** The only element, undefined for none, a conflict error for several. */
+export function single<T>(items: readonly T[], what: string, filter: ListFilter): T | undefined {
+  if (items.length > 1) {
+    const params = Object.entries(filter)
+      .filter(([k]) => k !== 'fields')
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+      .join(' ');
+    throw fail.conflict(`Multiple Neutron ${what} exist for the params ${params}`);
+  }
+  return items[0];
+}
+
+/** The Neutron network of a Docker network (tags `kuryr.net.uuid.lh/uh`). */
+export async function networkOfDocker(rt: DriverRuntime, dockerNetworkId: string): Promise<Network | undefined> {
+  const filter = { tags: idTags(dockerNetworkId) };
+  return single(await rt.neutron.listNetworks(filter), 'networks', filter);
+}
+
+/** Like networkOfDocker, but a missing network is a 404. */
+export async function requireNetworkOfDocker(rt: DriverRuntime, dockerNetworkId: string): Promise<Network> {
+  const network = await networkOfDocker(rt, dockerNetworkId);
+  if (network === undefined) {
+    throw fail.notFound(`Neutron net associated with Docker network ${dockerNetworkId} doesn't exist`);
+  }
+  return network;
+}
+
+/** The Neutron port of a Docker endpoint (tags `kuryr.net.uuid.lh/uh` of the endpoint ID). */
+export async function portOfEndpoint(rt: DriverRuntime, endpointId: string): Promise<Port | undefined> {
+  const filter = { tags: idTags(endpointId) };
+  return single(await rt.neutron.listPorts(filter), 'ports', filter);
+}
+
+/** A subnet pool chosen by `neutron.pool.uuid` / `neutron.pool.name`; missing → 404. */
+export async function poolFromOptions(rt: DriverRuntime, opts: FamilyOptions): Promise<SubnetPool | undefined> {
+  if (opts.poolId === undefined && opts.poolName === undefined) return undefined;
+  const filter: ListFilter = opts.poolId !== undefined ? { id: opts.poolId } : { name: opts.poolName };
+  const pool = single(await rt.neutron.listSubnetPools(filter), 'subnetpools', filter);
+  if (pool === undefined) {
+    throw fail.notFound(`Specified subnetpool id/name(${opts.poolId ?? opts.poolName}) does not exist.`);
+  }
+  return pool;
+}
+
+/** A subnet pool by name (one call); several with that name → conflict. */
+export async function poolByName(rt: DriverRuntime, name: string, tag?: string): Promise<SubnetPool | undefined> {
+  const filter: ListFilter = tag === undefined ? { name } : { name, tags: [tag] };
+  return single(await rt.neutron.listSubnetPools(filter), 'subnetspool', filter);
+}
+
+/**
+ * The subnet a Docker pool stands for: allocated from the pool with the pool's CIDR, or else an existing
+ * subnet of that CIDR that CreateNetwork tagged with the pool ID (one or two calls).
+ */
+export async function subnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
+  const fromPool: ListFilter = { subnetpool_id: ref.poolId, cidr: ref.cidr };
+  const found = single(await rt.neutron.listSubnets(fromPool), 'subnets', fromPool);
+  if (found !== undefined || ref.cidr === undefined) return found;
+  const tagged: ListFilter = { cidr: ref.cidr, tags: [ref.poolId] };
+  return single(await rt.neutron.listSubnets(tagged), 'subnets', tagged);
+}

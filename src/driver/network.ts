@@ -1,0 +1,332 @@
+/**
+ * `NetworkDriver.CreateNetwork` / `DeleteNetwork`: a Docker network is a Neutron network tagged with the
+ * Docker ID, with one subnet per Docker pool allocated from the pool the IPAM driver chose.
+ *
+ * Unlike the original (kuryr-behaviour.md §10, §17 items 7, 8, 10, 23): CreateNetwork is idempotent per
+ * Docker network ID, checks everything it can before creating anything, undoes its partial work on failure,
+ * and DeleteNetwork removes leftover ports of ours instead of leaking the network.
+ */
+import { fail, KuryrError } from '../errors.ts';
+import { isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
+import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
+import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
+import { type DriverRuntime, errorMessage } from './context.ts';
+import { handBack } from './ipam.ts';
+import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
+import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
+import { isOwnPool } from './pools.ts';
+import {
+  existingNetworkTag,
+  idTags,
+  networkName,
+  PORT_CREATED_TAG,
+  PORT_EXISTING_TAG,
+  poolName,
+  SUBNET_NAME_PREFIX,
+  subnetName,
+  withTags,
+} from './tags.ts';
+
+interface IpamDatum {
+  Pool?: string | undefined;
+  Gateway?: string | undefined;
+}
+
+export interface CreateNetworkInput {
+  NetworkID: string;
+  Options?: Readonly<Record<string, unknown>> | null | undefined;
+  IPv4Data?: readonly IpamDatum[] | null | undefined;
+  IPv6Data?: readonly IpamDatum[] | null | undefined;
+}
+
+/** One Docker pool of the network, with the Neutron subnet pool it comes from. */
+interface PlannedSubnet {
+  version: IpVersion;
+  cidr: string;
+  gateway: string | undefined;
+  pool: SubnetPool;
+}
+
+type Undo = () => Promise<unknown>;
+
+/** `NetworkDriver.CreateNetwork`. */
+export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput): Promise<void> {
+  await rt.locks.run(`network:${req.NetworkID}`, async () => {
+    const options = parseNeutronOptions(genericOptions(req.Options));
+    const planned = await planSubnets(rt, req, options);
+    const undo: Undo[] = [];
+    try {
+      const network = await obtainNetwork(rt, req.NetworkID, options, undo);
+      const subnets = await ensureSubnets(rt, network, planned, undo);
+      if (rt.agent !== undefined) {
+        await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways: gatewaysOf(subnets) });
+        undo.push(() => rt.agent!.removeNetwork(network.id));
+      }
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        await step().catch((undoErr: unknown) =>
+          rt.log.error({ err: errorMessage(undoErr), network: req.NetworkID }, 'rollback step failed'),
+        );
+      }
+      throw err;
+    } finally {
+      for (const p of planned) rt.reservations.release(p.pool.id, p.cidr);
+    }
+  });
+}
+
+/** MTU of a Neutron network (1500 when it has none, as kuryr does). */
+export function mtuOf(network: Network): number {
+  return network.mtu > 0 ? network.mtu : 1500;
+}
+
+/** Gateway addresses of subnets, for the embedded agent's bridge. */
+export function gatewaysOf(subnets: readonly Subnet[]) {
+  return subnets
+    .filter((s) => s.gateway_ip !== null)
+    .map((s) => ({ address: s.gateway_ip!, prefixLength: parseCidr(s.cidr).prefixLength }));
+}
+
+async function planSubnets(
+  rt: DriverRuntime,
+  req: CreateNetworkInput,
+  options: NeutronOptions,
+): Promise<PlannedSubnet[]> {
+  const data: [IpVersion, IpamDatum][] = [
+    ...(req.IPv4Data ?? []).map((d): [IpVersion, IpamDatum] => [4, d]),
+    ...(req.IPv6Data ?? []).map((d): [IpVersion, IpamDatum] => [6, d]),
+  ];
+  const planned: PlannedSubnet[] = [];
+  for (const [version, datum] of data) {
+    if (datum.Pool === undefined || datum.Pool === '') continue;
+    const cidr = normalizeCidr(datum.Pool);
+    if (parseCidr(cidr).version !== version)
+      throw fail.invalid(`IPv${version}Data pool ${datum.Pool} is not IPv${version}`);
+    const gateway = gatewayAddress(datum.Gateway);
+    planned.push({ version, cidr, gateway, pool: await poolForSubnet(rt, version, cidr, options) });
+  }
+  return planned;
+}
+
+/** The gateway without its prefix; Docker's placeholders (`0.0.0.0/0`, `::/0`) mean none. */
+function gatewayAddress(gateway: string | undefined): string | undefined {
+  if (gateway === undefined || gateway === '') return undefined;
+  const { address, prefixLength } = splitAddressWithPrefix(gateway);
+  return prefixLength === 0 ? undefined : address;
+}
+
+/** The pool a subnet comes from: `neutron.pool.*`, else our `<prefix>-<cidr>`, else the default pool. */
+async function poolForSubnet(
+  rt: DriverRuntime,
+  version: IpVersion,
+  cidr: string,
+  options: NeutronOptions,
+): Promise<SubnetPool> {
+  const opts = familyOptions(options, version);
+  const inside = (pool: SubnetPool) => pool.prefixes.some((p) => cidrContains(parseCidr(p), parseCidr(cidr)));
+  const chosen = await poolFromOptions(rt, opts);
+  if (chosen !== undefined) {
+    if (!inside(chosen)) throw fail.conflict(`subnet ${cidr} is not inside subnet pool ${chosen.name || chosen.id}`);
+    return chosen;
+  }
+  const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
+  const own = await poolByName(rt, name, opts.subnetId);
+  if (own !== undefined) return own;
+  const defaultName = version === 4 ? rt.settings.defaultSubnetpoolV4 : rt.settings.defaultSubnetpoolV6;
+  const fallback = await poolByName(rt, defaultName);
+  if (fallback !== undefined && inside(fallback)) return fallback;
+  throw fail.notFound(
+    `Specified pool name(${name}) does not exist. Create the network with --ipam-driver set to this plugin, or name a pool with -o neutron.pool.name`,
+  );
+}
+
+/** The Docker network's Neutron network: existing (`neutron.net.*`), found by tags (a retry), or created. */
+async function obtainNetwork(
+  rt: DriverRuntime,
+  dockerId: string,
+  options: NeutronOptions,
+  undo: Undo[],
+): Promise<Network> {
+  const tagged = await networkOfDocker(rt, dockerId);
+  if (options.netId !== undefined || options.netName !== undefined) {
+    const filter = options.netId !== undefined ? { id: options.netId } : { name: options.netName };
+    const existing = single(await rt.neutron.listNetworks(filter), 'networks', filter);
+    if (existing === undefined) {
+      throw fail.notFound(`Specified network id/name(${options.netId ?? options.netName}) does not exist.`);
+    }
+    if (tagged !== undefined && tagged.id !== existing.id) {
+      throw fail.conflict(`Docker network ${dockerId} is already mapped to Neutron network ${tagged.id}`);
+    }
+    if (options.shared !== undefined && options.shared !== existing.shared) {
+      throw fail.conflict(
+        `Network ${existing.id} had option shared=${existing.shared}, conflict with the given option shared=${options.shared}`,
+      );
+    }
+    const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
+    const tags = withTags(existing.tags, ours);
+    if (tags.length !== existing.tags.length) {
+      await rt.neutron.replaceTags('networks', existing.id, tags);
+      undo.push(() => rt.neutron.replaceTags('networks', existing.id, withTags(tags, [], ours)));
+    }
+    return existing;
+  }
+  if (tagged !== undefined) return tagged;
+  const created = await rt.neutron.createNetwork({
+    name: networkName(dockerId),
+    admin_state_up: true,
+    shared: options.shared ?? false,
+  });
+  undo.push(() => rt.neutron.deleteNetwork(created.id));
+  const tags = await rt.neutron.replaceTags('networks', created.id, withTags(created.tags, idTags(dockerId)));
+  return { ...created, tags };
+}
+
+/** Creates the planned subnets that the network lacks (one bulk call) and tags each with its pool ID. */
+async function ensureSubnets(
+  rt: DriverRuntime,
+  network: Network,
+  planned: readonly PlannedSubnet[],
+  undo: Undo[],
+): Promise<Subnet[]> {
+  const present = network.subnets.length === 0 ? [] : await rt.neutron.listSubnets({ network_id: network.id });
+  const result: Subnet[] = [];
+  const missing: PlannedSubnet[] = [];
+  for (const plan of planned) {
+    const found = present.find((s) => normalizeCidr(s.cidr) === plan.cidr);
+    if (found === undefined) missing.push(plan);
+    else {
+      if (!found.tags.includes(plan.pool.id)) {
+        await rt.neutron.replaceTags('subnets', found.id, withTags(found.tags, [plan.pool.id]));
+        undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id));
+      }
+      result.push(found);
+    }
+  }
+  if (missing.length === 0) return result;
+  const bodies: SubnetCreate[] = missing.map((plan) => ({
+    name: subnetName(plan.cidr),
+    network_id: network.id,
+    ip_version: plan.version,
+    cidr: plan.cidr,
+    subnetpool_id: plan.pool.id,
+    enable_dhcp: rt.settings.enableDhcp,
+    ...(plan.gateway === undefined ? {} : { gateway_ip: plan.gateway }),
+  }));
+  let created: Subnet[];
+  try {
+    created = await rt.neutron.createSubnets(bodies);
+  } catch (err) {
+    throw explainSubnetFailure(err, missing);
+  }
+  undo.push(async () => {
+    for (const s of created) await rt.neutron.deleteSubnet(s.id).catch(ignoreNotFound);
+  });
+  for (const [i, subnet] of created.entries()) {
+    const poolId = missing[i]!.pool.id;
+    result.push({
+      ...subnet,
+      tags: await rt.neutron.replaceTags('subnets', subnet.id, withTags(subnet.tags, [poolId])),
+    });
+  }
+  return result;
+}
+
+function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): unknown {
+  if (!(err instanceof NeutronError) || (err.status !== 400 && err.status !== 409)) return err;
+  const what = plans.map((p) => `${p.cidr} from pool ${p.pool.name || p.pool.id}`).join(' and ');
+  return new KuryrError(
+    'KURYR_ERR_CONFLICT',
+    `cannot create subnet ${what}: ${err.message} If another Docker network uses the same CIDR, give each network its own subnet pool (-o neutron.pool.name=P --ipam-opt neutron.pool.name=P).`,
+    { cause: err },
+  );
+}
+
+/** `NetworkDriver.DeleteNetwork`: removes what CreateNetwork made; a network already gone is fine. */
+export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promise<void> {
+  await rt.locks.run(`network:${dockerId}`, async () => {
+    const network = await networkOfDocker(rt, dockerId);
+    if (network === undefined) return;
+    const subnets = await rt.neutron.listSubnets({ network_id: network.id });
+    if (network.tags.includes(existingNetworkTag(dockerId))) {
+      await releaseExistingNetwork(rt, network, subnets, dockerId);
+    } else {
+      await deleteOwnNetwork(rt, network);
+    }
+    if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
+    await deleteOwnPools(rt, subnets);
+  });
+}
+
+async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<void> {
+  try {
+    await rt.neutron.deleteNetwork(network.id);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    if (!isConflict(err)) throw err;
+    // Docker has no endpoint left on this network, so any port of ours here is a leftover (e.g. a crash).
+    await removeLeftoverPorts(rt, network.id);
+    await rt.neutron.deleteNetwork(network.id).catch(ignoreNotFound);
+  }
+}
+
+/** A pre-existing network: only our subnets go, and our tags come off. */
+async function releaseExistingNetwork(
+  rt: DriverRuntime,
+  network: Network,
+  subnets: readonly Subnet[],
+  dockerId: string,
+) {
+  await removeLeftoverPorts(rt, network.id);
+  for (const subnet of subnets) {
+    if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+      await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
+    } else {
+      const poolTags = subnet.tags.filter((t) => t === subnet.subnetpool_id || isUuid(t));
+      if (poolTags.length > 0) await rt.neutron.replaceTags('subnets', subnet.id, withTags(subnet.tags, [], poolTags));
+    }
+  }
+  const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
+  await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, [], ours));
+}
+
+async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<void> {
+  const ports = await rt.neutron.listPorts({
+    network_id: networkId,
+    'tags-any': [PORT_CREATED_TAG, PORT_EXISTING_TAG],
+  });
+  for (const port of ports) {
+    rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
+    if (port.tags.includes(PORT_CREATED_TAG)) {
+      await rt.binder.unbind(port);
+      await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
+    } else {
+      await handBack(rt, port);
+    }
+  }
+}
+
+/** Deletes the pools we created for these subnets once nothing is allocated from them. */
+async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Promise<void> {
+  const poolIds = new Set(subnets.map((s) => s.subnetpool_id).filter((id): id is string => id !== null));
+  for (const poolId of poolIds) {
+    let pool: SubnetPool;
+    try {
+      pool = await rt.neutron.showSubnetPool(poolId);
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw err;
+    }
+    if (!isOwnPool(rt.settings, pool)) continue;
+    await rt.neutron.deleteSubnetPool(poolId).catch((err: unknown) => {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    });
+  }
+}
+
+function isUuid(text: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text);
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isNotFound(err)) throw err;
+}

@@ -1,0 +1,147 @@
+/**
+ * Request schemas of the libnetwork remote NetworkDriver and IpamDriver protocol (docs: protocol.md §5–7).
+ *
+ * Docker sends every field of its Go structs (empty strings, `false`, `null` included); newer engines may add
+ * fields, so unknown fields are accepted and dropped. Values that later reach Neutron or a host command are
+ * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input.
+ */
+import { z } from 'zod';
+import { isCidr, isIp, isMac } from '../util/ip.ts';
+
+/** 64 lowercase hex chars (local networks/endpoints) or 25 lowercase alphanumerics (swarm). */
+export const dockerId = z
+  .string()
+  .regex(/^(?:[0-9a-f]{64}|[0-9a-z]{25})$/, 'must be a Docker ID (64 lowercase hex characters, or 25 for swarm)');
+
+const emptyOr = (check: (s: string) => boolean, what: string) =>
+  z
+    .string()
+    .max(128)
+    .refine((s) => s === '' || check(s), `must be empty or ${what}`);
+
+const cidrOrEmpty = emptyOr(isCidr, 'a CIDR such as 10.0.0.0/24');
+const ipOrEmpty = emptyOr(isIp, 'an IPv4 or IPv6 address');
+const macOrEmpty = emptyOr(isMac, 'a MAC address such as 02:42:ac:11:00:02');
+/** `null` and missing mean "no options". */
+const optionsMap = z.record(z.string(), z.unknown()).nullish();
+/** IPAM options are string → string; `null` and missing mean none. */
+const stringMap = z.record(z.string().max(1024), z.string().max(4096)).nullish();
+
+const ipamData = z.object({
+  AddressSpace: z.string().max(256).optional(),
+  Pool: cidrOrEmpty.optional(),
+  Gateway: cidrOrEmpty.optional(),
+  AuxAddresses: z.record(z.string().max(256), cidrOrEmpty).nullish(),
+});
+export type IpamData = z.infer<typeof ipamData>;
+
+export const createNetworkRequest = z.object({
+  NetworkID: dockerId,
+  Options: optionsMap,
+  IPv4Data: z.array(ipamData).max(16).nullish(),
+  IPv6Data: z.array(ipamData).max(16).nullish(),
+});
+export type CreateNetworkRequest = z.infer<typeof createNetworkRequest>;
+
+export const networkRequest = z.object({ NetworkID: dockerId });
+export type NetworkRequest = z.infer<typeof networkRequest>;
+
+export const endpointRequest = z.object({ NetworkID: dockerId, EndpointID: dockerId });
+export type EndpointRequest = z.infer<typeof endpointRequest>;
+
+export const createEndpointRequest = z.object({
+  NetworkID: dockerId,
+  EndpointID: dockerId,
+  Interface: z
+    .object({
+      Address: cidrOrEmpty.optional(),
+      AddressIPv6: cidrOrEmpty.optional(),
+      MacAddress: macOrEmpty.optional(),
+    })
+    .nullish(),
+  Options: optionsMap,
+});
+export type CreateEndpointRequest = z.infer<typeof createEndpointRequest>;
+
+/**
+ * The sandbox path is only informational for us (Docker moves the interface itself), so any absolute path is
+ * accepted — a daemon with another --exec-root or in rootless mode uses other directories.
+ */
+const sandboxKey = z
+  .string()
+  .max(4096)
+  .regex(/^\/[^\0]*$/, 'must be an absolute path')
+  .refine((s) => !s.split('/').includes('..'), 'must not contain ".." components');
+
+export const joinRequest = z.object({
+  NetworkID: dockerId,
+  EndpointID: dockerId,
+  SandboxKey: sandboxKey,
+  Options: optionsMap,
+});
+export type JoinRequest = z.infer<typeof joinRequest>;
+
+export const externalConnectivityRequest = z.object({
+  NetworkID: dockerId,
+  EndpointID: dockerId,
+  Options: optionsMap,
+});
+export type ExternalConnectivityRequest = z.infer<typeof externalConnectivityRequest>;
+
+export const allocateNetworkRequest = z.object({
+  NetworkID: dockerId,
+  Options: z.record(z.string(), z.string()).nullish(),
+  IPv4Data: z.array(ipamData).nullish(),
+  IPv6Data: z.array(ipamData).nullish(),
+});
+export type AllocateNetworkRequest = z.infer<typeof allocateNetworkRequest>;
+
+export const discoveryRequest = z.object({
+  DiscoveryType: z.number().int(),
+  DiscoveryData: z.unknown(),
+});
+
+export const gwAllocCheckRequest = z.object({ Options: optionsMap });
+
+/** Pool IDs are ours (driver/pool-id.ts); here only their outer form is checked. */
+const poolId = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(256)
+  .regex(/^[0-9a-fA-F:./@-]+$/, 'must be a pool ID returned by RequestPool');
+
+export const requestPoolRequest = z.object({
+  AddressSpace: z.string().max(256).optional(),
+  Pool: cidrOrEmpty.optional(),
+  SubPool: cidrOrEmpty.optional(),
+  Options: stringMap,
+  V6: z.boolean().optional(),
+});
+export type RequestPoolRequest = z.infer<typeof requestPoolRequest>;
+
+export const releasePoolRequest = z.object({ PoolID: poolId });
+export type ReleasePoolRequest = z.infer<typeof releasePoolRequest>;
+
+export const requestAddressRequest = z.object({
+  PoolID: poolId,
+  Address: ipOrEmpty.optional(),
+  Options: stringMap,
+});
+export type RequestAddressRequest = z.infer<typeof requestAddressRequest>;
+
+export const releaseAddressRequest = z.object({
+  PoolID: poolId,
+  Address: ipOrEmpty,
+});
+export type ReleaseAddressRequest = z.infer<typeof releaseAddressRequest>;
+
+/** Renders a zod failure as one readable line: `Interface.Address: must be empty or a CIDR ...`. */
+export function describeSchemaError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : 'body';
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}
