@@ -1,0 +1,152 @@
+/**
+ * The default binding (kuryr's veth binding, behaviour doc 13.3): a veth pair per port, the container end
+ * handed to Docker, the host end attached according to the port's `binding:vif_type`.
+ */
+import type { Port } from '../neutron/types.ts';
+import { isMac } from '../util/ip.ts';
+import type { Binder, BindRequest, InterfaceNames } from './binder.ts';
+import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
+import { BindingError, bindingErrorReasons } from './errors.ts';
+import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
+import { bridgeName, interfaceNames } from './names.ts';
+
+export interface VethBinderOptions {
+  /** The `ip` runner; default `new IpCommand()`. */
+  ip?: IpCommand;
+}
+
+/** What an attachment step sees: the port, its interface names, and where to register undo steps. */
+interface AttachContext {
+  port: Port;
+  names: InterfaceNames;
+  mtu: number;
+  /** Undo steps for what this bind created; run in reverse order if a later step fails. */
+  undo: UndoStep[];
+}
+
+type UndoStep = () => Promise<void>;
+/** Attaches the (already up) host end as one vif type requires. */
+type Attach = (ctx: AttachContext) => Promise<void>;
+
+/** vif type of a port without one, as kuryr uses. */
+const UNBOUND = 'unbound';
+
+/** Binds ports with a veth pair; `bridge` and `tap` vif types are handled in-process. */
+export class VethBinder implements Binder {
+  readonly #ip: IpCommand;
+
+  constructor(options: VethBinderOptions = {}) {
+    this.#ip = options.ip ?? new IpCommand();
+  }
+
+  async bind({ port, mtu }: BindRequest): Promise<InterfaceNames> {
+    // Everything that can be checked without touching the host is checked first: a bad request changes nothing.
+    const names = interfaceNames(port.id);
+    validateMtu(mtu);
+    const mac = validateMac(port.mac_address);
+    const attach = this.#attachmentFor(port);
+
+    const undo: UndoStep[] = [];
+    try {
+      await this.#ensureVethPair(names, undo);
+      // Docker moves the container end into the sandbox; MTU and MAC survive the move, addresses would not
+      // (Docker adds them itself), so the container end gets no address and stays down here.
+      await this.#ip.run(['link', 'set', 'dev', names.container, 'mtu', String(mtu), 'address', mac]);
+      await this.#ip.run(['link', 'set', 'dev', names.host, 'mtu', String(mtu), 'up']);
+      await attach({ port, names, mtu, undo });
+      return names;
+    } catch (err) {
+      throw await rollBack(undo, err);
+    }
+  }
+
+  async unbind(port: Port): Promise<void> {
+    // Deleting one end of a veth deletes the peer and detaches it from its bridge.
+    await this.#ip.deleteLink(interfaceNames(port.id).host);
+  }
+
+  /**
+   * The attachment for the port's vif type, resolved (and its inputs validated) before anything is created.
+   * Other vif types (kuryr's executable bind scripts) plug in here.
+   */
+  #attachmentFor(port: Port): Attach {
+    const vifType = port['binding:vif_type'] || UNBOUND;
+    switch (vifType) {
+      case 'bridge': {
+        const bridge = bridgeName(port.network_id);
+        return (ctx) => this.#attachToBridge(bridge, ctx);
+      }
+      case 'tap':
+        return async () => {}; // the host end stays unbridged
+      default:
+        throw new BindingError(
+          bindingErrorReasons.vifTypeUnsupported,
+          `vif_type(${vifType}) of port ${port.id} is not supported: the veth binder handles bridge and tap`,
+        );
+    }
+  }
+
+  /** kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off, up). */
+  async #attachToBridge(bridge: string, { names, undo }: AttachContext): Promise<void> {
+    if (await ensureBridge(this.#ip, bridge)) undo.push(() => deleteBridgeIfUnused(this.#ip, bridge));
+    await this.#ip.run(['link', 'set', 'dev', bridge, 'up']);
+    await this.#ip.run(['link', 'set', 'dev', names.host, 'master', bridge]);
+  }
+
+  /** Create the pair, or reuse one of exactly these names (a retried request). */
+  async #ensureVethPair(names: InterfaceNames, undo: UndoStep[]): Promise<void> {
+    const existing = await this.#ip.getLink(names.host);
+    if (existing) {
+      assertOurPair(existing, names);
+      return;
+    }
+    try {
+      await this.#ip.run(['link', 'add', 'dev', names.host, 'type', 'veth', 'peer', 'name', names.container]);
+    } catch (err) {
+      // A concurrent bind of the same port may have won the race: reuse its pair.
+      const raced = isAlreadyExists(err) ? await this.#ip.getLink(names.host) : undefined;
+      if (!raced) throw err;
+      assertOurPair(raced, names);
+      return;
+    }
+    undo.push(async () => {
+      await this.#ip.deleteLink(names.host);
+    });
+  }
+}
+
+/** A reusable host end is a veth whose peer is our container end, still in this namespace. */
+function assertOurPair(link: IpLink, names: InterfaceNames): void {
+  if (link.kind !== 'veth' || link.peer !== names.container) {
+    const what =
+      link.kind !== 'veth'
+        ? `a ${link.kind ?? 'plain'} device`
+        : `a veth whose peer is ${link.peer ?? 'in another network namespace'}`;
+    throw new BindingError(
+      bindingErrorReasons.deviceConflict,
+      `device ${names.host} exists but is ${what}, not the veth peer of ${names.container}; refusing to reuse it`,
+    );
+  }
+}
+
+function validateMac(mac: string): string {
+  if (typeof mac !== 'string' || !isMac(mac)) {
+    throw new BindingError(bindingErrorReasons.invalidInput, `invalid port MAC address ${JSON.stringify(mac)}`);
+  }
+  return mac.toLowerCase();
+}
+
+/** Undo in reverse order; returns the error to throw (the original, or both when cleaning up failed too). */
+async function rollBack(undo: readonly UndoStep[], original: unknown): Promise<unknown> {
+  const failures: unknown[] = [];
+  for (const step of [...undo].reverse()) {
+    try {
+      await step();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  if (failures.length === 0) return original;
+  const message = original instanceof Error ? original.message : String(original);
+  return new AggregateError([original, ...failures], `${message} (and cleaning up after it failed)`);
+}
