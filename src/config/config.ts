@@ -34,8 +34,6 @@ export interface EmbeddedSettings {
   defaultPoolPrefixlenV4: number;
   defaultPoolPrefixV6: string;
   defaultPoolPrefixlenV6: number;
-  /** MTU of networks the embedded backend creates. */
-  networkMtu: number;
 }
 
 export interface Config {

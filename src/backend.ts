@@ -1,0 +1,73 @@
+/**
+ * Composition root for the backends: opens the Neutron API the configuration names and, for the embedded
+ * backend, plays the parts Neutron's operator and agent would (default pools, one bridge per network).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { HostNetworkAgent } from './binding/binder.ts';
+import type { Config } from './config/config.ts';
+import type { Logger } from './driver/context.ts';
+import { gatewaysOf, mtuOf } from './driver/network.ts';
+import { LOWER_HALF_PREFIX } from './driver/tags.ts';
+import { fail } from './errors.ts';
+import type { NeutronApi } from './neutron/api.ts';
+import { openEmbeddedNeutron } from './neutron/embedded/store.ts';
+
+export interface OpenBackend {
+  neutron: NeutronApi;
+  /** Releases the backend (closes the store). */
+  close(): Promise<void>;
+}
+
+/** File of the embedded store inside the state directory. */
+export function embeddedStorePath(stateDir: string): string {
+  return path.join(stateDir, 'kuryr.db');
+}
+
+/** Opens the configured backend. */
+export async function openBackend(config: Config): Promise<OpenBackend> {
+  if (config.backend === 'neutron') {
+    throw fail.config('the neutron backend is not available in this build yet; use --backend embedded');
+  }
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const store = openEmbeddedNeutron({ path: embeddedStorePath(config.stateDir) });
+  return { neutron: store, close: async () => store.close() };
+}
+
+/**
+ * Creates the default subnet pools (`[neutron] default_subnetpool_v4/_v6`) when missing, as an operator
+ * would in Neutron (devstack creates `kuryr` with 10.10.0.0/16 for the original). Idempotent.
+ */
+export async function ensureDefaultPools(neutron: NeutronApi, config: Config, log: Logger): Promise<void> {
+  const wanted = [
+    [config.driver.defaultSubnetpoolV4, config.embedded.defaultPoolPrefixV4, config.embedded.defaultPoolPrefixlenV4],
+    [config.driver.defaultSubnetpoolV6, config.embedded.defaultPoolPrefixV6, config.embedded.defaultPoolPrefixlenV6],
+  ] as const;
+  for (const [name, prefix, prefixlen] of wanted) {
+    const found = await neutron.listSubnetPools({ name });
+    if (found.length > 0) continue;
+    await neutron.createSubnetPool({
+      name,
+      prefixes: [prefix],
+      default_prefixlen: prefixlen,
+      description: 'Default pool of kuryr-ts for Docker networks created without --subnet',
+    });
+    log.info({ pool: name, prefix, prefixlen }, 'created default subnet pool');
+  }
+}
+
+/**
+ * The agent's start-up pass: every Docker network in the store gets its bridge and gateway addresses back
+ * (after a host reboot, or if someone deleted the bridge). Returns how many networks were checked.
+ */
+export async function restoreHostNetworks(neutron: NeutronApi, agent: HostNetworkAgent): Promise<number> {
+  const [networks, subnets] = await Promise.all([neutron.listNetworks(), neutron.listSubnets()]);
+  let count = 0;
+  for (const network of networks) {
+    if (!network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX))) continue;
+    const own = subnets.filter((s) => s.network_id === network.id);
+    await agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways: gatewaysOf(own) });
+    count++;
+  }
+  return count;
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * The `kuryr` command: `serve`, `status`, `--version`. Thin: parses flags, loads the configuration, runs one
+ * subcommand, and turns errors into one line on stderr and a non-zero exit code.
+ */
+import { readFileSync } from 'node:fs';
+import { loadConfig } from '../config/load.ts';
+import { KuryrError } from '../errors.ts';
+import { commonFlags, parseCommand } from './args.ts';
+import { serve } from './serve.ts';
+import { collectStatus, renderStatus } from './status.ts';
+
+const USAGE = `Usage: kuryr <command> [options]
+
+Commands:
+  serve [--socket PATH | --listen HOST:PORT] [--log-level LEVEL]
+                      run the Docker network + IPAM plugin
+  status [--json]     show the networks, subnets, pools and ports the backend holds
+
+Common options:
+  --config FILE                 kuryr.conf (default: /etc/kuryr/kuryr.conf if present)
+  --backend embedded|neutron    where networks live (default: embedded)
+  --driver-name NAME            network and IPAM driver name (default: kuryr)
+  --state-dir DIR               embedded store directory (default: /var/lib/kuryr)
+  --version                     print the version
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--version' || command === 'version') {
+    process.stdout.write(`kuryr-ts ${version()}\n`);
+    return 0;
+  }
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  switch (command) {
+    case 'serve': {
+      const { values } = parseCommand(rest, { socket: { type: 'string' }, listen: { type: 'string' } });
+      if (values.help) return help();
+      if (values.socket !== undefined && values.listen !== undefined) {
+        throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');
+      }
+      await serve(loadConfig(commonFlags(values)));
+      return 0;
+    }
+    case 'status': {
+      const { values } = parseCommand(rest, { json: { type: 'boolean' } });
+      if (values.help) return help();
+      const config = loadConfig(commonFlags(values));
+      const report = await collectStatus(config);
+      process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderStatus(report, config)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`kuryr: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function help(): number {
+  process.stdout.write(USAGE);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const text =
+      err instanceof KuryrError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`kuryr: ${text}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,75 @@
+/**
+ * `kuryr serve`: the plugin process. Opens the backend, plays the embedded agent when needed, serves the
+ * libnetwork protocol on a unix socket (default) or TCP, and shuts down cleanly on SIGTERM/SIGINT.
+ */
+import fs from 'node:fs';
+import type http from 'node:http';
+import { ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
+import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
+import { VethBinder } from '../binding/veth-binder.ts';
+import type { Config } from '../config/config.ts';
+import { KuryrDriver } from '../driver/driver.ts';
+import { createLogger } from '../observability/logger.ts';
+import { listenTcp, listenUnix } from '../plugin/listen.ts';
+import { createPluginServer } from '../plugin/server.ts';
+
+/** How long in-flight requests may take to finish on shutdown. */
+const DRAIN_MS = 10_000;
+
+export async function serve(config: Config): Promise<void> {
+  const log = createLogger(config.logLevel);
+  const backend = await openBackend(config);
+  const agent = config.backend === 'embedded' ? new LinuxBridgeAgent() : undefined;
+  if (config.backend === 'embedded' && agent !== undefined) {
+    await ensureDefaultPools(backend.neutron, config, log);
+    const restored = await restoreHostNetworks(backend.neutron, agent);
+    log.info({ networks: restored }, 'host networks checked');
+  }
+  const driver = new KuryrDriver({
+    neutron: backend.neutron,
+    binder: new VethBinder(),
+    ...(agent === undefined ? {} : { agent }),
+    settings: config.driver,
+    log,
+  });
+  const server = createPluginServer({ driver, log });
+  let where: string;
+  if (config.listen !== null) {
+    const spec = await listenTcp(server, config.listen.host, config.listen.port, config.specDir, config.driverName);
+    where = `tcp ${config.listen.host}:${config.listen.port} (spec ${spec})`;
+  } else {
+    await listenUnix(server, config.socketPath!, config.socketGroup);
+    where = `unix ${config.socketPath}`;
+  }
+  log.info(
+    { driver: config.driverName, backend: config.backend, stateDir: config.stateDir, listen: where, pid: process.pid },
+    `kuryr-ts serving on ${where}`,
+  );
+  await waitForSignal();
+  log.info({}, 'shutting down');
+  await drain(server);
+  if (config.socketPath !== null) fs.rmSync(config.socketPath, { force: true });
+  await backend.close();
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}
+
+function drain(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, DRAIN_MS);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

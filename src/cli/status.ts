@@ -1,0 +1,61 @@
+/**
+ * `kuryr status [--json]`: what the backend holds. Reads the store while `serve` runs (SQLite WAL readers
+ * do not block the writer). `--json` prints one object with Neutron's field names.
+ */
+import { openBackend } from '../backend.ts';
+import type { Config } from '../config/config.ts';
+import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
+
+export interface StatusReport {
+  networks: Network[];
+  subnets: Subnet[];
+  subnetpools: SubnetPool[];
+  ports: Port[];
+}
+
+/** Everything the backend holds that status shows. */
+export async function collectStatus(config: Config): Promise<StatusReport> {
+  const backend = await openBackend(config);
+  try {
+    const [networks, subnets, subnetpools, ports] = await Promise.all([
+      backend.neutron.listNetworks(),
+      backend.neutron.listSubnets(),
+      backend.neutron.listSubnetPools(),
+      backend.neutron.listPorts(),
+    ]);
+    return { networks, subnets, subnetpools, ports };
+  } finally {
+    await backend.close();
+  }
+}
+
+/** Human-readable rendering of a status report. */
+export function renderStatus(report: StatusReport, config: Config): string {
+  const lines: string[] = [`backend: ${config.backend} (${config.stateDir})`, ''];
+  const dockerId = (tags: readonly string[]) => {
+    const lh = tags.find((t) => t.startsWith('kuryr.net.uuid.lh:'));
+    return lh === undefined ? '-' : lh.slice('kuryr.net.uuid.lh:'.length, 'kuryr.net.uuid.lh:'.length + 12);
+  };
+  lines.push(`networks: ${report.networks.length}`);
+  for (const n of report.networks) {
+    lines.push(`  ${n.id}  ${n.name}  docker=${dockerId(n.tags)}  mtu=${n.mtu}  subnets=${n.subnets.length}`);
+  }
+  lines.push(`subnets: ${report.subnets.length}`);
+  for (const s of report.subnets) {
+    lines.push(
+      `  ${s.id}  ${s.cidr}  gateway=${s.gateway_ip ?? '-'}  network=${s.network_id}  pool=${s.subnetpool_id ?? '-'}`,
+    );
+  }
+  lines.push(`subnet pools: ${report.subnetpools.length}`);
+  for (const p of report.subnetpools) {
+    lines.push(`  ${p.id}  ${p.name}  ${p.prefixes.join(',')}  /${p.default_prefixlen}`);
+  }
+  lines.push(`ports: ${report.ports.length}`);
+  for (const p of report.ports) {
+    const ips = p.fixed_ips.map((f) => f.ip_address).join(',');
+    lines.push(
+      `  ${p.id}  ${ips}  ${p.mac_address}  ${p.status}  owner=${p.device_owner || '-'}  endpoint=${dockerId(p.tags)}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,129 @@
+/**
+ * The plugin's HTTP server (node:http). Speaks libnetwork's conventions: POST only, JSON bodies without a
+ * Content-Type, 200 only on success, `{"Err"}` with a non-2xx status otherwise, keep-alive connections that the
+ * server never closes while idle (Docker reuses them indefinitely and resends a POST, body-less, when a
+ * reused connection turns out closed; protocol.md §3).
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { KuryrError } from '../errors.ts';
+import type { Logger } from '../driver/context.ts';
+import type { KuryrDriver } from '../driver/driver.ts';
+import { errorReply } from './error-response.ts';
+import { type Route, routes } from './routes.ts';
+import { describeSchemaError } from './schemas.ts';
+
+export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json';
+/** Largest request body accepted; Docker's requests are a few kilobytes. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+export interface PluginServerOptions {
+  driver: KuryrDriver;
+  log: Logger;
+  maxBodyBytes?: number;
+}
+
+/** Creates the server (not yet listening). */
+export function createPluginServer(options: PluginServerOptions): http.Server {
+  const table = routes(options.driver);
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const server = http.createServer((req, res) => {
+    void handle(req, res, table, maxBody, options.log);
+  });
+  // Idle keep-alive connections stay open: closing one under Docker makes it resend a POST with no body.
+  server.keepAliveTimeout = 0;
+  server.requestTimeout = 0;
+  return server;
+}
+
+async function handle(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  table: ReadonlyMap<string, Route>,
+  maxBody: number,
+  log: Logger,
+): Promise<void> {
+  const started = performance.now();
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const route = table.get(path);
+  let status = 200;
+  let errorCode: string | undefined;
+  let errorText: string | undefined;
+  try {
+    const body = await readBody(req, maxBody);
+    if (req.method !== 'POST') {
+      throw new KuryrError(
+        'KURYR_ERR_METHOD_NOT_ALLOWED',
+        `method ${req.method} is not allowed: plugin calls are POSTs`,
+      );
+    }
+    if (route === undefined) throw new KuryrError('KURYR_ERR_NO_SUCH_METHOD', `unknown plugin method ${path}`);
+    const reply = await route.handle(parseRequest(route, body, path) as never);
+    send(res, 200, reply);
+  } catch (err) {
+    const reply = errorReply(err);
+    status = route?.no404 && reply.status === 404 ? 500 : reply.status;
+    errorCode = reply.code;
+    errorText = reply.body.Err;
+    send(res, status, reply.body);
+  } finally {
+    const ms = Math.round((performance.now() - started) * 1000) / 1000;
+    const entry = { method: path.slice(1), status, ms, ...(errorCode ? { code: errorCode, err: errorText } : {}) };
+    if (status >= 500) log.error(entry, 'request failed');
+    else if (status >= 400) log.warn(entry, 'request rejected');
+    else log.info(entry, 'request');
+  }
+}
+
+function parseRequest(route: Route, body: Buffer, path: string): unknown {
+  if (route.schema === undefined) return {};
+  if (body.length === 0) {
+    throw new KuryrError(
+      'KURYR_ERR_BAD_REQUEST',
+      `empty request body for ${path.slice(1)} (Docker resends a POST without its body after a dropped connection; retry the command)`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new KuryrError('KURYR_ERR_BAD_REQUEST', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new KuryrError('KURYR_ERR_BAD_REQUEST', 'request body must be a JSON object');
+  }
+  const parsed = route.schema.safeParse(json);
+  if (!parsed.success) {
+    throw new KuryrError(
+      'KURYR_ERR_BAD_REQUEST',
+      `invalid ${path.slice(1)} request: ${describeSchemaError(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Reads the whole body; past `max` bytes the rest is drained and the request rejected with 413. */
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (tooLarge) reject(new KuryrError('KURYR_ERR_TOO_LARGE', `request body larger than ${max} bytes`));
+      else resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: object): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,99 @@
+/**
+ * Test doubles of the host side (Binder, HostNetworkAgent) that record what the driver asked for, and a driver
+ * factory over the embedded store in memory.
+ */
+import type {
+  Binder,
+  BindRequest,
+  HostNetworkAgent,
+  HostNetworkSpec,
+  InterfaceNames,
+} from '../../src/binding/binder.ts';
+import { interfaceNames } from '../../src/binding/names.ts';
+import type { DriverSettings } from '../../src/config/config.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import type { Port } from '../../src/neutron/types.ts';
+import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
+
+export class FakeBinder implements Binder {
+  readonly bound = new Map<string, BindRequest>();
+  readonly calls: string[] = [];
+  failNext: Error | undefined;
+
+  async bind(req: BindRequest): Promise<InterfaceNames> {
+    this.calls.push(`bind ${req.port.id}`);
+    if (this.failNext !== undefined) {
+      const err = this.failNext;
+      this.failNext = undefined;
+      throw err;
+    }
+    this.bound.set(req.port.id, req);
+    return interfaceNames(req.port.id);
+  }
+
+  async unbind(port: Port): Promise<void> {
+    this.calls.push(`unbind ${port.id}`);
+    this.bound.delete(port.id);
+  }
+}
+
+export class FakeAgent implements HostNetworkAgent {
+  readonly networks = new Map<string, HostNetworkSpec>();
+  failNext: Error | undefined;
+
+  async ensureNetwork(spec: HostNetworkSpec): Promise<void> {
+    if (this.failNext !== undefined) {
+      const err = this.failNext;
+      this.failNext = undefined;
+      throw err;
+    }
+    this.networks.set(spec.networkId, spec);
+  }
+
+  async removeNetwork(networkId: string): Promise<void> {
+    this.networks.delete(networkId);
+  }
+}
+
+export const TEST_SETTINGS: DriverSettings = {
+  capabilityScope: 'local',
+  localDefaultAddressSpace: 'no_address_space',
+  globalDefaultAddressSpace: 'no_address_space',
+  subnetpoolNamePrefix: 'kuryrPool',
+  defaultSubnetpoolV4: 'kuryr',
+  defaultSubnetpoolV6: 'kuryr6',
+  enableDhcp: true,
+  vethDstPrefix: 'eth',
+  hostId: 'test-host',
+  processExternalConnectivity: true,
+};
+
+/** A driver over an in-memory embedded store with the default pools in place. */
+export async function makeDriver(settings: Partial<DriverSettings> = {}) {
+  const neutron = openEmbeddedNeutron({ path: ':memory:' });
+  await neutron.createSubnetPool({ name: 'kuryr', prefixes: ['10.10.0.0/16'], default_prefixlen: 24 });
+  await neutron.createSubnetPool({ name: 'kuryr6', prefixes: ['fd6b:7572:7972::/48'], default_prefixlen: 64 });
+  const binder = new FakeBinder();
+  const agent = new FakeAgent();
+  const driver = new KuryrDriver({
+    neutron,
+    binder,
+    agent,
+    settings: { ...TEST_SETTINGS, ...settings },
+    log: silentLogger(),
+  });
+  return { driver, neutron, binder, agent, close: () => neutron.close() };
+}
+
+let counter = 0;
+/** A fresh 64-hex Docker ID. */
+export function dockerId(): string {
+  counter++;
+  return `${counter.toString(16).padStart(8, '0')}${'ab'.repeat(28)}`;
+}
+
+/** A Docker-style locally administered MAC. */
+export function mac(n: number): string {
+  return `02:42:ac:11:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`;
+}
