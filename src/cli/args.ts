@@ -15,7 +15,7 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type OptionSpecs = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+type OptionSpecs = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
 /** Parses `args` with the common options plus `extra`; unknown flags are errors. */
 export function parseCommand(args: readonly string[], extra: OptionSpecs = {}) {
@@ -26,14 +26,14 @@ export function parseCommand(args: readonly string[], extra: OptionSpecs = {}) {
       allowPositionals: true,
       strict: true,
     });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (err) {
     throw fail.config((err as Error).message);
   }
 }
 
 /** The common flags, typed. */
-export function commonFlags(values: Record<string, string | boolean | undefined>): CommonFlags {
+export function commonFlags(values: Record<string, string | boolean | string[] | undefined>): CommonFlags {
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
   return {
     config: str('config'),

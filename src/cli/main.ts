@@ -9,6 +9,7 @@ import { KuryrError } from '../errors.ts';
 import { commonFlags, parseCommand } from './args.ts';
 import { serve } from './serve.ts';
 import { collectStatus, renderStatus } from './status.ts';
+import { createSubnetPool, deleteSubnetPool, listSubnetPools } from './subnetpool.ts';
 
 const USAGE = `Usage: kuryr <command> [options]
 
@@ -16,6 +17,10 @@ Commands:
   serve [--socket PATH | --listen HOST:PORT] [--log-level LEVEL]
                       run the Docker network + IPAM plugin
   status [--json]     show the networks, subnets, pools and ports the backend holds
+  subnetpool create NAME --prefix CIDR [--prefix CIDR ...] [--default-prefixlen N] [--shared]
+  subnetpool list [--json]
+  subnetpool delete NAME|ID
+                      manage subnet pools (for -o/--ipam-opt neutron.pool.name=NAME)
 
 Common options:
   --config FILE                 kuryr.conf (default: /etc/kuryr/kuryr.conf if present)
@@ -58,10 +63,56 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderStatus(report, config)}\n`);
       return 0;
     }
+    case 'subnetpool':
+      return subnetpoolCommand(rest);
     default:
       process.stderr.write(`kuryr: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;
   }
+}
+
+async function subnetpoolCommand(args: readonly string[]): Promise<number> {
+  const [action, ...rest] = args;
+  const { values, positionals } = parseCommand(rest, {
+    prefix: { type: 'string', multiple: true },
+    'default-prefixlen': { type: 'string' },
+    shared: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) return help();
+  const config = loadConfig(commonFlags(values));
+  if (action === 'create') {
+    const [name] = positionals;
+    if (name === undefined) throw new KuryrError('KURYR_ERR_CONFIG', 'subnetpool create needs a NAME');
+    const prefixlen = values['default-prefixlen'];
+    if (prefixlen !== undefined && !/^\d{1,3}$/.test(String(prefixlen))) {
+      throw new KuryrError('KURYR_ERR_CONFIG', '--default-prefixlen must be a number');
+    }
+    const pool = await createSubnetPool(config, {
+      name,
+      prefixes: (values.prefix as string[] | undefined) ?? [],
+      ...(prefixlen === undefined ? {} : { defaultPrefixlen: Number(prefixlen) }),
+      shared: values.shared === true,
+    });
+    process.stdout.write(`${pool.id}\n`);
+    return 0;
+  }
+  if (action === 'list') {
+    const pools = await listSubnetPools(config);
+    process.stdout.write(
+      values.json
+        ? `${JSON.stringify(pools)}\n`
+        : pools.map((p) => `${p.id}  ${p.name}  ${p.prefixes.join(',')}  /${p.default_prefixlen}\n`).join(''),
+    );
+    return 0;
+  }
+  if (action === 'delete') {
+    const [target] = positionals;
+    if (target === undefined) throw new KuryrError('KURYR_ERR_CONFIG', 'subnetpool delete needs a NAME or ID');
+    await deleteSubnetPool(config, target);
+    return 0;
+  }
+  throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr subnetpool create|list|delete ...');
 }
 
 function help(): number {
