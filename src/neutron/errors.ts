@@ -77,4 +77,111 @@ export const neutronErrors = {
   securityGroupInUse: (id: string) => new NeutronError(409, 'SecurityGroupInUse', `Security Group ${id} in use.`),
   subnetAllocationError: (reason: string) =>
     new NeutronError(409, 'SubnetAllocationError', `Failed to allocate subnet: ${reason}.`),
+  // ---- added for the embedded store (Neutron's exception names and messages) ----
+  /** Neutron's generic `BadRequest` with a resource: `Bad subnets request: ...`. */
+  badResourceRequest: (resource: string, msg: string) =>
+    new NeutronError(400, 'BadRequest', `Bad ${resource} request: ${msg}.`),
+  /** Unknown list filter with `filter-validation` on (a web-framework 400 in Neutron). */
+  invalidFilter: (key: string) => new NeutronError(400, 'HTTPBadRequest', `${key} is invalid attribute for filtering`),
+  /** A request attribute failed validation (Neutron's API layer, before the plugin). */
+  invalidAttribute: (attr: string, reason: string) =>
+    new NeutronError(400, 'HTTPBadRequest', `Invalid input for ${attr}. Reason: ${reason}.`),
+  missingAttribute: (attr: string) =>
+    new NeutronError(400, 'HTTPBadRequest', `Failed to parse request. Required attribute '${attr}' not specified`),
+  unrecognizedAttributes: (keys: readonly string[]) =>
+    new NeutronError(400, 'HTTPBadRequest', `Unrecognized attribute(s) '${keys.join(', ')}'`),
+  invalidIpForNetwork: (ip: string) =>
+    new NeutronError(
+      400,
+      'InvalidIpForNetwork',
+      `IP address ${ip} is not a valid IP for any of the subnets on the specified network.`,
+    ),
+  portBound: (id: string, vifType: string, oldMac: string, newMac: string) =>
+    new NeutronError(
+      409,
+      'PortBound',
+      `Unable to complete operation on port ${id}, port is already bound, port type: ${vifType}, old_mac ${oldMac}, new_mac ${newMac}.`,
+    ),
+  macGenerationFailure: (networkId: string) =>
+    new NeutronError(503, 'MacAddressGenerationFailure', `Unable to generate unique mac on network ${networkId}.`),
+  minPrefixSubnetAllocationError: (prefixlen: number, min: number) =>
+    new NeutronError(
+      400,
+      'MinPrefixSubnetAllocationError',
+      `Unable to allocate subnet with prefix length ${prefixlen}, minimum allowed prefix is ${min}.`,
+    ),
+  maxPrefixSubnetAllocationError: (prefixlen: number, max: number) =>
+    new NeutronError(
+      400,
+      'MaxPrefixSubnetAllocationError',
+      `Unable to allocate subnet with prefix length ${prefixlen}, maximum allowed prefix is ${max}.`,
+    ),
+  prefixVersionMismatch: () =>
+    new NeutronError(400, 'PrefixVersionMismatch', 'Cannot mix IPv4 and IPv6 prefixes in a subnet pool.'),
+  illegalSubnetPoolPrefixBounds: (type: string, prefixlen: number, baseType: string, baseLen: number) =>
+    new NeutronError(
+      400,
+      'IllegalSubnetPoolPrefixBounds',
+      `Illegal prefix bounds: ${type}=${prefixlen}, ${baseType}=${baseLen}.`,
+    ),
+  illegalSubnetPoolPrefixUpdate: (msg: string) =>
+    new NeutronError(400, 'IllegalSubnetPoolPrefixUpdate', `Illegal update to prefixes: ${msg}.`),
+  invalidAllocationPool: (pool: string) =>
+    new NeutronError(400, 'InvalidAllocationPool', `The allocation pool ${pool} is not valid.`),
+  outOfBoundsAllocationPool: (pool: string, cidr: string) =>
+    new NeutronError(
+      400,
+      'OutOfBoundsAllocationPool',
+      `The allocation pool ${pool} spans beyond the subnet cidr ${cidr}.`,
+    ),
+  overlappingAllocationPools: (pool1: string, pool2: string, cidr: string) =>
+    new NeutronError(
+      409,
+      'OverlappingAllocationPools',
+      `Found overlapping allocation pools: ${pool1} and ${pool2} for subnet ${cidr}.`,
+    ),
+  gatewayConflictWithAllocationPools: (ip: string, pool: string) =>
+    new NeutronError(
+      409,
+      'GatewayConflictWithAllocationPools',
+      `Gateway ip ${ip} conflicts with allocation pool ${pool}.`,
+    ),
+  gatewayIpInUse: (ip: string, portId: string) =>
+    new NeutronError(
+      409,
+      'GatewayIpInUse',
+      `Current gateway ip ${ip} already in use by port ${portId}. Unable to update.`,
+    ),
+  securityGroupRuleExists: (ruleId: string) =>
+    new NeutronError(409, 'SecurityGroupRuleExists', `Security group rule already exists. Rule id is ${ruleId}.`),
+  duplicateSecurityGroupRuleInPost: () =>
+    new NeutronError(400, 'DuplicateSecurityGroupRuleInPost', 'Duplicate Security Group Rule in POST.'),
+  /** One of Neutron's security-group-rule 400s (`SecurityGroupInvalidPortRange`, ...), by type and message. */
+  securityGroupRuleInvalid: (type: string, msg: string) => new NeutronError(400, type, msg),
+  securityGroupDefaultAlreadyExists: () =>
+    new NeutronError(409, 'SecurityGroupDefaultAlreadyExists', 'Default security group already exists.'),
+  portSecurityAndIpRequiredForSecurityGroups: () =>
+    new NeutronError(
+      400,
+      'PortSecurityAndIPRequiredForSecurityGroups',
+      'Port security must be enabled and port must have an IP address in order to use security groups.',
+    ),
+  portSecurityPortHasSecurityGroup: () =>
+    new NeutronError(
+      409,
+      'PortSecurityPortHasSecurityGroup',
+      'Port has security group associated. Cannot disable port security or IP address until security group is removed.',
+    ),
+  addressPairAndPortSecurityRequired: () =>
+    new NeutronError(
+      409,
+      'AddressPairAndPortSecurityRequired',
+      'Port Security must be enabled in order to have allowed address pairs on a port.',
+    ),
+  duplicateAddressPairInRequest: (mac: string, ip: string) =>
+    new NeutronError(
+      400,
+      'DuplicateAddressPairInRequest',
+      `Request contains duplicate address pair: mac_address ${mac} ip_address ${ip}.`,
+    ),
 } as const;
