@@ -117,19 +117,16 @@ function convert(value: FilterValue, spec: FilterSpec, key: string): Param {
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
 function tagCondition(key: string, kind: ResourceKind, tags: string[], params: Param[]): string {
-  params.push(kind, ...tags);
-  const base = `SELECT resource_id FROM tags WHERE resource_type = ? AND tag IN (${placeholders(tags.length)})`;
-  const all = `${base} GROUP BY resource_id HAVING COUNT(*) = ${tags.length}`;
-  switch (key) {
-    case 'tags':
-      return `r.id IN (${all})`;
-    case 'tags-any':
-      return `r.id IN (${base})`;
-    case 'not-tags':
-      return `r.id NOT IN (${all})`;
-    default:
-      return `r.id NOT IN (${base})`;
+  const tagged = 'r.id IN (SELECT resource_id FROM tags WHERE tag = ? AND resource_type = ?)';
+  if (key === 'tags-any' || key === 'not-tags-any') {
+    params.push(...tags, kind);
+    const any = `r.id IN (SELECT resource_id FROM tags WHERE tag IN (${placeholders(tags.length)}) AND resource_type = ?)`;
+    return key === 'tags-any' ? any : `NOT ${any}`;
   }
+  // "All of": one index lookup per tag (a GROUP BY ... HAVING COUNT would walk every tag of the resource type).
+  for (const tag of tags) params.push(tag, kind);
+  const all = tags.map(() => tagged).join(' AND ');
+  return key === 'tags' ? `(${all})` : `NOT (${all})`;
 }
 
 function fixedIpConditions(values: readonly FilterValue[], params: Param[]): string[] {
