@@ -703,7 +703,8 @@ function portAttributeCases(it: It): void {
         { ip_address: '10.114.1.0/24', mac_address: 'fa:16:3e:00:11:22' },
       ],
     });
-    assert.deepEqual(updated.allowed_address_pairs, [
+    const pairs = [...updated.allowed_address_pairs].sort((a, b) => a.ip_address.localeCompare(b.ip_address));
+    assert.deepEqual(pairs, [
       { ip_address: '10.114.0.200', mac_address: port.mac_address },
       { ip_address: '10.114.1.0/24', mac_address: 'fa:16:3e:00:11:22' },
     ]);
