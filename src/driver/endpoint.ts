@@ -11,6 +11,7 @@ import type { Port, PortUpdate } from '../neutron/types.ts';
 import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
+import { faultPoint } from './faults.ts';
 import { mtuOf } from './network.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, withTags } from './tags.ts';
 
@@ -75,6 +76,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       port = await claimPort(rt, before, req.EndpointID, mac);
     }
 
+    faultPoint('create-endpoint:before-bind');
     try {
       await rt.binder.bind({ port, mtu: mtuOf(network) });
     } catch (err) {
@@ -98,6 +100,7 @@ async function claimPort(rt: DriverRuntime, port: Port, endpointId: string, mac:
   if (mac !== undefined && port.mac_address.toLowerCase() !== mac) update.mac_address = mac;
   if (!port.admin_state_up) update.admin_state_up = true;
   const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
+  faultPoint('create-endpoint:before-tags');
   const tags = withTags(updated.tags, idTags(endpointId));
   if (tags.length === updated.tags.length) return updated;
   return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
@@ -124,6 +127,7 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     const port = await portOfEndpoint(rt, endpointId);
     if (port === undefined) return;
     await rt.binder.unbind(port);
+    faultPoint('delete-endpoint:before-untag');
     await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
   });
 }

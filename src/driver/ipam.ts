@@ -24,6 +24,7 @@ import {
   parseCidr,
 } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
+import { faultPoint } from './faults.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single, subnetOfPool } from './lookup.ts';
 import { familyOptions, parseNeutronOptions } from './options.ts';
@@ -158,6 +159,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
       default_prefixlen: parseCidr(cidr).prefixLength,
       shared,
     });
+    faultPoint('request-pool:after-create');
     if (subnetId !== undefined) {
       try {
         await rt.neutron.addTag('subnetpools', created.id, subnetId);
@@ -308,13 +310,13 @@ async function portAddress(
     }
   }
   if (mac !== undefined) {
-    const mine = await rt.neutron.listPorts({
-      network_id: subnet.network_id,
-      mac_address: mac,
-      tags: [PORT_CREATED_TAG],
-    });
-    const port = mine[0];
+    const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
+    const port = withMac.find((p) => p.tags.includes(PORT_CREATED_TAG)) ?? withMac.find(isUntaggedLeftover);
     if (port !== undefined) {
+      if (!port.tags.includes(PORT_CREATED_TAG)) {
+        // Created by an attempt that crashed before tagging it: adopt it.
+        await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_CREATED_TAG]));
+      }
       const held = port.fixed_ips.find((ip) => ip.subnet_id === subnet.id);
       if (held !== undefined && (address === undefined || normalizeIp(held.ip_address) === address)) {
         return normalizeIp(held.ip_address);
@@ -337,6 +339,7 @@ async function portAddress(
     ...(mac === undefined ? {} : { mac_address: mac }),
     fixed_ips: [{ subnet_id: subnet.id, ...(address === undefined ? {} : { ip_address: address }) }],
   });
+  faultPoint('request-address:before-port-tag');
   try {
     await rt.neutron.replaceTags('ports', created.id, withTags(created.tags, [PORT_CREATED_TAG]));
   } catch (err) {
@@ -350,6 +353,11 @@ function addressIn(port: Port, subnet: Subnet): string {
   const ip = port.fixed_ips.find((f) => f.subnet_id === subnet.id);
   if (ip === undefined) throw fail.conflict(`Neutron port ${port.id} got no address in subnet ${subnet.id}`);
   return normalizeIp(ip.ip_address);
+}
+
+/** A port of ours whose tagging never happened (a crash right after its creation). */
+function isUntaggedLeftover(port: Port): boolean {
+  return port.name === UNBOUND_PORT_NAME && port.tags.length === 0 && port.device_id === '' && port.device_owner === '';
 }
 
 /** A pre-created port nobody uses: not ours, not network-owned, not bound to a host or device. */
@@ -394,6 +402,7 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
     if (port.tags.includes(PORT_CREATED_TAG)) {
       // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
       if (hasEndpointTags(port)) await rt.binder.unbind(port);
+      faultPoint('release-address:before-delete-port');
       await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
     } else if (port.tags.includes(PORT_EXISTING_TAG)) {
       await handBack(rt, port);

@@ -15,9 +15,11 @@ import { handBack } from './ipam.ts';
 import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
+import { faultPoint } from './faults.ts';
 import {
   existingNetworkTag,
   idTags,
+  isIdTag,
   networkName,
   PORT_CREATED_TAG,
   PORT_EXISTING_TAG,
@@ -58,6 +60,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     try {
       const network = await obtainNetwork(rt, req.NetworkID, options, undo);
       const subnets = await ensureSubnets(rt, network, planned, undo);
+      faultPoint('create-network:before-bridge');
       if (rt.agent !== undefined) {
         await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways: gatewaysOf(subnets) });
         undo.push(() => rt.agent!.removeNetwork(network.id));
@@ -171,14 +174,26 @@ async function obtainNetwork(
     return existing;
   }
   if (tagged !== undefined) return tagged;
-  const created = await rt.neutron.createNetwork({
-    name: networkName(dockerId),
-    admin_state_up: true,
-    shared: options.shared ?? false,
-  });
-  undo.push(() => rt.neutron.deleteNetwork(created.id));
-  const tags = await rt.neutron.replaceTags('networks', created.id, withTags(created.tags, idTags(dockerId)));
-  return { ...created, tags };
+  // One lookup by name also finds a network an earlier attempt created but crashed before tagging.
+  const named = await rt.neutron.listNetworks({ name: networkName(dockerId) });
+  const orphan = named.find((n) => n.description === networkDescription(dockerId) && !n.tags.some(isIdTag));
+  const network =
+    orphan ??
+    (await rt.neutron.createNetwork({
+      name: networkName(dockerId),
+      description: networkDescription(dockerId),
+      admin_state_up: true,
+      shared: options.shared ?? false,
+    }));
+  undo.push(() => rt.neutron.deleteNetwork(network.id));
+  faultPoint('create-network:before-tags');
+  const tags = await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, idTags(dockerId)));
+  return { ...network, tags };
+}
+
+/** Description of networks we create: carries the whole Docker ID so an untagged leftover can be recognised. */
+export function networkDescription(dockerId: string): string {
+  return `Docker network ${dockerId} (kuryr-ts)`;
 }
 
 /** Creates the planned subnets that the network lacks (one bulk call) and tags each with its pool ID. */
@@ -221,6 +236,7 @@ async function ensureSubnets(
   undo.push(async () => {
     for (const s of created) await rt.neutron.deleteSubnet(s.id).catch(ignoreNotFound);
   });
+  faultPoint('create-network:before-subnet-tags');
   for (const [i, subnet] of created.entries()) {
     const poolId = missing[i]!.pool.id;
     result.push({
@@ -247,12 +263,15 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     const network = await networkOfDocker(rt, dockerId);
     if (network === undefined) return;
     const subnets = await rt.neutron.listSubnets({ network_id: network.id });
+    // The bridge goes first: once the network is gone nothing would find the bridge again.
+    if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
+    faultPoint('delete-network:before-neutron');
     if (network.tags.includes(existingNetworkTag(dockerId))) {
       await releaseExistingNetwork(rt, network, subnets, dockerId);
     } else {
       await deleteOwnNetwork(rt, network);
     }
-    if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
+    faultPoint('delete-network:before-pools');
     await deleteOwnPools(rt, subnets);
   });
 }
