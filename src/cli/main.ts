@@ -15,7 +15,9 @@ const USAGE = `Usage: kuryr <command> [options]
 
 Commands:
   serve [--socket PATH | --listen HOST:PORT] [--log-level LEVEL]
-                      run the Docker network + IPAM plugin
+        [--metrics-listen 127.0.0.1:PORT [--metrics-allow-remote]]
+                      run the Docker network + IPAM plugin; optionally serve Prometheus
+                      metrics and /healthz over HTTP (loopback only unless allowed)
   status [--json]     show the networks, subnets, pools and ports the backend holds
   subnetpool create NAME --prefix CIDR [--prefix CIDR ...] [--default-prefixlen N] [--shared]
   subnetpool list [--json]
@@ -47,7 +49,12 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   switch (command) {
     case 'serve': {
-      const { values } = parseCommand(rest, { socket: { type: 'string' }, listen: { type: 'string' } });
+      const { values } = parseCommand(rest, {
+        socket: { type: 'string' },
+        listen: { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        'metrics-allow-remote': { type: 'boolean' },
+      });
       if (values.help) return help();
       if (values.socket !== undefined && values.listen !== undefined) {
         throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');

@@ -9,7 +9,9 @@ import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
 import { KuryrDriver } from '../driver/driver.ts';
+import { countingNeutron } from '../neutron/counting.ts';
 import { createLogger } from '../observability/logger.ts';
+import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
 import { createPluginServer } from '../plugin/server.ts';
 
@@ -19,27 +21,57 @@ const DRAIN_MS = 10_000;
 export async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
   const backend = await openBackend(config);
+  // prom-client is loaded only when metrics are on (it costs ~7 MB of RSS).
+  const metricsModule = config.metricsListen === null ? undefined : await import('../observability/metrics.ts');
+  const metrics: PluginMetrics | undefined = metricsModule && new metricsModule.PluginMetrics();
+  // Every Neutron call is counted (the access log's neutronCalls) and, with metrics on, measured.
+  const neutron = countingNeutron(backend.neutron, metrics && ((event) => metrics.observeNeutronCall(event)));
   const agent = config.backend === 'embedded' ? new LinuxBridgeAgent() : undefined;
   if (config.backend === 'embedded' && agent !== undefined) {
-    await ensureDefaultPools(backend.neutron, config, log);
-    const restored = await restoreHostNetworks(backend.neutron, agent);
+    await ensureDefaultPools(neutron, config, log);
+    const restored = await restoreHostNetworks(neutron, agent);
     log.info({ networks: restored }, 'host networks checked');
   }
   const driver = new KuryrDriver({
-    neutron: backend.neutron,
+    neutron,
     binder: new VethBinder(),
     ...(agent === undefined ? {} : { agent }),
     settings: config.driver,
     log,
   });
-  const server = createPluginServer({ driver, log });
+  const server = createPluginServer({
+    driver,
+    log,
+    ...(metrics && { onRequest: (summary) => metrics.observeRequest(summary) }),
+  });
+  // Metrics first, so that a busy port fails the start before Docker can find the plugin.
+  let metricsServer: http.Server | undefined;
+  if (metricsModule !== undefined && metrics !== undefined && config.metricsListen !== null) {
+    metricsServer = await metricsModule.listenMetrics(metrics, {
+      ...config.metricsListen,
+      allowRemote: config.metricsAllowRemote,
+      health: async () => {
+        if (!server.listening) throw new Error('the plugin socket is not listening');
+        await backend.neutron.listExtensions();
+      },
+    });
+  }
   let where: string;
-  if (config.listen !== null) {
-    const spec = await listenTcp(server, config.listen.host, config.listen.port, config.specDir, config.driverName);
-    where = `tcp ${config.listen.host}:${config.listen.port} (spec ${spec})`;
-  } else {
-    await listenUnix(server, config.socketPath!, config.socketGroup);
-    where = `unix ${config.socketPath}`;
+  try {
+    if (config.listen !== null) {
+      const spec = await listenTcp(server, config.listen.host, config.listen.port, config.specDir, config.driverName);
+      where = `tcp ${config.listen.host}:${config.listen.port} (spec ${spec})`;
+    } else {
+      await listenUnix(server, config.socketPath!, config.socketGroup);
+      where = `unix ${config.socketPath}`;
+    }
+  } catch (err) {
+    metricsServer?.close();
+    throw err;
+  }
+  if (metricsModule !== undefined && metricsServer !== undefined) {
+    const url = metricsModule.metricsUrl(metricsServer);
+    log.info({ metrics: url }, `metrics and health check on ${url}/metrics, ${url}/healthz`);
   }
   log.info(
     { driver: config.driverName, backend: config.backend, stateDir: config.stateDir, listen: where, pid: process.pid },
@@ -47,6 +79,8 @@ export async function serve(config: Config): Promise<void> {
   );
   await waitForSignal();
   log.info({}, 'shutting down');
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
   await drain(server);
   if (config.socketPath !== null) fs.rmSync(config.socketPath, { force: true });
   await backend.close();

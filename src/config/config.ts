@@ -50,6 +50,10 @@ export interface Config {
   socketGroup: string | null;
   /** TCP address to serve on (`--listen`); null when serving the unix socket. */
   listen: { host: string; port: number } | null;
+  /** Loopback address of the opt-in Prometheus metrics + `/healthz` endpoint (`--metrics-listen`); null = off. */
+  metricsListen: { host: string; port: number } | null;
+  /** Let `metricsListen` be a non-loopback address (`--metrics-allow-remote`): the endpoint has no authentication. */
+  metricsAllowRemote: boolean;
   /** Directory holding `<name>/<name>.spec` when serving TCP (`/usr/lib/docker/plugins`, like the original). */
   specDir: string;
   logLevel: LogLevel;

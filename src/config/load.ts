@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
+import ipaddr from 'ipaddr.js';
 import { fail } from '../errors.ts';
 import { isCidr, parseCidr } from '../util/ip.ts';
 import { type Backend, type Config, type LogLevel, PLUGIN_SOCKET_DIR } from './config.ts';
@@ -20,6 +21,8 @@ export interface CommonFlags {
   socket?: string | undefined;
   listen?: string | undefined;
   logLevel?: string | undefined;
+  metricsListen?: string | undefined;
+  metricsAllowRemote?: boolean | undefined;
 }
 
 /** Where the original's oslo.config looks for `kuryr.conf` when no file is named. */
@@ -127,6 +130,15 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
   const stateDir = path.resolve(flags.stateDir ?? get('kuryr_ts', 'state_dir'));
   const socketGroup = get('kuryr_ts', 'socket_group');
   const hostId = get('kuryr_ts', 'host_id');
+  const metricsText = flags.metricsListen ?? get('kuryr_ts', 'metrics_listen');
+  const metricsListen = metricsText === '' ? null : parseListen(metricsText, '--metrics-listen');
+  const metricsAllowRemote = flags.metricsAllowRemote ?? truthy(get('kuryr_ts', 'metrics_allow_remote'));
+  if (metricsListen !== null && !metricsAllowRemote && !isLoopbackHost(metricsListen.host)) {
+    throw fail.config(
+      `--metrics-listen ${metricsText}: ${metricsListen.host} is not a loopback address and the metrics endpoint ` +
+        'has no authentication; use 127.0.0.1 or [::1], or add --metrics-allow-remote to expose it anyway',
+    );
+  }
   return {
     driver: {
       capabilityScope: get('DEFAULT', 'capability_scope') as 'local' | 'global',
@@ -153,19 +165,28 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
       listen === null ? path.resolve(flags.socket ?? path.join(PLUGIN_SOCKET_DIR, `${driverName}.sock`)) : null,
     socketGroup: socketGroup === '' ? null : socketGroup,
     listen: listen === null ? null : parseListen(listen),
+    metricsListen,
+    metricsAllowRemote,
     specDir: get('kuryr_ts', 'spec_dir'),
     logLevel,
     configFile: file,
   };
 }
 
-/** Parses `HOST:PORT` (`[v6]:PORT` for IPv6). */
-export function parseListen(text: string): { host: string; port: number } {
+/** Parses `HOST:PORT` (`[v6]:PORT` for IPv6); `flag` names the option in the error. */
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
   const host = match?.[1] ?? match?.[2];
   const port = Number(match?.[3]);
   if (host === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw fail.config(`--listen expects HOST:PORT (e.g. 127.0.0.1:23750), got ${JSON.stringify(text)}`);
+    throw fail.config(`${flag} expects HOST:PORT (e.g. 127.0.0.1:23750), got ${JSON.stringify(text)}`);
   }
   return { host, port };
+}
+
+/** True for `localhost`, an address in 127.0.0.0/8, `::1` or `::ffff:127.x.y.z`. */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(host) && !ipaddr.IPv6.isValid(host)) return false;
+  return ipaddr.process(host).range() === 'loopback';
 }

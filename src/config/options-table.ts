@@ -172,6 +172,16 @@ export const OPTIONS: Record<string, Section> = {
     socket_group: { type: 'string', default: '', help: 'Group owning the plugin socket (mode 0660); empty = root.' },
     spec_dir: { type: 'string', default: '/usr/lib/docker/plugins', help: 'Where the TCP spec file is written.' },
     host_id: { type: 'string', default: '', help: 'binding:host_id of bound ports; empty = the hostname.' },
+    metrics_listen: {
+      type: 'string',
+      default: '',
+      help: 'HOST:PORT of the Prometheus metrics and /healthz endpoint (loopback only); empty = off.',
+    },
+    metrics_allow_remote: {
+      type: 'bool',
+      default: 'false',
+      help: 'Allow metrics_listen on a non-loopback address (the endpoint has no authentication).',
+    },
   },
   embedded: {
     default_pool_prefix_v4: { type: 'string', default: '10.10.0.0/16', help: 'Prefix of the default IPv4 pool.' },

@@ -5,10 +5,17 @@
  * reused connection turns out closed; protocol.md §3).
  */
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { KuryrError } from '../errors.ts';
 import type { Logger } from '../driver/context.ts';
 import type { KuryrDriver } from '../driver/driver.ts';
+import {
+  cpuMs,
+  createRequestContext,
+  elapsedMs,
+  type RequestContext,
+  type RequestSummary,
+  runInRequestContext,
+} from '../observability/request-context.ts';
 import { errorReply } from './error-response.ts';
 import { type Route, routes } from './routes.ts';
 import { describeSchemaError } from './schemas.ts';
@@ -21,6 +28,8 @@ export interface PluginServerOptions {
   driver: KuryrDriver;
   log: Logger;
   maxBodyBytes?: number;
+  /** Called after each reply is sent, with what the access log records (metrics); its errors are ignored. */
+  onRequest?: (summary: RequestSummary) => void;
 }
 
 /** Creates the server (not yet listening). */
@@ -28,7 +37,9 @@ export function createPluginServer(options: PluginServerOptions): http.Server {
   const table = routes(options.driver);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const server = http.createServer((req, res) => {
-    void handle(req, res, table, maxBody, options.log);
+    // Every request runs in its own context: request ID, method, start time, Neutron call count.
+    const context = createRequestContext(requestPath(req).slice(1));
+    runInRequestContext(context, () => void handle(req, res, table, maxBody, options, context));
   });
   // Idle keep-alive connections stay open: closing one under Docker makes it resend a POST with no body.
   server.keepAliveTimeout = 0;
@@ -41,10 +52,10 @@ async function handle(
   res: http.ServerResponse,
   table: ReadonlyMap<string, Route>,
   maxBody: number,
-  log: Logger,
+  options: PluginServerOptions,
+  context: RequestContext,
 ): Promise<void> {
-  const started = performance.now();
-  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const path = requestPath(req);
   const route = table.get(path);
   let status = 200;
   let errorCode: string | undefined;
@@ -67,12 +78,29 @@ async function handle(
     errorText = reply.body.Err;
     send(res, status, reply.body);
   } finally {
-    const ms = Math.round((performance.now() - started) * 1000) / 1000;
-    const entry = { method: path.slice(1), status, ms, ...(errorCode ? { code: errorCode, err: errorText } : {}) };
-    if (status >= 500) log.error(entry, 'request failed');
-    else if (status >= 400) log.warn(entry, 'request rejected');
-    else log.info(entry, 'request');
+    const summary: RequestSummary = {
+      id: context.id,
+      method: context.method,
+      status,
+      ms: elapsedMs(context),
+      cpuMs: cpuMs(context),
+      neutronCalls: context.neutronCalls,
+      ...(errorCode ? { code: errorCode } : {}),
+    };
+    const entry = errorCode ? { ...summary, err: errorText } : summary;
+    if (status >= 500) options.log.error(entry, 'request failed');
+    else if (status >= 400) options.log.warn(entry, 'request rejected');
+    else options.log.info(entry, 'request');
+    try {
+      options.onRequest?.(summary);
+    } catch {
+      // Observability must never fail a request.
+    }
   }
+}
+
+function requestPath(req: http.IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0] ?? '/';
 }
 
 function parseRequest(route: Route, body: Buffer, path: string): unknown {

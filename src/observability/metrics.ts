@@ -1,0 +1,193 @@
+/**
+ * Prometheus metrics (prom-client) and the opt-in HTTP endpoint serving them with a health check
+ * (`kuryr serve --metrics-listen 127.0.0.1:9300`): `GET /metrics`, `GET /healthz`.
+ *
+ * - `kuryr_requests_total{endpoint,status}`, `kuryr_request_duration_seconds{endpoint}` (histogram),
+ *   `kuryr_request_cpu_seconds{endpoint}` (histogram of process CPU while the request was in flight),
+ *   `kuryr_request_errors_total{endpoint,code}` (by `KURYR_ERR_...` code);
+ * - `kuryr_neutron_calls_total{endpoint,call}`: Neutron API calls per libnetwork endpoint (`endpoint="none"`
+ *   outside requests, e.g. at start-up) and `kuryr_neutron_call_duration_seconds{call,outcome}`;
+ * - prom-client's default process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...)
+ *   and `kuryr_process_peak_resident_memory_bytes` (the peak RSS, VmHWM).
+ *
+ * The endpoint has no authentication: it listens on loopback unless the operator explicitly allows otherwise.
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { isLoopbackHost } from '../config/load.ts';
+import { fail } from '../errors.ts';
+import type { NeutronCallEvent } from '../neutron/counting.ts';
+import type { RequestSummary } from './request-context.ts';
+
+const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
+const CPU_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
+const NEUTRON_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
+/** Label of requests to paths that are no libnetwork method (keeps label values bounded). */
+const UNKNOWN_ENDPOINT = 'unknown';
+
+export interface PluginMetricsOptions {
+  /** prom-client's process and Node.js metrics (default true). */
+  defaultMetrics?: boolean;
+}
+
+/** The plugin's metrics, in a registry of their own. */
+export class PluginMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'endpoint' | 'status'>;
+  private readonly duration: Histogram<'endpoint'>;
+  private readonly cpu: Histogram<'endpoint'>;
+  private readonly errors: Counter<'endpoint' | 'code'>;
+  private readonly neutronCalls: Counter<'endpoint' | 'call'>;
+  private readonly neutronDuration: Histogram<'call' | 'outcome'>;
+
+  constructor(options: PluginMetricsOptions = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) {
+      // A coarser event-loop sampler than the 10 ms default: the plugin is idle most of the time.
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    }
+    this.requests = new Counter({
+      name: 'kuryr_requests_total',
+      help: 'libnetwork requests served, by endpoint and HTTP status',
+      labelNames: ['endpoint', 'status'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'kuryr_request_duration_seconds',
+      help: 'Time from a libnetwork request arriving to its reply, by endpoint',
+      labelNames: ['endpoint'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.cpu = new Histogram({
+      name: 'kuryr_request_cpu_seconds',
+      help: 'Process CPU time (user+system) while a libnetwork request was in flight (exact when requests do not overlap)',
+      labelNames: ['endpoint'],
+      buckets: CPU_BUCKETS,
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'kuryr_request_errors_total',
+      help: 'libnetwork requests that failed, by endpoint and KURYR_ERR_ code',
+      labelNames: ['endpoint', 'code'],
+      registers,
+    });
+    this.neutronCalls = new Counter({
+      name: 'kuryr_neutron_calls_total',
+      help: 'Neutron API calls, by the libnetwork endpoint being served ("none" outside requests) and API call',
+      labelNames: ['endpoint', 'call'],
+      registers,
+    });
+    this.neutronDuration = new Histogram({
+      name: 'kuryr_neutron_call_duration_seconds',
+      help: 'Duration of Neutron API calls, by call and outcome ("ok", or the HTTP status of the error)',
+      labelNames: ['call', 'outcome'],
+      buckets: NEUTRON_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'kuryr_process_peak_resident_memory_bytes',
+      help: 'Peak resident set size of the plugin process (VmHWM)',
+      registers,
+      collect() {
+        this.set(process.resourceUsage().maxRSS * 1024);
+      },
+    });
+  }
+
+  /** Records one finished libnetwork request (the plugin server's `onRequest` hook). */
+  observeRequest(summary: RequestSummary): void {
+    const endpoint = summary.code === 'KURYR_ERR_NO_SUCH_METHOD' ? UNKNOWN_ENDPOINT : summary.method;
+    this.requests.inc({ endpoint, status: String(summary.status) });
+    this.duration.observe({ endpoint }, summary.ms / 1000);
+    this.cpu.observe({ endpoint }, summary.cpuMs / 1000);
+    if (summary.code !== undefined) this.errors.inc({ endpoint, code: summary.code });
+  }
+
+  /** Records one finished Neutron API call (the counting decorator's listener). */
+  observeNeutronCall(event: NeutronCallEvent): void {
+    this.neutronCalls.inc({ endpoint: event.endpoint ?? 'none', call: event.method });
+    this.neutronDuration.observe({ call: event.method, outcome: event.outcome }, event.seconds);
+  }
+
+  /** The exposition text of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  /** Allow a host that is not loopback (the endpoint has no authentication). */
+  allowRemote?: boolean;
+  /** Health check: resolves when the plugin can serve, rejects with the reason otherwise. */
+  health?: () => Promise<unknown>;
+}
+
+/** Starts the metrics/health HTTP server; resolves once it listens. */
+export async function listenMetrics(metrics: PluginMetrics, options: MetricsServerOptions): Promise<http.Server> {
+  if (!isLoopbackHost(options.host) && options.allowRemote !== true) {
+    throw fail.config(
+      `metrics address ${options.host} is not loopback: the metrics endpoint has no authentication ` +
+        '(use 127.0.0.1 or ::1, or --metrics-allow-remote to expose it anyway)',
+    );
+  }
+  const started = performance.now();
+  const server = http.createServer((req, res) => {
+    void answer(req, res, metrics, options, started);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** `http://host:port` of a listening metrics server. */
+export function metricsUrl(server: http.Server): string {
+  const address = server.address();
+  if (address === null || typeof address === 'string') return String(address);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+async function answer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  metrics: PluginMetrics,
+  options: MetricsServerOptions,
+  started: number,
+): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0];
+  const reply = (status: number, type: string, body: string) => {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+  req.resume();
+  try {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reply(405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
+    } else if (path === '/metrics') {
+      reply(200, metrics.registry.contentType, await metrics.render());
+    } else if (path === '/healthz') {
+      const uptimeSeconds = Math.round((performance.now() - started) / 1000);
+      try {
+        await options.health?.();
+        reply(200, 'application/json', `${JSON.stringify({ status: 'ok', uptimeSeconds })}\n`);
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        reply(503, 'application/json', `${JSON.stringify({ status: 'unavailable', error, uptimeSeconds })}\n`);
+      }
+    } else {
+      reply(404, 'text/plain; charset=utf-8', 'not found: GET /metrics or /healthz\n');
+    }
+  } catch (err) {
+    reply(500, 'text/plain; charset=utf-8', `${err instanceof Error ? err.message : String(err)}\n`);
+  }
+}
