@@ -7,11 +7,13 @@ import type { HostNetworkAgent, HostNetworkSpec, InterfaceAddress } from './bind
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { IpCommand, isAddressMissing, validateMtu } from './ip-command.ts';
-import { bridgeName } from './names.ts';
+import { bridgeName, ownerAlias } from './names.ts';
 
 export interface LinuxBridgeAgentOptions {
   /** The `ip` runner; default `new IpCommand()`. */
   ip?: IpCommand;
+  /** Marks created devices with the alias `kuryr-ts:<owner>` so reconciliation can tell ours from others'. */
+  owner?: string;
 }
 
 interface Gateway {
@@ -23,9 +25,11 @@ interface Gateway {
 /** Keeps each network's bridge up, with its MTU and exactly its gateway addresses. */
 export class LinuxBridgeAgent implements HostNetworkAgent {
   readonly #ip: IpCommand;
+  readonly #alias: string[];
 
   constructor(options: LinuxBridgeAgentOptions = {}) {
     this.#ip = options.ip ?? new IpCommand();
+    this.#alias = options.owner === undefined ? [] : ['alias', ownerAlias(options.owner)];
   }
 
   async ensureNetwork({ networkId, mtu, gateways }: HostNetworkSpec): Promise<void> {
@@ -43,7 +47,7 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
         await ip.run(['link', 'set', 'dev', bridge, 'type', 'bridge', 'forward_delay', '0']);
       }
       // Up before addressing: taking a link down flushes its IPv6 addresses.
-      await ip.run(['link', 'set', 'dev', bridge, 'mtu', String(mtu), 'up']);
+      await ip.run(['link', 'set', 'dev', bridge, 'mtu', String(mtu), ...this.#alias, 'up']);
 
       // Remove strangers first: deleting a primary IPv4 address also deletes the secondaries of its subnet,
       // which is why every wanted address is (re)placed afterwards rather than only the missing ones.

@@ -53,3 +53,11 @@ export function interfaceNames(portId: string): InterfaceNames {
 export function bridgeName(networkId: string): string {
   return validateInterfaceName(`brq${idPrefix(networkId, 'network')}`);
 }
+
+/** The interface alias (`ifalias`) that marks a device as created by the plugin instance `owner`. */
+export function ownerAlias(owner: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(owner)) {
+    throw new InterfaceNameError(`owner ${JSON.stringify(owner)} must be 1-64 letters, digits, '_', '.', '-'`);
+  }
+  return `kuryr-ts:${owner}`;
+}

@@ -8,11 +8,13 @@ import type { Binder, BindRequest, InterfaceNames } from './binder.ts';
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
-import { bridgeName, interfaceNames } from './names.ts';
+import { bridgeName, interfaceNames, ownerAlias } from './names.ts';
 
 export interface VethBinderOptions {
   /** The `ip` runner; default `new IpCommand()`. */
   ip?: IpCommand;
+  /** Marks created devices with the alias `kuryr-ts:<owner>` so reconciliation can tell ours from others'. */
+  owner?: string;
 }
 
 /** What an attachment step sees: the port, its interface names, and where to register undo steps. */
@@ -34,9 +36,11 @@ const UNBOUND = 'unbound';
 /** Binds ports with a veth pair; `bridge` and `tap` vif types are handled in-process. */
 export class VethBinder implements Binder {
   readonly #ip: IpCommand;
+  readonly #alias: string[];
 
   constructor(options: VethBinderOptions = {}) {
     this.#ip = options.ip ?? new IpCommand();
+    this.#alias = options.owner === undefined ? [] : ['alias', ownerAlias(options.owner)];
   }
 
   async bind({ port, mtu }: BindRequest): Promise<InterfaceNames> {
@@ -52,7 +56,7 @@ export class VethBinder implements Binder {
       // Docker moves the container end into the sandbox; MTU and MAC survive the move, addresses would not
       // (Docker adds them itself), so the container end gets no address and stays down here.
       await this.#ip.run(['link', 'set', 'dev', names.container, 'mtu', String(mtu), 'address', mac]);
-      await this.#ip.run(['link', 'set', 'dev', names.host, 'mtu', String(mtu), 'up']);
+      await this.#ip.run(['link', 'set', 'dev', names.host, 'mtu', String(mtu), ...this.#alias, 'up']);
       await attach({ port, names, mtu, undo });
       return names;
     } catch (err) {
@@ -89,7 +93,7 @@ export class VethBinder implements Binder {
   /** kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off, up). */
   async #attachToBridge(bridge: string, { names, undo }: AttachContext): Promise<void> {
     if (await ensureBridge(this.#ip, bridge)) undo.push(() => deleteBridgeIfUnused(this.#ip, bridge));
-    await this.#ip.run(['link', 'set', 'dev', bridge, 'up']);
+    await this.#ip.run(['link', 'set', 'dev', bridge, ...this.#alias, 'up']);
     await this.#ip.run(['link', 'set', 'dev', names.host, 'master', bridge]);
   }
 

@@ -398,15 +398,21 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
     network_id: subnet.network_id,
     fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
   });
-  for (const port of ports) {
-    if (port.tags.includes(PORT_CREATED_TAG)) {
-      // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
-      if (hasEndpointTags(port)) await rt.binder.unbind(port);
-      faultPoint('release-address:before-delete-port');
-      await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
-    } else if (port.tags.includes(PORT_EXISTING_TAG)) {
-      await handBack(rt, port);
-    }
+  for (const port of ports) await releasePort(rt, port);
+}
+
+/**
+ * Gives up one port: ours (`compute:kuryr`) is deleted, after unplugging its host side if DeleteEndpoint never
+ * ran; a taken-over port is handed back; anything else is left alone.
+ */
+export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
+  if (port.tags.includes(PORT_CREATED_TAG)) {
+    // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
+    if (hasEndpointTags(port)) await rt.binder.unbind(port);
+    faultPoint('release-address:before-delete-port');
+    await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
+  } else if (port.tags.includes(PORT_EXISTING_TAG)) {
+    await handBack(rt, port);
   }
 }
 
