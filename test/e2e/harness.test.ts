@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import {
+  containerInits,
   ensureBusyboxImage,
   mountsUnder,
   processAlive,
@@ -108,5 +109,23 @@ describe('private docker engine harness', {
     assert.deepEqual(mountsUnder(root), []);
     assert.ok(!existsSync(root), `${root} removed`);
     await engine.stop(); // idempotent
+  });
+
+  it('stop() also cleans up after a dockerd that does not stop (SIGKILL path)', async (t) => {
+    const hung = await startPrivateDockerd({ name: 'harness-hung' });
+    engines.push(hung);
+    await ensureBusyboxImage(hung);
+    await hung.dockerOk(['run', '-d', '--net', 'none', '--name', 'sleeper', 'busybox:local', 'sleep', '3600']);
+    const containerPid = Number((await hung.dockerOk(['inspect', '-f', '{{.State.Pid}}', 'sleeper'])).trim());
+    assert.deepEqual(containerInits(hung.execRoot), [containerPid]);
+    process.kill(hung.pid, 'SIGSTOP'); // SIGTERM now does nothing
+    const t0 = performance.now();
+    await hung.stop({ timeoutMs: 1_000 });
+    t.diagnostic(`stop() of a stopped dockerd: ${Math.round(performance.now() - t0)} ms`);
+    assert.ok(!processAlive(hung.pid));
+    assert.ok(!processAlive(containerPid), 'the container was killed too');
+    assert.deepEqual(processesMentioning(hung.root), []);
+    assert.deepEqual(mountsUnder(hung.root), []);
+    assert.ok(!existsSync(hung.root));
   });
 });

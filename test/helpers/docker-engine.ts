@@ -140,6 +140,35 @@ export function processesMentioning(needle: string): number[] {
   return out;
 }
 
+/**
+ * live init processes of the containers of the engine with this exec-root, from containerd's
+ * task state (<exec-root>/containerd/daemon/io.containerd.runtime.v2.task/<ns>/<container id>/init.pid);
+ * a pid counts only while its cgroup still names the container id (no reused pid is taken).
+ */
+export function containerInits(execRoot: string): number[] {
+  const base = path.join(execRoot, 'containerd', 'daemon', 'io.containerd.runtime.v2.task');
+  const out: number[] = [];
+  const list = (dir: string) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  for (const ns of list(base)) {
+    for (const id of list(path.join(base, ns))) {
+      try {
+        const pid = Number(readFileSync(path.join(base, ns, id, 'init.pid'), 'utf8').trim());
+        if (!Number.isInteger(pid) || pid <= 1 || !processAlive(pid)) continue;
+        if (readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id)) out.push(pid);
+      } catch {
+        // no pid file, or the process is gone
+      }
+    }
+  }
+  return out;
+}
+
 /** mount points at or below dir in this mount namespace, deepest first */
 export function mountsUnder(dir: string): string[] {
   const decodeOctal = (s: string) =>
@@ -347,8 +376,19 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
       }
     }
     running.delete(child);
-    // Whatever this engine left (its containerd, shims of containers it could not stop)
-    // names the engine's own directory on its command line: those processes are ours.
+    // After a SIGKILL, containers may still run: kill each one's init (its whole pid namespace
+    // goes with it), found by containerd's task state under our exec-root.
+    const inits = containerInits(execRoot);
+    for (const p of inits) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await waitUntilGone(inits, 5_000);
+    // Whatever else this engine left (its containerd, container shims) names the engine's own
+    // directory on its command line: those processes are ours.
     let leftovers = processesMentioning(root);
     if (leftovers.length > 0) {
       for (const p of leftovers) {
