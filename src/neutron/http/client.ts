@@ -1,0 +1,373 @@
+/**
+ * `NeutronHttpClient`: the `NeutronApi` over a real Neutron's v2.0 REST API.
+ *
+ * One method, one Neutron call (lists: one call per page, following `<collection>_links` next links). Filters
+ * are written as Neutron reads them; errors are `NeutronError`s with Neutron's status, type, message and
+ * request ID. Authentication, retries and TLS live in keystone.ts and transport.ts.
+ */
+import type { Logger } from '../../driver/context.ts';
+import { KuryrError } from '../../errors.ts';
+import type { FilterValue, ListFilter, NeutronApi } from '../api.ts';
+import type {
+  Extension,
+  Network,
+  NetworkCreate,
+  NetworkUpdate,
+  Port,
+  PortCreate,
+  PortUpdate,
+  SecurityGroup,
+  SecurityGroupCreate,
+  SecurityGroupRule,
+  SecurityGroupRuleCreate,
+  Subnet,
+  SubnetCreate,
+  SubnetPool,
+  SubnetPoolCreate,
+  SubnetPoolUpdate,
+  SubnetUpdate,
+  TaggedResource,
+} from '../types.ts';
+import type { NeutronClientOptions } from './config.ts';
+import { neutronErrorFromResponse } from './errors.ts';
+import { type AuthProvider, createAuthProvider } from './keystone.ts';
+import { describeCall, type HttpMethod, HttpTransport, type TransportResponse } from './transport.ts';
+
+const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
+/** Most pages one list may take (a guard against a server that links in a circle). */
+const MAX_PAGES = 10_000;
+
+/** Query-string encoding that keeps `:` readable (`binding:host_id`, IPv6 addresses); `=`, `&`, `,` are encoded. */
+function encode(text: string): string {
+  return encodeURIComponent(text).replace(/%3A/gi, ':');
+}
+
+/** A path segment: percent-encoded, and never `.`/`..` (which URL handling would resolve away). */
+export function encodeSegment(text: string): string {
+  if (text === '.' || text === '..') return text.replace(/\./g, '%2E');
+  return encodeURIComponent(text).replace(/%3A/gi, ':');
+}
+
+function formatValue(value: FilterValue): string {
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  return String(value);
+}
+
+/**
+ * The query string for a `ListFilter`, or `null` when the filter can match nothing (an empty list of values:
+ * Neutron would ignore the key and answer the unfiltered list, so no call is made).
+ * - arrays repeat the key (`id=a&id=b`); booleans are `True`/`False`;
+ * - the four tag filters take one comma-separated value (`tags=a,b`), whether given as `'a,b'` or `['a', 'b']`;
+ * - `fixed_ips` entries are encoded whole (`fixed_ips=subnet_id%3D<id>`);
+ * - `fields` always includes `id` (the `ListFilter` promise).
+ */
+export function buildQuery(filter: ListFilter | undefined): string | null {
+  const parts: string[] = [];
+  for (const [key, raw] of Object.entries(filter ?? {})) {
+    if (raw === undefined) continue;
+    const values: readonly FilterValue[] = Array.isArray(raw) ? raw : [raw as FilterValue];
+    if (TAG_FILTERS.has(key)) {
+      const tags = [...new Set(values.flatMap((v) => String(v).split(',')).filter((t) => t !== ''))];
+      if (tags.length > 0) parts.push(`${encode(key)}=${tags.map(encode).join(',')}`);
+      continue;
+    }
+    if (key === 'fields') {
+      const fields = values.map(String);
+      if (fields.length === 0) continue;
+      if (!fields.includes('id')) fields.unshift('id');
+      for (const f of fields) parts.push(`fields=${encode(f)}`);
+      continue;
+    }
+    if (values.length === 0) return null;
+    for (const v of values) parts.push(`${encode(key)}=${encode(formatValue(v))}`);
+  }
+  return parts.join('&');
+}
+
+/** Per-call options of the internal request helper. */
+interface CallOptions {
+  query?: string;
+  body?: unknown;
+  deadline?: number;
+}
+
+interface Answer {
+  status: number;
+  doc: Record<string, unknown>;
+}
+
+export interface NeutronHttpClientDeps {
+  /** Debug log of each call (method, path template, status, duration); never tokens or bodies. */
+  logger?: Logger;
+  /** Clock for token expiry (tests). */
+  now?: () => number;
+  /** Random source for retry jitter (tests). */
+  random?: () => number;
+}
+
+/** `NeutronApi` over HTTP. Create once per process and `close()` it at shutdown. */
+export class NeutronHttpClient implements NeutronApi {
+  /** HTTP requests sent to Neutron per `METHOD /path/template` (retries and pages counted), for benchmarks. */
+  readonly callCount = new Map<string, number>();
+  private readonly options: NeutronClientOptions;
+  private readonly transport: HttpTransport;
+  private readonly auth: AuthProvider;
+  private readonly log: Logger | undefined;
+
+  constructor(options: NeutronClientOptions, deps: NeutronHttpClientDeps = {}) {
+    this.options = options;
+    this.transport = new HttpTransport({
+      tls: options.tls,
+      timeoutMs: options.timeoutMs,
+      retry: options.retry,
+      maxSockets: options.maxSockets,
+      ...(deps.random === undefined ? {} : { random: deps.random }),
+    });
+    this.auth = createAuthProvider(options, this.transport, deps.now);
+    this.log = deps.logger;
+  }
+
+  /** Token requests sent to Keystone so far. */
+  get tokenRequests(): number {
+    return this.auth.tokenRequests;
+  }
+
+  /** Neutron requests sent so far, all templates together. */
+  get totalCalls(): number {
+    let n = 0;
+    for (const v of this.callCount.values()) n += v;
+    return n;
+  }
+
+  /** Forget the call counts. */
+  resetCallCount(): void {
+    this.callCount.clear();
+  }
+
+  /** Close pooled connections. */
+  async close(): Promise<void> {
+    this.transport.close();
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------------------------
+
+  /**
+   * Send one Neutron request. `template` names the call for counting (`/v2.0/ports/{id}`); `path` is the real
+   * path. A 401 renews the token and replays the request once.
+   */
+  private async call(method: HttpMethod, template: string, path: string, opts: CallOptions = {}): Promise<Answer> {
+    const deadline = opts.deadline ?? Date.now() + this.options.deadlineMs;
+    const key = `${method} ${template}`;
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const started = Date.now();
+    for (let replayed = false; ; replayed = true) {
+      const creds = await this.auth.credentials(deadline);
+      const url = new URL(creds.endpoint);
+      const fullPath = `${url.pathname.replace(/\/+$/, '')}${path}${opts.query ? `?${opts.query}` : ''}`;
+      const res: TransportResponse = await this.transport.request({
+        method,
+        url,
+        path: fullPath,
+        service: 'Neutron',
+        deadline,
+        onAttempt: () => this.callCount.set(key, (this.callCount.get(key) ?? 0) + 1),
+        ...(creds.token === undefined ? {} : { headers: { 'X-Auth-Token': creds.token } }),
+        ...(body === undefined ? {} : { body }),
+      });
+      this.log?.debug(
+        { call: key, status: res.status, attempts: res.attempts, ms: Date.now() - started },
+        'neutron call',
+      );
+      if (res.status === 401 && !replayed && this.auth.invalidate(creds.token)) continue;
+      const call = describeCall('Neutron', method, url, fullPath);
+      if (res.status >= 400) throw neutronErrorFromResponse(res, call);
+      return { status: res.status, doc: this.parse(res, call) };
+    }
+  }
+
+  private parse(res: TransportResponse, call: string): Record<string, unknown> {
+    if (res.status === 204 || res.body.trim() === '') return {};
+    let doc: unknown;
+    try {
+      doc = JSON.parse(res.body);
+    } catch {
+      throw this.unexpected(call, `the ${res.status} answer is not JSON`);
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      throw this.unexpected(call, `the ${res.status} answer is not a JSON object`);
+    }
+    return doc as Record<string, unknown>;
+  }
+
+  private unexpected(call: string, what: string): KuryrError {
+    return new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${what}`);
+  }
+
+  private pick<T>(answer: Answer, key: string, method: HttpMethod, path: string): T {
+    const value = answer.doc[key];
+    if (value === undefined || value === null) {
+      throw new KuryrError('KURYR_ERR_NEUTRON', `Neutron ${method} ${path}: the answer has no "${key}"`);
+    }
+    return value as T;
+  }
+
+  private async list<T>(collection: string, key: string, filter: ListFilter | undefined): Promise<T[]> {
+    const query = buildQuery(filter);
+    if (query === null) return [];
+    const path = `/v2.0/${collection}`;
+    const deadline = Date.now() + this.options.deadlineMs;
+    const out: T[] = [];
+    const seen = new Set<string>();
+    let next: string | undefined = query;
+    for (let page = 0; next !== undefined && page < MAX_PAGES; page++) {
+      const answer = await this.call('GET', path, path, { query: next, deadline });
+      out.push(...this.pick<T[]>(answer, key, 'GET', path));
+      next = nextPageQuery(answer.doc[`${key}_links`]);
+      if (next !== undefined && seen.has(next)) break;
+      if (next !== undefined) seen.add(next);
+    }
+    return out;
+  }
+
+  private async show<T>(collection: string, key: string, id: string): Promise<T> {
+    const path = `/v2.0/${collection}/${encodeSegment(id)}`;
+    return this.pick<T>(await this.call('GET', `/v2.0/${collection}/{id}`, path), key, 'GET', path);
+  }
+
+  private async create<T>(collection: string, key: string, body: unknown): Promise<T> {
+    const path = `/v2.0/${collection}`;
+    return this.pick<T>(await this.call('POST', path, path, { body: { [key]: body } }), key, 'POST', path);
+  }
+
+  private async createBulk<T>(collection: string, key: string, bodies: readonly unknown[]): Promise<T[]> {
+    if (bodies.length === 0) return [];
+    const path = `/v2.0/${collection}`;
+    return this.pick<T[]>(await this.call('POST', path, path, { body: { [key]: bodies } }), key, 'POST', path);
+  }
+
+  private async update<T>(collection: string, key: string, id: string, body: unknown): Promise<T> {
+    const path = `/v2.0/${collection}/${encodeSegment(id)}`;
+    const answer = await this.call('PUT', `/v2.0/${collection}/{id}`, path, { body: { [key]: body } });
+    return this.pick<T>(answer, key, 'PUT', path);
+  }
+
+  private async remove(collection: string, id: string): Promise<void> {
+    await this.call('DELETE', `/v2.0/${collection}/{id}`, `/v2.0/${collection}/${encodeSegment(id)}`);
+  }
+
+  // ---- NeutronApi ----------------------------------------------------------------------------------------------
+
+  async listExtensions(): Promise<Extension[]> {
+    return this.list<Extension>('extensions', 'extensions', undefined);
+  }
+
+  listNetworks(filter?: ListFilter): Promise<Network[]> {
+    return this.list('networks', 'networks', filter);
+  }
+  showNetwork(id: string): Promise<Network> {
+    return this.show('networks', 'network', id);
+  }
+  createNetwork(body: NetworkCreate): Promise<Network> {
+    return this.create('networks', 'network', body);
+  }
+  updateNetwork(id: string, body: NetworkUpdate): Promise<Network> {
+    return this.update('networks', 'network', id, body);
+  }
+  deleteNetwork(id: string): Promise<void> {
+    return this.remove('networks', id);
+  }
+
+  listSubnets(filter?: ListFilter): Promise<Subnet[]> {
+    return this.list('subnets', 'subnets', filter);
+  }
+  showSubnet(id: string): Promise<Subnet> {
+    return this.show('subnets', 'subnet', id);
+  }
+  createSubnets(bodies: readonly SubnetCreate[]): Promise<Subnet[]> {
+    return this.createBulk('subnets', 'subnets', bodies);
+  }
+  updateSubnet(id: string, body: SubnetUpdate): Promise<Subnet> {
+    return this.update('subnets', 'subnet', id, body);
+  }
+  deleteSubnet(id: string): Promise<void> {
+    return this.remove('subnets', id);
+  }
+
+  listSubnetPools(filter?: ListFilter): Promise<SubnetPool[]> {
+    return this.list('subnetpools', 'subnetpools', filter);
+  }
+  showSubnetPool(id: string): Promise<SubnetPool> {
+    return this.show('subnetpools', 'subnetpool', id);
+  }
+  createSubnetPool(body: SubnetPoolCreate): Promise<SubnetPool> {
+    return this.create('subnetpools', 'subnetpool', body);
+  }
+  updateSubnetPool(id: string, body: SubnetPoolUpdate): Promise<SubnetPool> {
+    return this.update('subnetpools', 'subnetpool', id, body);
+  }
+  deleteSubnetPool(id: string): Promise<void> {
+    return this.remove('subnetpools', id);
+  }
+
+  listPorts(filter?: ListFilter): Promise<Port[]> {
+    return this.list('ports', 'ports', filter);
+  }
+  showPort(id: string): Promise<Port> {
+    return this.show('ports', 'port', id);
+  }
+  createPort(body: PortCreate): Promise<Port> {
+    return this.create('ports', 'port', body);
+  }
+  updatePort(id: string, body: PortUpdate): Promise<Port> {
+    return this.update('ports', 'port', id, body);
+  }
+  deletePort(id: string): Promise<void> {
+    return this.remove('ports', id);
+  }
+
+  listSecurityGroups(filter?: ListFilter): Promise<SecurityGroup[]> {
+    return this.list('security-groups', 'security_groups', filter);
+  }
+  createSecurityGroup(body: SecurityGroupCreate): Promise<SecurityGroup> {
+    return this.create('security-groups', 'security_group', body);
+  }
+  deleteSecurityGroup(id: string): Promise<void> {
+    return this.remove('security-groups', id);
+  }
+  createSecurityGroupRules(bodies: readonly SecurityGroupRuleCreate[]): Promise<SecurityGroupRule[]> {
+    return this.createBulk('security-group-rules', 'security_group_rules', bodies);
+  }
+
+  async replaceTags(resource: TaggedResource, id: string, tags: readonly string[]): Promise<string[]> {
+    const path = `/v2.0/${resource}/${encodeSegment(id)}/tags`;
+    const answer = await this.call('PUT', `/v2.0/${resource}/{id}/tags`, path, { body: { tags } });
+    return this.pick<string[]>(answer, 'tags', 'PUT', path);
+  }
+
+  async addTag(resource: TaggedResource, id: string, tag: string): Promise<void> {
+    const path = `/v2.0/${resource}/${encodeSegment(id)}/tags/${encodeSegment(tag)}`;
+    await this.call('PUT', `/v2.0/${resource}/{id}/tags/{tag}`, path);
+  }
+
+  async removeTag(resource: TaggedResource, id: string, tag: string): Promise<void> {
+    const path = `/v2.0/${resource}/${encodeSegment(id)}/tags/${encodeSegment(tag)}`;
+    await this.call('DELETE', `/v2.0/${resource}/{id}/tags/{tag}`, path);
+  }
+}
+
+/**
+ * The query of the `next` link of a page (`<collection>_links`), or undefined on the last page. Only the query
+ * is taken: the link's host and path are Neutron's view of itself, which need not be reachable from here (as the
+ * python client does).
+ */
+export function nextPageQuery(links: unknown): string | undefined {
+  if (!Array.isArray(links)) return undefined;
+  for (const link of links) {
+    if (typeof link !== 'object' || link === null) continue;
+    const { rel, href } = link as { rel?: unknown; href?: unknown };
+    if (rel !== 'next' || typeof href !== 'string') continue;
+    const q = href.indexOf('?');
+    return q < 0 ? undefined : href.slice(q + 1);
+  }
+  return undefined;
+}

@@ -1,0 +1,253 @@
+/**
+ * The one HTTP client for Keystone and Neutron: keep-alive connections (node:http/https agents), a timeout per
+ * attempt, TLS (`cafile`, client `certfile`/`keyfile`, `insecure`), and bounded retries with exponential
+ * backoff and jitter on connection errors, timeouts and 5xx answers — for idempotent requests only.
+ *
+ * Every call has a deadline (an absolute time) shared by all its attempts, so a call never outlives Docker's
+ * 30 s plugin timeout however many retries it would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
+ * names the call (service, method and path, never the query string, a header or a body).
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { KuryrError } from '../../errors.ts';
+import type { RetryOptions, TlsOptions } from './config.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface TransportRequest {
+  method: HttpMethod;
+  /** Where to send it (scheme, host, port; and the path unless `path` is given). */
+  url: URL;
+  /**
+   * Path and query exactly as to be sent, already percent-encoded; overrides `url`'s. (WHATWG URL parsing would
+   * resolve encoded dot segments such as a tag `..` sent as `%2E%2E`.)
+   */
+  path?: string;
+  /** Extra headers (the token). `Accept` and, with a body, `Content-Type` are always sent. */
+  headers?: Readonly<Record<string, string>>;
+  /** JSON text. */
+  body?: string;
+  /** Service name used in error messages: `Neutron`, `Keystone`. */
+  service: string;
+  /** May the request be sent again after a failure? Default: every method but POST. */
+  idempotent?: boolean;
+  /** Absolute time (`Date.now()` scale) by which the call, retries included, must be over. */
+  deadline: number;
+  /** Called before each attempt is sent (request counting). */
+  onAttempt?: () => void;
+}
+
+export interface TransportResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** Body text (may be empty). */
+  body: string;
+  /** Attempts made, this one included. */
+  attempts: number;
+  /** Set when the answer is a 5xx the transport gave up retrying. */
+  gaveUp?: string;
+}
+
+export interface TransportOptions {
+  tls: TlsOptions;
+  timeoutMs: number;
+  retry: RetryOptions;
+  maxSockets: number;
+  /** Idle time after which a pooled connection is closed (below common server keep-alive timeouts). */
+  idleSocketMs?: number;
+  /** Random source for jitter (tests). */
+  random?: () => number;
+}
+
+/** Socket error codes that mean "the request may not have reached the server, or the answer was lost". */
+const RETRYABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+]);
+const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
+
+class AttemptTimeout extends Error {
+  override readonly name = 'AttemptTimeout';
+}
+
+/** The call for messages: service, method and path, without the query string (which may carry names or filters). */
+export function describeCall(service: string, method: string, url: URL, path?: string): string {
+  return `${service} ${method} ${path === undefined ? url.pathname : path.replace(/\?.*$/, '')}`;
+}
+
+function readPem(key: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new KuryrError('KURYR_ERR_CONFIG', `[neutron] ${key}: cannot read ${file} (${code})`);
+  }
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function reasonOf(e: unknown, timeoutMs: number): string {
+  if (e instanceof AttemptTimeout) return `timed out after ${seconds(timeoutMs)}`;
+  const err = e as NodeJS.ErrnoException;
+  const code = err.code && !err.message.includes(err.code) ? ` (${err.code})` : '';
+  return `${err.message}${code}`;
+}
+
+function isRetryableError(e: unknown): boolean {
+  if (e instanceof AttemptTimeout) return true;
+  const code = (e as NodeJS.ErrnoException).code;
+  return code !== undefined && RETRYABLE_CODES.has(code);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Keep-alive HTTP(S) client with timeouts, TLS options and bounded retries. */
+export class HttpTransport {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly options: TransportOptions;
+  private readonly random: () => number;
+
+  constructor(options: TransportOptions) {
+    this.options = options;
+    this.random = options.random ?? Math.random;
+    const common = { keepAlive: true, maxSockets: options.maxSockets, timeout: options.idleSocketMs ?? 4_000 };
+    this.httpAgent = new http.Agent(common);
+    const { tls } = options;
+    this.httpsAgent = new https.Agent({
+      ...common,
+      rejectUnauthorized: !tls.insecure,
+      ...(tls.cafile === undefined ? {} : { ca: readPem('cafile', tls.cafile) }),
+      ...(tls.certfile === undefined ? {} : { cert: readPem('certfile', tls.certfile) }),
+      ...(tls.keyfile === undefined ? {} : { key: readPem('keyfile', tls.keyfile) }),
+    });
+  }
+
+  /**
+   * Send a request; answers with any status (4xx/5xx included, after retries for 5xx). Throws a `KuryrError`
+   * when no answer could be had (connection errors, timeouts) or the deadline left no time for an attempt.
+   */
+  async request(req: TransportRequest): Promise<TransportResponse> {
+    const started = Date.now();
+    const call = describeCall(req.service, req.method, req.url, req.path);
+    const idempotent = req.idempotent ?? req.method !== 'POST';
+    const { attempts: maxAttempts, baseDelayMs, maxDelayMs } = this.options.retry;
+    let lastReason = 'no attempt made: the call had no time left';
+    let lastError: unknown;
+    for (let attempt = 1; ; attempt++) {
+      const remaining = req.deadline - Date.now();
+      if (remaining <= 0) break;
+      const timeoutMs = Math.min(this.options.timeoutMs, remaining);
+      let outcome: TransportResponse | undefined;
+      try {
+        req.onAttempt?.();
+        outcome = await this.attempt(req, timeoutMs, attempt);
+      } catch (e) {
+        lastError = e;
+        lastReason = reasonOf(e, timeoutMs);
+        if (!idempotent) {
+          const note = isRetryableError(e) ? `; not retried: ${req.method} is not idempotent` : '';
+          throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}${note}`, { cause: e });
+        }
+        if (!isRetryableError(e)) {
+          throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}`, { cause: e });
+        }
+      }
+      if (outcome !== undefined) {
+        if (!idempotent || !RETRYABLE_STATUS.has(outcome.status)) return outcome;
+        lastReason = `answered ${outcome.status}`;
+        lastError = undefined;
+      }
+      const giveUp = (why: string): TransportResponse | never => {
+        const summary = `${why} (${attempt} attempt${attempt === 1 ? '' : 's'} in ${seconds(Date.now() - started)})`;
+        if (outcome !== undefined) return { ...outcome, gaveUp: summary };
+        throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: gave up: ${lastReason}, ${summary}`, {
+          cause: lastError,
+        });
+      };
+      if (attempt >= maxAttempts) return giveUp('no attempts left');
+      const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + this.random() / 2);
+      // Give up early rather than start an attempt that could only time out at the deadline.
+      if (req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
+        return giveUp('no time left before the deadline');
+      }
+      await sleep(delay);
+    }
+    throw new KuryrError(
+      'KURYR_ERR_NEUTRON',
+      `${call}: gave up: ${lastReason} (deadline reached after ${seconds(Date.now() - started)})`,
+      { cause: lastError },
+    );
+  }
+
+  private attempt(req: TransportRequest, timeoutMs: number, attempts: number): Promise<TransportResponse> {
+    const { url } = req;
+    const secure = url.protocol === 'https:';
+    const headers: Record<string, string> = {
+      Accept: 'application/json',
+      'User-Agent': 'kuryr-ts',
+      ...req.headers,
+    };
+    if (req.body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(Buffer.byteLength(req.body));
+    }
+    const options: http.RequestOptions = {
+      method: req.method,
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port || (secure ? 443 : 80),
+      path: req.path ?? `${url.pathname}${url.search}`,
+      headers,
+      agent: secure ? this.httpsAgent : this.httpAgent,
+    };
+    return new Promise<TransportResponse>((resolve, reject) => {
+      let settled = false;
+      const done = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        fn();
+      };
+      const request = (secure ? https : http).request(options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => done(() => reject(e)));
+        res.on('aborted', () =>
+          done(() => reject(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' }))),
+        );
+        res.on('end', () =>
+          done(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString('utf8'),
+              attempts,
+            }),
+          ),
+        );
+      });
+      const timer = setTimeout(() => {
+        const e = new AttemptTimeout('timeout');
+        request.destroy(e);
+        done(() => reject(e));
+      }, timeoutMs);
+      request.on('error', (e) => done(() => reject(e)));
+      request.end(req.body);
+    });
+  }
+
+  /** Close pooled connections. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
