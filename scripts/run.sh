@@ -4,8 +4,9 @@
 # start (default): scripts/setup.sh; start /usr/sbin/dockerd --iptables=false
 #   --ip-masq=false unless a dockerd already answers on /var/run/docker.sock (a
 #   dockerd not started here is reused and never stopped); build the image
-#   busybox:local from busybox-static (no registry); start `bin/kuryr serve` in the
-#   background and wait until its socket answers POST /Plugin.Activate.
+#   busybox:local from busybox-static (no registry). `bin/kuryr serve` is started first, in
+#   the background, and waited for until its socket answers POST /Plugin.Activate (a dockerd
+#   that restarts with kuryr networks looks the driver up at once, and waits ~15 s for it).
 # stop: stops only what this script started (PID files, cmdline checked first):
 #   its dockerd first (so containers can still leave their kuryr networks), then kuryr.
 # status: what runs, and `bin/kuryr status`.
@@ -143,9 +144,10 @@ start() {
   [ "$(id -u)" = 0 ] || die "run as root"
   bash "$ROOT/scripts/setup.sh"
   mkdir -p "$RUN_DIR" "$LOG_DIR"
+  # the plugin first: a restarting dockerd restores its kuryr networks and looks the driver up
+  start_plugin
   start_dockerd
   ensure_image
-  start_plugin
   cat <<EOT
 
 kuryr-ts is up (driver "$DRIVER", socket $SOCKET, state $STATE_DIR). Try:
