@@ -1,0 +1,152 @@
+/** The bench's tables: plain text for the terminal, and the same rows as Markdown (for the README). */
+import type { ScaleResult } from './scale.ts';
+import type { PhaseName, StandardResult, TargetResult } from './standard.ts';
+import { round } from './stats.ts';
+
+type Row = string[];
+
+function table(head: Row, rows: Row[], markdown: boolean): string {
+  if (markdown) {
+    const line = (r: Row) => `| ${r.join(' | ')} |`;
+    return [line(head), line(head.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+  }
+  const widths = head.map((_, i) => Math.max(...[head, ...rows].map((r) => (r[i] ?? '').length)));
+  const line = (r: Row) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : `${Math.round(v)} ms`);
+const s = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : `${(v / 1000).toFixed(2)} s`);
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`;
+
+/** Wall time of `run` + `rm -f` of the N containers, one after another (the headline figure). */
+export function sequentialRunRmMs(t: TargetResult): number {
+  return t.phases['run (sequential)'].perOp.total + t.phases['rm -f (sequential)'].perOp.total;
+}
+
+/** Wall time of `run` + `rm -f` of the N containers, all at once. */
+export function parallelRunRmMs(t: TargetResult): number {
+  return t.phases['run (all at once)'].wallMs + t.phases['rm -f (all at once)'].wallMs;
+}
+
+/** The main table: one column per target, a ratio column against the bridge driver for each other target. */
+export function renderStandard(result: StandardResult, markdown = false): string {
+  const targets = result.targets;
+  const bridge = targets.find((t) => t.name === 'bridge');
+  const others = targets.filter((t) => t !== bridge);
+  const n = result.options.containers;
+  const head = ['', ...targets.map((t) => t.label), ...(bridge ? others.map((t) => `${t.label} / bridge`) : [])];
+  const rows: Row[] = [];
+  const add = (
+    label: string,
+    value: (t: TargetResult) => number | undefined,
+    fmt: (v: number | undefined) => string,
+  ) => {
+    rows.push([
+      label,
+      ...targets.map((t) => fmt(value(t))),
+      ...(bridge ? others.map((t) => ratio(value(t), value(bridge))) : []),
+    ]);
+  };
+  const p50 = (phase: PhaseName) => (t: TargetResult) => t.phases[phase].perOp.p50;
+  add(
+    `**run + rm -f, ${n} containers one after another**`.replace(/\*\*/g, markdown ? '**' : ''),
+    sequentialRunRmMs,
+    s,
+  );
+  add(`run + rm -f, ${n} containers all at once`, parallelRunRmMs, s);
+  add('docker run -d (sequential, p50)', p50('run (sequential)'), ms);
+  add('docker rm -f (sequential, p50)', p50('rm -f (sequential)'), ms);
+  add('docker network create (p50)', p50('network create'), ms);
+  add('docker network rm (p50)', p50('network rm'), ms);
+  add('first ping between two new containers (p50)', p50('first ping'), ms);
+  add(
+    'dockerd CPU per container run + rm',
+    (t) => (t.phases['run (sequential)'].dockerdCpuMs + t.phases['rm -f (sequential)'].dockerdCpuMs) / n,
+    ms,
+  );
+  const pluginRows: [string, (t: TargetResult) => number | undefined][] = [
+    [
+      'plugin CPU per container run + rm (/proc)',
+      (t) =>
+        t.plugin && (t.phases['run (sequential)'].plugin!.cpuMs + t.phases['rm -f (sequential)'].plugin!.cpuMs) / n,
+    ],
+    ['plugin CPU per libnetwork call (p50)', (t) => t.plugin?.cpuPerCallP50Ms],
+    ['Neutron calls per docker run', (t) => t.phases['run (sequential)'].plugin?.neutronCallsPerOp],
+    ['Neutron calls per docker rm -f', (t) => t.phases['rm -f (sequential)'].plugin?.neutronCallsPerOp],
+    ['Neutron calls per network create', (t) => t.phases['network create'].plugin?.neutronCallsPerOp],
+    ['Neutron calls per network rm', (t) => t.phases['network rm'].plugin?.neutronCallsPerOp],
+    ['Neutron calls, 1 network + 2 containers + teardown', (t) => t.phases.lifecycle.plugin?.neutronCalls],
+    ['plugin peak RSS (VmHWM), metrics on', (t) => t.plugin?.memory.peakRssMiB],
+  ];
+  for (const [label, value] of pluginRows) {
+    rows.push([
+      label,
+      ...targets.map((t) => {
+        const v = value(t);
+        if (v === undefined) return '–';
+        if (label.includes('RSS')) return `${v} MiB`;
+        if (label.includes('CPU')) return `${round(v, 2)} ms`;
+        return String(round(v, 1));
+      }),
+      ...(bridge ? others.map(() => '') : []),
+    ]);
+  }
+  if (result.rssProbe) {
+    rows.push([
+      'plugin peak RSS (VmHWM), default (no metrics)',
+      ...targets.map((t) => (t.plugin ? `${result.rssProbe!.peakRssMiB} MiB` : '–')),
+      ...(bridge ? others.map(() => '') : []),
+    ]);
+  }
+  return table(head, rows, markdown);
+}
+
+/** Per libnetwork endpoint, for every target with a plugin. */
+export function renderEndpoints(result: StandardResult, markdown = false): string {
+  const out: string[] = [];
+  for (const t of result.targets) {
+    if (!t.endpoints) continue;
+    const head = ['endpoint', 'calls', 'p50', 'p99', 'CPU p50', 'CPU p99', 'Neutron calls'];
+    const rows = t.endpoints.map((e) => [
+      e.endpoint,
+      String(e.calls),
+      `${e.p50Ms} ms`,
+      `${e.p99Ms} ms`,
+      `${e.cpuP50Ms} ms`,
+      `${e.cpuP99Ms} ms`,
+      String(e.neutronCallsMean),
+    ]);
+    out.push(
+      `${markdown ? '' : `${t.label}: plugin-side latency and CPU per libnetwork call\n`}${table(head, rows, markdown)}`,
+    );
+  }
+  return out.join('\n\n');
+}
+
+export function renderScale(result: ScaleResult, markdown = false): string {
+  const head = ['endpoint', ...result.buckets.map((b) => `${b.from}–${b.to}`), 'last/first', 'slope per 100'];
+  const endpoints = Object.keys(result.flatness);
+  const rows = endpoints.map((endpoint) => {
+    const f = result.flatness[endpoint]!;
+    return [
+      endpoint,
+      ...result.buckets.map((b) => {
+        const v = b.endpoints[endpoint]?.p50Ms;
+        return v === undefined ? '' : v.toFixed(1);
+      }),
+      `${f.ratio.toFixed(2)}×`,
+      `${f.slopeMsPer100 >= 0 ? '+' : ''}${f.slopeMsPer100.toFixed(2)} ms`,
+    ];
+  });
+  return `${markdown ? '' : 'p50 plugin-side latency (ms) by containers existing at the time of the call\n'}${table(head, rows, markdown)}`;
+}
+
+export function renderMachine(result: { machine: StandardResult['machine'] }): string {
+  const m = result.machine;
+  return (
+    `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}, ${m.kernel}; Node ${m.node}, SQLite ${m.sqlite}, ` +
+    `dockerd ${m.docker}; kuryr-ts ${m.kuryrTs} (${m.commit}); load average ${m.loadAverage.start} → ${m.loadAverage.end ?? '?'}`
+  );
+}

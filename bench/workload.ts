@@ -1,0 +1,172 @@
+/**
+ * The Docker workload, the same for every target, and how one phase of it is measured: wall time of each
+ * docker command, and around the phase the CPU of dockerd and of the plugin (/proc), the Neutron calls
+ * (the plugin's metrics) and the libnetwork requests (its access log).
+ */
+import { performance } from 'node:perf_hooks';
+import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
+import { sumOf } from '../test/helpers/prometheus.ts';
+import { cpuMsOf } from './proc.ts';
+import { round, type Summary, summarize } from './stats.ts';
+import type { BenchTarget } from './targets.ts';
+
+export const IMAGE = 'busybox:local';
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface PluginPhaseFigures {
+  /** Plugin CPU time during the phase, /proc/<pid>/stat before/after (10 ms ticks). */
+  cpuMs: number;
+  cpuMsPerOp: number;
+  /** libnetwork requests served during the phase (access log). */
+  requests: number;
+  /** Neutron API calls made during the phase (kuryr_neutron_calls_total before/after). */
+  neutronCalls: number;
+  neutronCallsPerOp: number;
+}
+
+export interface PhaseResult {
+  phase: string;
+  /** Docker operations in the phase (containers, networks, or pairs for the ping). */
+  ops: number;
+  /** Wall time of the whole phase, ms. */
+  wallMs: number;
+  /** Wall time of each docker operation, ms. */
+  perOp: Summary;
+  /** dockerd's own CPU during the phase (/proc), ms. */
+  dockerdCpuMs: number;
+  plugin?: PluginPhaseFigures;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+/** Runs `body` as one measured phase of `target`; `body` returns the wall time of each operation. */
+export async function measurePhase(
+  engine: PrivateDockerd,
+  target: BenchTarget,
+  phase: string,
+  body: () => Promise<number[]>,
+): Promise<PhaseResult> {
+  const plugin = target.plugin;
+  const before = plugin && {
+    cpu: cpuMsOf(plugin.pid),
+    offset: plugin.logOffset(),
+    neutron: sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total'),
+  };
+  const dockerdBefore = cpuMsOf(engine.pid);
+  const t0 = performance.now();
+  const samples = await body();
+  const wallMs = performance.now() - t0;
+  const dockerdCpuMs = cpuMsOf(engine.pid) - dockerdBefore;
+  const result: PhaseResult = {
+    phase,
+    ops: samples.length,
+    wallMs: round(wallMs, 1),
+    perOp: summarize(samples),
+    dockerdCpuMs: round(dockerdCpuMs, 0),
+  };
+  if (plugin !== undefined && before !== undefined) {
+    const cpuMs = cpuMsOf(plugin.pid) - before.cpu;
+    const neutronCalls = sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total') - before.neutron;
+    const requests = plugin.requests(before.offset).length;
+    result.plugin = {
+      cpuMs: round(cpuMs, 0),
+      cpuMsPerOp: round(cpuMs / Math.max(1, samples.length), 2),
+      requests,
+      neutronCalls,
+      neutronCallsPerOp: round(neutronCalls / Math.max(1, samples.length), 2),
+    };
+  }
+  return result;
+}
+
+/** The docker commands of the workload, against one engine, for one target. */
+export class Workload {
+  private networkIndex = 0;
+  private containerIndex = 0;
+  readonly engine: PrivateDockerd;
+  readonly target: BenchTarget;
+  readonly prefix: string;
+
+  constructor(engine: PrivateDockerd, target: BenchTarget, prefix: string) {
+    this.engine = engine;
+    this.target = target;
+    this.prefix = prefix;
+  }
+
+  /** `docker network create` of one new network; resolves to its name and the wall time. */
+  async createNetwork(): Promise<{ name: string; ms: number }> {
+    const index = this.networkIndex++;
+    const name = `${this.prefix}-net${index}`;
+    const { ms } = await timed(() =>
+      this.engine.dockerOk(['network', 'create', ...this.target.networkCreateArgs(name, index)]),
+    );
+    return { name, ms };
+  }
+
+  async removeNetwork(name: string): Promise<number> {
+    return (await timed(() => this.engine.dockerOk(['network', 'rm', name]))).ms;
+  }
+
+  /** `docker run -d --net <network> busybox sleep`; resolves to the container name and the wall time. */
+  async run(network: string): Promise<{ name: string; ms: number }> {
+    const name = `${this.prefix}-c${this.containerIndex++}`;
+    const { ms } = await timed(() =>
+      this.engine.dockerOk(['run', '-d', '--name', name, '--net', network, IMAGE, 'sleep', '3600']),
+    );
+    return { name, ms };
+  }
+
+  async remove(container: string): Promise<number> {
+    return (await timed(() => this.engine.dockerOk(['rm', '-f', container]))).ms;
+  }
+
+  async ipOf(container: string): Promise<string> {
+    const out = await this.engine.dockerOk([
+      'inspect',
+      '-f',
+      '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+      container,
+    ]);
+    return out.trim();
+  }
+
+  /**
+   * Time to the first successful ping between two new containers: from starting both `docker run`s (at once)
+   * to the first echo reply of `docker exec a ping -c1 <b>`. Removes both afterwards (not timed).
+   */
+  async firstPing(network: string): Promise<number> {
+    const t0 = performance.now();
+    const [a, b] = await Promise.all([this.run(network), this.run(network)]);
+    const ip = await this.ipOf(b.name);
+    let ok = false;
+    let last = '';
+    for (let i = 0; i < 40 && !ok; i++) {
+      const r = await this.engine.docker(['exec', a.name, 'ping', '-c', '1', '-W', '1', ip]);
+      ok = r.code === 0;
+      last = r.stdout + r.stderr;
+      if (!ok) await sleep(50);
+    }
+    const ms = performance.now() - t0;
+    await Promise.all([this.remove(a.name), this.remove(b.name)]);
+    if (!ok) throw new Error(`${this.target.name}: ${a.name} cannot ping ${b.name} (${ip}): ${last.trim()}`);
+    return ms;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time; results in the order of `items`. */
+export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
