@@ -7,6 +7,7 @@ import type { HostNetworkAgent, HostNetworkSpec, InterfaceAddress } from './bind
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { IpCommand, isAddressMissing, validateMtu } from './ip-command.ts';
+import { type NetworkIsolation, NftIsolation } from './isolation.ts';
 import { bridgeName, ownerAlias } from './names.ts';
 
 export interface LinuxBridgeAgentOptions {
@@ -14,6 +15,8 @@ export interface LinuxBridgeAgentOptions {
   ip?: IpCommand;
   /** Marks created devices with the alias `kuryr-ts:<owner>` so reconciliation can tell ours from others'. */
   owner?: string;
+  /** Who keeps networks apart (isolation.ts); default `new NftIsolation()` (on), null = not managed. */
+  isolation?: NetworkIsolation | null;
 }
 
 interface Gateway {
@@ -26,9 +29,11 @@ interface Gateway {
 export class LinuxBridgeAgent implements HostNetworkAgent {
   readonly #ip: IpCommand;
   readonly #alias: string[];
+  readonly #isolation: NetworkIsolation | null;
 
   constructor(options: LinuxBridgeAgentOptions = {}) {
     this.#ip = options.ip ?? new IpCommand();
+    this.#isolation = options.isolation === undefined ? new NftIsolation() : options.isolation;
     this.#alias = options.owner === undefined ? [] : ['alias', ownerAlias(options.owner)];
   }
 
@@ -40,6 +45,8 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
 
     const created = await ensureBridge(ip, bridge);
     try {
+      // Isolated before it is up (a new bridge is down): no moment with traffic but without the rules.
+      await this.#isolation?.ensureNetwork(bridge, gateways);
       // Repair a bridge someone changed (or that the `bridge` binding created without these settings).
       // STP goes off first: while it is on, the kernel refuses a forward delay below 2 s.
       if (!created) {
@@ -68,7 +75,13 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
         await ip.run(['addr', 'replace', gateway.key, 'dev', bridge, ...flags]);
       }
     } catch (err) {
-      if (created) await deleteBridgeIfUnused(ip, bridge).catch(() => {}); // best effort; `err` is the news
+      if (created) {
+        // best effort; `err` is the news
+        await deleteBridgeIfUnused(ip, bridge).catch(() => {});
+        if ((await ip.getLink(bridge).catch(() => true)) === undefined) {
+          await this.#isolation?.removeNetwork(bridge).catch(() => {});
+        }
+      }
       throw err;
     }
   }
@@ -76,14 +89,17 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
   async removeNetwork(networkId: string): Promise<void> {
     const bridge = bridgeName(networkId);
     const link = await this.#ip.getLink(bridge);
-    if (!link) return;
-    if (link.kind !== 'bridge') {
-      throw new BindingError(
-        bindingErrorReasons.deviceConflict,
-        `device ${bridge} is a ${link.kind ?? 'plain'} device, not the network's bridge; not deleting it`,
-      );
+    if (link) {
+      if (link.kind !== 'bridge') {
+        throw new BindingError(
+          bindingErrorReasons.deviceConflict,
+          `device ${bridge} is a ${link.kind ?? 'plain'} device, not the network's bridge; not deleting it`,
+        );
+      }
+      await this.#ip.deleteLink(bridge);
     }
-    await this.#ip.deleteLink(bridge);
+    // After the bridge: its containers stay isolated until they are gone with it.
+    await this.#isolation?.removeNetwork(bridge);
   }
 }
 

@@ -1,0 +1,467 @@
+/**
+ * Isolation of the embedded backend's networks with nftables, as with Neutron networks that no router joins:
+ * a container reaches the containers of its own network and its own gateway addresses on the host, nothing
+ * else. Everything lives in ONE table the plugin owns (`table inet kuryr_ts`); its rules are fixed and the
+ * networks are elements of its sets, keyed by bridge name, so the ruleset does not grow per network:
+ *
+ * - `forward` (hook forward): traffic that stays on its bridge (`iifname . oifname` in `same_network`) passes;
+ *   anything else out of or into a bridge in `networks` is dropped. This stops routing between two networks
+ *   (and out to, or in from, any other interface). With `br_netfilter` calling the inet hooks, bridged frames
+ *   come here with the bridge as both `iifname` and `oifname`, so they match `same_network`; without it they
+ *   never come here. Both states need no other rule.
+ * - `input` (hook input): packets from a bridge in `guarded` reach only that bridge's own gateway addresses
+ *   (`gateways4`/`gateways6`: `bridge . address`, plus the IPv4 subnet broadcast), link-local multicast and
+ *   broadcast, and IPv6 link-local unicast (which the kernel only delivers for the receiving link's own
+ *   addresses) and multicast (neighbour discovery); every other host address is dropped: another network's
+ *   gateway, the host's other interfaces, 127.0.0.1.
+ *
+ * The chains only drop: an `accept` here ends this table's chain, never another table's, so the host's own
+ * firewall (iptables, Docker's FORWARD policy) still applies on top, and nothing outside this table is read
+ * or written. The rules live in the kernel and survive a restart of the plugin; `ensureNetwork` is idempotent
+ * and repairs a missing table, set, chain, rule or element; `removeNetwork` removes that bridge's elements
+ * and the table once no network is left. Every command is `nft` with an argument array; changes go through
+ * `nft -f -` as one atomic transaction.
+ */
+import { spawn } from 'node:child_process';
+import { bigIntToIp, InvalidAddressError, ipVersion, lastAddress, normalizeIp, parseCidr } from '../util/ip.ts';
+import type { InterfaceAddress } from './binder.ts';
+import { BindingError, bindingErrorReasons } from './errors.ts';
+import { validateInterfaceName } from './names.ts';
+
+/** What the agent asks of an isolation policy, per network bridge. */
+export interface NetworkIsolation {
+  /** Install (or repair) the bridge's isolation for these gateway addresses; the bridge may not exist yet. */
+  ensureNetwork(bridge: string, gateways: readonly InterfaceAddress[]): Promise<void>;
+  /** Remove everything this policy holds for the bridge (the table too when it is the last). Idempotent. */
+  removeNetwork(bridge: string): Promise<void>;
+}
+
+/** Runs `nft` (or `ip netns exec NS nft`) with arguments and an optional standard input. */
+export type NftRunner = (
+  file: string,
+  args: readonly string[],
+  options: { input?: string; timeoutMs: number },
+) => Promise<{ stdout: string; stderr: string }>;
+
+export interface NftIsolationOptions {
+  /** Keep each network's traffic on its bridge (`[embedded] isolate_networks`); default true. */
+  isolateNetworks?: boolean;
+  /** Let containers reach every host address, not only their own gateways (`[embedded] allow_host_access`). */
+  allowHostAccess?: boolean;
+  /** The table (family inet) the plugin owns; default `kuryr_ts`. */
+  table?: string;
+  /** Run in this named network namespace (`ip netns exec NAME nft ...`); tests use it. */
+  netns?: string;
+  /** Program to run; default `nft` (found on PATH). */
+  binary?: string;
+  /** Per-invocation time limit; default 10 s. */
+  timeoutMs?: number;
+  /** Replaces the process runner (unit tests). */
+  exec?: NftRunner;
+}
+
+export const DEFAULT_ISOLATION_TABLE = 'kuryr_ts';
+
+/** An `nft` invocation that failed. */
+export class NftCommandError extends BindingError {
+  override readonly name = 'NftCommandError';
+  readonly argv: readonly string[];
+  readonly exitCode: number | null;
+  readonly stderr: string;
+
+  constructor(argv: readonly string[], exitCode: number | null, stderr: string, detail?: string) {
+    const what = detail ?? (exitCode === null ? 'failed' : `exited with status ${exitCode}`);
+    const text = stderr.trim();
+    // errors.ts has no reason for nft yet: "a host networking command failed" is the closest stable one.
+    super(bindingErrorReasons.ipCommand, `\`${argv.join(' ')}\` ${what}${text ? `: ${text}` : ''}`);
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/** The sets of the table: name, element type, what they hold. */
+const SETS = {
+  networks: { type: 'ifname', comment: 'bridges whose traffic stays on the bridge' },
+  same_network: { type: 'ifname . ifname', comment: 'bridge . bridge: traffic that stays on its bridge' },
+  guarded: { type: 'ifname', comment: 'bridges whose containers reach only their own gateways on the host' },
+  gateways4: { type: 'ifname . ipv4_addr', comment: 'bridge . IPv4 gateway (and subnet broadcast)' },
+  gateways6: { type: 'ifname . ipv6_addr', comment: 'bridge . IPv6 gateway' },
+} as const;
+type SetName = keyof typeof SETS;
+const SET_NAMES = Object.keys(SETS) as SetName[];
+
+/** The chains and their rules, in order; each rule's comment is its identity when checking for damage. */
+const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[rule: string, comment: string]> }> = [
+  {
+    name: 'forward',
+    spec: 'type filter hook forward priority filter - 10; policy accept; comment "kuryr-ts: no routing between networks";',
+    rules: [
+      ['iifname . oifname @same_network accept', 'stays on its bridge'],
+      ['iifname @networks counter drop', 'leaves a network'],
+      ['oifname @networks counter drop', 'enters a network from elsewhere'],
+    ],
+  },
+  {
+    name: 'input',
+    spec: 'type filter hook input priority filter - 10; policy accept; comment "kuryr-ts: containers to the host";',
+    rules: [['iifname @guarded jump container_to_host', 'from a guarded bridge']],
+  },
+  {
+    name: 'container_to_host',
+    spec: 'comment "kuryr-ts: the host addresses a container may reach";',
+    rules: [
+      ['iifname . ip daddr @gateways4 accept', 'own gateway'],
+      ['iifname . ip6 daddr @gateways6 accept', 'own gateway v6'],
+      ['ip daddr { 224.0.0.0/24, 255.255.255.255 } accept', 'link-local multicast, broadcast'],
+      ['ip6 daddr { fe80::/10, ff02::/16 } accept', 'link-local, neighbour discovery'],
+      ['counter drop', 'any other host address'],
+    ],
+  },
+];
+
+/** One element: its components (`['brqX']`, `['brqX', '10.0.0.1']`), addresses in canonical form. */
+type Element = readonly string[];
+/** Our sets and their elements as the kernel holds them; undefined = no table. */
+interface TableState {
+  sets: Map<string, Element[]>;
+  /** Chain name → the comments of its rules, in order. */
+  chains: Map<string, string[]>;
+}
+
+/** Serializes changes per table within this process (read, then write, must not interleave). */
+const locks = new Map<string, Promise<unknown>>();
+
+/** nftables isolation of the embedded backend's networks (see the file comment for the ruleset). */
+export class NftIsolation implements NetworkIsolation {
+  readonly #isolateNetworks: boolean;
+  readonly #allowHostAccess: boolean;
+  readonly #table: string;
+  readonly #netns: string | undefined;
+  readonly #binary: string;
+  readonly #timeoutMs: number;
+  readonly #exec: NftRunner;
+
+  constructor(options: NftIsolationOptions = {}) {
+    this.#isolateNetworks = options.isolateNetworks ?? true;
+    this.#allowHostAccess = options.allowHostAccess ?? false;
+    this.#table = options.table ?? DEFAULT_ISOLATION_TABLE;
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,31}$/.test(this.#table)) {
+      throw new BindingError(bindingErrorReasons.invalidInput, `invalid nftables table name ${this.#table}`);
+    }
+    this.#netns = options.netns;
+    if (this.#netns !== undefined) validateInterfaceName(this.#netns); // same safe alphabet
+    this.#binary = options.binary ?? 'nft';
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#exec = options.exec ?? defaultRunner;
+  }
+
+  /** `inet <table>`, as nft syntax. */
+  get table(): string {
+    return `inet ${this.#table}`;
+  }
+
+  async ensureNetwork(bridge: string, gateways: readonly InterfaceAddress[]): Promise<void> {
+    validateInterfaceName(bridge);
+    const wanted = this.#wantedElements(bridge, gateways);
+    await this.#locked(() => this.#apply(bridge, wanted));
+  }
+
+  async removeNetwork(bridge: string): Promise<void> {
+    validateInterfaceName(bridge);
+    await this.#locked(() => this.#apply(bridge, emptyElements()));
+  }
+
+  /** The elements `bridge` should have in each set under this policy. */
+  #wantedElements(bridge: string, gateways: readonly InterfaceAddress[]): Map<SetName, Element[]> {
+    const wanted = emptyElements();
+    if (this.#isolateNetworks) {
+      wanted.get('networks')?.push([bridge]);
+      wanted.get('same_network')?.push([bridge, bridge]);
+    }
+    // Parsed even when not used, so that bad input is refused the same way in every configuration.
+    const addresses = gateways.flatMap(hostAddresses);
+    if (!this.#allowHostAccess) {
+      wanted.get('guarded')?.push([bridge]);
+      for (const { version, address } of addresses) {
+        wanted.get(version === 4 ? 'gateways4' : 'gateways6')?.push([bridge, address]);
+      }
+    }
+    for (const [name, list] of wanted) wanted.set(name, uniqueElements(list));
+    return wanted;
+  }
+
+  /** Make `bridge`'s elements exactly `wanted` (with the table, sets, chains and rules when any is wanted). */
+  async #apply(bridge: string, wanted: Map<SetName, Element[]>): Promise<void> {
+    const anyWanted = [...wanted.values()].some((l) => l.length > 0);
+    for (let attempt = 1; ; attempt++) {
+      let state: TableState | undefined;
+      try {
+        state = await this.#read();
+      } catch (err) {
+        // Nothing wanted and no nft at all: nothing can be installed, so nothing is left to remove.
+        if (!anyWanted && err instanceof NftCommandError && err.exitCode === null && /ENOENT/.test(err.stderr)) {
+          return;
+        }
+        throw err;
+      }
+      const script = this.#script(bridge, wanted, state);
+      if (script.length === 0) return;
+      try {
+        await this.#nft(['-f', '-'], script.join('\n').concat('\n'));
+        return;
+      } catch (err) {
+        // Another process changed the table between our read and our write (an element we delete is gone,
+        // the table vanished): read again and redo, once.
+        if (attempt >= 2 || !(err instanceof NftCommandError) || err.exitCode === null) throw err;
+      }
+    }
+  }
+
+  /** The transaction that takes the table from `state` to `wanted` for `bridge`; empty when nothing changes. */
+  #script(bridge: string, wanted: Map<SetName, Element[]>, state: TableState | undefined): string[] {
+    const t = this.table;
+    const lines: string[] = [];
+    const current = (name: SetName) => state?.sets.get(name) ?? [];
+    const anyWanted = [...wanted.values()].some((l) => l.length > 0);
+    // What stays of other bridges: when nothing does and this bridge wants nothing, the table goes.
+    const othersLeft = SET_NAMES.some((name) => current(name).some((e) => e[0] !== bridge));
+
+    if (!anyWanted) {
+      if (state === undefined) return [];
+      if (!othersLeft) return [`delete table ${t}`];
+    } else {
+      // Structure: `add` is idempotent and recreates whatever is missing.
+      const structureOk =
+        state !== undefined &&
+        SET_NAMES.every((name) => state.sets.has(name)) &&
+        CHAINS.every((c) =>
+          sameList(
+            state.chains.get(c.name),
+            c.rules.map(([, comment]) => comment),
+          ),
+        );
+      if (!structureOk) {
+        lines.push(`add table ${t} { comment "kuryr-ts: isolation of the embedded networks; managed by kuryr-ts"; }`);
+        for (const name of SET_NAMES) {
+          const set = SETS[name];
+          lines.push(`add set ${t} ${name} { type ${set.type}; comment "${set.comment}"; }`);
+        }
+        for (const chain of CHAINS) lines.push(`add chain ${t} ${chain.name} { ${chain.spec} }`);
+        // Rules are rewritten as a whole (in this same transaction, so there is no moment without them).
+        for (const chain of CHAINS) lines.push(`flush chain ${t} ${chain.name}`);
+        for (const chain of CHAINS) {
+          for (const [rule, comment] of chain.rules) {
+            lines.push(`add rule ${t} ${chain.name} ${rule} comment "${comment}"`);
+          }
+        }
+      }
+    }
+    for (const name of SET_NAMES) {
+      const have = current(name).filter((e) => e[0] === bridge);
+      const want = wanted.get(name) ?? [];
+      const haveKeys = new Set(have.map(elementKey));
+      const wantKeys = new Set(want.map(elementKey));
+      const stale = have.filter((e) => !wantKeys.has(elementKey(e)));
+      const missing = want.filter((e) => !haveKeys.has(elementKey(e)));
+      const format = (list: Element[]) => list.map((e) => formatElement(name, e)).join(', ');
+      if (stale.length > 0) lines.push(`delete element ${t} ${name} { ${format(stale)} }`);
+      if (missing.length > 0) lines.push(`add element ${t} ${name} { ${format(missing)} }`);
+    }
+    return lines;
+  }
+
+  /** Our table as the kernel holds it; undefined when there is none. */
+  async #read(): Promise<TableState | undefined> {
+    let out: string;
+    try {
+      out = await this.#nft(['-j', 'list', 'table', 'inet', this.#table]);
+    } catch (err) {
+      if (err instanceof NftCommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
+        return undefined;
+      }
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(out);
+    } catch (err) {
+      throw new NftCommandError(this.#argv(['-j', 'list', 'table']), 0, '', `printed invalid JSON (${err})`);
+    }
+    return parseTable(parsed, this.#table);
+  }
+
+  #argv(args: readonly string[]): string[] {
+    return this.#netns === undefined
+      ? [this.#binary, ...args]
+      : ['ip', 'netns', 'exec', this.#netns, this.#binary, ...args];
+  }
+
+  async #nft(args: readonly string[], input?: string): Promise<string> {
+    const [file = '', ...rest] = this.#argv(args);
+    try {
+      const { stdout } = await this.#exec(file, rest, {
+        timeoutMs: this.#timeoutMs,
+        ...(input === undefined ? {} : { input }),
+      });
+      return stdout;
+    } catch (caught) {
+      if (caught instanceof NftCommandError) throw caught;
+      const failure = (caught ?? {}) as { code?: unknown; signal?: unknown; stderr?: unknown; message?: unknown };
+      const stderr = typeof failure.stderr === 'string' ? failure.stderr : '';
+      const argv = [file, ...rest];
+      if (typeof failure.code === 'number') {
+        // The transaction that failed, for the log: nft's own message points into it by line.
+        const hint = input === undefined ? '' : `\n--- transaction ---\n${input}`;
+        throw new NftCommandError(argv, failure.code, `${stderr}${hint}`);
+      }
+      if (typeof failure.signal === 'string') {
+        throw new NftCommandError(
+          argv,
+          null,
+          stderr,
+          `was killed by ${failure.signal} (time limit ${this.#timeoutMs} ms)`,
+        );
+      }
+      const reason = `${stderr || String(failure.message ?? caught)} (${String(failure.code ?? '')})`;
+      const detail =
+        'could not be run; install nftables, or set [embedded] isolate_networks = false and ' +
+        'allow_host_access = true to run without network isolation';
+      throw new NftCommandError(argv, null, reason, detail);
+    }
+  }
+
+  async #locked<T>(step: () => Promise<T>): Promise<T> {
+    const key = `${this.#netns ?? ''}/${this.#table}`;
+    const previous = locks.get(key) ?? Promise.resolve();
+    const next = previous.then(step, step);
+    const settled = next.catch(() => {});
+    locks.set(key, settled);
+    try {
+      return await next;
+    } finally {
+      if (locks.get(key) === settled) locks.delete(key);
+    }
+  }
+}
+
+function emptyElements(): Map<SetName, Element[]> {
+  return new Map(SET_NAMES.map((name) => [name, []]));
+}
+
+/** The host addresses a container may reach for one gateway: itself, and for IPv4 the subnet broadcast. */
+function hostAddresses({ address, prefixLength }: InterfaceAddress): Array<{ version: 4 | 6; address: string }> {
+  let version: 4 | 6;
+  try {
+    version = ipVersion(address);
+  } catch (err) {
+    if (!(err instanceof InvalidAddressError)) throw err;
+    throw new BindingError(bindingErrorReasons.invalidInput, `invalid gateway address ${JSON.stringify(address)}`);
+  }
+  const max = version === 4 ? 32 : 128;
+  if (!Number.isInteger(prefixLength) || prefixLength < 1 || prefixLength > max) {
+    throw new BindingError(
+      bindingErrorReasons.invalidInput,
+      `invalid prefix length ${JSON.stringify(prefixLength)} for gateway ${address}: must be 1..${max}`,
+    );
+  }
+  const out = [{ version, address: normalizeIp(address) }];
+  if (version === 4 && prefixLength <= 30) {
+    out.push({ version, address: bigIntToIp(lastAddress(parseCidr(`${address}/${prefixLength}`)), 4) });
+  }
+  return out;
+}
+
+const elementKey = (e: Element) => e.join(' . ');
+
+function uniqueElements(list: Element[]): Element[] {
+  const seen = new Map<string, Element>();
+  for (const e of list) seen.set(elementKey(e), e);
+  return [...seen.values()];
+}
+
+/** The component types of a set's elements: `['ifname', 'ipv4_addr']`. */
+const fieldTypes = (name: string): string[] => (SETS[name as SetName]?.type ?? 'ifname').split(' . ');
+
+/** nft syntax of an element: interface names quoted (they are checked names), addresses (checked) bare. */
+function formatElement(set: SetName, e: Element): string {
+  const types = fieldTypes(set);
+  return e.map((part, i) => (types[i] === 'ifname' ? `"${part}"` : part)).join(' . ');
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** One element of `nft -j` output: `"brqX"`, `{"concat": [...]}`, or either wrapped in `{"elem": {"val": ...}}`. */
+function parseElement(set: string, value: unknown): Element | undefined {
+  if (isRecord(value) && isRecord(value.elem)) return parseElement(set, value.elem.val);
+  const parts =
+    typeof value === 'string' ? [value] : isRecord(value) && Array.isArray(value.concat) ? value.concat : [];
+  const types = fieldTypes(set);
+  if (parts.length !== types.length || !parts.every((p) => typeof p === 'string')) return undefined;
+  try {
+    return parts.map((p, i) => (types[i] === 'ifname' ? p : normalizeIp(p)));
+  } catch {
+    return undefined; // not an element we could have written
+  }
+}
+
+/** Our sets and chains from `nft -j list table inet <table>`. */
+function parseTable(json: unknown, table: string): TableState {
+  const items = isRecord(json) && Array.isArray(json.nftables) ? json.nftables : [];
+  const state: TableState = { sets: new Map(), chains: new Map() };
+  for (const item of items) {
+    if (!isRecord(item)) continue;
+    const set = item.set;
+    if (isRecord(set) && set.table === table && set.family === 'inet' && typeof set.name === 'string') {
+      const elements: Element[] = [];
+      for (const raw of Array.isArray(set.elem) ? set.elem : []) {
+        const e = parseElement(set.name, raw);
+        if (e !== undefined) elements.push(e);
+      }
+      state.sets.set(set.name, elements);
+    }
+    const chain = item.chain;
+    if (isRecord(chain) && chain.table === table && typeof chain.name === 'string' && !state.chains.has(chain.name)) {
+      state.chains.set(chain.name, []);
+    }
+    const rule = item.rule;
+    if (isRecord(rule) && rule.table === table && typeof rule.chain === 'string') {
+      const list = state.chains.get(rule.chain) ?? [];
+      list.push(typeof rule.comment === 'string' ? rule.comment : '');
+      state.chains.set(rule.chain, list);
+    }
+  }
+  return state;
+}
+
+const defaultRunner: NftRunner = (file, args, { input, timeoutMs }) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(file, [...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.stdin.on('error', () => {}); // a child that exits early closes its stdin: the exit status tells
+    child.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { stdout, stderr })));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve({ stdout, stderr });
+      else if (code !== null) reject(Object.assign(new Error(`exit ${code}`), { code, stdout, stderr }));
+      else reject(Object.assign(new Error(`killed by ${signal}`), { signal, stdout, stderr }));
+    });
+    child.stdin.end(input ?? '');
+  });
