@@ -43,6 +43,7 @@ export function commonFlags(values: Record<string, string | boolean | string[] |
     socket: str('socket'),
     listen: str('listen'),
     logLevel: str('log-level'),
+    dockerHost: str('docker-host'),
     metricsListen: str('metrics-listen'),
     metricsAllowRemote: values['metrics-allow-remote'] === true ? true : undefined,
   };

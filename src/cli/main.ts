@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
 import { commonFlags, parseCommand } from './args.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { gcCommand, renderGc } from './gc.ts';
 import { serve } from './serve.ts';
 import { collectStatus, renderStatus } from './status.ts';
 import { createSubnetPool, deleteSubnetPool, listSubnetPools } from './subnetpool.ts';
@@ -14,11 +16,13 @@ import { createSubnetPool, deleteSubnetPool, listSubnetPools } from './subnetpoo
 const USAGE = `Usage: kuryr <command> [options]
 
 Commands:
-  serve [--socket PATH | --listen HOST:PORT] [--log-level LEVEL]
+  serve [--socket PATH | --listen HOST:PORT] [--log-level LEVEL] [--docker-host URL]
         [--metrics-listen 127.0.0.1:PORT [--metrics-allow-remote]]
                       run the Docker network + IPAM plugin; optionally serve Prometheus
                       metrics and /healthz over HTTP (loopback only unless allowed)
   status [--json]     show the networks, subnets, pools and ports the backend holds
+  gc [--dry-run] [--json] [--grace SECONDS] [--docker-host URL] [--force]
+                      remove what this plugin created and nothing uses any more
   subnetpool create NAME --prefix CIDR [--prefix CIDR ...] [--default-prefixlen N] [--shared]
   subnetpool list [--json]
   subnetpool delete NAME|ID
@@ -53,6 +57,7 @@ async function main(argv: readonly string[]): Promise<number> {
         socket: { type: 'string' },
         listen: { type: 'string' },
         'metrics-listen': { type: 'string' },
+        'docker-host': { type: 'string' },
         'metrics-allow-remote': { type: 'boolean' },
       });
       if (values.help) return help();
@@ -72,6 +77,28 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case 'subnetpool':
       return subnetpoolCommand(rest);
+    case 'gc': {
+      const { values } = parseCommand(rest, {
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        grace: { type: 'string' },
+        'docker-host': { type: 'string' },
+        force: { type: 'boolean' },
+      });
+      if (values.help) return help();
+      const config = loadConfig(commonFlags(values));
+      const grace = values.grace === undefined ? 60 : Number(values.grace);
+      if (!Number.isFinite(grace) || grace < 0)
+        throw new KuryrError('KURYR_ERR_CONFIG', '--grace takes a number of seconds');
+      const report = await gcCommand(config, silentLogger(), {
+        dryRun: values['dry-run'] === true,
+        graceSeconds: grace,
+        dockerHost: config.dockerHost,
+        force: values.force === true,
+      });
+      process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderGc(report)}\n`);
+      return report.actions.some((a) => a.result === 'failed') ? 1 : 0;
+    }
     default:
       process.stderr.write(`kuryr: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;

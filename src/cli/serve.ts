@@ -8,12 +8,14 @@ import { ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
+import { errorMessage, type Logger } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
 import { countingNeutron } from '../neutron/counting.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
 import { createPluginServer } from '../plugin/server.ts';
+import { runGc } from './gc.ts';
 
 /** How long in-flight requests may take to finish on shutdown. */
 const DRAIN_MS = 10_000;
@@ -26,7 +28,7 @@ export async function serve(config: Config): Promise<void> {
   const metrics: PluginMetrics | undefined = metricsModule && new metricsModule.PluginMetrics();
   // Every Neutron call is counted (the access log's neutronCalls) and, with metrics on, measured.
   const neutron = countingNeutron(backend.neutron, metrics && ((event) => metrics.observeNeutronCall(event)));
-  const agent = config.backend === 'embedded' ? new LinuxBridgeAgent() : undefined;
+  const agent = config.backend === 'embedded' ? new LinuxBridgeAgent({ owner: config.driverName }) : undefined;
   if (config.backend === 'embedded' && agent !== undefined) {
     await ensureDefaultPools(neutron, config, log);
     const restored = await restoreHostNetworks(neutron, agent);
@@ -34,7 +36,7 @@ export async function serve(config: Config): Promise<void> {
   }
   const driver = new KuryrDriver({
     neutron,
-    binder: new VethBinder(),
+    binder: new VethBinder({ owner: config.driverName }),
     ...(agent === undefined ? {} : { agent }),
     settings: config.driver,
     log,
@@ -77,6 +79,8 @@ export async function serve(config: Config): Promise<void> {
     { driver: config.driverName, backend: config.backend, stateDir: config.stateDir, listen: where, pid: process.pid },
     `kuryr-ts serving on ${where}`,
   );
+  // Start-up reconciliation runs in the background: Docker may be retrying calls right now.
+  void startupGc(driver, config, log);
   await waitForSignal();
   log.info({}, 'shutting down');
   metricsServer?.close();
@@ -84,6 +88,25 @@ export async function serve(config: Config): Promise<void> {
   await drain(server);
   if (config.socketPath !== null) fs.rmSync(config.socketPath, { force: true });
   await backend.close();
+}
+
+/** Grace period of the start-up reconciliation: anything younger may belong to an operation in flight. */
+const STARTUP_GC_GRACE_SECONDS = 60;
+
+async function startupGc(driver: KuryrDriver, config: Config, log: Logger): Promise<void> {
+  try {
+    const report = await runGc(driver.runtime, config, {
+      dryRun: false,
+      graceSeconds: STARTUP_GC_GRACE_SECONDS,
+      dockerHost: config.dockerHost,
+      force: false,
+    });
+    for (const a of report.actions) log.warn({ gc: a }, `start-up gc: ${a.result} ${a.kind} ${a.id}: ${a.reason}`);
+    const skipped = report.dockerError ?? report.dockerSkipped;
+    log.info({ removed: report.actions.length, ...(skipped ? { dockerView: skipped } : {}) }, 'start-up gc done');
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, 'start-up gc failed');
+  }
 }
 
 function waitForSignal(): Promise<void> {

@@ -57,6 +57,8 @@ export interface Config {
   /** Directory holding `<name>/<name>.spec` when serving TCP (`/usr/lib/docker/plugins`, like the original). */
   specDir: string;
   logLevel: LogLevel;
+  /** Docker engine asked by reconciliation (`--docker-host`, else DOCKER_HOST, else the local socket). */
+  dockerHost: string | undefined;
   /** The configuration file that was read, if any. */
   configFile: string | null;
 }

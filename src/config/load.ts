@@ -23,6 +23,7 @@ export interface CommonFlags {
   logLevel?: string | undefined;
   metricsListen?: string | undefined;
   metricsAllowRemote?: boolean | undefined;
+  dockerHost?: string | undefined;
 }
 
 /** Where the original's oslo.config looks for `kuryr.conf` when no file is named. */
@@ -169,6 +170,7 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     metricsAllowRemote,
     specDir: get('kuryr_ts', 'spec_dir'),
     logLevel,
+    dockerHost: flags.dockerHost ?? (env.DOCKER_HOST || undefined),
     configFile: file,
   };
 }

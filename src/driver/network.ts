@@ -30,6 +30,7 @@ import {
 } from './tags.ts';
 
 interface IpamDatum {
+  AddressSpace?: string | undefined;
   Pool?: string | undefined;
   Gateway?: string | undefined;
 }

@@ -12,21 +12,27 @@ import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-pr
 const notRoot = process.getuid?.() !== 0;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Host interfaces whose names the plugin owns (tap…, t_c…, brq…). */
-function pluginDevices(): string[] {
-  const links = JSON.parse(execFileSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[];
-  return links.map((l) => l.ifname).filter((n) => /^(tap|t_c|brq)/.test(n));
+/** Host interfaces this plugin instance created: they carry its owner alias (see binding/names.ts). */
+function pluginDevices(driver: string): string[] {
+  const links = JSON.parse(execFileSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' })) as {
+    ifname: string;
+    ifalias?: string;
+  }[];
+  return links.filter((l) => l.ifalias === `kuryr-ts:${driver}`).map((l) => l.ifname);
 }
 
 describe('docker network create/run/connect with the kuryr plugin (embedded backend)', {
   skip: notRoot ? 'needs root (run bash scripts/test.sh as root)' : false,
 }, () => {
   const tag = Math.random().toString(36).slice(2, 8);
+  // Address ranges of this run: a random 10.X block, so a parallel or crashed run never collides with it.
+  const x = 100 + Math.floor(Math.random() * 150);
+  const net = (n: number) => `10.${x}.${n}`;
+  const v6 = (n: number) => `fd00:${x.toString(16)}:${n}`;
   const driver = `kx${tag}`;
   let dir: string;
   let engine: PrivateDockerd;
   let plugin: PluginProcess;
-  let devicesBefore: string[];
   let pluginArgs: string[];
 
   const docker = (args: string[]) => engine.dockerOk(args);
@@ -80,12 +86,11 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
   };
 
   before(async () => {
-    devicesBefore = pluginDevices();
     dir = mkdtempSync(path.join(os.tmpdir(), 'kx-e2e-'));
     // A default pool of its own, far from anything on the host.
     writeFileSync(
       path.join(dir, 'kuryr.conf'),
-      '[embedded]\ndefault_pool_prefix_v4 = 10.213.0.0/16\ndefault_pool_prefix_v6 = fd00:213::/48\n',
+      `[embedded]\ndefault_pool_prefix_v4 = ${net(0)}.0/22\ndefault_pool_prefix_v6 = ${v6(0)}::/48\n`,
     );
     engine = await startPrivateDockerd({ name: `e2e-${tag}` });
     await ensureBusyboxImage(engine);
@@ -111,36 +116,37 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
         'n-default',
       ])
     ).trim();
-    assert.equal(subnet, '10.213.0.0/24 10.213.0.1');
+    assert.equal(subnet, `${net(0)}.0/24 ${net(0)}.1`);
     await run('c1', 'n-default');
     await run('c2', 'n-default');
     const ip2 = await ipOf('c2', 'n-default');
-    assert.match(ip2, /^10\.213\.0\.\d+$/);
+    assert.ok(ip2.startsWith(`${net(0)}.`), ip2);
     await ping('c1', ip2);
-    await ping('c1', '10.213.0.1');
+    await ping('c1', `${net(0)}.1`);
     const mtu = (await docker(['exec', 'c1', 'cat', '/sys/class/net/eth0/mtu'])).trim();
     assert.equal(mtu, '1500');
     const st = status();
     assert.equal(st.ports.filter((p) => p.device_owner === 'compute:kuryr').length, 2);
+    assert.equal(pluginDevices(driver).length, 3, 'one bridge and two tap devices, marked as ours');
   });
 
   it('--subnet, --gateway, --ip-range and --ip; an address in use is refused with a clear error', async () => {
     await netCreate('n-static', [
       '--subnet',
-      '10.214.0.0/24',
+      `${net(4)}.0/24`,
       '--gateway',
-      '10.214.0.254',
+      `${net(4)}.254`,
       '--ip-range',
-      '10.214.0.128/26',
+      `${net(4)}.128/26`,
     ]);
-    await run('s1', 'n-static', ['--ip', '10.214.0.130']);
+    await run('s1', 'n-static', ['--ip', `${net(4)}.130`]);
     await run('s2', 'n-static');
-    assert.equal(await ipOf('s1', 'n-static'), '10.214.0.130');
+    assert.equal(await ipOf('s1', 'n-static'), `${net(4)}.130`);
     const ip2 = await ipOf('s2', 'n-static');
     const last = Number(ip2.split('.')[3]);
     assert.ok(last >= 128 && last <= 191, `${ip2} is inside the ip-range`);
-    await ping('s2', '10.214.0.130');
-    await ping('s1', '10.214.0.254');
+    await ping('s2', `${net(4)}.130`);
+    await ping('s1', `${net(4)}.254`);
     const dup = await engine.docker([
       'run',
       '-d',
@@ -149,7 +155,7 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
       '--net',
       'n-static',
       '--ip',
-      '10.214.0.130',
+      `${net(4)}.130`,
       'busybox:local',
       'sleep',
       '60',
@@ -157,24 +163,24 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /already in use/);
     await engine.docker(['rm', '-f', 's3']);
-    assert.equal(status().ports.filter((p) => p.fixed_ips.some((f) => f.ip_address === '10.214.0.130')).length, 1);
+    assert.equal(status().ports.filter((p) => p.fixed_ips.some((f) => f.ip_address === `${net(4)}.130`)).length, 1);
   });
 
   it('dual stack: --ipv6 with a v4 and a v6 subnet, --ip6; pings over IPv4 and IPv6', async () => {
-    await netCreate('n-dual', ['--ipv6', '--subnet', '10.215.0.0/24', '--subnet', 'fd00:215::/64']);
-    await run('d1', 'n-dual', ['--ip6', 'fd00:215::99']);
+    await netCreate('n-dual', ['--ipv6', '--subnet', `${net(5)}.0/24`, '--subnet', `${v6(5)}::/64`]);
+    await run('d1', 'n-dual', ['--ip6', `${v6(5)}::99`]);
     await run('d2', 'n-dual');
-    assert.equal(await ipOf('d1', 'n-dual', true), 'fd00:215::99');
-    const v6 = await ipOf('d2', 'n-dual', true);
+    assert.equal(await ipOf('d1', 'n-dual', true), `${v6(5)}::99`);
+    const v6addr = await ipOf('d2', 'n-dual', true);
     const v4 = await ipOf('d2', 'n-dual');
-    assert.match(v6, /^fd00:215::/);
+    assert.ok(v6addr.startsWith(`${v6(5)}::`), v6addr);
     await ping('d1', v4);
-    await ping('d1', v6);
-    await ping('d1', 'fd00:215::1');
+    await ping('d1', v6addr);
+    await ping('d1', `${v6(5)}::1`);
   });
 
   it('docker network connect / disconnect', async () => {
-    await netCreate('n-extra', ['--subnet', '10.217.0.0/24']);
+    await netCreate('n-extra', ['--subnet', `${net(7)}.0/24`]);
     await run('x1', 'n-extra');
     await docker(['network', 'connect', 'n-extra', 'c1']);
     const ifaces = await docker(['exec', 'c1', 'ls', '/sys/class/net']);
@@ -188,19 +194,19 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
   });
 
   it('overlapping CIDRs on two networks through neutron.pool.name', async () => {
-    kuryr(['subnetpool', 'create', `poolA-${tag}`, '--prefix', '10.216.0.0/24']);
-    kuryr(['subnetpool', 'create', `poolB-${tag}`, '--prefix', '10.216.0.0/24']);
+    kuryr(['subnetpool', 'create', `poolA-${tag}`, '--prefix', `${net(6)}.0/24`]);
+    kuryr(['subnetpool', 'create', `poolB-${tag}`, '--prefix', `${net(6)}.0/24`]);
     for (const p of ['A', 'B']) {
       const opt = `neutron.pool.name=pool${p}-${tag}`;
-      await netCreate(`n-over${p}`, ['--subnet', '10.216.0.0/24', '-o', opt, '--ipam-opt', opt]);
-      await run(`o${p}1`, `n-over${p}`, ['--ip', '10.216.0.10']);
-      await run(`o${p}2`, `n-over${p}`, ['--ip', '10.216.0.11']);
+      await netCreate(`n-over${p}`, ['--subnet', `${net(6)}.0/24`, '-o', opt, '--ipam-opt', opt]);
+      await run(`o${p}1`, `n-over${p}`, ['--ip', `${net(6)}.10`]);
+      await run(`o${p}2`, `n-over${p}`, ['--ip', `${net(6)}.11`]);
     }
-    await ping('oA1', '10.216.0.11');
-    await ping('oB1', '10.216.0.11');
+    await ping('oA1', `${net(6)}.11`);
+    await ping('oB1', `${net(6)}.11`);
     const macA = (await docker(['exec', 'oA1', 'cat', '/sys/class/net/eth0/address'])).trim();
     const macB = (await docker(['exec', 'oB1', 'cat', '/sys/class/net/eth0/address'])).trim();
-    assert.notEqual(macA, macB, 'two distinct containers hold 10.216.0.10');
+    assert.notEqual(macA, macB, 'two distinct containers hold the same address');
   });
 
   it('a plugin restart, also after kill -9, keeps running containers connected; later teardown succeeds', async () => {
@@ -228,7 +234,6 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
     assert.deepEqual(st.ports, []);
     assert.deepEqual(st.subnets, []);
     assert.deepEqual(st.subnetpools.map((p) => p.name).sort(), ['kuryr', 'kuryr6'], 'only the default pools remain');
-    const leaked = pluginDevices().filter((d) => !devicesBefore.includes(d));
-    assert.deepEqual(leaked, []);
+    assert.deepEqual(pluginDevices(driver), [], 'no tap/brq device of this plugin instance is left');
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * A minimal Docker Engine API client (node:http) for what the plugin asks Docker: its networks of one driver
+ * and the endpoints on them. Speaks to `unix:///var/run/docker.sock` by default, or `DOCKER_HOST`.
+ */
+import http from 'node:http';
+import { fail } from '../errors.ts';
+
+export interface DockerNetworkSummary {
+  Id: string;
+  Name: string;
+  Driver: string;
+  IPAM?: { Driver?: string; Config?: { Subnet?: string; Gateway?: string }[] | null };
+}
+
+export interface DockerNetworkDetail extends DockerNetworkSummary {
+  Containers?: Record<
+    string,
+    { Name?: string; EndpointID?: string; MacAddress?: string; IPv4Address?: string; IPv6Address?: string }
+  > | null;
+}
+
+export interface DockerEndpoints {
+  /** Docker network IDs using our driver. */
+  networks: Map<string, DockerNetworkDetail>;
+  /** Endpoint IDs of containers on those networks. */
+  endpoints: Set<string>;
+  /** Addresses (without prefix) Docker holds on those networks, container endpoints only. */
+  addresses: Set<string>;
+}
+
+export class DockerClient {
+  readonly socketPath: string | undefined;
+  readonly baseUrl: string;
+
+  /** `host` as in DOCKER_HOST: `unix:///path`, `tcp://host:port`; default the local socket. */
+  constructor(host: string = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock') {
+    if (host.startsWith('unix://')) {
+      this.socketPath = host.slice('unix://'.length);
+      this.baseUrl = 'http://docker';
+    } else if (host.startsWith('tcp://') || host.startsWith('http://')) {
+      this.socketPath = undefined;
+      this.baseUrl = host.replace(/^tcp:/, 'http:');
+    } else {
+      throw fail.config(`unsupported Docker host ${JSON.stringify(host)} (use unix:///path or tcp://host:port)`);
+    }
+  }
+
+  /** GET a JSON document from the Engine API. */
+  get<T>(path: string, timeoutMs = 10_000): Promise<T> {
+    const url = new URL(path, this.baseUrl);
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          ...(this.socketPath === undefined ? { host: url.hostname, port: url.port } : { socketPath: this.socketPath }),
+          path: `${url.pathname}${url.search}`,
+          method: 'GET',
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if ((res.statusCode ?? 500) >= 300) {
+              reject(new Error(`Docker API GET ${path}: HTTP ${res.statusCode}: ${text.trim()}`));
+              return;
+            }
+            try {
+              resolve(JSON.parse(text) as T);
+            } catch (err) {
+              reject(new Error(`Docker API GET ${path}: invalid JSON: ${(err as Error).message}`));
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`Docker API GET ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Docker's networks of one driver, with the endpoints of their containers. */
+  async endpointsOf(driverName: string): Promise<DockerEndpoints> {
+    const all = await this.get<DockerNetworkSummary[]>('/networks');
+    const networks = new Map<string, DockerNetworkDetail>();
+    const endpoints = new Set<string>();
+    const addresses = new Set<string>();
+    for (const summary of all) {
+      if (summary.Driver !== driverName && summary.IPAM?.Driver !== driverName) continue;
+      const detail = await this.get<DockerNetworkDetail>(`/networks/${encodeURIComponent(summary.Id)}`);
+      networks.set(detail.Id, detail);
+      for (const c of Object.values(detail.Containers ?? {})) {
+        if (c.EndpointID) endpoints.add(c.EndpointID);
+        for (const a of [c.IPv4Address, c.IPv6Address]) if (a) addresses.add(a.split('/')[0]!);
+      }
+    }
+    return { networks, endpoints, addresses };
+  }
+}

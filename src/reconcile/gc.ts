@@ -1,0 +1,193 @@
+/**
+ * Reconciliation (`kuryr gc`, and at start-up): compares Docker's view, the backend and the host, and removes
+ * only what this plugin created and nothing uses any more. Never touches what it did not create:
+ * pre-existing networks and pools only lose our tags, pre-existing ports are handed back, devices are ours only
+ * by the owner alias they were created with, name and kind (veths `tap…`, and `brq…` bridges in embedded mode).
+ *
+ * Anything younger than the grace period is left alone: it may belong to an operation in flight.
+ */
+import type { IpCommand } from '../binding/ip-command.ts';
+import { ownerAlias } from '../binding/names.ts';
+import type { DockerEndpoints } from '../docker/client.ts';
+import type { DriverRuntime } from '../driver/context.ts';
+import { errorMessage } from '../driver/context.ts';
+import { releasePort } from '../driver/ipam.ts';
+import { deleteNetwork } from '../driver/network.ts';
+import { isOwnPool } from '../driver/pools.ts';
+import { LOWER_HALF_PREFIX, PORT_CREATED_TAG, PORT_EXISTING_TAG, UPPER_HALF_PREFIX } from '../driver/tags.ts';
+import { isNotFound } from '../neutron/errors.ts';
+import type { Network, Port } from '../neutron/types.ts';
+
+export type GcKind = 'network' | 'port' | 'subnetpool' | 'security-group' | 'bridge' | 'veth';
+
+export interface GcAction {
+  kind: GcKind;
+  id: string;
+  name?: string;
+  reason: string;
+  result: 'planned' | 'removed' | 'failed';
+  error?: string;
+}
+
+export interface GcOptions {
+  dryRun: boolean;
+  /** Resources younger than this are skipped. */
+  graceSeconds: number;
+  /** Docker's view; undefined when Docker could not be asked (then only Docker-independent checks run). */
+  docker: DockerEndpoints | undefined;
+  /** Embedded backend: the plugin owns the `brq…` bridges. */
+  ownsBridges: boolean;
+  /** Trust Docker's view even when it shares no network with the backend. */
+  force?: boolean;
+  /** Devices are ours only when they carry this owner's alias (`kuryr-ts:<owner>`, see binding/names.ts). */
+  owner: string;
+  now?: number;
+}
+
+export interface GcReport {
+  dockerChecked: boolean;
+  /** Why Docker's view was not used, when it was not. */
+  dockerSkipped?: string;
+  actions: GcAction[];
+}
+
+/** The Docker ID a resource is tagged with (`lh` + `uh` halves), or undefined. */
+export function dockerIdOf(tags: readonly string[]): string | undefined {
+  const lh = tags.find((t) => t.startsWith(LOWER_HALF_PREFIX))?.slice(LOWER_HALF_PREFIX.length);
+  if (lh === undefined) return undefined;
+  const uh = tags.find((t) => t.startsWith(UPPER_HALF_PREFIX))?.slice(UPPER_HALF_PREFIX.length) ?? '';
+  return lh + uh;
+}
+
+/** Runs one reconciliation pass. */
+/** What gc needs of `ip`: list links, delete one. */
+export type DeviceTool = Pick<IpCommand, 'runJson' | 'deleteLink'>;
+
+export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: GcOptions): Promise<GcReport> {
+  const now = opts.now ?? Date.now();
+  const old = (timestamp: string) => now - Date.parse(timestamp) >= opts.graceSeconds * 1000;
+  const actions: GcAction[] = [];
+  const act = async (action: Omit<GcAction, 'result'>, run: () => Promise<unknown>) => {
+    if (opts.dryRun) {
+      actions.push({ ...action, result: 'planned' });
+      return;
+    }
+    try {
+      await run();
+      actions.push({ ...action, result: 'removed' });
+    } catch (err) {
+      if (isNotFound(err)) actions.push({ ...action, result: 'removed' });
+      else actions.push({ ...action, result: 'failed', error: errorMessage(err) });
+    }
+  };
+
+  const [networks, ports] = await Promise.all([rt.neutron.listNetworks(), rt.neutron.listPorts()]);
+  const ourNetworks = networks.filter((n) => dockerIdOf(n.tags) !== undefined);
+  const orphanNetworks = new Set<string>();
+  const dockerSkipped = opts.force && opts.docker !== undefined ? undefined : wrongEngine(opts.docker, ourNetworks);
+
+  if (opts.docker !== undefined && dockerSkipped === undefined) {
+    const docker = opts.docker;
+    for (const network of ourNetworks) {
+      const dockerId = dockerIdOf(network.tags)!;
+      if (docker.networks.has(dockerId) || !old(network.updated_at)) continue;
+      orphanNetworks.add(network.id);
+      await act(
+        { kind: 'network', id: network.id, name: network.name, reason: `Docker network ${dockerId} no longer exists` },
+        () => deleteNetwork(rt, dockerId),
+      );
+    }
+    for (const port of ports) {
+      if (orphanNetworks.has(port.network_id) || !isOurs(port) || !old(port.updated_at)) continue;
+      const reason = orphanPortReason(port, docker, networks);
+      if (reason === undefined) continue;
+      await act({ kind: 'port', id: port.id, name: port.name, reason }, () => releasePort(rt, port));
+    }
+  }
+
+  // What the Docker-based pass removed is gone: list the rest afresh.
+  const [remainingPorts, groups, pools, subnets] = await Promise.all([
+    rt.neutron.listPorts({ fields: ['id'] }),
+    rt.neutron.listSecurityGroups(),
+    rt.neutron.listSubnetPools(),
+    rt.neutron.listSubnets({ fields: ['id', 'subnetpool_id'] }),
+  ]);
+  const portIds = new Set(remainingPorts.map((p) => p.id));
+  for (const group of groups) {
+    const match = /^([0-9a-f-]{36})-exposed_ports$/.exec(group.name);
+    if (match === null || portIds.has(match[1]!) || !old(group.created_at)) continue;
+    await act({ kind: 'security-group', id: group.id, name: group.name, reason: 'its port no longer exists' }, () =>
+      rt.neutron.deleteSecurityGroup(group.id),
+    );
+  }
+
+  const poolsInUse = new Set(subnets.map((s) => s.subnetpool_id));
+  for (const pool of pools) {
+    if (!isOwnPool(rt.settings, pool) || poolsInUse.has(pool.id) || !old(pool.created_at)) continue;
+    await act({ kind: 'subnetpool', id: pool.id, name: pool.name, reason: 'no subnet is allocated from it' }, () =>
+      rt.neutron.deleteSubnetPool(pool.id),
+    );
+  }
+
+  const [liveNetworks, livePorts] = await Promise.all([
+    rt.neutron.listNetworks({ fields: ['id'] }),
+    rt.neutron.listPorts({ fields: ['id'] }),
+  ]);
+  await collectDevices(ip, opts, liveNetworks, livePorts, act);
+  const dockerChecked = opts.docker !== undefined && dockerSkipped === undefined;
+  return { dockerChecked, ...(dockerSkipped === undefined ? {} : { dockerSkipped }), actions };
+}
+
+/**
+ * A guard against asking the wrong engine (another dockerd than the one using this backend): when the backend
+ * holds Docker networks and the engine knows none of them, nothing is removed on its word.
+ */
+function wrongEngine(docker: DockerEndpoints | undefined, ours: readonly Network[]): string | undefined {
+  if (docker === undefined) return 'Docker was not asked';
+  if (ours.length === 0 || ours.some((n) => docker.networks.has(dockerIdOf(n.tags)!))) return undefined;
+  return `the Docker engine knows none of the backend's ${ours.length} Docker network(s): is it the engine that uses this plugin? (use --force to trust it)`;
+}
+
+function isOurs(port: Port): boolean {
+  return port.tags.includes(PORT_CREATED_TAG) || port.tags.includes(PORT_EXISTING_TAG);
+}
+
+/** Why a port of ours is unused according to Docker, or undefined when Docker still uses it. */
+function orphanPortReason(port: Port, docker: DockerEndpoints, networks: readonly Network[]): string | undefined {
+  const endpoint = dockerIdOf(port.tags);
+  if (endpoint !== undefined)
+    return docker.endpoints.has(endpoint) ? undefined : `Docker endpoint ${endpoint} no longer exists`;
+  const network = networks.find((n) => n.id === port.network_id);
+  const dockerNetwork = network === undefined ? undefined : dockerIdOf(network.tags);
+  if (dockerNetwork === undefined || !docker.networks.has(dockerNetwork)) return 'its network is not a Docker network';
+  if (port.fixed_ips.some((f) => docker.addresses.has(f.ip_address))) return undefined;
+  return 'no Docker container holds its addresses';
+}
+
+/** Host devices of ours with no backend object behind them. */
+async function collectDevices(
+  ip: DeviceTool,
+  opts: GcOptions,
+  networks: readonly Pick<Network, 'id'>[],
+  ports: readonly Pick<Port, 'id'>[],
+  act: (action: Omit<GcAction, 'result'>, run: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
+  const mark = ownerAlias(opts.owner);
+  const links = (await ip.runJson(['-details', 'link', 'show'])) as {
+    ifname: string;
+    ifalias?: string;
+    linkinfo?: { info_kind?: string };
+  }[];
+  const livePorts = new Set(ports.map((p) => p.id.slice(0, 11)));
+  const liveNetworks = new Set(networks.map((n) => n.id.slice(0, 11)));
+  for (const link of links) {
+    if (link.ifalias !== mark) continue;
+    const kind = link.linkinfo?.info_kind;
+    const name = link.ifname;
+    if (kind === 'veth' && name.startsWith('tap') && !livePorts.has(name.slice(3))) {
+      await act({ kind: 'veth', id: name, reason: 'no Neutron port behind it' }, () => ip.deleteLink(name));
+    } else if (opts.ownsBridges && kind === 'bridge' && name.startsWith('brq') && !liveNetworks.has(name.slice(3))) {
+      await act({ kind: 'bridge', id: name, reason: 'no network behind it' }, () => ip.deleteLink(name));
+    }
+  }
+}
