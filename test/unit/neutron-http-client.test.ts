@@ -270,6 +270,39 @@ describe('neutron http client: wire format', () => {
     assert.equal(decodeURIComponent('a%20b%2Fc%3Fd%23e%25f'), 'a b/c?d#e%f');
   });
 
+  test('a tag PUT answered 201 with a JSON null body (as Neutron Zed does) is a success', async () => {
+    neutron.handler = () => ({ status: 201, body: 'null', headers: { 'Content-Type': 'application/json' } });
+    assert.equal(await api.addTag('networks', 'n1', 'alpha'), undefined);
+  });
+
+  test('subnet pool integers that Neutron answers as strings become numbers', async () => {
+    const pool = {
+      id: 'sp',
+      prefixes: ['10.0.0.0/16'],
+      default_prefixlen: '8',
+      min_prefixlen: '8',
+      max_prefixlen: '32',
+      ip_version: 4,
+      default_quota: null,
+    };
+    neutron.handler = (req) =>
+      req.method === 'GET' && req.path === '/v2.0/subnetpools'
+        ? { status: 200, body: { subnetpools: [pool] } }
+        : { status: req.method === 'POST' ? 201 : 200, body: { subnetpool: pool } };
+    for (const p of [
+      await api.createSubnetPool({ prefixes: ['10.0.0.0/16'] }),
+      await api.showSubnetPool('sp'),
+      await api.updateSubnetPool('sp', { name: 'x' }),
+      ...(await api.listSubnetPools()),
+    ]) {
+      assert.equal(p.default_prefixlen, 8);
+      assert.equal(p.min_prefixlen, 8);
+      assert.equal(p.max_prefixlen, 32);
+      assert.equal(p.ip_version, 4);
+      assert.equal((p as unknown as { default_quota: unknown }).default_quota, null);
+    }
+  });
+
   test('IDs in paths are percent-encoded too', async () => {
     neutron.handler = () => ({ status: 200, body: { port: { id: 'x' } } });
     await api.showPort('../networks');

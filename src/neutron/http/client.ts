@@ -91,9 +91,12 @@ interface CallOptions {
   deadline?: number;
 }
 
+/** A successful answer; its body is parsed only by the calls that read it. */
 interface Answer {
   status: number;
-  doc: Record<string, unknown>;
+  body: string;
+  /** `Neutron METHOD /path` for messages. */
+  call: string;
 }
 
 export interface NeutronHttpClientDeps {
@@ -181,32 +184,28 @@ export class NeutronHttpClient implements NeutronApi {
       if (res.status === 401 && !replayed && this.auth.invalidate(creds.token)) continue;
       const call = describeCall('Neutron', method, url, fullPath);
       if (res.status >= 400) throw neutronErrorFromResponse(res, call);
-      return { status: res.status, doc: this.parse(res, call) };
+      return { status: res.status, body: res.body, call };
     }
   }
 
-  private parse(res: TransportResponse, call: string): Record<string, unknown> {
-    if (res.status === 204 || res.body.trim() === '') return {};
+  /** The JSON object of an answer (calls that only need the status never parse: tag PUTs answer `null`). */
+  private parse(answer: Answer): Record<string, unknown> {
     let doc: unknown;
     try {
-      doc = JSON.parse(res.body);
+      doc = JSON.parse(answer.body);
     } catch {
-      throw this.unexpected(call, `the ${res.status} answer is not JSON`);
+      throw new KuryrError('KURYR_ERR_NEUTRON', `${answer.call}: the ${answer.status} answer is not JSON`);
     }
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-      throw this.unexpected(call, `the ${res.status} answer is not a JSON object`);
+      throw new KuryrError('KURYR_ERR_NEUTRON', `${answer.call}: the ${answer.status} answer is not a JSON object`);
     }
     return doc as Record<string, unknown>;
   }
 
-  private unexpected(call: string, what: string): KuryrError {
-    return new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${what}`);
-  }
-
-  private pick<T>(answer: Answer, key: string, method: HttpMethod, path: string): T {
-    const value = answer.doc[key];
+  private pick<T>(answer: Answer, key: string, doc = this.parse(answer)): T {
+    const value = doc[key];
     if (value === undefined || value === null) {
-      throw new KuryrError('KURYR_ERR_NEUTRON', `Neutron ${method} ${path}: the answer has no "${key}"`);
+      throw new KuryrError('KURYR_ERR_NEUTRON', `${answer.call}: the answer has no "${key}"`);
     }
     return value as T;
   }
@@ -221,8 +220,9 @@ export class NeutronHttpClient implements NeutronApi {
     let next: string | undefined = query;
     for (let page = 0; next !== undefined && page < MAX_PAGES; page++) {
       const answer = await this.call('GET', path, path, { query: next, deadline });
-      out.push(...this.pick<T[]>(answer, key, 'GET', path));
-      next = nextPageQuery(answer.doc[`${key}_links`]);
+      const doc = this.parse(answer);
+      out.push(...this.pick<T[]>(answer, key, doc));
+      next = nextPageQuery(doc[`${key}_links`]);
       if (next !== undefined && seen.has(next)) break;
       if (next !== undefined) seen.add(next);
     }
@@ -231,24 +231,24 @@ export class NeutronHttpClient implements NeutronApi {
 
   private async show<T>(collection: string, key: string, id: string): Promise<T> {
     const path = `/v2.0/${collection}/${encodeSegment(id)}`;
-    return this.pick<T>(await this.call('GET', `/v2.0/${collection}/{id}`, path), key, 'GET', path);
+    return this.pick<T>(await this.call('GET', `/v2.0/${collection}/{id}`, path), key);
   }
 
   private async create<T>(collection: string, key: string, body: unknown): Promise<T> {
     const path = `/v2.0/${collection}`;
-    return this.pick<T>(await this.call('POST', path, path, { body: { [key]: body } }), key, 'POST', path);
+    return this.pick<T>(await this.call('POST', path, path, { body: { [key]: body } }), key);
   }
 
   private async createBulk<T>(collection: string, key: string, bodies: readonly unknown[]): Promise<T[]> {
     if (bodies.length === 0) return [];
     const path = `/v2.0/${collection}`;
-    return this.pick<T[]>(await this.call('POST', path, path, { body: { [key]: bodies } }), key, 'POST', path);
+    return this.pick<T[]>(await this.call('POST', path, path, { body: { [key]: bodies } }), key);
   }
 
   private async update<T>(collection: string, key: string, id: string, body: unknown): Promise<T> {
     const path = `/v2.0/${collection}/${encodeSegment(id)}`;
     const answer = await this.call('PUT', `/v2.0/${collection}/{id}`, path, { body: { [key]: body } });
-    return this.pick<T>(answer, key, 'PUT', path);
+    return this.pick<T>(answer, key);
   }
 
   private async remove(collection: string, id: string): Promise<void> {
@@ -293,17 +293,17 @@ export class NeutronHttpClient implements NeutronApi {
     return this.remove('subnets', id);
   }
 
-  listSubnetPools(filter?: ListFilter): Promise<SubnetPool[]> {
-    return this.list('subnetpools', 'subnetpools', filter);
+  async listSubnetPools(filter?: ListFilter): Promise<SubnetPool[]> {
+    return (await this.list<SubnetPool>('subnetpools', 'subnetpools', filter)).map(normalizeSubnetPool);
   }
-  showSubnetPool(id: string): Promise<SubnetPool> {
-    return this.show('subnetpools', 'subnetpool', id);
+  async showSubnetPool(id: string): Promise<SubnetPool> {
+    return normalizeSubnetPool(await this.show('subnetpools', 'subnetpool', id));
   }
-  createSubnetPool(body: SubnetPoolCreate): Promise<SubnetPool> {
-    return this.create('subnetpools', 'subnetpool', body);
+  async createSubnetPool(body: SubnetPoolCreate): Promise<SubnetPool> {
+    return normalizeSubnetPool(await this.create('subnetpools', 'subnetpool', body));
   }
-  updateSubnetPool(id: string, body: SubnetPoolUpdate): Promise<SubnetPool> {
-    return this.update('subnetpools', 'subnetpool', id, body);
+  async updateSubnetPool(id: string, body: SubnetPoolUpdate): Promise<SubnetPool> {
+    return normalizeSubnetPool(await this.update('subnetpools', 'subnetpool', id, body));
   }
   deleteSubnetPool(id: string): Promise<void> {
     return this.remove('subnetpools', id);
@@ -341,7 +341,7 @@ export class NeutronHttpClient implements NeutronApi {
   async replaceTags(resource: TaggedResource, id: string, tags: readonly string[]): Promise<string[]> {
     const path = `/v2.0/${resource}/${encodeSegment(id)}/tags`;
     const answer = await this.call('PUT', `/v2.0/${resource}/{id}/tags`, path, { body: { tags } });
-    return this.pick<string[]>(answer, 'tags', 'PUT', path);
+    return this.pick<string[]>(answer, 'tags');
   }
 
   async addTag(resource: TaggedResource, id: string, tag: string): Promise<void> {
@@ -353,6 +353,19 @@ export class NeutronHttpClient implements NeutronApi {
     const path = `/v2.0/${resource}/${encodeSegment(id)}/tags/${encodeSegment(tag)}`;
     await this.call('DELETE', `/v2.0/${resource}/{id}/tags/{tag}`, path);
   }
+}
+
+/** Subnet-pool attributes Neutron (Zed) answers as strings (`"min_prefixlen": "8"`) although they are integers. */
+const POOL_INTEGERS = ['default_prefixlen', 'min_prefixlen', 'max_prefixlen', 'ip_version', 'default_quota'] as const;
+
+/** A subnet pool with its integer attributes as numbers, as `SubnetPool` types them. */
+export function normalizeSubnetPool(pool: SubnetPool): SubnetPool {
+  const record = pool as unknown as Record<string, unknown>;
+  for (const key of POOL_INTEGERS) {
+    const v = record[key];
+    if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) record[key] = Number(v);
+  }
+  return pool;
 }
 
 /**
