@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
+import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
@@ -28,7 +29,10 @@ export async function serve(config: Config): Promise<void> {
   const metrics: PluginMetrics | undefined = metricsModule && new metricsModule.PluginMetrics();
   // Every Neutron call is counted (the access log's neutronCalls) and, with metrics on, measured.
   const neutron = countingNeutron(backend.neutron, metrics && ((event) => metrics.observeNeutronCall(event)));
-  const agent = config.backend === 'embedded' ? new LinuxBridgeAgent({ owner: config.driverName }) : undefined;
+  const agent =
+    config.backend === 'embedded'
+      ? new LinuxBridgeAgent({ owner: config.driverName, isolation: new NftIsolation(config.embedded) })
+      : undefined;
   if (config.backend === 'embedded' && agent !== undefined) {
     await ensureDefaultPools(neutron, config, log);
     const restored = await restoreHostNetworks(neutron, agent);

@@ -34,6 +34,10 @@ export interface EmbeddedSettings {
   defaultPoolPrefixlenV4: number;
   defaultPoolPrefixV6: string;
   defaultPoolPrefixlenV6: number;
+  /** `[embedded] isolate_networks`: no traffic between networks (binding/isolation.ts). */
+  isolateNetworks: boolean;
+  /** `[embedded] allow_host_access`: containers may reach every host address, not only their gateway. */
+  allowHostAccess: boolean;
 }
 
 export interface Config {

@@ -158,6 +158,8 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
       defaultPoolPrefixlenV4: v4len,
       defaultPoolPrefixV6: v6,
       defaultPoolPrefixlenV6: v6len,
+      isolateNetworks: truthy(get('embedded', 'isolate_networks')),
+      allowHostAccess: truthy(get('embedded', 'allow_host_access')),
     },
     driverName,
     backend,

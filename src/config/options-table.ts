@@ -192,5 +192,15 @@ export const OPTIONS: Record<string, Section> = {
       help: 'Prefix of the default IPv6 pool.',
     },
     default_pool_prefixlen_v6: { type: 'int', default: '64', help: 'Size of the blocks networks get from it.' },
+    isolate_networks: {
+      type: 'bool',
+      default: 'true',
+      help: 'Isolate each network (nftables table inet kuryr_ts): nothing is routed between networks, or out or in.',
+    },
+    allow_host_access: {
+      type: 'bool',
+      default: 'false',
+      help: "Let containers reach every host address; false = only their own network's gateway.",
+    },
   },
 };
