@@ -6,7 +6,7 @@
  * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input.
  */
 import { z } from 'zod';
-import { isCidr, isIp, isMac } from '../util/ip.ts';
+import { cidrContains, isCidr, isIp, isMac, parseCidr } from '../util/ip.ts';
 
 /** 64 lowercase hex chars (local networks/endpoints) or 25 lowercase alphanumerics (swarm). */
 export const dockerId = z
@@ -63,14 +63,25 @@ export const createEndpointRequest = z.object({
 });
 export type CreateEndpointRequest = z.infer<typeof createEndpointRequest>;
 
+/** True when `s` holds a C0/C1 control character or DEL (NUL, newline, escape sequences, ...). */
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
+}
+
 /**
  * The sandbox path is only informational for us (Docker moves the interface itself), so any absolute path is
- * accepted — a daemon with another --exec-root or in rootless mode uses other directories.
+ * accepted — a daemon with another --exec-root or in rootless mode uses other directories — but never one with
+ * control characters (no netns path has them; they would only serve to forge log lines or break commands).
  */
 const sandboxKey = z
   .string()
   .max(4096)
-  .regex(/^\/[^\0]*$/, 'must be an absolute path')
+  .regex(/^\//, 'must be an absolute path')
+  .refine((s) => !hasControlCharacter(s), 'must not contain control characters')
   .refine((s) => !s.split('/').includes('..'), 'must not contain ".." components');
 
 export const joinRequest = z.object({
@@ -103,12 +114,23 @@ export const discoveryRequest = z.object({
 
 export const gwAllocCheckRequest = z.object({ Options: optionsMap });
 
+/**
+ * True unless the pool ID carries an ip-range (`<uuid>@<cidr>@<range>`) that is not inside its CIDR. RequestPool
+ * never issues such an ID; the driver would narrow the subnet's allocation pools to the (empty) intersection.
+ */
+function rangeInsideCidr(id: string): boolean {
+  const [, cidr, range, ...rest] = id.split('@');
+  if (cidr === undefined || range === undefined || rest.length > 0) return true;
+  return isCidr(cidr) && isCidr(range) && cidrContains(parseCidr(cidr), parseCidr(range));
+}
+
 /** Pool IDs are ours (driver/pool-id.ts); here only their outer form is checked. */
 const poolId = z
   .string()
   .min(1, 'must not be empty')
   .max(256)
-  .regex(/^[0-9a-fA-F:./@-]+$/, 'must be a pool ID returned by RequestPool');
+  .regex(/^[0-9a-fA-F:./@-]+$/, 'must be a pool ID returned by RequestPool')
+  .refine(rangeInsideCidr, 'must be a pool ID returned by RequestPool (its ip-range lies outside its CIDR)');
 
 export const requestPoolRequest = z.object({
   AddressSpace: z.string().max(256).optional(),

@@ -23,6 +23,11 @@ import { describeSchemaError } from './schemas.ts';
 export const CONTENT_TYPE = 'application/vnd.docker.plugins.v1+json';
 /** Largest request body accepted; Docker's requests are a few kilobytes. */
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * Deepest JSON nesting accepted. Docker's requests nest 4 levels (e.g. Options → exposedports → entry); far
+ * deeper bodies are hostile and would overflow the stack of any recursive code downstream (JSON.stringify).
+ */
+export const MAX_JSON_DEPTH = 32;
 
 export interface PluginServerOptions {
   driver: KuryrDriver;
@@ -120,6 +125,9 @@ function parseRequest(route: Route, body: Buffer, path: string): unknown {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new KuryrError('KURYR_ERR_BAD_REQUEST', 'request body must be a JSON object');
   }
+  if (nestedDeeperThan(json, MAX_JSON_DEPTH)) {
+    throw new KuryrError('KURYR_ERR_BAD_REQUEST', `request body is nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const parsed = route.schema.safeParse(json);
   if (!parsed.success) {
     throw new KuryrError(
@@ -128,6 +136,18 @@ function parseRequest(route: Route, body: Buffer, path: string): unknown {
     );
   }
   return parsed.data;
+}
+
+/** True when objects/arrays in `value` nest more than `max` levels (iterative: no recursion on hostile input). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /** Reads the whole body; past `max` bytes the rest is drained and the request rejected with 413. */
