@@ -4,8 +4,12 @@
  * retry after a concurrent change and the serialization of concurrent calls. No root needed.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { BindingError } from '../../src/binding/errors.ts';
+import { loadConfig } from '../../src/config/load.ts';
 import {
   NftCommandError,
   NftIsolation,
@@ -245,5 +249,36 @@ describe('NftIsolation transactions (fake nft)', () => {
     await new NftIsolation({ exec, netns: 'kx-test', table: 'kx_t' }).ensureNetwork('brqa', GATEWAYS);
     assert.deepEqual(calls[0]?.argv, ['ip', 'netns', 'exec', 'kx-test', 'nft', '-j', 'list', 'table', 'inet', 'kx_t']);
     assert.ok(writes(calls)[0]?.includes('add table inet kx_t '));
+  });
+
+  test('[embedded] isolate_networks (default true) and allow_host_access (default false) reach the policy', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kx-iso-conf-'));
+    try {
+      const conf = (name: string, text: string) => {
+        const p = path.join(dir, name);
+        writeFileSync(p, text);
+        return p;
+      };
+      const defaults = loadConfig({ config: conf('empty.conf', '') }, {}).embedded;
+      assert.equal(defaults.isolateNetworks, true);
+      assert.equal(defaults.allowHostAccess, false);
+      const open = loadConfig(
+        { config: conf('open.conf', '[embedded]\nisolate_networks = false\nallow_host_access = yes\n') },
+        {},
+      ).embedded;
+      assert.equal(open.isolateNetworks, false);
+      assert.equal(open.allowHostAccess, true);
+      assert.throws(() => loadConfig({ config: conf('bad.conf', '[embedded]\nisolate_networks = maybe\n') }, {}));
+
+      // what serve does: `new NftIsolation(config.embedded)`
+      let fake = fakeNft(() => NO_TABLE);
+      await new NftIsolation({ ...defaults, exec: fake.exec }).ensureNetwork('brqa', GATEWAYS);
+      assert.match(writes(fake.calls)[0] ?? '', /add element inet kuryr_ts guarded \{ "brqa" \}/);
+      fake = fakeNft(() => NO_TABLE);
+      await new NftIsolation({ ...open, exec: fake.exec }).ensureNetwork('brqa', GATEWAYS);
+      assert.deepEqual(writes(fake.calls), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
