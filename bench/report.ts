@@ -1,7 +1,7 @@
 /** The bench's tables: plain text for the terminal, and the same rows as Markdown (for the README). */
 import type { ScaleResult } from './scale.ts';
 import type { PhaseName, StandardResult, TargetResult } from './standard.ts';
-import { round } from './stats.ts';
+import { percentile, round } from './stats.ts';
 
 type Row = string[];
 
@@ -140,7 +140,23 @@ export function renderScale(result: ScaleResult, markdown = false): string {
       `${f.slopeMsPer100 >= 0 ? '+' : ''}${f.slopeMsPer100.toFixed(2)} ms`,
     ];
   });
-  return `${markdown ? '' : 'p50 plugin-side latency (ms) by containers existing at the time of the call\n'}${table(head, rows, markdown)}`;
+  const curve = `${markdown ? '' : 'p50 plugin-side latency (ms) by containers existing at the time of the call\n'}${table(head, rows, markdown)}`;
+  if (markdown) return curve;
+  const tenth = Math.max(1, Math.floor(result.networkCreateMs.length / 10));
+  const firstLast = (values: number[]) =>
+    `${percentile(values.slice(0, tenth), 50).toFixed(0)} ms for the first ${tenth}, ` +
+    `${percentile(values.slice(-tenth), 50).toFixed(0)} ms for the last ${tenth}`;
+  const memory = result.rss
+    .map((m) => `${m.containers}: ${m.rssMiB} MiB (heap new ${m.heapNewMiB}, old ${m.heapOldMiB})`)
+    .join(', ');
+  return [
+    curve,
+    '',
+    `docker network create p50: ${firstLast(result.networkCreateMs)}`,
+    `docker network rm p50:     ${firstLast(result.networkRmMs)}`,
+    `docker run p50:            ${firstLast(result.dockerRunMs)}`,
+    `plugin RSS by containers:  ${memory}`,
+  ].join('\n');
 }
 
 export function renderMachine(result: { machine: StandardResult['machine'] }): string {

@@ -44,6 +44,13 @@ export interface Flatness {
   slopeMsPer100: number;
 }
 
+export interface MemoryPoint {
+  containers: number;
+  rssMiB: number;
+  heapNewMiB: number;
+  heapOldMiB: number;
+}
+
 export interface ScaleResult {
   kind: 'scale';
   schema: 1;
@@ -54,14 +61,17 @@ export interface ScaleResult {
   wallS: number;
   networkCreate: Summary;
   networkRm: Summary;
+  /** Wall time of each `docker network create` / `rm`, in order (the nth create finds n-1 networks). */
+  networkCreateMs: number[];
+  networkRmMs: number[];
   /** Wall time of each `docker run`, in the order they were started (index = containers started before it). */
   dockerRunMs: number[];
   /** Wall time of each `docker rm -f`, in order. */
   dockerRmMs: number[];
   buckets: ScaleBucket[];
   flatness: Record<string, Flatness>;
-  /** Plugin RSS as the container count grew. */
-  rss: { containers: number; rssMiB: number }[];
+  /** Plugin memory as the container count grew: RSS, and the V8 heap's young and old generations (metrics). */
+  rss: MemoryPoint[];
   plugin: { memory: MemoryStatus; cpuMs: number; requests: number; neutronCalls: number };
   notes: string[];
 }
@@ -175,7 +185,14 @@ export async function runScale(
   log(`  ${options.networks} networks created (p50 ${percentile(networkCreateMs, 50).toFixed(0)} ms)`);
 
   const step = Math.max(1, Math.ceil(options.containers / options.buckets));
-  const rss: { containers: number; rssMiB: number }[] = [{ containers: 0, rssMiB: memoryOf(plugin.pid).rssMiB }];
+  const memoryPoint = async (containers: number): Promise<MemoryPoint> => {
+    const samples = await plugin.scrape();
+    const heap = (space: string) => round(sumOf(samples, 'nodejs_heap_space_size_total_bytes', { space }) / 2 ** 20, 1);
+    return { containers, rssMiB: memoryOf(plugin.pid).rssMiB, heapNewMiB: heap('new'), heapOldMiB: heap('old') };
+  };
+  const rss: MemoryPoint[] = [await memoryPoint(0)];
+  // Only the container phase goes into the curves (network create/rm make address calls of their own).
+  const containersFrom = plugin.logOffset();
   const names: string[] = new Array(options.containers);
   const runMs: number[] = new Array(options.containers);
   let done = 0;
@@ -188,7 +205,7 @@ export async function runScale(
       runMs[i] = r.ms;
       done++;
       if (done % step === 0) {
-        rss.push({ containers: done, rssMiB: memoryOf(plugin.pid).rssMiB });
+        rss.push(await memoryPoint(done));
         const recent = runMs.slice(Math.max(0, i + 1 - step), i + 1).filter((v) => v !== undefined);
         log(`  ${String(done).padStart(5)} containers  docker run p50 ${percentile(recent, 50).toFixed(0)} ms`);
       }
@@ -196,18 +213,21 @@ export async function runScale(
   );
   const rmMs = await pool(names, options.concurrency, async (name) => w.remove(name));
   log(`  ${options.containers} containers removed (p50 ${percentile(rmMs, 50).toFixed(0)} ms)`);
+  const containersTo = plugin.logOffset();
   const networkRmMs: number[] = [];
   for (const n of networks) networkRmMs.push(await w.removeNetwork(n));
   const wallS = round((performance.now() - t0) / 1000, 1);
 
   const entries = plugin.requests(offset);
-  const buckets = bucketize(entries, options.containers, options.buckets);
+  const buckets = bucketize(plugin.requests(containersFrom, containersTo), options.containers, options.buckets);
   return {
     options,
     target: target.name,
     wallS,
     networkCreate: summarize(networkCreateMs),
     networkRm: summarize(networkRmMs),
+    networkCreateMs: networkCreateMs.map((v) => round(v, 1)),
+    networkRmMs: networkRmMs.map((v) => round(v, 1)),
     dockerRunMs: runMs.map((v) => round(v, 1)),
     dockerRmMs: rmMs.map((v) => round(v, 1)),
     buckets,

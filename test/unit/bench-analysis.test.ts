@@ -1,0 +1,157 @@
+// The bench's arithmetic: percentiles, the access log reader, the scale buckets and flatness, histogram
+// quantiles from a scrape, chart ticks. (The bench itself needs root and a dockerd: `npm run bench`.)
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { niceTicks } from '../../bench/chart.ts';
+import { bucketize, flatness, withLiveCount } from '../../bench/scale.ts';
+import { linearFit, percentile, summarize } from '../../bench/stats.ts';
+import { type AccessLogEntry, parseAccessLog } from '../../bench/targets.ts';
+import { histogramQuantile, parsePrometheus, sumOf } from '../helpers/prometheus.ts';
+
+let seq = 0;
+function entry(method: string, ms: number, status = 200): AccessLogEntry {
+  seq++;
+  return { id: `abc-${seq}`, method, status, ms, cpuMs: ms / 2, neutronCalls: 2, time: seq };
+}
+
+describe('bench statistics', () => {
+  test('nearest-rank percentiles and summaries', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.equal(percentile(values, 50), 50);
+    assert.equal(percentile(values, 99), 99);
+    assert.equal(percentile(values, 100), 100);
+    assert.equal(percentile([7], 99), 7);
+    assert.ok(Number.isNaN(percentile([], 50)));
+    const s = summarize([3, 1, 2]);
+    assert.deepEqual([s.n, s.p50, s.min, s.max, s.total], [3, 2, 1, 3, 6]);
+  });
+
+  test('least-squares slope', () => {
+    const fit = linearFit([0, 1, 2, 3].map((x) => ({ x, y: 2 * x + 1 })));
+    assert.ok(Math.abs(fit.slope - 2) < 1e-9);
+    assert.ok(Math.abs(fit.intercept - 1) < 1e-9);
+  });
+
+  test('chart ticks cover the maximum with round steps', () => {
+    assert.deepEqual(niceTicks(1000), [0, 200, 400, 600, 800, 1000]);
+    assert.deepEqual(niceTicks(7), [0, 2, 4, 6, 8]);
+    assert.ok(niceTicks(0.37).at(-1)! >= 0.37);
+  });
+});
+
+describe('access log and scrape readers', () => {
+  test('parseAccessLog keeps the request lines of a pino log, and only them', () => {
+    const text = [
+      '{"level":30,"msg":"kuryr-ts serving on unix /x"}',
+      '{"level":30,"time":1,"id":"a1b2c3-1","method":"NetworkDriver.Join","status":200,"ms":1.5,"cpuMs":1.2,"neutronCalls":2,"msg":"request"}',
+      '{"level":40,"time":2,"id":"a1b2c3-2","method":"unknown","status":404,"ms":0.1,"cpuMs":0.1,"neutronCalls":0,"code":"KURYR_ERR_NO_SUCH_METHOD","msg":"request rejected"}',
+      '{"level":30,"time":3,"id":"a1b2c3-3","method":"NetworkDriver.Leave","neutronCalls":0,"ms',
+    ].join('\n');
+    const entries = parseAccessLog(text);
+    assert.deepEqual(
+      entries.map((e) => [e.id, e.method, e.status, e.neutronCalls]),
+      [
+        ['a1b2c3-1', 'NetworkDriver.Join', 200, 2],
+        ['a1b2c3-2', 'unknown', 404, 0],
+      ],
+    );
+  });
+
+  test('histogramQuantile interpolates inside the bucket, as Prometheus does', () => {
+    const samples = parsePrometheus(
+      [
+        '# HELP x_seconds x',
+        '# TYPE x_seconds histogram',
+        'x_seconds_bucket{le="0.1",endpoint="a"} 50',
+        'x_seconds_bucket{le="0.2",endpoint="a"} 100',
+        'x_seconds_bucket{le="+Inf",endpoint="a"} 100',
+        'x_seconds_sum{endpoint="a"} 12',
+        'x_seconds_count{endpoint="a"} 100',
+        'x_seconds_bucket{le="0.1",endpoint="b"} 0',
+        'x_seconds_bucket{le="0.2",endpoint="b"} 0',
+        'x_seconds_bucket{le="+Inf",endpoint="b"} 0',
+        'y_total{call="listPorts",endpoint="a"} 3',
+        'y_total{call="createPort",endpoint="a"} 4',
+      ].join('\n'),
+    );
+    assert.equal(histogramQuantile(samples, 'x_seconds', 0.5, { endpoint: 'a' }), 0.1);
+    assert.ok(Math.abs(histogramQuantile(samples, 'x_seconds', 0.75, { endpoint: 'a' })! - 0.15) < 1e-9);
+    assert.equal(histogramQuantile(samples, 'x_seconds', 0.5, { endpoint: 'b' }), undefined);
+    assert.equal(sumOf(samples, 'y_total', { endpoint: 'a' }), 7);
+  });
+});
+
+describe('scale analysis', () => {
+  /** n containers created, then removed: the calls docker makes, with latency given by `cost(live)`. */
+  function lifecycle(n: number, cost: (live: number) => number): AccessLogEntry[] {
+    const out: AccessLogEntry[] = [];
+    for (let live = 0; live < n; live++) {
+      out.push(entry('IpamDriver.RequestAddress', cost(live)));
+      out.push(entry('NetworkDriver.CreateEndpoint', cost(live)));
+      out.push(entry('NetworkDriver.Join', cost(live)));
+    }
+    for (let live = n; live > 0; live--) {
+      out.push(entry('NetworkDriver.Leave', cost(live)));
+      out.push(entry('NetworkDriver.DeleteEndpoint', cost(live)));
+      out.push(entry('IpamDriver.ReleaseAddress', cost(live - 1)));
+    }
+    return out;
+  }
+
+  test('each call gets the number of containers existing when it was made', () => {
+    const live = withLiveCount(lifecycle(2, () => 1)).map((x) => `${x.entry.method.split('.')[1]}@${x.live}`);
+    assert.deepEqual(live, [
+      'RequestAddress@0',
+      'CreateEndpoint@0',
+      'Join@1',
+      'RequestAddress@1',
+      'CreateEndpoint@1',
+      'Join@2',
+      'Leave@2',
+      'DeleteEndpoint@2',
+      'ReleaseAddress@1',
+      'Leave@1',
+      'DeleteEndpoint@1',
+      'ReleaseAddress@0',
+    ]);
+  });
+
+  test('flat costs give ratios near 1; a cost growing with the count shows as a slope', () => {
+    const flat = flatness(
+      bucketize(
+        lifecycle(100, () => 2),
+        100,
+        5,
+      ),
+    );
+    assert.equal(flat['NetworkDriver.CreateEndpoint']?.ratio, 1);
+    assert.equal(flat['NetworkDriver.CreateEndpoint']?.slopeMsPer100, 0);
+    const linear = flatness(
+      bucketize(
+        lifecycle(100, (live) => 1 + live / 10),
+        100,
+        5,
+      ),
+    );
+    const create = linear['NetworkDriver.CreateEndpoint']!;
+    assert.ok(create.ratio > 4, `ratio ${create.ratio}`);
+    assert.ok(Math.abs(create.slopeMsPer100 - 10) < 0.5, `slope ${create.slopeMsPer100}`);
+    const buckets = bucketize(
+      lifecycle(100, () => 2),
+      100,
+      5,
+    );
+    assert.deepEqual(
+      buckets.map((b) => [b.from, b.to]),
+      [
+        [0, 19],
+        [20, 39],
+        [40, 59],
+        [60, 79],
+        [80, 99],
+      ],
+    );
+    assert.equal(buckets[0]!.endpoints['NetworkDriver.CreateEndpoint']?.n, 20);
+    assert.equal(buckets[0]!.endpoints['NetworkDriver.CreateEndpoint']?.neutronCallsMean, 2);
+  });
+});
