@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
 import { commonFlags, parseCommand } from './args.ts';
+import { doctorCommand } from './doctor.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { gcCommand, renderGc } from './gc.ts';
 import { serve } from './serve.ts';
@@ -21,6 +22,8 @@ Commands:
                       run the Docker network + IPAM plugin; optionally serve Prometheus
                       metrics and /healthz over HTTP (loopback only unless allowed)
   status [--json]     show the networks, subnets, pools and ports the backend holds
+  doctor [--json] [--docker-host URL]
+                      check the set-up (Docker, plugin, config, backend, host); exit 1 on a failure
   gc [--dry-run] [--json] [--grace SECONDS] [--docker-host URL] [--force]
                       remove what this plugin created and nothing uses any more
   subnetpool create NAME --prefix CIDR [--prefix CIDR ...] [--default-prefixlen N] [--shared]
@@ -77,6 +80,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case 'subnetpool':
       return subnetpoolCommand(rest);
+    case 'doctor':
+      return doctorCommand(rest);
     case 'gc': {
       const { values } = parseCommand(rest, {
         'dry-run': { type: 'boolean' },

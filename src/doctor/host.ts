@@ -1,0 +1,171 @@
+/**
+ * The host side. `tools.ip` (iproute2, every binding runs it), `tools.nft` (the embedded backend isolates its
+ * networks with nftables), `tools.ovs-vsctl` (only for Neutron ports of vif_type `ovs`). `kernel.*`: the link
+ * types the binding creates — a loaded module shows in /sys/module; otherwise (built in, or loadable on
+ * demand) one device of the type is created in a throw-away network namespace that is deleted right after.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/config.ts';
+import { type CheckResult, type DoctorPaths, failed, ok, skip, warn } from './types.ts';
+
+interface Ran {
+  /** exit code; null when the command could not be started (not installed) */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command (argument array, no shell); never throws. */
+export function runTool(file: string, args: readonly string[], timeoutMs = 5_000): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(file, [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err === null) return resolve({ code: 0, stdout, stderr });
+      const code = (err as { code?: unknown }).code;
+      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr: stderr || err.message });
+    });
+  });
+}
+
+/** `tools.ip`, `tools.nft`, `tools.ovs-vsctl`. */
+export async function checkTools(config: Config | null, ip = 'ip'): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const ipv = await runTool(ip, ['-V']);
+  results.push(
+    ipv.code === 0
+      ? ok('tools.ip', ipv.stdout.trim() || ipv.stderr.trim())
+      : failed('tools.ip', `\`${ip}\` (iproute2) does not run: ${ipv.stderr.trim()}`, 'apt-get install iproute2'),
+  );
+  if (config?.backend === 'neutron') {
+    results.push(skip('tools.nft', 'not used with the neutron backend (Neutron isolates networks)'));
+  } else if (config !== null && !config.embedded.isolateNetworks) {
+    results.push(skip('tools.nft', 'not used: [embedded] isolate_networks = false'));
+  } else {
+    const nft = await runTool('nft', ['--version']);
+    results.push(
+      nft.code === 0
+        ? ok('tools.nft', nft.stdout.trim())
+        : failed(
+            'tools.nft',
+            `nft (nftables) does not run: ${nft.stderr.trim()}`,
+            'apt-get install nftables (the embedded backend keeps its networks apart with it), or set [embedded] isolate_networks = false',
+          ),
+    );
+  }
+  if (config?.backend !== 'neutron') {
+    results.push(skip('tools.ovs-vsctl', 'not needed: the embedded backend plugs containers into Linux bridges'));
+  } else {
+    const ovs = await runTool('ovs-vsctl', ['--version']);
+    results.push(
+      ovs.code === 0
+        ? ok('tools.ovs-vsctl', ovs.stdout.split('\n')[0]!.trim())
+        : warn(
+            'tools.ovs-vsctl',
+            'ovs-vsctl (Open vSwitch) is not installed',
+            'needed only when Neutron binds ports with vif_type ovs (Open vSwitch agent): apt-get install openvswitch-switch',
+          ),
+    );
+  }
+  return results;
+}
+
+interface Feature {
+  kind: 'bridge' | 'veth' | 'vxlan' | 'macvlan';
+  module: string;
+  /** `ip link add` arguments after the device name (macvlan: built on the veth probe). */
+  args: string[];
+  needed: 'always' | 'neutron';
+  why: string;
+}
+
+const FEATURES: readonly Feature[] = [
+  { kind: 'bridge', module: 'bridge', args: ['type', 'bridge'], needed: 'always', why: 'one bridge per network' },
+  {
+    kind: 'veth',
+    module: 'veth',
+    args: ['type', 'veth', 'peer', 'name', 'kxdoc-peer'],
+    needed: 'always',
+    why: 'one veth pair per container',
+  },
+  {
+    kind: 'vxlan',
+    module: 'vxlan',
+    args: ['type', 'vxlan', 'id', '42', 'dstport', '4789'],
+    needed: 'neutron',
+    why: "Neutron's VXLAN tenant networks",
+  },
+  {
+    kind: 'macvlan',
+    module: 'macvlan',
+    args: ['type', 'macvlan', 'mode', 'bridge'],
+    needed: 'neutron',
+    why: 'nested (container-in-VM) set-ups',
+  },
+];
+
+/** `kernel.bridge`, `kernel.veth`, `kernel.vxlan`, `kernel.macvlan`. */
+export async function checkKernel(config: Config | null, paths: DoctorPaths, ip = 'ip'): Promise<CheckResult[]> {
+  const loaded = new Set(FEATURES.filter((f) => existsSync(path.join(paths.sysModule, f.module))).map((f) => f.kind));
+  const probed = new Map<string, string | null>(); // kind → null when it worked, else the error
+  const toProbe = FEATURES.filter((f) => !loaded.has(f.kind));
+  let probeSkipped: string | null = null;
+  if (toProbe.length > 0) {
+    if (process.getuid?.() !== 0) probeSkipped = 'not loaded as a module; probing needs root';
+    else probeSkipped = await probe(ip, toProbe, probed);
+  }
+  const neutron = config?.backend === 'neutron';
+  return FEATURES.map((f) => {
+    const id = `kernel.${f.kind}`;
+    if (loaded.has(f.kind)) return ok(id, `${f.module} module loaded`);
+    const error = probed.get(f.kind);
+    if (error === null) return ok(id, `${f.kind} devices can be created (built in or loaded on demand)`);
+    if (error === undefined) return skip(id, probeSkipped ?? 'not probed (no parent link could be made)');
+    const summary = `cannot create a ${f.kind} device: ${error}`;
+    if (f.needed === 'always')
+      return failed(id, summary, `load it (modprobe ${f.module}) or use a kernel with ${f.module} (${f.why})`);
+    if (!neutron) return skip(id, `${summary} (not needed by the embedded backend)`);
+    return warn(id, summary, `needed for ${f.why}: modprobe ${f.module}`);
+  });
+}
+
+/** Creates one device per feature in a throw-away namespace; returns why probing was impossible, or null. */
+async function probe(
+  ip: string,
+  features: readonly Feature[],
+  probed: Map<string, string | null>,
+): Promise<string | null> {
+  const ns = `kxdoctor-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const add = await runTool(ip, ['netns', 'add', ns]);
+  if (add.code !== 0) return `not loaded as a module, and no namespace to probe in: ${add.stderr.trim()}`;
+  try {
+    for (const f of features) {
+      const dev = `kxdoc-${f.kind}`;
+      if (f.kind === 'macvlan') {
+        // A macvlan needs a parent link: a veth pair of its own (left unset when veth itself cannot be made).
+        const parent = await runTool(ip, [
+          '-n',
+          ns,
+          'link',
+          'add',
+          'kxdoc-parent',
+          'type',
+          'veth',
+          'peer',
+          'name',
+          'kxdoc-p2',
+        ]);
+        if (parent.code !== 0) continue;
+        const r = await runTool(ip, ['-n', ns, 'link', 'add', 'link', 'kxdoc-parent', 'name', dev, ...f.args]);
+        probed.set(f.kind, r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`);
+        continue;
+      }
+      const r = await runTool(ip, ['-n', ns, 'link', 'add', dev, ...f.args]);
+      probed.set(f.kind, r.code === 0 ? null : r.stderr.trim() || `exit ${r.code}`);
+    }
+    return null;
+  } finally {
+    await runTool(ip, ['netns', 'del', ns]);
+  }
+}
