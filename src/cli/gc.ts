@@ -44,7 +44,9 @@ export async function runGc(
     docker: docker.view,
     ownsBridges: config.backend === 'embedded',
     owner: config.driverName,
-    force: opts.force,
+    // An engine named explicitly (--docker-host, DOCKER_HOST) is the one to trust; the default socket is
+    // only trusted when it knows at least one of our networks.
+    force: opts.force || opts.dockerHost !== undefined,
   });
   return docker.error === undefined ? report : { ...report, dockerError: docker.error };
 }

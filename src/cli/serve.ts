@@ -83,9 +83,17 @@ export async function serve(config: Config): Promise<void> {
     { driver: config.driverName, backend: config.backend, stateDir: config.stateDir, listen: where, pid: process.pid },
     `kuryr-ts serving on ${where}`,
   );
-  // Start-up reconciliation runs in the background: Docker may be retrying calls right now.
-  void startupGc(driver, config, log);
+  // Reconciliation at start-up (in the background: Docker may be retrying calls right now) and then
+  // periodically: Docker sometimes resends a POST without its body and then skips or fails the operation,
+  // leaving what the first attempt had created (moby #35459); gc removes it once it is old enough.
+  void reconcile(driver, config, log, 'start-up');
+  const gcTimer =
+    config.gcIntervalSeconds > 0
+      ? setInterval(() => void reconcile(driver, config, log, 'periodic'), config.gcIntervalSeconds * 1000)
+      : undefined;
+  gcTimer?.unref();
   await waitForSignal();
+  clearInterval(gcTimer);
   log.info({}, 'shutting down');
   metricsServer?.close();
   metricsServer?.closeAllConnections();
@@ -94,22 +102,33 @@ export async function serve(config: Config): Promise<void> {
   await backend.close();
 }
 
-/** Grace period of the start-up reconciliation: anything younger may belong to an operation in flight. */
-const STARTUP_GC_GRACE_SECONDS = 60;
+/** Grace period of reconciliation while serving: anything younger may belong to an operation in flight. */
+const GC_GRACE_SECONDS = 60;
+let reconciling = false;
 
-async function startupGc(driver: KuryrDriver, config: Config, log: Logger): Promise<void> {
+async function reconcile(
+  driver: KuryrDriver,
+  config: Config,
+  log: Logger,
+  when: 'start-up' | 'periodic',
+): Promise<void> {
+  if (reconciling) return;
+  reconciling = true;
   try {
     const report = await runGc(driver.runtime, config, {
       dryRun: false,
-      graceSeconds: STARTUP_GC_GRACE_SECONDS,
+      graceSeconds: GC_GRACE_SECONDS,
       dockerHost: config.dockerHost,
       force: false,
     });
-    for (const a of report.actions) log.warn({ gc: a }, `start-up gc: ${a.result} ${a.kind} ${a.id}: ${a.reason}`);
+    for (const a of report.actions) log.warn({ gc: a }, `${when} gc: ${a.result} ${a.kind} ${a.id}: ${a.reason}`);
     const skipped = report.dockerError ?? report.dockerSkipped;
-    log.info({ removed: report.actions.length, ...(skipped ? { dockerView: skipped } : {}) }, 'start-up gc done');
+    const level = report.actions.length > 0 || when === 'start-up' ? 'info' : 'debug';
+    log[level]({ removed: report.actions.length, ...(skipped ? { dockerView: skipped } : {}) }, `${when} gc done`);
   } catch (err) {
-    log.error({ err: errorMessage(err) }, 'start-up gc failed');
+    log.error({ err: errorMessage(err) }, `${when} gc failed`);
+  } finally {
+    reconciling = false;
   }
 }
 

@@ -60,6 +60,8 @@ export interface Config {
   metricsAllowRemote: boolean;
   /** Directory holding `<name>/<name>.spec` when serving TCP (`/usr/lib/docker/plugins`, like the original). */
   specDir: string;
+  /** Seconds between reconciliation passes while serving (0: only at start-up). */
+  gcIntervalSeconds: number;
   logLevel: LogLevel;
   /** Docker engine asked by reconciliation (`--docker-host`, else DOCKER_HOST, else the local socket). */
   dockerHost: string | undefined;

@@ -171,6 +171,7 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     metricsListen,
     metricsAllowRemote,
     specDir: get('kuryr_ts', 'spec_dir'),
+    gcIntervalSeconds: Number(get('kuryr_ts', 'gc_interval')),
     logLevel,
     dockerHost: flags.dockerHost ?? (env.DOCKER_HOST || undefined),
     configFile: file,

@@ -150,6 +150,11 @@ export const OPTIONS: Record<string, Section> = {
     link_iface: ignored('Nested drivers (not supported).'),
   },
   kuryr_ts: {
+    gc_interval: {
+      type: 'int',
+      default: '300',
+      help: 'Seconds between reconciliation passes of `serve` (also run at start-up); 0 = only at start-up.',
+    },
     backend: {
       type: 'choice',
       choices: ['embedded', 'neutron'],

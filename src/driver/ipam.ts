@@ -356,7 +356,7 @@ function addressIn(port: Port, subnet: Subnet): string {
 }
 
 /** A port of ours whose tagging never happened (a crash right after its creation). */
-function isUntaggedLeftover(port: Port): boolean {
+export function isUntaggedLeftover(port: Port): boolean {
   return port.name === UNBOUND_PORT_NAME && port.tags.length === 0 && port.device_id === '' && port.device_owner === '';
 }
 

@@ -11,7 +11,7 @@ import { isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
-import { handBack } from './ipam.ts';
+import { handBack, isUntaggedLeftover } from './ipam.ts';
 import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
@@ -197,6 +197,11 @@ export function networkDescription(dockerId: string): string {
   return `Docker network ${dockerId} (kuryr-ts)`;
 }
 
+/** The Docker ID in a description written by `networkDescription`, or undefined. */
+export function dockerIdInDescription(description: string): string | undefined {
+  return /^Docker network ([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts\)$/.exec(description)?.[1];
+}
+
 /** Creates the planned subnets that the network lacks (one bulk call) and tags each with its pool ID. */
 async function ensureSubnets(
   rt: DriverRuntime,
@@ -309,18 +314,21 @@ async function releaseExistingNetwork(
   await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, [], ours));
 }
 
+/**
+ * Docker has no endpoint left on a network it deletes, so any port of ours there is a leftover (a crash, a
+ * retried request that came without its body): ours are deleted, taken-over ones handed back.
+ */
 async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<void> {
-  const ports = await rt.neutron.listPorts({
-    network_id: networkId,
-    'tags-any': [PORT_CREATED_TAG, PORT_EXISTING_TAG],
-  });
+  const ports = await rt.neutron.listPorts({ network_id: networkId });
   for (const port of ports) {
+    const ours =
+      port.tags.includes(PORT_CREATED_TAG) || port.tags.includes(PORT_EXISTING_TAG) || isUntaggedLeftover(port);
+    if (!ours) continue;
     rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
-    if (port.tags.includes(PORT_CREATED_TAG)) {
+    if (port.tags.includes(PORT_EXISTING_TAG)) await handBack(rt, port);
+    else {
       await rt.binder.unbind(port);
       await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
-    } else {
-      await handBack(rt, port);
     }
   }
 }

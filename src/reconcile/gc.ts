@@ -11,8 +11,8 @@ import { ownerAlias } from '../binding/names.ts';
 import type { DockerEndpoints } from '../docker/client.ts';
 import type { DriverRuntime } from '../driver/context.ts';
 import { errorMessage } from '../driver/context.ts';
-import { releasePort } from '../driver/ipam.ts';
-import { deleteNetwork } from '../driver/network.ts';
+import { isUntaggedLeftover, releasePort } from '../driver/ipam.ts';
+import { deleteNetwork, dockerIdInDescription } from '../driver/network.ts';
 import { isOwnPool } from '../driver/pools.ts';
 import { LOWER_HALF_PREFIX, PORT_CREATED_TAG, PORT_EXISTING_TAG, UPPER_HALF_PREFIX } from '../driver/tags.ts';
 import { isNotFound } from '../neutron/errors.ts';
@@ -97,8 +97,39 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
         () => deleteNetwork(rt, dockerId),
       );
     }
+    // Created by a request that died before tagging it (its retry came without a body and failed).
+    for (const network of networks) {
+      const dockerId = dockerIdInDescription(network.description);
+      if (dockerId === undefined || dockerIdOf(network.tags) !== undefined || docker.networks.has(dockerId)) continue;
+      if (!old(network.updated_at)) continue;
+      orphanNetworks.add(network.id);
+      await act(
+        {
+          kind: 'network',
+          id: network.id,
+          name: network.name,
+          reason: 'created for a Docker network that was never completed',
+        },
+        async () => {
+          for (const port of ports.filter((p) => p.network_id === network.id && isUntaggedLeftover(p))) {
+            await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
+          }
+          await rt.neutron.deleteNetwork(network.id);
+        },
+      );
+    }
     for (const port of ports) {
-      if (orphanNetworks.has(port.network_id) || !isOurs(port) || !old(port.updated_at)) continue;
+      if (orphanNetworks.has(port.network_id) || !old(port.updated_at)) continue;
+      if (isUntaggedLeftover(port)) {
+        if (!port.fixed_ips.some((f) => docker.addresses.has(f.ip_address))) {
+          await act(
+            { kind: 'port', id: port.id, name: port.name, reason: 'created by a request that never completed' },
+            () => rt.neutron.deletePort(port.id),
+          );
+        }
+        continue;
+      }
+      if (!isOurs(port)) continue;
       const reason = orphanPortReason(port, docker, networks);
       if (reason === undefined) continue;
       await act({ kind: 'port', id: port.id, name: port.name, reason }, () => releasePort(rt, port));
@@ -146,6 +177,10 @@ function wrongEngine(docker: DockerEndpoints | undefined, ours: readonly Network
   if (docker === undefined) return 'Docker was not asked';
   if (ours.length === 0 || ours.some((n) => docker.networks.has(dockerIdOf(n.tags)!))) return undefined;
   return `the Docker engine knows none of the backend's ${ours.length} Docker network(s): is it the engine that uses this plugin? (use --force to trust it)`;
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!isNotFound(err)) throw err;
 }
 
 function isOurs(port: Port): boolean {
