@@ -9,6 +9,7 @@ import { KuryrError } from '../errors.ts';
 import { commonFlags, parseCommand } from './args.ts';
 import { doctorCommand } from './doctor.ts';
 import { silentLogger } from '../observability/logger.ts';
+import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
 import { gcCommand, renderGc } from './gc.ts';
 import { serve } from './serve.ts';
 import { collectStatus, renderStatus } from './status.ts';
@@ -24,6 +25,9 @@ Commands:
   status [--json]     show the networks, subnets, pools and ports the backend holds
   doctor [--json] [--docker-host URL]
                       check the set-up (Docker, plugin, config, backend, host); exit 1 on a failure
+  backup FILE         consistent copy of the embedded store (online)
+  restore FILE [--force]
+                      replace the embedded store by a backup (stop serve first)
   gc [--dry-run] [--json] [--grace SECONDS] [--docker-host URL] [--force]
                       remove what this plugin created and nothing uses any more
   subnetpool create NAME --prefix CIDR [--prefix CIDR ...] [--default-prefixlen N] [--shared]
@@ -82,6 +86,18 @@ async function main(argv: readonly string[]): Promise<number> {
       return subnetpoolCommand(rest);
     case 'doctor':
       return doctorCommand(rest);
+    case 'backup':
+    case 'restore': {
+      const { values, positionals } = parseCommand(rest, { force: { type: 'boolean' } });
+      if (values.help) return help();
+      const [file] = positionals;
+      if (file === undefined) throw new KuryrError('KURYR_ERR_CONFIG', `${command} needs a FILE`);
+      const config = loadConfig(commonFlags(values));
+      const info =
+        command === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file, values.force === true);
+      process.stdout.write(`${renderBackup(command === 'backup' ? 'backed up to' : 'restored from', info)}\n`);
+      return 0;
+    }
     case 'gc': {
       const { values } = parseCommand(rest, {
         'dry-run': { type: 'boolean' },
