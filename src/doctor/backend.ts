@@ -71,7 +71,11 @@ export function checkEmbeddedStore(config: Config): CheckResult {
     }
     const check = String(db.prepare('PRAGMA quick_check').get()?.quick_check ?? '');
     if (check !== 'ok') {
-      return failed('backend.store', `${file} is damaged: ${check}`, 'restore it from a backup (docs/embedded.md)');
+      return failed(
+        'backend.store',
+        `${file} is damaged: ${check}`,
+        'stop the plugin and kuryr restore a backup (docs/embedded.md)',
+      );
     }
     // The write lock, then nothing: proves the file, its -wal and -shm can be written.
     db.exec('BEGIN IMMEDIATE');

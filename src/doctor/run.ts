@@ -23,6 +23,28 @@ import {
   skip,
 } from './types.ts';
 
+/** Every check, in the order the report lists them (docs/troubleshooting.md documents each). */
+export const CHECK_IDS = [
+  'config',
+  'docker.engine',
+  'plugin.socket',
+  'plugin.name',
+  'state-dir',
+  'backend.store',
+  'backend.pools',
+  'neutron.reachable',
+  'neutron.auth',
+  'neutron.extensions',
+  'tools.ip',
+  'tools.nft',
+  'tools.ovs-vsctl',
+  'kernel.bridge',
+  'kernel.veth',
+  'kernel.vxlan',
+  'kernel.macvlan',
+  'leftovers',
+] as const;
+
 export interface DoctorOptions {
   flags: CommonFlags;
   env?: NodeJS.ProcessEnv;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { renderDoctor } from '../../src/doctor/run.ts';
+import { CHECK_IDS, renderDoctor } from '../../src/doctor/run.ts';
 
 const MAIN = path.resolve(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kx-doctor-cli-'));
@@ -68,26 +68,7 @@ describe('kuryr doctor (command)', () => {
       assert.ok(c.hint === null || typeof c.hint === 'string');
     }
     const ids = report.checks.map((c) => c.id);
-    assert.deepEqual(ids, [
-      'config',
-      'docker.engine',
-      'plugin.socket',
-      'plugin.name',
-      'state-dir',
-      'backend.store',
-      'backend.pools',
-      'neutron.reachable',
-      'neutron.auth',
-      'neutron.extensions',
-      'tools.ip',
-      'tools.nft',
-      'tools.ovs-vsctl',
-      'kernel.bridge',
-      'kernel.veth',
-      'kernel.vxlan',
-      'kernel.macvlan',
-      'leftovers',
-    ]);
+    assert.deepEqual(ids, [...CHECK_IDS]);
     const total = Object.values(report.counts).reduce((a, b) => a + b, 0);
     assert.equal(total, ids.length);
     // No engine and no plugin here: both fail, so the report is not ok and the exit code is 1.
