@@ -23,6 +23,7 @@ const DRAIN_MS = 10_000;
 
 export async function serve(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
+  for (const warning of config.warnings) log.warn({ config: config.configFile }, warning);
   const backend = await openBackend(config);
   // prom-client is loaded only when metrics are on (it costs ~7 MB of RSS).
   const metricsModule = config.metricsListen === null ? undefined : await import('../observability/metrics.ts');
@@ -45,10 +46,21 @@ export async function serve(config: Config): Promise<void> {
     settings: config.driver,
     log,
   });
+  const tls = config.tls;
   const server = createPluginServer({
     driver,
     log,
     ...(metrics && { onRequest: (summary) => metrics.observeRequest(summary) }),
+    ...(tls === null
+      ? {}
+      : {
+          tls: {
+            cert: fs.readFileSync(tls.certFile),
+            key: fs.readFileSync(tls.keyFile),
+            ...(tls.caFile === null ? {} : { ca: fs.readFileSync(tls.caFile) }),
+            verifyClient: tls.verifyClient,
+          },
+        }),
   });
   // Metrics first, so that a busy port fails the start before Docker can find the plugin.
   let metricsServer: http.Server | undefined;
@@ -65,7 +77,14 @@ export async function serve(config: Config): Promise<void> {
   let where: string;
   try {
     if (config.listen !== null) {
-      const spec = await listenTcp(server, config.listen.host, config.listen.port, config.specDir, config.driverName);
+      const spec = await listenTcp(
+        server,
+        config.listen.host,
+        config.listen.port,
+        config.specDir,
+        config.driverName,
+        tls,
+      );
       where = `tcp ${config.listen.host}:${config.listen.port} (spec ${spec})`;
     } else {
       await listenUnix(server, config.socketPath!, config.socketGroup);

@@ -60,6 +60,10 @@ export interface Config {
   metricsAllowRemote: boolean;
   /** Directory holding `<name>/<name>.spec` when serving TCP (`/usr/lib/docker/plugins`, like the original). */
   specDir: string;
+  /** HTTPS on the TCP listener; null for plain HTTP. */
+  tls: TlsSettings | null;
+  /** Problems that do not stop the start (e.g. a world-readable file holding a password). */
+  warnings: string[];
   /** Seconds between reconciliation passes while serving (0: only at start-up). */
   gcIntervalSeconds: number;
   logLevel: LogLevel;
@@ -67,6 +71,15 @@ export interface Config {
   dockerHost: string | undefined;
   /** The configuration file that was read, if any. */
   configFile: string | null;
+}
+
+/** TLS files of the TCP listener (`[DEFAULT] enable_ssl`, as the original, plus a CA for mutual TLS). */
+export interface TlsSettings {
+  certFile: string;
+  keyFile: string;
+  /** Written into the JSON spec for Docker, and used to verify client certificates when `verifyClient`. */
+  caFile: string | null;
+  verifyClient: boolean;
 }
 
 export const DEFAULT_DRIVER_NAME = 'kuryr';

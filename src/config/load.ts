@@ -2,7 +2,7 @@
  * Builds the `Config` from command-line flags, environment variables, `kuryr.conf` (oslo-style INI) and
  * defaults, in that order of precedence. Every invalid value is an error naming its file, section and key.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import ini from 'ini';
@@ -172,6 +172,8 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     metricsAllowRemote,
     specDir: get('kuryr_ts', 'spec_dir'),
     gcIntervalSeconds: Number(get('kuryr_ts', 'gc_interval')),
+    tls: tlsSettings(get, listen !== null, file),
+    warnings: file === null ? [] : secretWarnings(file, values),
     logLevel,
     dockerHost: flags.dockerHost ?? (env.DOCKER_HOST || undefined),
     configFile: file,
@@ -194,4 +196,40 @@ export function isLoopbackHost(host: string): boolean {
   if (host.toLowerCase() === 'localhost') return true;
   if (!ipaddr.IPv4.isValidFourPartDecimal(host) && !ipaddr.IPv6.isValid(host)) return false;
   return ipaddr.process(host).range() === 'loopback';
+}
+
+/** The TCP listener's TLS settings; enabling TLS without --listen is an error. */
+function tlsSettings(get: (section: string, key: string) => string, tcp: boolean, file: string | null) {
+  if (!truthy(get('DEFAULT', 'enable_ssl'))) return null;
+  if (!tcp)
+    throw fail.config(
+      `${file ?? 'defaults'}: [DEFAULT] enable_ssl needs --listen HOST:PORT (the unix socket is root-only already)`,
+    );
+  const certFile = get('DEFAULT', 'ssl_cert_file');
+  const keyFile = get('DEFAULT', 'ssl_key_file');
+  const caFile = get('kuryr_ts', 'ssl_ca_file');
+  const verifyClient = truthy(get('kuryr_ts', 'ssl_verify_client'));
+  for (const [key, f] of [
+    ['ssl_cert_file', certFile],
+    ['ssl_key_file', keyFile],
+    ...(caFile ? [['ssl_ca_file', caFile]] : []),
+  ] as const) {
+    if (!existsSync(f)) throw fail.config(`${file ?? 'defaults'}: ${key}: Unable to find ${f}`);
+  }
+  if (verifyClient && caFile === '')
+    throw fail.config(`${file ?? 'defaults'}: [kuryr_ts] ssl_verify_client needs ssl_ca_file`);
+  return { certFile, keyFile, caFile: caFile === '' ? null : caFile, verifyClient };
+}
+
+const SECRET_KEYS = ['password', 'token', 'application_credential_secret'];
+
+/** A warning when the file holds a secret and other users can read it. */
+function secretWarnings(file: string, values: Values): string[] {
+  const holdsSecret = Object.values(values).some((section) => SECRET_KEYS.some((k) => (section[k] ?? '') !== ''));
+  if (!holdsSecret) return [];
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o004) === 0) return [];
+  return [
+    `${file} holds a password or token and is readable by every user (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file}`,
+  ];
 }

@@ -66,9 +66,17 @@ export const OPTIONS: Record<string, Section> = {
     default_port_driver: ignored('Port driver (the veth driver is built in).'),
     enabled_port_drivers: ignored('Port drivers (the veth driver is built in).'),
     port_driver: ignored('Deprecated in the original.'),
-    enable_ssl: ignored('TLS for the TCP listener (not yet supported).'),
-    ssl_cert_file: ignored('TLS certificate (not yet supported).'),
-    ssl_key_file: ignored('TLS key (not yet supported).'),
+    enable_ssl: { type: 'bool', default: 'false', help: 'Serve HTTPS on the TCP listener (--listen).' },
+    ssl_cert_file: {
+      type: 'string',
+      default: '/var/lib/kuryr/certs/cert.pem',
+      help: 'Server certificate (PEM); Docker also presents it as its client certificate.',
+    },
+    ssl_key_file: {
+      type: 'string',
+      default: '/var/lib/kuryr/certs/key.pem',
+      help: 'Private key of ssl_cert_file (PEM).',
+    },
     pybasedir: ignored('Unused by the original.'),
     bindir: { type: 'string', default: '/usr/libexec/kuryr', help: 'Directory of per-vif-type bind scripts.' },
     deployment_type: ignored('Unused by kuryr-libnetwork.'),
@@ -150,6 +158,16 @@ export const OPTIONS: Record<string, Section> = {
     link_iface: ignored('Nested drivers (not supported).'),
   },
   kuryr_ts: {
+    ssl_ca_file: {
+      type: 'string',
+      default: '',
+      help: 'CA (PEM) that signed the certificates: Docker verifies the plugin with it, and with ssl_verify_client the plugin verifies Docker.',
+    },
+    ssl_verify_client: {
+      type: 'bool',
+      default: 'false',
+      help: 'Require a client certificate signed by ssl_ca_file (mutual TLS).',
+    },
     gc_interval: {
       type: 'int',
       default: '300',

@@ -11,7 +11,15 @@ import { pino } from 'pino';
 import type { LogLevel } from '../config/config.ts';
 import type { Logger } from '../driver/context.ts';
 
-const REDACT = ['password', '*.password', 'token', '*.token', 'headers["x-auth-token"]', '*.headers["x-auth-token"]'];
+/** Fields never written to logs (credentials). */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'headers["x-auth-token"]',
+  '*.headers["x-auth-token"]',
+];
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -37,7 +45,7 @@ export function createLogger(
     format === 'json'
       ? pino.destination({ fd: 2, sync: true })
       : { write: (line: string) => void writeSync(2, `${formatPretty(line, color)}\n`) };
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
+  return pino({ name, level, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, destination);
 }
 
 /** A logger that drops everything (tests, one-shot commands). */

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
+import type https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fail } from '../errors.ts';
@@ -33,7 +34,11 @@ function socketAnswers(socketPath: string): Promise<boolean> {
 }
 
 /** Listens on a unix socket, mode 0660, owned by root and `group` (root when null). */
-export async function listenUnix(server: http.Server, socketPath: string, group: string | null): Promise<void> {
+export async function listenUnix(
+  server: http.Server | https.Server,
+  socketPath: string,
+  group: string | null,
+): Promise<void> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   const existing = await fs.lstat(socketPath).catch(() => undefined);
   if (existing !== undefined) {
@@ -59,13 +64,24 @@ export async function listenUnix(server: http.Server, socketPath: string, group:
   await fs.chmod(socketPath, 0o660);
 }
 
-/** Listens on TCP and writes the spec file Docker uses to find the plugin. Returns the spec file path. */
+/** Docker's TLS settings for a JSON spec file (protocol.md §1.1). */
+export interface SpecTls {
+  caFile: string | null;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * Listens on TCP and writes the file Docker uses to find the plugin: `<name>.spec` (a URL) for HTTP, or
+ * `<name>.json` with `TLSConfig` for HTTPS (as the original's TLS set-up). Returns the file's path.
+ */
 export async function listenTcp(
-  server: http.Server,
+  server: http.Server | https.Server,
   host: string,
   port: number,
   specDir: string,
   driverName: string,
+  tls: SpecTls | null = null,
 ): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -77,8 +93,22 @@ export async function listenTcp(
   const address = server.address();
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
   const hostPart = host.includes(':') ? `[${host}]` : host;
-  const specFile = path.join(specDir, driverName, `${driverName}.spec`);
-  await fs.mkdir(path.dirname(specFile), { recursive: true });
-  await fs.writeFile(specFile, `http://${hostPart}:${actualPort}\n`, { mode: 0o644 });
-  return specFile;
+  const dir = path.join(specDir, driverName);
+  await fs.mkdir(dir, { recursive: true });
+  const specFile = path.join(dir, `${driverName}.spec`);
+  const jsonFile = path.join(dir, `${driverName}.json`);
+  if (tls === null) {
+    await fs.rm(jsonFile, { force: true });
+    await fs.writeFile(specFile, `http://${hostPart}:${actualPort}\n`, { mode: 0o644 });
+    return specFile;
+  }
+  // Docker reads NAME.spec before NAME.json: a stale plain-HTTP spec would win.
+  await fs.rm(specFile, { force: true });
+  const spec = {
+    Name: driverName,
+    Addr: `https://${hostPart}:${actualPort}`,
+    TLSConfig: { InsecureSkipVerify: false, CAFile: tls.caFile ?? '', CertFile: tls.certFile, KeyFile: tls.keyFile },
+  };
+  await fs.writeFile(jsonFile, `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o644 });
+  return jsonFile;
 }

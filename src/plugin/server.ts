@@ -5,6 +5,7 @@
  * reused connection turns out closed; protocol.md §3).
  */
 import http from 'node:http';
+import https from 'node:https';
 import { KuryrError } from '../errors.ts';
 import type { Logger } from '../driver/context.ts';
 import type { KuryrDriver } from '../driver/driver.ts';
@@ -35,17 +36,40 @@ export interface PluginServerOptions {
   maxBodyBytes?: number;
   /** Called after each reply is sent, with what the access log records (metrics); its errors are ignored. */
   onRequest?: (summary: RequestSummary) => void;
+  /** Serve HTTPS (TCP listener only): PEM contents; `ca` + `verifyClient` require client certificates. */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; verifyClient: boolean };
 }
 
+/** The plugin's server: node:http, or node:https with `tls`. */
+export type PluginServer = http.Server | https.Server;
+
 /** Creates the server (not yet listening). */
-export function createPluginServer(options: PluginServerOptions): http.Server {
+export function createPluginServer(
+  options: PluginServerOptions & { tls: NonNullable<PluginServerOptions['tls']> },
+): https.Server;
+export function createPluginServer(options: PluginServerOptions): http.Server;
+export function createPluginServer(options: PluginServerOptions): PluginServer {
   const table = routes(options.driver);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Every request runs in its own context: request ID, method, start time, Neutron call count.
     const context = createRequestContext(requestPath(req).slice(1));
     runInRequestContext(context, () => void handle(req, res, table, maxBody, options, context));
-  });
+  };
+  const tls = options.tls;
+  const server =
+    tls === undefined
+      ? http.createServer(onRequest)
+      : https.createServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+            requestCert: tls.verifyClient,
+            rejectUnauthorized: tls.verifyClient,
+          },
+          onRequest,
+        );
   // Idle keep-alive connections stay open: closing one under Docker makes it resend a POST with no body.
   server.keepAliveTimeout = 0;
   server.requestTimeout = 0;
