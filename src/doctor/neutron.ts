@@ -5,10 +5,30 @@
  * `subnet_allocation` and `binding` (required), `security-group` (for `--expose`), a tag extension
  * (`standard-attr-tag`, or `tag` + `tag-ext`; without one kuryr falls back to finding resources by name).
  */
+import { type OpenBackend, openBackend } from '../backend.ts';
+import type { Config } from '../config/config.ts';
+import { readConfigFile } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { NeutronError } from '../neutron/errors.ts';
+import { openNeutronHttp } from '../neutron/http/index.ts';
 import { type CheckResult, errnoOf, failed, messageOf, ok, skip, warn } from './types.ts';
+
+/**
+ * The Neutron backend as `serve` would open it (the composition root); while that does not open the Neutron
+ * backend yet, the HTTP client built from the configuration file's `[neutron]` section (and its
+ * `auth_section`). Throws the client's configuration errors (`[neutron] auth_url: required ...`).
+ */
+export async function openNeutronBackend(config: Config): Promise<OpenBackend> {
+  try {
+    return await openBackend(config);
+  } catch (err) {
+    if (!/not available in this build/.test(messageOf(err))) throw err;
+  }
+  const sections = config.configFile === null ? {} : readConfigFile(config.configFile);
+  const client = openNeutronHttp(sections.neutron ?? {}, { lookupSection: (name) => sections[name] });
+  return { neutron: client, close: () => client.close() };
+}
 
 export const NEUTRON_CHECK_IDS = ['neutron.reachable', 'neutron.auth', 'neutron.extensions'] as const;
 

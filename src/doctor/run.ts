@@ -3,7 +3,7 @@
  * the verdicts as text or JSON. The report is `ok` when no check failed; warnings and skips do not count.
  */
 import { existsSync } from 'node:fs';
-import { embeddedStorePath, openBackend } from '../backend.ts';
+import { embeddedStorePath, type OpenBackend, openBackend } from '../backend.ts';
 import type { Config } from '../config/config.ts';
 import type { CommonFlags } from '../config/load.ts';
 import { checkDefaultPools, checkEmbeddedStore, checkStateDir } from './backend.ts';
@@ -11,7 +11,7 @@ import { checkConfig } from './config.ts';
 import { checkDockerEngine, DEFAULT_DOCKER_HOST } from './docker.ts';
 import { checkKernel, checkTools } from './host.ts';
 import { checkLeftovers } from './leftovers.ts';
-import { checkNeutron, skipNeutron } from './neutron.ts';
+import { checkNeutron, openNeutronBackend, skipNeutron } from './neutron.ts';
 import { checkPluginName, checkPluginSocket } from './plugin.ts';
 import {
   type CheckResult,
@@ -104,18 +104,14 @@ async function backendChecks(config: Config): Promise<CheckResult[]> {
     return [store, pools, ...skipNeutron('not used: the backend is embedded')];
   }
   const results: CheckResult[] = [skip('backend.store', 'embedded backend only')];
-  let opened: Awaited<ReturnType<typeof openBackend>>;
+  let opened: OpenBackend;
   try {
-    opened = await openBackend(config);
+    opened = await openNeutronBackend(config);
   } catch (err) {
-    const text = messageOf(err);
-    if (/not available in this build/.test(text)) {
-      return [...results, skip('backend.pools', text), ...skipNeutron(text)];
-    }
     return [
       ...results,
       skip('backend.pools', 'not checked: no Neutron client'),
-      failed('neutron.reachable', text, 'fix the [neutron] options named above (docs/configuration.md)'),
+      failed('neutron.reachable', messageOf(err), 'fix the [neutron] options named above (docs/configuration.md)'),
       skip('neutron.auth', 'not checked: no Neutron client'),
       skip('neutron.extensions', 'not checked: no Neutron client'),
     ];
