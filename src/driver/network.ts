@@ -20,6 +20,7 @@ import {
   existingNetworkTag,
   idTags,
   isIdTag,
+  LOWER_HALF_PREFIX,
   networkName,
   PORT_CREATED_TAG,
   PORT_EXISTING_TAG,
@@ -166,13 +167,13 @@ async function obtainNetwork(
         `Network ${existing.id} had option shared=${existing.shared}, conflict with the given option shared=${options.shared}`,
       );
     }
-    const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
-    const tags = withTags(existing.tags, ours);
-    if (tags.length !== existing.tags.length) {
-      await rt.neutron.replaceTags('networks', existing.id, tags);
-      undo.push(() => rt.neutron.replaceTags('networks', existing.id, withTags(tags, [], ours)));
+    // A shared resource: tags are added one by one (never a read-modify-write that could drop another host's).
+    const missing = [...idTags(dockerId), existingNetworkTag(dockerId)].filter((t) => !existing.tags.includes(t));
+    for (const tag of missing) {
+      await rt.neutron.addTag('networks', existing.id, tag);
+      undo.push(() => rt.neutron.removeTag('networks', existing.id, tag).catch(ignoreNotFound));
     }
-    return existing;
+    return { ...existing, tags: withTags(existing.tags, missing) };
   }
   if (tagged !== undefined) return tagged;
   // One lookup by name also finds a network an earlier attempt created but crashed before tagging.
@@ -217,8 +218,8 @@ async function ensureSubnets(
     if (found === undefined) missing.push(plan);
     else {
       if (!found.tags.includes(plan.pool.id)) {
-        await rt.neutron.replaceTags('subnets', found.id, withTags(found.tags, [plan.pool.id]));
-        undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id));
+        await rt.neutron.addTag('subnets', found.id, plan.pool.id);
+        undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id).catch(ignoreNotFound));
       }
       result.push(found);
     }
@@ -294,24 +295,32 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
   }
 }
 
-/** A pre-existing network: only our subnets go, and our tags come off. */
+/**
+ * A pre-existing network: our tags come off; our subnets and leftover ports go only when no other Docker
+ * network (another host, another name) still maps to this Neutron network.
+ */
 async function releaseExistingNetwork(
   rt: DriverRuntime,
   network: Network,
   subnets: readonly Subnet[],
   dockerId: string,
 ) {
-  await removeLeftoverPorts(rt, network.id);
-  for (const subnet of subnets) {
-    if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
-      await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
-    } else {
-      const poolTags = subnet.tags.filter((t) => t === subnet.subnetpool_id || isUuid(t));
-      if (poolTags.length > 0) await rt.neutron.replaceTags('subnets', subnet.id, withTags(subnet.tags, [], poolTags));
+  const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
+  const othersRemain = network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
+  if (!othersRemain) {
+    await removeLeftoverPorts(rt, network.id);
+    for (const subnet of subnets) {
+      if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+        await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
+      } else {
+        for (const tag of subnet.tags.filter(isUuid))
+          await rt.neutron.removeTag('subnets', subnet.id, tag).catch(ignoreNotFound);
+      }
     }
   }
-  const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
-  await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, [], ours));
+  for (const tag of ours.filter((t) => network.tags.includes(t))) {
+    await rt.neutron.removeTag('networks', network.id, tag).catch(ignoreNotFound);
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * Test doubles of the host side (Binder, HostNetworkAgent) that record what the driver asked for, and a driver
  * factory over the embedded store in memory.
@@ -86,11 +87,9 @@ export async function makeDriver(settings: Partial<DriverSettings> = {}) {
   return { driver, neutron, binder, agent, close: () => neutron.close() };
 }
 
-let counter = 0;
-/** A fresh 64-hex Docker ID. */
+/** A fresh random 64-hex Docker ID, as dockerd makes them. */
 export function dockerId(): string {
-  counter++;
-  return `${counter.toString(16).padStart(8, '0')}${'ab'.repeat(28)}`;
+  return randomBytes(32).toString('hex');
 }
 
 /** A Docker-style locally administered MAC. */
