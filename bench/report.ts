@@ -73,6 +73,11 @@ export function renderStandard(result: StandardResult, markdown = false): string
         t.plugin && (t.phases['run (sequential)'].plugin!.cpuMs + t.phases['rm -f (sequential)'].plugin!.cpuMs) / n,
     ],
     ['plugin CPU per libnetwork call (p50)', (t) => t.plugin?.cpuPerCallP50Ms],
+    [
+      'time inside the plugin per docker run (sum of its calls)',
+      (t) => t.phases['run (sequential)'].plugin?.pluginMsPerOp,
+    ],
+    ['time inside the plugin per docker rm -f', (t) => t.phases['rm -f (sequential)'].plugin?.pluginMsPerOp],
     ['Neutron calls per docker run', (t) => t.phases['run (sequential)'].plugin?.neutronCallsPerOp],
     ['Neutron calls per docker rm -f', (t) => t.phases['rm -f (sequential)'].plugin?.neutronCallsPerOp],
     ['Neutron calls per network create', (t) => t.phases['network create'].plugin?.neutronCallsPerOp],
@@ -87,7 +92,7 @@ export function renderStandard(result: StandardResult, markdown = false): string
         const v = value(t);
         if (v === undefined) return '–';
         if (label.includes('RSS')) return `${v} MiB`;
-        if (label.includes('CPU')) return `${round(v, 2)} ms`;
+        if (label.includes('CPU') || label.includes('time')) return `${round(v, 2)} ms`;
         return String(round(v, 1));
       }),
       ...(bridge ? others.map(() => '') : []),

@@ -44,6 +44,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --buckets N         --scale: points of the curves (default 10)
   --no-rss-probe      skip the peak-RSS probe of a plugin without metrics
   --profile           write a V8 CPU profile of the plugin and print where its time went
+  --node-options STR  NODE_OPTIONS for the plugin (e.g. --max-semi-space-size=1), recorded in the results
   --out FILE          results file (default bench/results/<date>-<standard|scale>.json)
   --no-chart          do not redraw the SVG charts
 `;
@@ -74,6 +75,10 @@ function freeOctets(count: number): number[] {
   return out;
 }
 
+function nodeOptionsNote(options: string | undefined): string[] {
+  return options === undefined ? [] : [`plugin run with NODE_OPTIONS=${options}`];
+}
+
 function stamp(): string {
   return new Date().toISOString().slice(0, 19).replace(/[:]/g, '').replace('T', '-');
 }
@@ -92,6 +97,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       'no-chart': { type: 'boolean' },
       profile: { type: 'boolean' },
+      'node-options': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -136,6 +142,7 @@ async function main(): Promise<number> {
       tag,
       octet: octets[i]!,
       ...(profileDir === undefined ? {} : { profileDir }),
+      ...(values['node-options'] === undefined ? {} : { nodeOptions: values['node-options'] }),
     });
     for (const [i, name] of targetNames.entries()) targets.push(await TARGETS[name]!(context(i)));
 
@@ -157,13 +164,13 @@ async function main(): Promise<number> {
         schema: 1,
         date: new Date().toISOString(),
         machine,
-        notes: [],
+        notes: nodeOptionsNote(values['node-options']),
         ...measured,
       };
       file = values.out ?? path.join(RESULTS_DIR, `${stamp()}-scale.json`);
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-      process.stdout.write(`\n${renderMachine(result)}\n\n${renderScale(result)}\n`);
+      process.stdout.write(`\n${renderMachine(result)}\n${result.notes.join('\n')}\n${renderScale(result)}\n`);
       process.stdout.write(
         `\nplugin: ${result.plugin.requests} libnetwork calls, ${result.plugin.neutronCalls} Neutron calls, ` +
           `${result.plugin.cpuMs} ms CPU, peak RSS ${result.plugin.memory.peakRssMiB} MiB; wall ${result.wallS} s\n`,
@@ -185,7 +192,7 @@ async function main(): Promise<number> {
         machine,
         options,
         targets: measured.targets,
-        notes: [],
+        notes: nodeOptionsNote(values['node-options']),
       };
       const kuryrIndex = targetNames.indexOf('kuryr-embedded');
       if (options.rssProbe && kuryrIndex >= 0) {
@@ -201,7 +208,9 @@ async function main(): Promise<number> {
       file = values.out ?? path.join(RESULTS_DIR, `${stamp()}-standard.json`);
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-      process.stdout.write(`\n${renderMachine(result)}\n\n${renderStandard(result)}\n\n${renderEndpoints(result)}\n`);
+      process.stdout.write(
+        `\n${renderMachine(result)}\n${result.notes.join('\n')}\n${renderStandard(result)}\n\n${renderEndpoints(result)}\n`,
+      );
     }
     log(`\nresults: ${path.relative(process.cwd(), file)}`);
     if (profileDir !== undefined) {

@@ -57,6 +57,8 @@ export interface TargetContext {
   metrics?: boolean;
   /** Write a V8 CPU profile of the plugin into this directory when it stops (`--profile`). */
   profileDir?: string;
+  /** NODE_OPTIONS for the plugin process (`--node-options`, e.g. `--max-semi-space-size=1`). */
+  nodeOptions?: string;
 }
 
 export type TargetFactory = (ctx: TargetContext) => Promise<BenchTarget>;
@@ -110,6 +112,12 @@ async function waitForMetricsUrl(logFile: string): Promise<string> {
   throw new Error(`no metrics URL in ${logFile}`);
 }
 
+function nodeOptions(ctx: TargetContext): string {
+  const profile =
+    ctx.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, '--cpu-prof-interval=250'];
+  return [...profile, ...(ctx.nodeOptions === undefined ? [] : [ctx.nodeOptions])].join(' ');
+}
+
 /** kuryr-ts as Docker uses it: `bin/kuryr serve` on the embedded (SQLite) backend, default pool 10.X.0.0/16. */
 export const kuryrEmbeddedTarget: TargetFactory = async (ctx) => {
   const driver = `kxbench${ctx.tag}${ctx.metrics === false ? 'r' : ''}`;
@@ -124,9 +132,7 @@ export const kuryrEmbeddedTarget: TargetFactory = async (ctx) => {
     stateDir: path.join(dir, 'state'),
     logFile: path.join(dir, 'plugin.log'),
     extraArgs: ['--config', conf, ...(ctx.metrics === false ? [] : ['--metrics-listen', '127.0.0.1:0'])],
-    ...(ctx.profileDir === undefined
-      ? {}
-      : { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${ctx.profileDir} --cpu-prof-interval=250` } }),
+    env: { NODE_OPTIONS: nodeOptions(ctx) },
   });
   const metricsUrl = ctx.metrics === false ? '' : await waitForMetricsUrl(plugin.logFile);
   const handle: PluginHandle = {

@@ -19,6 +19,8 @@ export interface PluginPhaseFigures {
   cpuMsPerOp: number;
   /** libnetwork requests served during the phase (access log). */
   requests: number;
+  /** Time the plugin spent answering them (sum of the access log's ms), per docker operation. */
+  pluginMsPerOp: number;
   /** Neutron API calls made during the phase (kuryr_neutron_calls_total before/after). */
   neutronCalls: number;
   neutronCallsPerOp: number;
@@ -71,11 +73,14 @@ export async function measurePhase(
   if (plugin !== undefined && before !== undefined) {
     const cpuMs = cpuMsOf(plugin.pid) - before.cpu;
     const neutronCalls = sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total') - before.neutron;
-    const requests = plugin.requests(before.offset).length;
+    const served = plugin.requests(before.offset);
+    const requests = served.length;
+    const pluginMs = served.reduce((t, e) => t + e.ms, 0);
     result.plugin = {
       cpuMs: round(cpuMs, 0),
       cpuMsPerOp: round(cpuMs / Math.max(1, samples.length), 2),
       requests,
+      pluginMsPerOp: round(pluginMs / Math.max(1, samples.length), 1),
       neutronCalls,
       neutronCallsPerOp: round(neutronCalls / Math.max(1, samples.length), 2),
     };
