@@ -1,4 +1,7 @@
 /** The bench's tables: plain text for the terminal, and the same rows as Markdown (for the README). */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ScaleResult } from './scale.ts';
 import type { PhaseName, StandardResult, TargetResult } from './standard.ts';
 import { percentile, round } from './stats.ts';
@@ -164,10 +167,26 @@ export function renderScale(result: ScaleResult, markdown = false): string {
   ].join('\n');
 }
 
-export function renderMachine(result: { machine: StandardResult['machine'] }): string {
+export function renderMachine(result: { machine: StandardResult['machine']; date?: string }): string {
   const m = result.machine;
   return (
     `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB; ${m.os}, ${m.kernel}; Node ${m.node}, SQLite ${m.sqlite}, ` +
     `dockerd ${m.docker}; kuryr-ts ${m.kuryrTs} (${m.commit}); load average ${m.loadAverage.start} → ${m.loadAverage.end ?? '?'}`
   );
+}
+
+/** `node bench/report.ts <results.json> [--markdown]`: the tables of a stored result (the README's come from here). */
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [file, flag] = process.argv.slice(2);
+  if (file === undefined) {
+    process.stderr.write('usage: node bench/report.ts <results.json> [--markdown]\n');
+    process.exit(2);
+  }
+  const markdown = flag === '--markdown';
+  const result = JSON.parse(readFileSync(file, 'utf8')) as StandardResult | ScaleResult;
+  const tables =
+    result.kind === 'standard'
+      ? `${renderStandard(result, markdown)}\n\n${renderEndpoints(result, markdown)}`
+      : renderScale(result, markdown);
+  process.stdout.write(`${renderMachine(result)}\n\n${tables}\n`);
 }
