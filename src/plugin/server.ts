@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { KuryrError } from '../errors.ts';
 import type { Logger } from '../driver/context.ts';
 import type { KuryrDriver } from '../driver/driver.ts';
@@ -73,7 +74,26 @@ export function createPluginServer(options: PluginServerOptions): PluginServer {
   // Idle keep-alive connections stay open: closing one under Docker makes it resend a POST with no body.
   server.keepAliveTimeout = 0;
   server.requestTimeout = 0;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => rejectMalformed(err, socket, options.log));
   return server;
+}
+
+/**
+ * A request node:http cannot parse (not HTTP, a lying or doubled Content-Length, a bad chunk, headers too large)
+ * gets the same `{"Err"}` form as every other rejection, and a log line; then the connection is closed.
+ */
+function rejectMalformed(err: NodeJS.ErrnoException, socket: Duplex, log: Logger): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const body = JSON.stringify({ Err: `KURYR_ERR_BAD_REQUEST: malformed HTTP request (${err.code ?? err.message})` });
+  log.warn({ status, code: 'KURYR_ERR_BAD_REQUEST', err: err.code ?? err.message }, 'malformed HTTP request');
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: ${CONTENT_TYPE}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 async function handle(
@@ -189,7 +209,11 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
       if (tooLarge) reject(new KuryrError('KURYR_ERR_TOO_LARGE', `request body larger than ${max} bytes`));
       else resolve(Buffer.concat(chunks));
     });
-    req.on('error', reject);
+    // The client went away mid-body (or sent a broken chunked body): its fault, not ours, so a 4xx in the log
+    // and the metrics, never a 500 KURYR_ERR_INTERNAL.
+    req.on('error', (err) =>
+      reject(new KuryrError('KURYR_ERR_BAD_REQUEST', `request body not received completely: ${err.message}`)),
+    );
   });
 }
 

@@ -638,12 +638,15 @@ const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
 /** An object field that takes `null` (Options, Interface, ...): any non-object but null. */
 const notObjectField = (path: Path): FieldSpec => ({ path, invalid: notObject(false) });
 
+/** A key for an invalid map entry: `__proto__` is dropped by the schema (no prototype pollution), never checked. */
+const entryKey = unknownOptionKey.filter((k) => k !== '__proto__');
+
 /** A string → string map (IPAM options, AllocateNetwork options): non-objects, or an entry that is not a string. */
 const invalidStringMap: fc.Arbitrary<J> = fc.oneof(
   notObject(false),
-  fc.tuple(unknownOptionKey, notString()).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
+  fc.tuple(entryKey, notString()).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
   fc.tuple(tooLong(1024), fc.constant('v')).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
-  fc.tuple(unknownOptionKey, tooLong(4096)).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
+  fc.tuple(entryKey, tooLong(4096)).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
 );
 
 /** Fields of one `IPv4Data`/`IPv6Data` element at `at`, for a datum of IP version `version`. */
@@ -814,7 +817,7 @@ export const ROUTES: readonly RouteSpec[] = [
         path: ['Options'],
         invalid: fc.oneof(
           notObject(false),
-          fc.tuple(unknownOptionKey, notString()).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
+          fc.tuple(entryKey, notString()).map(([k, v]) => Object.fromEntries([[k, v]]) as JObject),
         ),
       },
       { path: ['IPv4Data'], invalid: notArray(false) },

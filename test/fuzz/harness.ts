@@ -27,16 +27,24 @@ import type { World } from './arbitraries.ts';
 // ---- run sizing ----
 
 /**
- * `KURYR_FUZZ_SCALE` multiplies every property's number of runs (default 1: sized for CI, the whole suite in
- * well under 30 s). `npm run stress:fuzz` sets it to 20. `KURYR_FUZZ_SEED` replays one seed.
+ * Run sizing. At scale 1 (CI) the suite generates about `CI_CASES` cases in well under 30 s.
+ * - `KURYR_FUZZ_SCALE=N` multiplies every property's number of runs (`npm run stress:fuzz` uses 20);
+ * - `KURYR_FUZZ_RUNS=N` (used by `npm run stress`) asks for about N generated cases in the whole suite;
+ * - `KURYR_FUZZ_SEED=S` replays one seed.
+ * Every test prints how many cases it generated (`t.diagnostic`).
  */
-export const FUZZ_SCALE = parseScale(process.env.KURYR_FUZZ_SCALE);
+export const CI_CASES = 1_850;
+export const FUZZ_SCALE = parseScale(process.env.KURYR_FUZZ_SCALE, process.env.KURYR_FUZZ_RUNS);
 
-function parseScale(text: string | undefined): number {
-  if (text === undefined || text === '') return 1;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`KURYR_FUZZ_SCALE must be a positive number, got ${text}`);
-  return n;
+function parseScale(scale: string | undefined, total: string | undefined): number {
+  const positive = (name: string, text: string) => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${text}`);
+    return n;
+  };
+  if (scale !== undefined && scale !== '') return positive('KURYR_FUZZ_SCALE', scale);
+  if (total !== undefined && total !== '') return positive('KURYR_FUZZ_RUNS', total) / CI_CASES;
+  return 1;
 }
 
 /** Number of runs for a property sized `base` in CI. */
@@ -325,7 +333,10 @@ export async function startFuzzServer(): Promise<FuzzServer> {
         store,
         reservations,
         bound: [...env.binder.bound.keys()].sort(),
-        bridges: [...env.agent.networks.entries()].sort(([a], [b]) => a.localeCompare(b)),
+        // The agent holds a set of gateway addresses: their order is not state.
+        bridges: [...env.agent.networks.values()]
+          .map((spec) => ({ ...spec, gateways: [...spec.gateways].sort((a, b) => a.address.localeCompare(b.address)) }))
+          .sort((a, b) => a.networkId.localeCompare(b.networkId)),
       };
     },
     assertAlive: async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MAX_JSON_DEPTH } from '../../src/plugin/server.ts';
 import type { World } from './arbitraries.ts';
-import { assertErr, type FuzzServer, ok, populateWorld, startFuzzServer } from './harness.ts';
+import { assertErr, type FuzzServer, ok, populateWorld, rawExchange, rawStatus, startFuzzServer } from './harness.ts';
 
 const MAC = 'com.docker.network.endpoint.macaddress';
 const EXPOSED = 'com.docker.network.endpoint.exposedports';
@@ -143,3 +143,60 @@ describe('fuzz regressions', () => {
     }
   });
 });
+
+describe('fuzz regressions: raw HTTP', () => {
+  test('a request whose client goes away mid-body is a 400 in the log and metrics, not a 500 INTERNAL', async () => {
+    // Found: "POST …\r\nContent-Length: 100\r\n\r\n{\"Net" then close was recorded as 500 KURYR_ERR_INTERNAL "aborted".
+    const s = await startFuzzServer();
+    try {
+      const before = s.handled.length;
+      await rawExchange(
+        s.socketPath,
+        'POST /NetworkDriver.DeleteNetwork HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"Net',
+        {
+          destroyAfterWrite: true,
+        },
+      );
+      await waitFor(() => s.handled.length > before);
+      const [summary] = s.handled.slice(before);
+      assert.equal(summary?.status, 400);
+      assert.equal(summary?.code, 'KURYR_ERR_BAD_REQUEST');
+      await s.assertAlive();
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('bytes node:http cannot parse get a {"Err"} reply too (400, 431 for huge headers), then the connection closes', async () => {
+    const s = await startFuzzServer();
+    try {
+      const cases: [string | Buffer, number][] = [
+        [Buffer.from([0, 1, 2, 0xff, 10, 13, 10, 13, 10]), 400],
+        ['PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400],
+        ['POST /Plugin.Activate HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab', 400],
+        [
+          'POST /Plugin.Activate HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+          400,
+        ],
+        [`POST /Plugin.Activate HTTP/1.1\r\nHost: x\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ];
+      for (const [bytes, status] of cases) {
+        const raw = await rawExchange(s.socketPath, bytes);
+        assert.equal(rawStatus(raw), status, JSON.stringify(raw));
+        const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+        assert.match(JSON.parse(body).Err as string, /^KURYR_ERR_BAD_REQUEST: malformed HTTP request \(HPE_/);
+      }
+      await s.assertAlive();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+async function waitFor(check: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
