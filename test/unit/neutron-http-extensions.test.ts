@@ -65,7 +65,7 @@ describe('neutron http extensions', () => {
       log: { debug: noop, info: noop, error: noop, warn: (_o, m) => warnings.push(m ?? '') },
     });
     assert.equal(f.tagMode, 'legacy');
-    assert.deepEqual(sleeps, [1_000, 3_000]);
+    assert.deepEqual(sleeps, [0, 1_000]);
     assert.deepEqual(warnings.slice(2), [
       'Neutron extension standard-attr-tag is not available',
       'Neutron extension tag-ext is not available',
@@ -92,10 +92,11 @@ describe('neutron http extensions', () => {
             throw new Error(`down ${failing}`);
           },
         },
-        { attempts: 3, sleep: async () => undefined },
+        { attempts: 8, sleep: async (ms) => void sleeps.push(ms) },
       ),
-      /down 3/,
+      /down 8/,
     );
+    assert.deepEqual(sleeps.slice(2), [0, 1_000, 3_000, 7_000, 15_000, 31_000, 63_000], 'kuryr’s schedule');
   });
 
   describe('over HTTP', () => {

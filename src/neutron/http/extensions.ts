@@ -5,7 +5,7 @@
  * - `subnet_allocation` (subnet pools) is mandatory: without it start-up fails with kuryr's message.
  * - Tags: `standard-attr-tag` → full support; otherwise the legacy `tag` (networks) and `tag-ext` (subnets,
  *   ports, subnet pools) count separately, as kuryr's two flags do; neither → no tags.
- * - Other failures (Neutron or Keystone not up yet) are retried like kuryr does: 8 attempts, `2^n − 1` s apart.
+ * - Other failures (Neutron or Keystone not up yet) are retried like kuryr does: 8 attempts, 0, 1, 3, ... 63 s apart.
  */
 import type { Logger } from '../../driver/context.ts';
 import { KuryrError } from '../../errors.ts';
@@ -45,7 +45,7 @@ export function featuresFromAliases(aliases: Iterable<string>): NeutronFeatures 
 export interface DetectOptions {
   /** Attempts in total (kuryr: 8). */
   attempts?: number;
-  /** Wait before attempt n+1 (default `(2^n − 1)` s, kuryr's schedule). */
+  /** Wait before attempt n+1 (default `(2^(n−1) − 1)` s: 0, 1, 3, 7, 15, 31, 63 s, kuryr's schedule). */
   delayMs?: (attempt: number) => number;
   sleep?: (ms: number) => Promise<void>;
   log?: Logger;
@@ -57,7 +57,7 @@ export async function detectNeutronFeatures(
   options: DetectOptions = {},
 ): Promise<NeutronFeatures> {
   const attempts = options.attempts ?? 8;
-  const delayMs = options.delayMs ?? ((n: number) => (2 ** n - 1) * 1000);
+  const delayMs = options.delayMs ?? ((n: number) => (2 ** (n - 1) - 1) * 1000);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
