@@ -12,6 +12,7 @@ import { LOWER_HALF_PREFIX } from './driver/tags.ts';
 import { fail } from './errors.ts';
 import type { NeutronApi } from './neutron/api.ts';
 import { openEmbeddedNeutron } from './neutron/embedded/store.ts';
+import { type NeutronHttpClient, openNeutronHttp } from './neutron/http/index.ts';
 
 export interface OpenBackend {
   neutron: NeutronApi;
@@ -27,7 +28,14 @@ export function embeddedStorePath(stateDir: string): string {
 /** Opens the configured backend. */
 export async function openBackend(config: Config): Promise<OpenBackend> {
   if (config.backend === 'neutron') {
-    throw fail.config('the neutron backend is not available in this build yet; use --backend embedded');
+    let client: NeutronHttpClient;
+    try {
+      client = openNeutronHttp(config.sections.neutron ?? {}, { lookupSection: (name) => config.sections[name] });
+    } catch (err) {
+      // The client's errors name the section and key; add the file.
+      throw fail.config(`${config.configFile ?? 'configuration'}: ${(err as Error).message}`);
+    }
+    return { neutron: client, close: () => client.close() };
   }
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const store = openEmbeddedNeutron({ path: embeddedStorePath(config.stateDir) });

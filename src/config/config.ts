@@ -60,6 +60,11 @@ export interface Config {
   metricsAllowRemote: boolean;
   /** Directory holding `<name>/<name>.spec` when serving TCP (`/usr/lib/docker/plugins`, like the original). */
   specDir: string;
+  /**
+   * The configuration file's sections as read (for the Neutron client: `[neutron]` and its `auth_section`),
+   * with the original container image's variables (SERVICE_USER, ...) applied to `[neutron]`.
+   */
+  sections: Record<string, Record<string, string>>;
   /** HTTPS on the TCP listener; null for plain HTTP. */
   tls: TlsSettings | null;
   /** Problems that do not stop the start (e.g. a world-readable file holding a password). */

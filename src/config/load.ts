@@ -173,6 +173,7 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     specDir: get('kuryr_ts', 'spec_dir'),
     gcIntervalSeconds: Number(get('kuryr_ts', 'gc_interval')),
     tls: tlsSettings(get, listen !== null, file),
+    sections: withImageVariables(values, env),
     warnings: file === null ? [] : secretWarnings(file, values),
     logLevel,
     dockerHost: flags.dockerHost ?? (env.DOCKER_HOST || undefined),
@@ -232,4 +233,31 @@ function secretWarnings(file: string, values: Values): string[] {
   return [
     `${file} holds a password or token and is readable by every user (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file}`,
   ];
+}
+
+/**
+ * The original container image's variables, written into `[neutron]` as its documentation describes them
+ * (the image itself swaps the two domain variables; kuryr-behaviour.md §17 item 16). They beat the file.
+ */
+const IMAGE_VARIABLES: readonly [string, string][] = [
+  ['SERVICE_USER', 'username'],
+  ['SERVICE_PASSWORD', 'password'],
+  ['SERVICE_PROJECT_NAME', 'project_name'],
+  ['SERVICE_DOMAIN_NAME', 'project_domain_name'],
+  ['USER_DOMAIN_NAME', 'user_domain_name'],
+  ['IDENTITY_URL', 'auth_url'],
+];
+
+function withImageVariables(values: Values, env: NodeJS.ProcessEnv): Record<string, Record<string, string>> {
+  const neutron = { ...(values.neutron ?? {}) };
+  let any = false;
+  for (const [variable, key] of IMAGE_VARIABLES) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') {
+      neutron[key] = value;
+      any = true;
+    }
+  }
+  if (any && neutron.auth_type === undefined && neutron.auth_plugin === undefined) neutron.auth_type = 'password';
+  return { ...values, neutron };
 }

@@ -1,12 +1,13 @@
 /**
  * `ProgramExternalConnectivity` / `RevokeExternalConnectivity`: a container's exposed ports become a Neutron
  * security group `<port id>-exposed_ports` with one ingress rule per protocol and run of consecutive ports,
- * added to the endpoint's port (kuryr-behaviour.md §12). Unlike the original, the port is found by its endpoint
- * tags (so it works in tag mode, §17 item 2), SCTP is supported, and programming twice is idempotent.
+ * added to the endpoint's port (kuryr-behaviour.md §12). Unlike the original, the group is attached when the
+ * endpoint's port is bound (CreateEndpoint carries the exposed ports too) and removed with the port, so a port
+ * is never updated once wired; it works in tag mode (§17 item 2), SCTP is supported, and it is idempotent.
  */
 import { fail } from '../errors.ts';
 import { isNotFound } from '../neutron/errors.ts';
-import type { SecurityGroupRuleCreate } from '../neutron/types.ts';
+import type { Port, SecurityGroup, SecurityGroupRuleCreate } from '../neutron/types.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint } from './lookup.ts';
 
@@ -69,11 +70,58 @@ export function rulesFor(securityGroupId: string, ports: readonly ExposedPort[])
   return rules;
 }
 
-function groupName(portId: string): string {
+/** Name of the exposed-ports group of a port (the original's). */
+export function groupName(portId: string): string {
   return `${portId}-exposed_ports`;
 }
 
-/** `NetworkDriver.ProgramExternalConnectivity`. */
+/** Creates the exposed-ports group of a port with its rules (deleting the group again if a rule fails). */
+export async function createExposedGroup(
+  rt: DriverRuntime,
+  portId: string,
+  ports: readonly ExposedPort[],
+): Promise<SecurityGroup> {
+  const group = await rt.neutron.createSecurityGroup({ name: groupName(portId), description: SG_DESCRIPTION });
+  try {
+    await rt.neutron.createSecurityGroupRules(rulesFor(group.id, ports));
+  } catch (err) {
+    await deleteGroupQuietly(rt, group.id);
+    throw err;
+  }
+  return group;
+}
+
+async function deleteGroupQuietly(rt: DriverRuntime, id: string): Promise<void> {
+  await rt.neutron
+    .deleteSecurityGroup(id)
+    .catch((e: unknown) =>
+      rt.log.error({ err: errorMessage(e), group: id }, 'could not delete security group after a failure'),
+    );
+}
+
+/**
+ * The exposed-ports groups of a port, or none without a lookup when the port has at most one group (the
+ * project's default).
+ */
+export async function exposedGroupsOf(rt: DriverRuntime, port: Port): Promise<SecurityGroup[]> {
+  if (port.security_groups.length <= 1) return [];
+  return rt.neutron.listSecurityGroups({ name: groupName(port.id) });
+}
+
+/** Deletes the exposed-ports groups of a port that is gone (or no longer uses them). */
+export async function deleteExposedGroups(rt: DriverRuntime, groups: readonly SecurityGroup[]): Promise<void> {
+  for (const group of groups) {
+    await rt.neutron.deleteSecurityGroup(group.id).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}
+
+/**
+ * `NetworkDriver.ProgramExternalConnectivity`. CreateEndpoint already attached the group when Docker gave it
+ * the exposed ports (it usually does), so this normally finds it in place and changes nothing: updating a port
+ * that is already wired makes agents re-apply their rules, which some (linuxbridge with ebtables-nft) fail at.
+ */
 export async function programExternalConnectivity(
   rt: DriverRuntime,
   endpointId: string,
@@ -92,35 +140,18 @@ export async function programExternalConnectivity(
         await rt.neutron.updatePort(port.id, { security_groups: [...missing, ...port.security_groups] });
       return;
     }
-    const group = await rt.neutron.createSecurityGroup({ name: groupName(port.id), description: SG_DESCRIPTION });
+    const group = await createExposedGroup(rt, port.id, ports);
     try {
-      await rt.neutron.createSecurityGroupRules(rulesFor(group.id, ports));
       await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
     } catch (err) {
-      await rt.neutron
-        .deleteSecurityGroup(group.id)
-        .catch((e: unknown) =>
-          rt.log.error({ err: errorMessage(e), group: group.id }, 'could not delete security group after a failure'),
-        );
+      await deleteGroupQuietly(rt, group.id);
       throw err;
     }
   });
 }
 
-/** `NetworkDriver.RevokeExternalConnectivity`: takes the exposed-ports groups off the port and deletes them. */
-export async function revokeExternalConnectivity(rt: DriverRuntime, endpointId: string): Promise<void> {
-  if (!rt.settings.processExternalConnectivity) return;
-  await rt.locks.run(`endpoint:${endpointId}`, async () => {
-    const port = await portOfEndpoint(rt, endpointId);
-    if (port === undefined) return;
-    const groups = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });
-    if (groups.length === 0) return;
-    const ids = new Set(groups.map((g) => g.id));
-    await rt.neutron.updatePort(port.id, { security_groups: port.security_groups.filter((id) => !ids.has(id)) });
-    for (const id of ids) {
-      await rt.neutron.deleteSecurityGroup(id).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-    }
-  });
-}
+/**
+ * `NetworkDriver.RevokeExternalConnectivity`. The exposed-ports group lives as long as the endpoint's port
+ * and goes with it (ReleaseAddress), so revoking changes nothing on a wired port (see Program above).
+ */
+export async function revokeExternalConnectivity(_rt: DriverRuntime, _endpointId: string): Promise<void> {}

@@ -11,6 +11,7 @@ import type { Port, PortUpdate } from '../neutron/types.ts';
 import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
+import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts, groupName } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import { mtuOf } from './network.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, withTags } from './tags.ts';
@@ -22,6 +23,8 @@ export interface CreateEndpointInput {
     | { Address?: string | undefined; AddressIPv6?: string | undefined; MacAddress?: string | undefined }
     | null
     | undefined;
+  /** Endpoint options: the exposed ports, among others. */
+  Options?: Readonly<Record<string, unknown>> | null | undefined;
 }
 
 export interface CreateEndpointResult {
@@ -49,6 +52,8 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       );
     }
     const endpointTags = idTags(req.EndpointID);
+    // Exposed ports are attached while the port is bound, never to a wired port (see connectivity.ts).
+    const exposed = rt.settings.processExternalConnectivity ? exposedPorts(req.Options) : [];
     const before = holders[0];
     let port: Port;
     if (before === undefined) {
@@ -67,13 +72,23 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         ...port,
         tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_CREATED_TAG, ...endpointTags])),
       };
+      if (exposed.length > 0) {
+        const group = await createExposedGroup(rt, port.id, exposed);
+        port = await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
+      }
     } else {
       if (before.device_id !== '' && before.device_id !== req.EndpointID) {
         throw fail.conflict(
           `Neutron port ${before.id} holding ${addresses.join(', ')} is in use by device ${before.device_id}`,
         );
       }
-      port = await claimPort(rt, before, req.EndpointID, mac);
+      const group = exposed.length > 0 ? await exposedGroupFor(rt, before, exposed) : undefined;
+      try {
+        port = await claimPort(rt, before, req.EndpointID, mac, group?.id);
+      } catch (err) {
+        if (group !== undefined) await deleteExposedGroups(rt, [group]).catch(() => undefined);
+        throw err;
+      }
     }
 
     faultPoint('create-endpoint:before-bind');
@@ -90,8 +105,17 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
 }
 
 /** One PUT with every change the port needs (host, owner, device, MAC, admin state), then the endpoint tags. */
-async function claimPort(rt: DriverRuntime, port: Port, endpointId: string, mac: string | undefined): Promise<Port> {
+async function claimPort(
+  rt: DriverRuntime,
+  port: Port,
+  endpointId: string,
+  mac: string | undefined,
+  exposedGroup: string | undefined,
+): Promise<Port> {
   const update: PortUpdate = {};
+  if (exposedGroup !== undefined && !port.security_groups.includes(exposedGroup)) {
+    update.security_groups = [exposedGroup, ...port.security_groups];
+  }
   if (port['binding:host_id'] !== rt.settings.hostId) {
     update['binding:host_id'] = rt.settings.hostId;
     update.device_owner = DEVICE_OWNER;
@@ -106,6 +130,12 @@ async function claimPort(rt: DriverRuntime, port: Port, endpointId: string, mac:
   return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
 }
 
+/** The port's exposed-ports group: found again (a retried request) or created. */
+async function exposedGroupFor(rt: DriverRuntime, port: Port, exposed: readonly ExposedPort[]) {
+  const [existing] = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });
+  return existing ?? (await createExposedGroup(rt, port.id, exposed));
+}
+
 /** Puts a port back as it was before CreateEndpoint (or deletes the one it created). */
 async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Port): Promise<void> {
   if (before === undefined) {
@@ -117,7 +147,9 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
     device_owner: before.device_owner,
     device_id: before.device_id,
     mac_address: before.mac_address,
+    security_groups: before.security_groups,
   });
+  await deleteExposedGroups(rt, await rt.neutron.listSecurityGroups({ name: groupName(after.id) }));
   await rt.neutron.replaceTags('ports', after.id, before.tags);
 }
 

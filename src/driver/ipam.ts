@@ -24,6 +24,7 @@ import {
   parseCidr,
 } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
+import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single, subnetOfPool } from './lookup.ts';
@@ -409,8 +410,10 @@ export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> 
   if (port.tags.includes(PORT_CREATED_TAG)) {
     // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
     if (hasEndpointTags(port)) await rt.binder.unbind(port);
+    const groups = await exposedGroupsOf(rt, port);
     faultPoint('release-address:before-delete-port');
     await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
+    await deleteExposedGroups(rt, groups);
   } else if (port.tags.includes(PORT_EXISTING_TAG)) {
     await handBack(rt, port);
   }
@@ -419,7 +422,15 @@ export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> 
 /** Returns a taken-over port to its unbound state, as kuryr-libnetwork leaves it. */
 export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
   if (hasEndpointTags(port)) await rt.binder.unbind(port);
-  await rt.neutron.updatePort(port.id, { device_owner: '', device_id: '', 'binding:host_id': '' });
+  const groups = await exposedGroupsOf(rt, port);
+  const ours = new Set(groups.map((g) => g.id));
+  await rt.neutron.updatePort(port.id, {
+    device_owner: '',
+    device_id: '',
+    'binding:host_id': '',
+    ...(groups.length > 0 ? { security_groups: port.security_groups.filter((id) => !ours.has(id)) } : {}),
+  });
+  await deleteExposedGroups(rt, groups);
   const endpointTags = port.tags.filter(isIdTag);
   await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], [PORT_EXISTING_TAG, ...endpointTags]));
 }

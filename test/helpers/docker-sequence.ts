@@ -91,7 +91,7 @@ let macCounter = 0;
 export async function endpointJoin(
   driver: KuryrDriver,
   net: DockerNetwork,
-  opts: { ip?: string; ip6?: string } = {},
+  opts: { ip?: string; ip6?: string; exposed?: { Proto: number; Port: number }[] } = {},
 ): Promise<DockerEndpoint> {
   const endpointMac = mac(++macCounter);
   const options = { 'com.docker.network.endpoint.macaddress': endpointMac };
@@ -109,6 +109,7 @@ export async function endpointJoin(
       NetworkID: net.id,
       EndpointID: id,
       Interface: { Address: address, AddressIPv6: address6, MacAddress: endpointMac },
+      Options: opts.exposed === undefined ? {} : { 'com.docker.network.endpoint.exposedports': opts.exposed },
     });
   } catch (err) {
     if (v4 && address) await driver.releaseAddress({ PoolID: v4.poolId, Address: address.split('/')[0]! });

@@ -161,22 +161,43 @@ describe('endpoints (RequestAddress, CreateEndpoint, Join, DeleteEndpoint, Relea
     assert.deepEqual(after.tags, []);
   });
 
-  test('exposed ports become a security group with merged ranges, removed on revoke', async () => {
+  test('exposed ports become a security group with merged ranges, attached while the port is bound', async () => {
     const net = await networkCreate(env.driver, { subnet: '10.51.0.0/24' });
-    const ep = await endpointJoin(env.driver, net);
     const exposed = [80, 81, 82, 443].map((Port) => ({ Proto: 6, Port })).concat([{ Proto: 17, Port: 53 }]);
-    await env.driver.programExternalConnectivity(ep.id, { 'com.docker.network.endpoint.exposedports': exposed });
-    await env.driver.programExternalConnectivity(ep.id, { 'com.docker.network.endpoint.exposedports': exposed });
+    const ep = await endpointJoin(env.driver, net, { exposed });
     const [port] = await env.neutron.listPorts({ tags: [`kuryr.net.uuid.lh:${ep.id.slice(0, 32)}`] });
     const groups = await env.neutron.listSecurityGroups({ name: `${port!.id}-exposed_ports` });
-    assert.equal(groups.length, 1, 'programming twice is idempotent');
-    assert.ok(port!.security_groups.includes(groups[0]!.id));
+    assert.equal(groups.length, 1);
+    assert.ok(port!.security_groups.includes(groups[0]!.id), 'attached by CreateEndpoint');
     const ingress = groups[0]!.security_group_rules
       .filter((r) => r.direction === 'ingress')
       .map((r) => `${r.protocol}:${r.port_range_min}-${r.port_range_max}`)
       .sort();
     assert.deepEqual(ingress, ['tcp:443-443', 'tcp:80-82', 'udp:53-53']);
+    const revision = port!.revision_number;
+    await env.driver.programExternalConnectivity(ep.id, { 'com.docker.network.endpoint.exposedports': exposed });
     await env.driver.revokeExternalConnectivity(ep.id);
+    const after = await env.neutron.showPort(port!.id);
+    assert.equal(after.revision_number, revision, 'Program and Revoke never update a wired port');
+    await endpointLeave(env.driver, ep);
+    assert.equal(
+      (await env.neutron.listSecurityGroups({ name: `${port!.id}-exposed_ports` })).length,
+      0,
+      'gone with the port',
+    );
+  });
+
+  test('when CreateEndpoint had no exposed ports, Program attaches the group (once)', async () => {
+    const net = await networkCreate(env.driver, { subnet: '10.52.0.0/24' });
+    const ep = await endpointJoin(env.driver, net);
+    const options = { 'com.docker.network.endpoint.exposedports': [{ Proto: 6, Port: 8080 }] };
+    await env.driver.programExternalConnectivity(ep.id, options);
+    await env.driver.programExternalConnectivity(ep.id, options);
+    const [port] = await env.neutron.listPorts({ tags: [`kuryr.net.uuid.lh:${ep.id.slice(0, 32)}`] });
+    const groups = await env.neutron.listSecurityGroups({ name: `${port!.id}-exposed_ports` });
+    assert.equal(groups.length, 1);
+    assert.ok(port!.security_groups.includes(groups[0]!.id));
+    await endpointLeave(env.driver, ep);
     assert.equal((await env.neutron.listSecurityGroups({ name: `${port!.id}-exposed_ports` })).length, 0);
   });
 });
