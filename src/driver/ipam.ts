@@ -9,7 +9,7 @@
  * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
  */
 import { fail } from '../errors.ts';
-import { isConflict, isNotFound } from '../neutron/errors.ts';
+import { isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import {
   cidrContains,
@@ -193,7 +193,7 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
   const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id'] });
   if (subnets.length > 0) return;
   await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
-    if (!isNotFound(err) && !isConflict(err)) throw err;
+    if (!isNotFound(err) && !isPoolInUse(err)) throw err;
   });
 }
 

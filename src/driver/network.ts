@@ -7,7 +7,7 @@
  * and DeleteNetwork removes leftover ports of ours instead of leaking the network.
  */
 import { fail, KuryrError } from '../errors.ts';
-import { isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
+import { isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
@@ -355,7 +355,7 @@ async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Pr
     }
     if (!isOwnPool(rt.settings, pool)) continue;
     await rt.neutron.deleteSubnetPool(poolId).catch((err: unknown) => {
-      if (!isNotFound(err) && !isConflict(err)) throw err;
+      if (!isNotFound(err) && !isPoolInUse(err)) throw err;
     });
   }
 }

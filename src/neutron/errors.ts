@@ -30,6 +30,16 @@ export function isNotFound(err: unknown): boolean {
   return err instanceof NeutronError && err.status === 404;
 }
 
+/**
+ * True when deleting a subnet pool failed because subnets are still allocated from it: 409 `SubnetPoolInUse`
+ * as documented, or 400 `SubnetPoolDeleteError` as Neutron Zed really answers.
+ */
+export function isPoolInUse(err: unknown): boolean {
+  return (
+    err instanceof NeutronError && (err.status === 409 || (err.status === 400 && err.type === 'SubnetPoolDeleteError'))
+  );
+}
+
 /** True when `err` is a Neutron 409 (conflict / in use). */
 export function isConflict(err: unknown): boolean {
   return err instanceof NeutronError && err.status === 409;
