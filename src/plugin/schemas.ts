@@ -6,7 +6,7 @@
  * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input.
  */
 import { z } from 'zod';
-import { cidrContains, isCidr, isIp, isMac, parseCidr } from '../util/ip.ts';
+import { cidrContains, cidrContainsIp, isCidr, isIp, isMac, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 
 /** 64 lowercase hex chars (local networks/endpoints) or 25 lowercase alphanumerics (swarm). */
 export const dockerId = z
@@ -27,12 +27,25 @@ const optionsMap = z.record(z.string(), z.unknown()).nullish();
 /** IPAM options are string → string; `null` and missing mean none. */
 const stringMap = z.record(z.string().max(1024), z.string().max(4096)).nullish();
 
-const ipamData = z.object({
-  AddressSpace: z.string().max(256).optional(),
-  Pool: cidrOrEmpty.optional(),
-  Gateway: cidrOrEmpty.optional(),
-  AuxAddresses: z.record(z.string().max(256), cidrOrEmpty).nullish(),
-});
+/**
+ * True unless both are given and the gateway address lies outside the pool (Docker's gateway is always an address
+ * of its pool; the placeholders `0.0.0.0/0` and `::/0` mean "none"). A foreign gateway would end up on the host's
+ * bridge, with a route to a network that is not this one's.
+ */
+function gatewayInsidePool(d: { Pool?: string | undefined; Gateway?: string | undefined }): boolean {
+  if (!d.Pool || !d.Gateway || !isCidr(d.Pool) || !isCidr(d.Gateway)) return true;
+  const gateway = splitAddressWithPrefix(d.Gateway);
+  return gateway.prefixLength === 0 || cidrContainsIp(parseCidr(d.Pool), gateway.address);
+}
+
+const ipamData = z
+  .object({
+    AddressSpace: z.string().max(256).optional(),
+    Pool: cidrOrEmpty.optional(),
+    Gateway: cidrOrEmpty.optional(),
+    AuxAddresses: z.record(z.string().max(256), cidrOrEmpty).nullish(),
+  })
+  .refine(gatewayInsidePool, { message: 'must be an address inside Pool', path: ['Gateway'] });
 export type IpamData = z.infer<typeof ipamData>;
 
 export const createNetworkRequest = z.object({

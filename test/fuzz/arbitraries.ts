@@ -662,7 +662,11 @@ function ipamDatumFields(at: Path, version: 4 | 6, strictPool: boolean): FieldSp
         ? fc.oneof(invalidCidr(), otherFamily, fc.constantFrom(version === 4 ? '192.168.77.0/24' : 'fd77::/64'))
         : invalidCidr(),
     },
-    { path: [...at, 'Gateway'], invalid: invalidCidr() },
+    {
+      path: [...at, 'Gateway'],
+      // Not an address of the pool (another network, the other family): it would end up on the host's bridge.
+      invalid: fc.oneof(invalidCidr(), fc.constantFrom('10.11.0.1/24', '192.168.0.1/16', 'fd00::1/64', '10.10.0.1/8')),
+    },
     { path: [...at, 'AddressSpace'], invalid: fc.oneof(notString(), tooLong(256)) },
     notObjectField([...at, 'AuxAddresses']),
     { path: [...at, 'AuxAddresses', 'aux'], invalid: invalidCidr() },
@@ -745,12 +749,15 @@ export const ROUTES: readonly RouteSpec[] = [
   {
     method: 'NetworkDriver.CreateEndpoint',
     base: (w) =>
-      fc.tuple(hexId, fc.integer({ min: 100, max: 250 }), freshMac).map(([ep, host, mac]) => ({
-        NetworkID: w.netA,
-        EndpointID: ep,
-        Interface: { Address: `10.60.0.${host}/24`, AddressIPv6: '', MacAddress: mac },
-        Options: {},
-      })),
+      fc
+        .tuple(hexId, fc.integer({ min: 100, max: 250 }), freshMac, fc.option(exposedPortsArb))
+        .map(([ep, host, mac, ports]) => ({
+          NetworkID: w.netA,
+          EndpointID: ep,
+          Interface: { Address: `10.60.0.${host}/24`, AddressIPv6: '', MacAddress: mac },
+          // CreateEndpoint attaches the exposed-ports group while binding (src/driver/endpoint.ts).
+          Options: ports === null ? {} : { [EXPOSED]: ports },
+        })),
     fields: () => [
       ...idFields('NetworkID', 'EndpointID'),
       { path: ['Interface'], invalid: notObject(true), required: true },
@@ -762,6 +769,7 @@ export const ROUTES: readonly RouteSpec[] = [
       { path: ['Interface', 'AddressIPv6'], invalid: invalidCidr() },
       { path: ['Interface', 'MacAddress'], invalid: fc.oneof(invalidMac(), unusableMac) },
       notObjectField(['Options']),
+      { path: ['Options', EXPOSED], invalid: invalidExposedPorts },
     ],
   },
   { method: 'NetworkDriver.DeleteEndpoint', base: endpointOf, fields: () => idFields('NetworkID', 'EndpointID') },

@@ -25,14 +25,16 @@ import {
 } from './arbitraries.ts';
 import { assertErr, type FuzzServer, fcParams, populateWorld, type Reply, startFuzzServer } from './harness.ts';
 
-/** Routes whose base request changes the store (the others are answered without writing). */
+/**
+ * Routes whose base request changes the store (the others are answered without writing; Revoke too: the
+ * exposed-ports group lives as long as the endpoint's port, src/driver/connectivity.ts).
+ */
 const WRITING = new Set([
   'NetworkDriver.CreateNetwork',
   'NetworkDriver.DeleteNetwork',
   'NetworkDriver.CreateEndpoint',
   'NetworkDriver.DeleteEndpoint',
   'NetworkDriver.ProgramExternalConnectivity',
-  'NetworkDriver.RevokeExternalConnectivity',
   'IpamDriver.RequestPool',
   'IpamDriver.ReleasePool',
   'IpamDriver.RequestAddress',

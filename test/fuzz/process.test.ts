@@ -14,6 +14,8 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { NftIsolation } from '../../src/binding/isolation.ts';
+import { LinuxBridgeAgent } from '../../src/binding/linux-bridge-agent.ts';
 import { DEFAULT_MAX_BODY_BYTES } from '../../src/plugin/server.ts';
 import { type PluginProcess, pluginCall, startPlugin } from '../helpers/plugin-process.ts';
 import { describeCase, invalidRequest, malformedRequest, ROUTES, type World } from './arbitraries.ts';
@@ -87,6 +89,13 @@ describe('fuzz: the real plugin process', () => {
 
   after(async () => {
     await plugin?.stop();
+    // Safety net: a request that slipped through (a failing run) may have made a network, and the real agent a
+    // bridge for it on this host; remove what this store holds before its directory goes.
+    if (storeFile && fs.existsSync(storeFile)) {
+      const networks = (dumpStore(storeFile).networks ?? []).map((row) => (JSON.parse(row) as { id: string }).id);
+      const agent = new LinuxBridgeAgent({ isolation: new NftIsolation() });
+      for (const id of networks) await agent.removeNetwork(id).catch(() => undefined);
+    }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

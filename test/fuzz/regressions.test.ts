@@ -120,6 +120,39 @@ describe('fuzz regressions', () => {
     });
   });
 
+  test('a CreateNetwork gateway outside its pool is refused (it would become a host address on the bridge)', async () => {
+    // Found: CreateNetwork {"IPv4Data": [{"Pool": "10.10.10.0/24", "Gateway": "10.11.0.1/24"}]} answered 200 and
+    // the agent was asked to put 10.11.0.1/24 — a foreign network — on the new network's bridge.
+    const snapshot = await s.snapshot();
+    for (const [pool, gateway] of [
+      ['10.10.10.0/24', '10.11.0.1/24'],
+      ['10.10.10.0/24', 'fd00::1/64'],
+      ['fd6b:7572:7972:10::/64', 'fd00::1/64'],
+    ]) {
+      const reply = await s.call('NetworkDriver.CreateNetwork', {
+        NetworkID: 'd'.repeat(64),
+        Options: {},
+        IPv4Data: pool!.includes(':') ? [] : [{ AddressSpace: 'x', Pool: pool, Gateway: gateway }],
+        IPv6Data: pool!.includes(':') ? [{ AddressSpace: 'x', Pool: pool, Gateway: gateway }] : [],
+      });
+      assert.equal(assertErr(reply, `${pool} gateway ${gateway}`, [400]), 'KURYR_ERR_BAD_REQUEST');
+      assert.match(reply.raw, /Gateway: must be an address inside Pool/);
+    }
+    assert.deepEqual(await s.snapshot(), snapshot);
+    // A gateway of the pool, and Docker's "no gateway" placeholder, are accepted.
+    for (const [id, gateway] of [
+      ['d1', '10.10.10.1/24'],
+      ['d2', '0.0.0.0/0'],
+    ]) {
+      await ok(s, 'NetworkDriver.CreateNetwork', {
+        NetworkID: id!.repeat(32),
+        Options: {},
+        IPv4Data: [{ AddressSpace: 'x', Pool: id === 'd1' ? '10.10.10.0/24' : '10.10.11.0/24', Gateway: gateway }],
+        IPv6Data: [],
+      });
+    }
+  });
+
   test('a SandboxKey with control characters is refused; printable absolute paths are not', async () => {
     for (const key of [
       '/var/run/docker/netns/abc\r',
