@@ -62,6 +62,31 @@ export type NetworkRequest = z.infer<typeof networkRequest>;
 export const endpointRequest = z.object({ NetworkID: dockerId, EndpointID: dockerId });
 export type EndpointRequest = z.infer<typeof endpointRequest>;
 
+const EXPOSED_PORTS = 'com.docker.network.endpoint.exposedports';
+/** IP protocol numbers Docker exposes (ICMP, TCP, UDP, SCTP). */
+const EXPOSED_PROTOCOLS = new Set([1, 6, 17, 132]);
+
+/** `{Proto, Port}` as a Neutron rule can take it: port 1–65535 (ICMP ignores the port). */
+function isExposedPort(entry: unknown): boolean {
+  if (typeof entry !== 'object' || entry === null) return false;
+  const { Proto, Port } = entry as { Proto?: unknown; Port?: unknown };
+  if (typeof Proto !== 'number' || !EXPOSED_PROTOCOLS.has(Proto)) return false;
+  if (typeof Port !== 'number' || !Number.isInteger(Port) || Port > 65535) return false;
+  return Port >= 1 || (Proto === 1 && Port === 0);
+}
+
+/**
+ * Endpoint and sandbox options; their exposed ports become Neutron security-group rules, so they are checked
+ * here, before anything is created (Neutron refuses port 0, after the endpoint's port already exists).
+ */
+const endpointOptions = optionsMap.refine(
+  (options) => {
+    const list = options?.[EXPOSED_PORTS];
+    return list === undefined || list === null || (Array.isArray(list) && list.every(isExposedPort));
+  },
+  { message: 'must be a list of {Proto: 1, 6, 17 or 132, Port: 1-65535}', path: [EXPOSED_PORTS] },
+);
+
 export const createEndpointRequest = z.object({
   NetworkID: dockerId,
   EndpointID: dockerId,
@@ -72,7 +97,7 @@ export const createEndpointRequest = z.object({
       MacAddress: macOrEmpty.optional(),
     })
     .nullish(),
-  Options: optionsMap,
+  Options: endpointOptions,
 });
 export type CreateEndpointRequest = z.infer<typeof createEndpointRequest>;
 
@@ -108,7 +133,7 @@ export type JoinRequest = z.infer<typeof joinRequest>;
 export const externalConnectivityRequest = z.object({
   NetworkID: dockerId,
   EndpointID: dockerId,
-  Options: optionsMap,
+  Options: endpointOptions,
 });
 export type ExternalConnectivityRequest = z.infer<typeof externalConnectivityRequest>;
 

@@ -529,6 +529,7 @@ export const invalidExposedPorts: fc.Arbitrary<J> = fc.oneof(
         fc.record({ Proto: fc.integer().filter((p) => ![1, 6, 17, 132].includes(p)), Port: fc.constant(80) }),
         fc.record({ Proto: fc.constantFrom<J>('6', 'tcp', null, true, 6.5), Port: fc.constant(80) }),
         fc.record({ Proto: fc.constant(6), Port: fc.constantFrom<J>('80', 80.5, null, false, [80], 1e21) }),
+        fc.record({ Proto: fc.constantFrom(6, 17, 132), Port: fc.constant(0) }),
         fc.record({ Proto: fc.constant(6) }),
         fc.constant<J>(null),
         fc.constant<J>('80/tcp'),
@@ -698,8 +699,9 @@ function createNetworkOptionFields(w: World): FieldSpec[] {
   ];
 }
 
+/** Exposed ports as Docker sends them (port 0 is no port: Neutron refuses it in a rule). */
 const exposedPortsArb = fc.array(
-  fc.record({ Proto: fc.constantFrom(1, 6, 17, 132), Port: fc.integer({ min: 0, max: 65535 }) }),
+  fc.record({ Proto: fc.constantFrom(1, 6, 17, 132), Port: fc.integer({ min: 1, max: 65535 }) }),
   { minLength: 1, maxLength: 5 },
 ) as fc.Arbitrary<J>;
 

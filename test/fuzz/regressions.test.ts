@@ -153,6 +153,40 @@ describe('fuzz regressions', () => {
     }
   });
 
+  test('an exposed port Neutron cannot take (port 0) is refused before CreateEndpoint creates anything', async () => {
+    // Found: CreateEndpoint {"Options": {"com.docker.network.endpoint.exposedports": [{"Proto": 17, "Port": 0}]}}
+    // on an address not from our IPAM answered 400 SecurityGroupInvalidPortValue, leaving the port it had created.
+    const snapshot = await s.snapshot();
+    const options = {
+      [EXPOSED]: [
+        { Proto: 6, Port: 80 },
+        { Proto: 17, Port: 0 },
+      ],
+    };
+    const create = await s.call('NetworkDriver.CreateEndpoint', {
+      NetworkID: w.netA,
+      EndpointID: 'c'.repeat(64),
+      Interface: { Address: '10.60.0.246/24', AddressIPv6: '', MacAddress: '02:42:fe:e9:06:06' },
+      Options: options,
+    });
+    assert.equal(assertErr(create, 'port 0', [400]), 'KURYR_ERR_BAD_REQUEST');
+    assert.match(create.raw, /exposedports: must be a list of/);
+    const program = await s.call('NetworkDriver.ProgramExternalConnectivity', {
+      NetworkID: w.netB,
+      EndpointID: w.epB,
+      Options: options,
+    });
+    assert.equal(assertErr(program, 'port 0', [400]), 'KURYR_ERR_BAD_REQUEST');
+    assert.deepEqual(await s.snapshot(), snapshot);
+    assert.deepEqual(s.host.violations, []);
+    // ICMP carries no port: 0 is what Docker sends for it.
+    await ok(s, 'NetworkDriver.ProgramExternalConnectivity', {
+      NetworkID: w.netB,
+      EndpointID: w.epB,
+      Options: { [EXPOSED]: [{ Proto: 1, Port: 0 }] },
+    });
+  });
+
   test('a SandboxKey with control characters is refused; printable absolute paths are not', async () => {
     for (const key of [
       '/var/run/docker/netns/abc\r',
