@@ -18,6 +18,10 @@ export const bindingErrorReasons = {
   vifTypeUnsupported: 'vif-type-unsupported',
   /** A device with our name exists but is not what we would have created (not ours to reuse or delete). */
   deviceConflict: 'device-conflict',
+  /** A bind script (`<bindir>/<vif_type>`) failed, timed out or could not be run (`CommandError`). */
+  bindScript: 'bind-script',
+  /** `ovs-vsctl` failed, timed out or could not be run (`CommandError`). */
+  ovsCommand: 'ovs-command',
 } as const;
 
 export type BindingErrorReason = (typeof bindingErrorReasons)[keyof typeof bindingErrorReasons];

@@ -1,4 +1,7 @@
-/** The binding layer: host plumbing with iproute2's `ip` (veth pairs, Linux bridges, gateway addresses). */
+/**
+ * The binding layer: host plumbing with iproute2's `ip` (veth pairs, Linux bridges, gateway addresses),
+ * `ovs-vsctl` for the `ovs` vif type and kuryr's bind scripts for the others.
+ */
 export type {
   Binder,
   BindRequest,
@@ -8,6 +11,14 @@ export type {
   InterfaceNames,
 } from './binder.ts';
 export { BRIDGE_ATTRIBUTES, deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
+export {
+  CommandError,
+  type CommandOutput,
+  type CommandRunner,
+  execRunner,
+  pythonRepr,
+  runCommand,
+} from './command.ts';
 export { BINDING_ERROR_CODE, BindingError, type BindingErrorReason, bindingErrorReasons } from './errors.ts';
 export {
   type ExecFailure,
@@ -23,6 +34,25 @@ export {
   parseLinks,
   validateMtu,
 } from './ip-command.ts';
+export {
+  BindHooks,
+  type BindHooksOptions,
+  type BindingLog,
+  DEFAULT_BINDIR,
+  scriptNotFound,
+  vifDetailsText,
+} from './hook.ts';
 export { LinuxBridgeAgent, type LinuxBridgeAgentOptions } from './linux-bridge-agent.ts';
 export { bridgeName, InterfaceNameError, interfaceNames, validateInterfaceName } from './names.ts';
+export {
+  addPortArgs,
+  DEFAULT_OVS_BRIDGE,
+  delPortArgs,
+  findPortArgs,
+  OvsBinding,
+  type OvsPlan,
+  OvsVsctl,
+  type OvsVsctlOptions,
+  ovsPlan,
+} from './ovs.ts';
 export { VethBinder, type VethBinderOptions } from './veth-binder.ts';

@@ -1,20 +1,34 @@
 /**
  * The default binding (kuryr's veth binding, behaviour doc 13.3): a veth pair per port, the container end
- * handed to Docker, the host end attached according to the port's `binding:vif_type`.
+ * handed to Docker, the host end attached according to the port's `binding:vif_type`: `bridge`, `tap` and
+ * `ovs` in-process, every other type by its bind script `<bindir>/<vif_type>` (hook.ts).
  */
 import type { Port } from '../neutron/types.ts';
 import { isMac } from '../util/ip.ts';
 import type { Binder, BindRequest, InterfaceNames } from './binder.ts';
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
+import type { CommandRunner } from './command.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
+import { BindHooks, type BindingLog } from './hook.ts';
 import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
 import { bridgeName, interfaceNames, ownerAlias } from './names.ts';
+import { OvsBinding, OvsVsctl, type OvsVsctlOptions, ovsPlan } from './ovs.ts';
 
 export interface VethBinderOptions {
   /** The `ip` runner; default `new IpCommand()`. */
   ip?: IpCommand;
   /** Marks created devices with the alias `kuryr-ts:<owner>` so reconciliation can tell ours from others'. */
   owner?: string;
+  /** `[DEFAULT] bindir`: directory of the bind scripts of other vif types; default `/usr/libexec/kuryr`. */
+  bindir?: string;
+  /** Time limit of one bind script run; default 60 s. */
+  hookTimeoutMs?: number;
+  /** Replaces `execFile` for bind scripts (tests). */
+  hookRunner?: CommandRunner;
+  /** `ovs-vsctl` for the `ovs` vif type (program, time limit). */
+  ovs?: OvsVsctlOptions;
+  /** Bind scripts' output (standard output at debug, standard error at error level). */
+  log?: BindingLog;
 }
 
 /** What an attachment step sees: the port, its interface names, and where to register undo steps. */
@@ -33,14 +47,26 @@ type Attach = (ctx: AttachContext) => Promise<void>;
 /** vif type of a port without one, as kuryr uses. */
 const UNBOUND = 'unbound';
 
-/** Binds ports with a veth pair; `bridge` and `tap` vif types are handled in-process. */
+/** vif types that never had a binding: there is nothing for a script to undo. */
+const NEVER_BOUND = new Set([UNBOUND, 'binding_failed']);
+
+/** Binds ports with a veth pair; `bridge`, `tap` and `ovs` in-process, other vif types by bind script. */
 export class VethBinder implements Binder {
   readonly #ip: IpCommand;
   readonly #alias: string[];
+  readonly #hooks: BindHooks;
+  readonly #ovs: OvsBinding;
 
   constructor(options: VethBinderOptions = {}) {
     this.#ip = options.ip ?? new IpCommand();
     this.#alias = options.owner === undefined ? [] : ['alias', ownerAlias(options.owner)];
+    this.#hooks = new BindHooks({
+      ...(options.bindir === undefined ? {} : { bindir: options.bindir }),
+      ...(options.hookTimeoutMs === undefined ? {} : { timeoutMs: options.hookTimeoutMs }),
+      ...(options.hookRunner === undefined ? {} : { runner: options.hookRunner }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+    });
+    this.#ovs = new OvsBinding({ ip: this.#ip, vsctl: new OvsVsctl(options.ovs), alias: this.#alias });
   }
 
   async bind({ port, mtu }: BindRequest): Promise<InterfaceNames> {
@@ -48,7 +74,7 @@ export class VethBinder implements Binder {
     const names = interfaceNames(port.id);
     validateMtu(mtu);
     const mac = validateMac(port.mac_address);
-    const attach = this.#attachmentFor(port);
+    const attach = await this.#attachmentFor(port, names, mac);
 
     const undo: UndoStep[] = [];
     try {
@@ -65,15 +91,29 @@ export class VethBinder implements Binder {
   }
 
   async unbind(port: Port): Promise<void> {
+    const names = interfaceNames(port.id);
+    const vifType = port['binding:vif_type'] || UNBOUND;
+    switch (vifType) {
+      case 'bridge':
+      case 'tap':
+        break; // deleting the host end detaches it
+      case 'ovs':
+        await this.#ovs.unplug(ovsPlan(port, names, port.mac_address.toLowerCase()));
+        break;
+      default:
+        // kuryr runs the script even for these; its own `unbound` script always fails, which would make a
+        // leftover endpoint impossible to remove.
+        if (!NEVER_BOUND.has(vifType)) await this.#hooks.unbind(vifType, port, names.host);
+    }
     // Deleting one end of a veth deletes the peer and detaches it from its bridge.
-    await this.#ip.deleteLink(interfaceNames(port.id).host);
+    await this.#ip.deleteLink(names.host);
   }
 
   /**
-   * The attachment for the port's vif type, resolved (and its inputs validated) before anything is created.
-   * Other vif types (kuryr's executable bind scripts) plug in here.
+   * The attachment for the port's vif type, resolved (and its inputs validated, the bind script found)
+   * before anything is created.
    */
-  #attachmentFor(port: Port): Attach {
+  async #attachmentFor(port: Port, names: InterfaceNames, mac: string): Promise<Attach> {
     const vifType = port['binding:vif_type'] || UNBOUND;
     switch (vifType) {
       case 'bridge': {
@@ -82,11 +122,14 @@ export class VethBinder implements Binder {
       }
       case 'tap':
         return async () => {}; // the host end stays unbridged
-      default:
-        throw new BindingError(
-          bindingErrorReasons.vifTypeUnsupported,
-          `vif_type(${vifType}) of port ${port.id} is not supported: the veth binder handles bridge and tap`,
-        );
+      case 'ovs': {
+        const plan = ovsPlan(port, names, mac);
+        return ({ mtu, undo }) => this.#ovs.plug(plan, mtu, undo);
+      }
+      default: {
+        const script = await this.#hooks.scriptFor(vifType);
+        return ({ names }) => this.#hooks.bind(script, port, names.host);
+      }
     }
   }
 

@@ -53,7 +53,7 @@ export async function serve(config: Config): Promise<void> {
   }
   const driver = new KuryrDriver({
     neutron,
-    binder: new VethBinder({ owner: config.driverName }),
+    binder: new VethBinder({ owner: config.driverName, bindir: config.bindir, log }),
     ...(agent === undefined ? {} : { agent }),
     settings: config.driver,
     log,

@@ -76,6 +76,8 @@ export interface Config {
   dockerHost: string | undefined;
   /** The configuration file that was read, if any. */
   configFile: string | null;
+  /** `[DEFAULT] bindir`: directory of the bind scripts `<bindir>/<vif_type>` of vif types not built in. */
+  bindir: string;
 }
 
 /** TLS files of the TCP listener (`[DEFAULT] enable_ssl`, as the original, plus a CA for mutual TLS). */

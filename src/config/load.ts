@@ -178,6 +178,7 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     logLevel,
     dockerHost: flags.dockerHost ?? (env.DOCKER_HOST || undefined),
     configFile: file,
+    bindir: get('DEFAULT', 'bindir'),
   };
 }
 

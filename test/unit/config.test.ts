@@ -29,6 +29,7 @@ describe('configuration: flags > environment > kuryr.conf > defaults', () => {
     assert.equal(c.driver.enableDhcp, true);
     assert.equal(c.embedded.defaultPoolPrefixV4, '10.10.0.0/16');
     assert.equal(c.embedded.defaultPoolPrefixlenV4, 24);
+    assert.equal(c.bindir, '/usr/libexec/kuryr');
   });
 
   test("reads the original's kuryr.conf, including options it ignores", () => {
@@ -60,6 +61,7 @@ describe('configuration: flags > environment > kuryr.conf > defaults', () => {
     assert.equal(c.driver.enableDhcp, false);
     assert.equal(c.driver.vethDstPrefix, 'ens');
     assert.equal(c.logLevel, 'debug');
+    assert.equal(c.bindir, '/usr/local/libexec/kuryr');
     assert.equal(c.configFile, conf);
   });
 

@@ -1,0 +1,157 @@
+/**
+ * Bind scripts: every `binding:vif_type` without an in-process binding (Midonet, IOvisor, vendor backends)
+ * runs the executable `<bindir>/<vif_type>` with kuryr's calling convention (behaviour doc 13.3), so scripts
+ * written for kuryr-libnetwork keep working unchanged:
+ *
+ *   bind   <port id> <tap name> <endpoint id> <mac> <network id> <project id> <details>
+ *   unbind <port id> <tap name> <endpoint id> <mac> <details> <network id>
+ *
+ * (the order differs between the two, as in kuryr). `<details>` is `binding:vif_details` as kuryr renders it:
+ * `"{'port_filter': True}"` (double quotes included), or `None` when there are none.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Port } from '../neutron/types.ts';
+import { type CommandRunner, pythonRepr, runCommand } from './command.ts';
+import { BindingError, bindingErrorReasons } from './errors.ts';
+
+/** Where bind scripts' output goes (structurally a subset of the plugin's logger). */
+export interface BindingLog {
+  debug(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const DEFAULT_BINDIR = '/usr/libexec/kuryr';
+/** Default time limit of one bind script run. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
+
+/**
+ * vif types that may name a script: letters, digits, `_`, `-`, starting with a letter or digit (every Neutron
+ * vif type fits: `ovs`, `midonet`, `iovisor`, `vhostuser`, `hw_veb`, `binding_failed`, ...). No `/`, no dots:
+ * a vif type can never reach outside `bindir` or name a hidden file.
+ */
+const SCRIPT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export interface BindHooksOptions {
+  /** `[DEFAULT] bindir`: directory of the scripts; default `/usr/libexec/kuryr`. */
+  bindir?: string;
+  /** Time limit of one script run; default 60 s (the script is killed with SIGKILL). */
+  timeoutMs?: number;
+  /** Replaces `execFile` (tests). */
+  runner?: CommandRunner;
+  log?: BindingLog;
+}
+
+const silent: BindingLog = { debug() {}, warn() {}, error() {} };
+
+/** `binding:vif_details` as kuryr passes it to scripts: `"<Python repr>"`, or `None` when empty. */
+export function vifDetailsText(details: unknown): string {
+  if (details === null || typeof details !== 'object' || Object.keys(details).length === 0) return 'None';
+  return `"${pythonRepr(details)}"`;
+}
+
+/** The error kuryr gives for a vif type without a script (word for word). */
+export function scriptNotFound(vifType: string): BindingError {
+  return new BindingError(
+    bindingErrorReasons.vifTypeUnsupported,
+    `vif_type(${vifType}) is not supported. A binding script for this type can't be found`,
+  );
+}
+
+/** Runs `<bindir>/<vif_type>` scripts. Stateless; safe to share. */
+export class BindHooks {
+  readonly bindir: string;
+  readonly #timeoutMs: number;
+  readonly #runner: CommandRunner | undefined;
+  readonly #log: BindingLog;
+
+  constructor(options: BindHooksOptions = {}) {
+    this.bindir = path.resolve(options.bindir ?? DEFAULT_BINDIR);
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
+    this.#runner = options.runner;
+    this.#log = options.log ?? silent;
+  }
+
+  /**
+   * The script of `vifType`: its absolute path once checked that the name is safe and that the file exists.
+   * Rejects with `BindingError` (`vif-type-unsupported`) otherwise; kuryr's exact text when it is missing.
+   */
+  async scriptFor(vifType: string): Promise<string> {
+    const file = this.#pathOf(vifType);
+    try {
+      await stat(file); // follows symlinks, like os.path.exists
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw scriptNotFound(vifType);
+      throw new BindingError(bindingErrorReasons.bindScript, `bind script ${file} cannot be checked: ${err}`);
+    }
+    return file;
+  }
+
+  /** Run `<script> bind ...` for `port`, whose host interface is `hostIfname`. */
+  async bind(script: string, port: Port, hostIfname: string): Promise<void> {
+    await this.#run(script, [
+      'bind',
+      port.id,
+      hostIfname,
+      port.device_id, // the endpoint ID: CreateEndpoint sets it before binding
+      port.mac_address,
+      port.network_id,
+      projectOf(port),
+      vifDetailsText(port['binding:vif_details']),
+    ]);
+  }
+
+  /**
+   * Run `<bindir>/<vif type> unbind ...` for `port`. A vif type without a (valid) script is skipped with a
+   * warning instead of failing, so that an endpoint can always be removed (kuryr fails here).
+   */
+  async unbind(vifType: string, port: Port, hostIfname: string): Promise<void> {
+    let script: string;
+    try {
+      script = await this.scriptFor(vifType);
+    } catch (err) {
+      if (!(err instanceof BindingError) || err.reason !== bindingErrorReasons.vifTypeUnsupported) throw err;
+      this.#log.warn({ port: port.id, vifType }, `no unbind script run: ${err.message}`);
+      return;
+    }
+    await this.#run(script, [
+      'unbind',
+      port.id,
+      hostIfname,
+      port.device_id,
+      port.mac_address,
+      vifDetailsText(port['binding:vif_details']),
+      port.network_id,
+    ]);
+  }
+
+  #pathOf(vifType: string): string {
+    if (typeof vifType !== 'string' || !SCRIPT_NAME.test(vifType)) {
+      throw new BindingError(
+        bindingErrorReasons.vifTypeUnsupported,
+        `vif_type(${JSON.stringify(vifType)}) is not supported: not a valid bind script name (1-64 letters, digits, '_', '-')`,
+      );
+    }
+    const file = path.join(this.bindir, vifType);
+    // Belt and braces: the allow-list already rules out anything but a direct child of bindir.
+    if (path.dirname(file) !== this.bindir) throw new Error(`bind script path ${file} escapes ${this.bindir}`);
+    return file;
+  }
+
+  async #run(script: string, args: string[]): Promise<void> {
+    const { stdout, stderr } = await runCommand(bindingErrorReasons.bindScript, script, args, {
+      timeoutMs: this.#timeoutMs,
+      ...(this.#runner === undefined ? {} : { runner: this.#runner }),
+    });
+    // As kuryr: standard output at debug level, standard error at error level.
+    if (stdout.trim() !== '')
+      this.#log.debug({ script, command: args[0], port: args[1], stdout }, 'bind script output');
+    if (stderr.trim() !== '') this.#log.error({ script, command: args[0], port: args[1], stderr }, 'bind script error');
+  }
+}
+
+function projectOf(port: Port): string {
+  return port.project_id || port.tenant_id || '';
+}
