@@ -84,7 +84,9 @@ export function dockerOpsChart(result: StandardResult): string {
   ];
   const targets = result.targets;
   const values = rows.map((r) =>
-    targets.map((t) => (r.value === 'p50' ? t.phases[r.phase].perOp.p50 : t.phases[r.phase].wallMs)),
+    targets.map((t) =>
+      r.value === 'p50' ? t.phases[r.phase].perOp.p50 : t.phases[r.phase].wallMs / t.phases[r.phase].rounds,
+    ),
   );
   const max = Math.max(...values.flat());
   const ticks = niceTicks(max);

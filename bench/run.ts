@@ -38,6 +38,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --containers N      containers per phase (default 20; with --scale 500)
   --networks N        networks created/removed (default 5; with --scale 50)
   --pings N           container pairs for the time to first ping (default 3)
+  --rounds N          repeat the standard workload N times, pooling the samples (default 3)
   --targets LIST      columns, comma-separated (default bridge,kuryr-embedded; known: ${Object.keys(TARGETS).join(', ')})
   --scale             the scale run instead: containers over networks, latency as the count grows
   --concurrency N     --scale: docker commands in flight at once (default 2)
@@ -89,6 +90,7 @@ async function main(): Promise<number> {
       containers: { type: 'string' },
       networks: { type: 'string' },
       pings: { type: 'string' },
+      rounds: { type: 'string' },
       targets: { type: 'string' },
       scale: { type: 'boolean' },
       concurrency: { type: 'string' },
@@ -181,6 +183,7 @@ async function main(): Promise<number> {
         networks: intFlag(values.networks, 5, 'networks'),
         pings: intFlag(values.pings, 3, 'pings'),
         warmup: 2,
+        rounds: intFlag(values.rounds, 3, 'rounds'),
         rssProbe: values['no-rss-probe'] !== true,
       };
       log(`standard run: ${targets.map((t) => t.label).join(' vs ')}, ${options.containers} containers`);

@@ -8,7 +8,7 @@ import type { MachineInfo } from './machine.ts';
 import { type MemoryStatus, memoryOf } from './proc.ts';
 import { percentile, round } from './stats.ts';
 import type { AccessLogEntry, BenchTarget, TargetContext, TargetFactory } from './targets.ts';
-import { measurePhase, type PhaseResult, pool, Workload } from './workload.ts';
+import { measurePhase, mergePhases, type PhaseResult, pool, Workload } from './workload.ts';
 
 export interface StandardOptions {
   /** Containers per run/rm phase (default 20). */
@@ -19,6 +19,8 @@ export interface StandardOptions {
   pings: number;
   /** Containers started and removed, unmeasured, before the measured phases (default 2). */
   warmup: number;
+  /** Times the whole workload is repeated; the samples of all rounds are pooled (default 3). */
+  rounds: number;
   /** Also measure the peak RSS of a plugin without metrics (a default deployment) on the same workload. */
   rssProbe: boolean;
 }
@@ -222,16 +224,22 @@ export async function runStandard(
     },
   };
 
-  for (const [i, phase] of PHASES.entries()) {
-    const order = i % 2 === 0 ? targets : [...targets].reverse();
-    for (const t of order) {
-      const result = await measurePhase(engine, t, phase, () => bodies[phase](work.get(t.name)!));
-      phases.get(t.name)![phase] = result;
-      log(
-        `  ${t.name.padEnd(16)} ${phase.padEnd(20)} p50 ${result.perOp.p50.toFixed(0).padStart(5)} ms` +
-          `  wall ${(result.wallMs / 1000).toFixed(2).padStart(6)} s` +
-          (result.plugin ? `  plugin CPU ${result.plugin.cpuMs} ms, Neutron calls ${result.plugin.neutronCalls}` : ''),
-      );
+  for (let round = 0; round < options.rounds; round++) {
+    log(`round ${round + 1} of ${options.rounds}`);
+    for (const [i, phase] of PHASES.entries()) {
+      const order = (i + round) % 2 === 0 ? targets : [...targets].reverse();
+      for (const t of order) {
+        const result = await measurePhase(engine, t, phase, () => bodies[phase](work.get(t.name)!));
+        const held = phases.get(t.name)!;
+        held[phase] = held[phase] === undefined ? result : mergePhases(held[phase], result);
+        log(
+          `  ${t.name.padEnd(16)} ${phase.padEnd(20)} p50 ${result.perOp.p50.toFixed(0).padStart(5)} ms` +
+            `  wall ${(result.wallMs / 1000).toFixed(2).padStart(6)} s` +
+            (result.plugin
+              ? `  plugin CPU ${result.plugin.cpuMs} ms, Neutron calls ${result.plugin.neutronCalls}`
+              : ''),
+        );
+      }
     }
   }
 

@@ -19,7 +19,8 @@ export interface PluginPhaseFigures {
   cpuMsPerOp: number;
   /** libnetwork requests served during the phase (access log). */
   requests: number;
-  /** Time the plugin spent answering them (sum of the access log's ms), per docker operation. */
+  /** Time the plugin spent answering them (sum of the access log's ms), in all and per docker operation. */
+  pluginMs: number;
   pluginMsPerOp: number;
   /** Neutron API calls made during the phase (kuryr_neutron_calls_total before/after). */
   neutronCalls: number;
@@ -28,12 +29,16 @@ export interface PluginPhaseFigures {
 
 export interface PhaseResult {
   phase: string;
+  /** How many times the phase ran (`--rounds`); the other figures add up over the rounds. */
+  rounds: number;
   /** Docker operations in the phase (containers, networks, or pairs for the ping). */
   ops: number;
-  /** Wall time of the whole phase, ms. */
+  /** Wall time of the whole phase, ms (all rounds: divide by `rounds` for one). */
   wallMs: number;
   /** Wall time of each docker operation, ms. */
   perOp: Summary;
+  /** The same, every operation, in order. */
+  samples: number[];
   /** dockerd's own CPU during the phase (/proc), ms. */
   dockerdCpuMs: number;
   plugin?: PluginPhaseFigures;
@@ -65,9 +70,11 @@ export async function measurePhase(
   const dockerdCpuMs = cpuMsOf(engine.pid) - dockerdBefore;
   const result: PhaseResult = {
     phase,
+    rounds: 1,
     ops: samples.length,
     wallMs: round(wallMs, 1),
     perOp: summarize(samples),
+    samples: samples.map((v) => round(v, 1)),
     dockerdCpuMs: round(dockerdCpuMs, 0),
   };
   if (plugin !== undefined && before !== undefined) {
@@ -80,12 +87,43 @@ export async function measurePhase(
       cpuMs: round(cpuMs, 0),
       cpuMsPerOp: round(cpuMs / Math.max(1, samples.length), 2),
       requests,
+      pluginMs: round(pluginMs, 1),
       pluginMsPerOp: round(pluginMs / Math.max(1, samples.length), 1),
       neutronCalls,
       neutronCallsPerOp: round(neutronCalls / Math.max(1, samples.length), 2),
     };
   }
   return result;
+}
+
+/** Adds up two measurements of the same phase (rounds). */
+export function mergePhases(a: PhaseResult, b: PhaseResult): PhaseResult {
+  const samples = [...a.samples, ...b.samples];
+  const ops = a.ops + b.ops;
+  const merged: PhaseResult = {
+    phase: a.phase,
+    rounds: a.rounds + b.rounds,
+    ops,
+    wallMs: round(a.wallMs + b.wallMs, 1),
+    perOp: summarize(samples),
+    samples,
+    dockerdCpuMs: a.dockerdCpuMs + b.dockerdCpuMs,
+  };
+  if (a.plugin && b.plugin) {
+    const cpuMs = a.plugin.cpuMs + b.plugin.cpuMs;
+    const neutronCalls = a.plugin.neutronCalls + b.plugin.neutronCalls;
+    const pluginMs = a.plugin.pluginMs + b.plugin.pluginMs;
+    merged.plugin = {
+      cpuMs,
+      cpuMsPerOp: round(cpuMs / Math.max(1, ops), 2),
+      requests: a.plugin.requests + b.plugin.requests,
+      pluginMs: round(pluginMs, 1),
+      pluginMsPerOp: round(pluginMs / Math.max(1, ops), 1),
+      neutronCalls,
+      neutronCallsPerOp: round(neutronCalls / Math.max(1, ops), 2),
+    };
+  }
+  return merged;
 }
 
 /** The docker commands of the workload, against one engine, for one target. */
