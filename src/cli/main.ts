@@ -11,6 +11,7 @@ import { doctorCommand } from './doctor.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
 import { gcCommand, renderGc } from './gc.ts';
+import { createNetworkCommand, parseKeyValues, removeNetworkCommand } from './network.ts';
 import { serve } from './serve.ts';
 import { collectStatus, renderStatus } from './status.ts';
 import { createSubnetPool, deleteSubnetPool, listSubnetPools } from './subnetpool.ts';
@@ -34,6 +35,12 @@ Commands:
   subnetpool list [--json]
   subnetpool delete NAME|ID
                       manage subnet pools (for -o/--ipam-opt neutron.pool.name=NAME)
+  network create --neutron-net NAME|UUID [-o K=V ...] [--ipam-opt K=V ...] [--ip-range CIDR]
+                 [--docker-host URL] [DOCKER_NAME]
+                      make a Docker network of this driver on an existing Neutron network
+                      (default DOCKER_NAME: the Neutron network's name); prints its ID
+  network rm DOCKER_NAME [--docker-host URL]
+                      remove it again (the Neutron network and its subnets stay)
 
 Common options:
   --config FILE                 kuryr.conf (default: /etc/kuryr/kuryr.conf if present)
@@ -86,6 +93,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return subnetpoolCommand(rest);
     case 'doctor':
       return doctorCommand(rest);
+    case 'network':
+      return networkCommand(rest);
     case 'backup':
     case 'restore': {
       const { values, positionals } = parseCommand(rest, { force: { type: 'boolean' } });
@@ -168,6 +177,44 @@ async function subnetpoolCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr subnetpool create|list|delete ...');
+}
+
+async function networkCommand(args: readonly string[]): Promise<number> {
+  const [action, ...rest] = args;
+  if (action === undefined || action === '--help' || action === '-h') return help();
+  const { values, positionals } = parseCommand(rest, {
+    'neutron-net': { type: 'string' },
+    opt: { type: 'string', short: 'o', multiple: true },
+    'ipam-opt': { type: 'string', multiple: true },
+    'ip-range': { type: 'string', multiple: true },
+    'docker-host': { type: 'string' },
+  });
+  if (values.help) return help();
+  const config = loadConfig(commonFlags(values));
+  if (action === 'create') {
+    const neutronNet = values['neutron-net'];
+    if (typeof neutronNet !== 'string') throw new KuryrError('KURYR_ERR_CONFIG', 'network create needs --neutron-net');
+    if (positionals.length > 1) throw new KuryrError('KURYR_ERR_CONFIG', 'network create takes one DOCKER_NAME');
+    const result = await createNetworkCommand(config, {
+      neutronNet,
+      name: positionals[0],
+      options: parseKeyValues((values.opt as string[] | undefined) ?? [], '-o'),
+      ipamOptions: parseKeyValues((values['ipam-opt'] as string[] | undefined) ?? [], '--ipam-opt'),
+      ipRanges: (values['ip-range'] as string[] | undefined) ?? [],
+    });
+    for (const w of result.warnings) process.stderr.write(`kuryr: warning: ${w}\n`);
+    process.stdout.write(`${result.id}\n`);
+    return 0;
+  }
+  if (action === 'rm') {
+    if (positionals.length === 0) throw new KuryrError('KURYR_ERR_CONFIG', 'network rm needs a DOCKER_NAME');
+    for (const name of positionals) {
+      await removeNetworkCommand(config, name);
+      process.stdout.write(`${name}\n`);
+    }
+    return 0;
+  }
+  throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr network create|rm ...');
 }
 
 function help(): number {

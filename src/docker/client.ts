@@ -1,6 +1,6 @@
 /**
  * A minimal Docker Engine API client (node:http) for what the plugin asks Docker: its networks of one driver
- * and the endpoints on them. Speaks to `unix:///var/run/docker.sock` by default, or `DOCKER_HOST`.
+ * and the endpoints on them; and the networks `kuryr network create|rm` makes and removes. Speaks to `unix:///var/run/docker.sock` by default, or `DOCKER_HOST`.
  */
 import http from 'node:http';
 import { fail } from '../errors.ts';
@@ -28,6 +28,27 @@ export interface DockerEndpoints {
   addresses: Set<string>;
 }
 
+/** A Docker Engine API answer with an error status (`status`: 404 no such network, 409 conflict, ...). */
+export class DockerApiError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = 'DockerApiError';
+    this.status = status;
+  }
+}
+
+/** Docker's `{"message": "..."}` error text, else the answer as it is. */
+function dockerMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // not JSON
+  }
+  return text.trim();
+}
+
 export class DockerClient {
   readonly socketPath: string | undefined;
   readonly baseUrl: string;
@@ -47,35 +68,63 @@ export class DockerClient {
 
   /** GET a JSON document from the Engine API. */
   get<T>(path: string, timeoutMs = 10_000): Promise<T> {
+    return this.request<T>('GET', path, undefined, timeoutMs);
+  }
+
+  /** POST a JSON body; resolves to the JSON answer (undefined for an empty one). */
+  post<T>(path: string, body: unknown, timeoutMs = 30_000): Promise<T> {
+    return this.request<T>('POST', path, body, timeoutMs);
+  }
+
+  /** DELETE a resource (Docker answers 204 without a body). */
+  async delete(path: string, timeoutMs = 30_000): Promise<void> {
+    await this.request<unknown>('DELETE', path, undefined, timeoutMs);
+  }
+
+  /**
+   * One Engine API call. A status of 300 or more is an error carrying Docker's `message` (the whole answer when
+   * it is not Docker's JSON error) and the status (`err.status`).
+   */
+  private request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<T> {
     const url = new URL(path, this.baseUrl);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const what = `Docker API ${method} ${path}`;
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
           ...(this.socketPath === undefined ? { host: url.hostname, port: url.port } : { socketPath: this.socketPath }),
           path: `${url.pathname}${url.search}`,
-          method: 'GET',
+          method,
           timeout: timeoutMs,
+          ...(payload === undefined
+            ? {}
+            : { headers: { 'Content-Type': 'application/json', 'Content-Length': payload.length } }),
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            if ((res.statusCode ?? 500) >= 300) {
-              reject(new Error(`Docker API GET ${path}: HTTP ${res.statusCode}: ${text.trim()}`));
+            const status = res.statusCode ?? 500;
+            if (status >= 300) {
+              reject(new DockerApiError(`${what}: HTTP ${status}: ${dockerMessage(text)}`, status));
+              return;
+            }
+            if (text.trim() === '') {
+              resolve(undefined as T);
               return;
             }
             try {
               resolve(JSON.parse(text) as T);
             } catch (err) {
-              reject(new Error(`Docker API GET ${path}: invalid JSON: ${(err as Error).message}`));
+              reject(new Error(`${what}: invalid JSON: ${(err as Error).message}`));
             }
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`Docker API GET ${path}: no answer within ${timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`${what}: no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
-      req.end();
+      req.end(payload);
     });
   }
 
