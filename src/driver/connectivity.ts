@@ -136,13 +136,18 @@ export async function programExternalConnectivity(
     const existing = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });
     if (existing.length > 0) {
       const missing = existing.map((g) => g.id).filter((id) => !port.security_groups.includes(id));
-      if (missing.length > 0)
-        await rt.neutron.updatePort(port.id, { security_groups: [...missing, ...port.security_groups] });
+      if (missing.length > 0) {
+        const updated = await rt.neutron.updatePort(port.id, {
+          security_groups: [...missing, ...port.security_groups],
+        });
+        rt.cache.rememberPort(updated, endpointId);
+      }
       return;
     }
     const group = await createExposedGroup(rt, port.id, ports);
     try {
-      await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
+      const updated = await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
+      rt.cache.rememberPort(updated, endpointId);
     } catch (err) {
       await deleteGroupQuietly(rt, group.id);
       throw err;

@@ -6,6 +6,7 @@ import type { HostNetworkAgent } from '../binding/binder.ts';
 import type { Binder } from '../binding/binder.ts';
 import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
+import { DriverCache } from './cache.ts';
 import { KeyedLock } from './locks.ts';
 
 /** Minimal structured logger (pino's shape). */
@@ -57,10 +58,11 @@ export class BlockReservations {
 export interface DriverRuntime extends DriverDeps {
   locks: KeyedLock;
   reservations: BlockReservations;
+  cache: DriverCache;
 }
 
 export function createRuntime(deps: DriverDeps): DriverRuntime {
-  return { ...deps, locks: new KeyedLock(), reservations: new BlockReservations() };
+  return { ...deps, locks: new KeyedLock(), reservations: new BlockReservations(), cache: new DriverCache() };
 }
 
 /** Message of any thrown value. */

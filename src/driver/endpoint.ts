@@ -12,7 +12,9 @@ import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
 import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts, groupName } from './connectivity.ts';
+import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { isUntaggedLeftover } from './ipam.ts';
 import { mtuOf } from './network.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, withTags } from './tags.ts';
 
@@ -42,10 +44,12 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     if (addresses.length === 0) throw fail.invalid('Interface address v4 or v6 not provided.');
     const mac = iface.MacAddress ? iface.MacAddress.toLowerCase() : undefined;
 
-    const holders = await rt.neutron.listPorts({
-      network_id: network.id,
-      fixed_ips: addresses.map((a) => `ip_address=${a}`),
-    });
+    // The port RequestAddress made moments ago is known; otherwise ask Neutron who holds the addresses.
+    const known = [...new Set(addresses.map((a) => rt.cache.addresses.get(addressKey(network.id, a))))];
+    const holders =
+      known.length === 1 && known[0] !== undefined
+        ? [known[0]]
+        : await rt.neutron.listPorts({ network_id: network.id, fixed_ips: addresses.map((a) => `ip_address=${a}`) });
     if (holders.length > 1) {
       throw fail.conflict(
         `Multiple ports exist for the addresses ${addresses.join(' and ')}: ${holders.map((p) => p.id).join(', ')}`,
@@ -91,6 +95,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       }
     }
 
+    rt.cache.rememberPort(port, req.EndpointID);
     faultPoint('create-endpoint:before-bind');
     try {
       await rt.binder.bind({ port, mtu: mtuOf(network) });
@@ -125,7 +130,9 @@ async function claimPort(
   if (!port.admin_state_up) update.admin_state_up = true;
   const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
   faultPoint('create-endpoint:before-tags');
-  const tags = withTags(updated.tags, idTags(endpointId));
+  // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint tags, in one update.
+  const mark = isUntaggedLeftover(port) ? [PORT_CREATED_TAG] : [];
+  const tags = withTags(updated.tags, [...mark, ...idTags(endpointId)]);
   if (tags.length === updated.tags.length) return updated;
   return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
 }
@@ -160,6 +167,9 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     if (port === undefined) return;
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
+    rt.cache.endpoints.delete(endpointId);
+    // Our own port keeps its tags: ReleaseAddress, next, deletes it (and gc would, if Docker never called).
+    if (port.tags.includes(PORT_CREATED_TAG)) return;
     await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
   });
 }
@@ -169,6 +179,7 @@ export async function endpointOperInfo(
   rt: DriverRuntime,
   endpointId: string,
 ): Promise<{ Value: Record<string, string> }> {
-  const port = await portOfEndpoint(rt, endpointId);
+  // Always asked of Neutron: the status changes as the agent wires the port.
+  const port = await portOfEndpoint(rt, endpointId, { fresh: true });
   return { Value: port === undefined ? {} : { status: port.status, port_id: port.id } };
 }

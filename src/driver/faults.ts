@@ -10,7 +10,7 @@ export const FAULT_POINTS = [
   'create-network:before-tags',
   'create-network:before-subnet-tags',
   'create-network:before-bridge',
-  'request-address:before-port-tag',
+  'request-address:after-create-port',
   'create-endpoint:before-tags',
   'create-endpoint:before-bind',
   'delete-endpoint:before-untag',

@@ -9,7 +9,7 @@
  * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
  */
 import { fail } from '../errors.ts';
-import { isNotFound, isPoolInUse } from '../neutron/errors.ts';
+import { isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import {
   cidrContains,
@@ -24,6 +24,7 @@ import {
   parseCidr,
 } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
+import { addressKey, poolKey } from './cache.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import type { DriverRuntime } from './context.ts';
@@ -32,6 +33,7 @@ import { familyOptions, parseNeutronOptions } from './options.ts';
 import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
 import {
+  DEVICE_OWNER,
   isIdTag,
   PORT_CREATED_TAG,
   PORT_EXISTING_TAG,
@@ -69,6 +71,8 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   if (pool === '') {
     const shared = (await poolFromOptions(rt, opts)) ?? (await defaultPool(rt, version));
     const cidr = await allocateBlock(rt, shared);
+    // A block just chosen has no subnet yet: the gateway request needs no lookup.
+    rt.cache.subnetsByPool.set(poolKey(shared.id, cidr), null);
     return reply({ poolId: shared.id, cidr });
   }
 
@@ -161,6 +165,8 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
       shared,
     });
     faultPoint('request-pool:after-create');
+    rt.cache.rememberPool(created);
+    rt.cache.subnetsByPool.set(poolKey(created.id, cidr), null);
     if (subnetId !== undefined) {
       try {
         await rt.neutron.addTag('subnetpools', created.id, subnetId);
@@ -176,7 +182,28 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
 /** `IpamDriver.ReleasePool`: deletes our pool only when no subnet uses it (DeleteNetwork handles the rest). */
 export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
   const ref = decodePoolId(poolIdText);
-  if (ref.cidr !== undefined) rt.reservations.release(ref.poolId, ref.cidr);
+  if (ref.cidr !== undefined) {
+    rt.reservations.release(ref.poolId, ref.cidr);
+    // A pool of ours whose subnet this process made: DeleteNetwork (next) removes both.
+    const subnet = rt.cache.subnetsByPool.get(poolKey(ref.poolId, ref.cidr));
+    const cachedPool = rt.cache.pools.get(ref.poolId);
+    if (
+      subnet &&
+      subnet.subnetpool_id === ref.poolId &&
+      cachedPool !== undefined &&
+      isOwnPool(rt.settings, cachedPool)
+    ) {
+      return;
+    }
+    // The default pool (or another we only read): nothing to release.
+    if (
+      cachedPool !== undefined &&
+      !isOwnPool(rt.settings, cachedPool) &&
+      !cachedPool.tags.includes(POOL_EXISTING_TAG)
+    ) {
+      return;
+    }
+  }
   let pool: SubnetPool;
   try {
     pool = await rt.neutron.showSubnetPool(ref.poolId);
@@ -195,6 +222,7 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
   await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
     if (!isNotFound(err) && !isPoolInUse(err)) throw err;
   });
+  rt.cache.forgetPool(pool.id);
 }
 
 export interface RequestAddressInput {
@@ -310,44 +338,40 @@ async function portAddress(
       throw fail.conflict(`address ${address} is already in use by Neutron port ${holder.id}${describeOwner(holder)}`);
     }
   }
-  if (mac !== undefined) {
-    const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
-    const port = withMac.find((p) => p.tags.includes(PORT_CREATED_TAG)) ?? withMac.find(isUntaggedLeftover);
-    if (port !== undefined) {
-      if (!port.tags.includes(PORT_CREATED_TAG)) {
-        // Created by an attempt that crashed before tagging it: adopt it.
-        await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_CREATED_TAG]));
-      }
-      const held = port.fixed_ips.find((ip) => ip.subnet_id === subnet.id);
-      if (held !== undefined && (address === undefined || normalizeIp(held.ip_address) === address)) {
-        return normalizeIp(held.ip_address);
-      }
-      if (held === undefined) {
-        const updated = await rt.neutron.updatePort(port.id, {
-          fixed_ips: [
-            ...port.fixed_ips,
-            { subnet_id: subnet.id, ...(address === undefined ? {} : { ip_address: address }) },
-          ],
-        });
-        return addressIn(updated, subnet);
-      }
-    }
-  }
-  const created = await rt.neutron.createPort({
-    name: UNBOUND_PORT_NAME,
-    network_id: subnet.network_id,
-    admin_state_up: true,
-    ...(mac === undefined ? {} : { mac_address: mac }),
-    fixed_ips: [{ subnet_id: subnet.id, ...(address === undefined ? {} : { ip_address: address }) }],
-  });
-  faultPoint('request-address:before-port-tag');
+  // The common case first: a new port with Docker's MAC. It is tagged when CreateEndpoint claims it (one tag
+  // update instead of two); until then its name and lack of tags mark it as ours (`isUntaggedLeftover`).
+  const fixedIp = { subnet_id: subnet.id, ...(address === undefined ? {} : { ip_address: address }) };
   try {
-    await rt.neutron.replaceTags('ports', created.id, withTags(created.tags, [PORT_CREATED_TAG]));
+    const created = await rt.neutron.createPort({
+      name: UNBOUND_PORT_NAME,
+      network_id: subnet.network_id,
+      admin_state_up: true,
+      ...(mac === undefined ? {} : { mac_address: mac }),
+      fixed_ips: [fixedIp],
+    });
+    faultPoint('request-address:after-create-port');
+    rt.cache.rememberPort(created);
+    return addressIn(created, subnet);
   } catch (err) {
-    await rt.neutron.deletePort(created.id).catch(() => undefined);
-    throw err;
+    if (mac === undefined || !(err instanceof NeutronError && err.type === 'MacAddressInUse')) throw err;
   }
-  return addressIn(created, subnet);
+  // Docker's MAC is already on this network: a retried request, or the other family of a dual-stack endpoint.
+  const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
+  const port = withMac.find((p) => p.tags.includes(PORT_CREATED_TAG) || isUntaggedLeftover(p));
+  if (port === undefined) {
+    throw fail.conflict(`MAC address ${mac} is already used on this network by Neutron port ${withMac[0]?.id ?? '?'}`);
+  }
+  const held = port.fixed_ips.find((ip) => ip.subnet_id === subnet.id);
+  if (held !== undefined) {
+    if (address !== undefined && normalizeIp(held.ip_address) !== address) {
+      throw fail.conflict(`the endpoint with MAC ${mac} already holds ${held.ip_address} in subnet ${subnet.cidr}`);
+    }
+    rt.cache.rememberPort(port);
+    return normalizeIp(held.ip_address);
+  }
+  const updated = await rt.neutron.updatePort(port.id, { fixed_ips: [...port.fixed_ips, fixedIp] });
+  rt.cache.rememberPort(updated);
+  return addressIn(updated, subnet);
 }
 
 function addressIn(port: Port, subnet: Subnet): string {
@@ -356,15 +380,23 @@ function addressIn(port: Port, subnet: Subnet): string {
   return normalizeIp(ip.ip_address);
 }
 
-/** A port of ours whose tagging never happened (a crash right after its creation). */
+/**
+ * A port our IPAM made that carries no tag yet: between RequestAddress and CreateEndpoint (which tags it), or
+ * left so by a crash before or right after CreateEndpoint claimed it.
+ */
 export function isUntaggedLeftover(port: Port): boolean {
-  return port.name === UNBOUND_PORT_NAME && port.tags.length === 0 && port.device_id === '' && port.device_owner === '';
+  return (
+    port.name === UNBOUND_PORT_NAME &&
+    port.tags.length === 0 &&
+    (port.device_owner === '' || port.device_owner === DEVICE_OWNER)
+  );
 }
 
 /** A pre-created port nobody uses: not ours, not network-owned, not bound to a host or device. */
 function isFreeForTakeover(port: Port): boolean {
   return (
     !port.tags.includes(PORT_CREATED_TAG) &&
+    !isUntaggedLeftover(port) &&
     !port.device_owner.startsWith('network:') &&
     port.device_id === '' &&
     port['binding:host_id'] === ''
@@ -395,10 +427,13 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
   const subnet = await subnetOfPool(rt, ref);
   if (subnet === undefined) return;
   if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) return;
-  const ports = await rt.neutron.listPorts({
-    network_id: subnet.network_id,
-    fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
-  });
+  const cached = rt.cache.addresses.get(addressKey(subnet.network_id, address));
+  const ports = cached
+    ? [cached]
+    : await rt.neutron.listPorts({
+        network_id: subnet.network_id,
+        fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
+      });
   for (const port of ports) await releasePort(rt, port);
 }
 
@@ -407,7 +442,8 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
  * ran; a taken-over port is handed back; anything else is left alone.
  */
 export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
-  if (port.tags.includes(PORT_CREATED_TAG)) {
+  rt.cache.forgetPort(port);
+  if (port.tags.includes(PORT_CREATED_TAG) || isUntaggedLeftover(port)) {
     // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
     if (hasEndpointTags(port)) await rt.binder.unbind(port);
     const groups = await exposedGroupsOf(rt, port);

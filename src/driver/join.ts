@@ -27,7 +27,8 @@ export async function join(rt: DriverRuntime, endpointId: string): Promise<JoinR
   const port = await portOfEndpoint(rt, endpointId);
   if (port === undefined) throw fail.notFound(`The port doesn't exist for the identifier ${endpointId}`);
   const subnetIds = [...new Set(port.fixed_ips.map((f) => f.subnet_id))];
-  const subnets = subnetIds.length === 0 ? [] : await rt.neutron.listSubnets({ id: subnetIds });
+  const known = subnetIds.map((id) => rt.cache.subnetsById.get(id));
+  const subnets = known.every((s) => s !== undefined) ? known : await rt.neutron.listSubnets({ id: subnetIds });
   const result: JoinResult = {
     InterfaceName: { SrcName: interfaceNames(port.id).container, DstPrefix: rt.settings.vethDstPrefix },
     StaticRoutes: [],

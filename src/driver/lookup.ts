@@ -5,6 +5,7 @@
 import { fail } from '../errors.ts';
 import type { ListFilter } from '../neutron/api.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
+import { poolKey } from './cache.ts';
 import type { DriverRuntime } from './context.ts';
 import type { FamilyOptions } from './options.ts';
 import type { PoolRef } from './pool-id.ts';
@@ -23,9 +24,17 @@ export function single<T>(items: readonly T[], what: string, filter: ListFilter)
 }
 
 /** The Neutron network of a Docker network (tags `kuryr.net.uuid.lh/uh`). */
-export async function networkOfDocker(rt: DriverRuntime, dockerNetworkId: string): Promise<Network | undefined> {
+export async function networkOfDocker(
+  rt: DriverRuntime,
+  dockerNetworkId: string,
+  opts: { fresh?: boolean } = {},
+): Promise<Network | undefined> {
+  const cached = opts.fresh ? undefined : rt.cache.networks.get(dockerNetworkId);
+  if (cached !== undefined) return cached;
   const filter = { tags: idTags(dockerNetworkId) };
-  return single(await rt.neutron.listNetworks(filter), 'networks', filter);
+  const network = single(await rt.neutron.listNetworks(filter), 'networks', filter);
+  if (network !== undefined) rt.cache.networks.set(dockerNetworkId, network);
+  return network;
 }
 
 /** Like networkOfDocker, but a missing network is a 404. */
@@ -38,9 +47,17 @@ export async function requireNetworkOfDocker(rt: DriverRuntime, dockerNetworkId:
 }
 
 /** The Neutron port of a Docker endpoint (tags `kuryr.net.uuid.lh/uh` of the endpoint ID). */
-export async function portOfEndpoint(rt: DriverRuntime, endpointId: string): Promise<Port | undefined> {
+export async function portOfEndpoint(
+  rt: DriverRuntime,
+  endpointId: string,
+  opts: { fresh?: boolean } = {},
+): Promise<Port | undefined> {
+  const cached = opts.fresh ? undefined : rt.cache.endpoints.get(endpointId);
+  if (cached !== undefined) return cached;
   const filter = { tags: idTags(endpointId) };
-  return single(await rt.neutron.listPorts(filter), 'ports', filter);
+  const port = single(await rt.neutron.listPorts(filter), 'ports', filter);
+  if (port !== undefined) rt.cache.rememberPort(port, endpointId);
+  return port;
 }
 
 /** A subnet pool chosen by `neutron.pool.uuid` / `neutron.pool.name`; missing → 404. */
@@ -56,8 +73,12 @@ export async function poolFromOptions(rt: DriverRuntime, opts: FamilyOptions): P
 
 /** A subnet pool by name (one call); several with that name → conflict. */
 export async function poolByName(rt: DriverRuntime, name: string, tag?: string): Promise<SubnetPool | undefined> {
+  const cached = tag === undefined ? rt.cache.poolsByName.get(name) : undefined;
+  if (cached !== undefined) return cached;
   const filter: ListFilter = tag === undefined ? { name } : { name, tags: [tag] };
-  return single(await rt.neutron.listSubnetPools(filter), 'subnetspool', filter);
+  const pool = single(await rt.neutron.listSubnetPools(filter), 'subnetspool', filter);
+  if (pool !== undefined && tag === undefined) rt.cache.rememberPool(pool);
+  return pool;
 }
 
 /**
@@ -65,6 +86,19 @@ export async function poolByName(rt: DriverRuntime, name: string, tag?: string):
  * subnet of that CIDR that CreateNetwork tagged with the pool ID (one or two calls).
  */
 export async function subnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
+  if (ref.cidr !== undefined) {
+    const cached = rt.cache.subnetsByPool.get(poolKey(ref.poolId, ref.cidr));
+    if (cached !== undefined) return cached ?? undefined;
+  }
+  const found = await lookupSubnetOfPool(rt, ref);
+  if (found !== undefined) {
+    rt.cache.subnetsById.set(found.id, found);
+    if (ref.cidr !== undefined) rt.cache.subnetsByPool.set(poolKey(ref.poolId, ref.cidr), found);
+  }
+  return found;
+}
+
+async function lookupSubnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
   const fromPool: ListFilter = { subnetpool_id: ref.poolId, cidr: ref.cidr };
   const found = single(await rt.neutron.listSubnets(fromPool), 'subnets', fromPool);
   if (found !== undefined || ref.cidr === undefined) return found;

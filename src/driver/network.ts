@@ -15,6 +15,7 @@ import { handBack, isUntaggedLeftover } from './ipam.ts';
 import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
+import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import {
   existingNetworkTag,
@@ -67,6 +68,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways: gatewaysOf(subnets) });
         undo.push(() => rt.agent!.removeNetwork(network.id));
       }
+      remember(rt, req.NetworkID, network, subnets, planned);
     } catch (err) {
       for (const step of undo.reverse()) {
         await step().catch((undoErr: unknown) =>
@@ -78,6 +80,25 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       for (const p of planned) rt.reservations.release(p.pool.id, p.cidr);
     }
   });
+}
+
+/** What CreateNetwork made, for the calls that follow (see cache.ts). */
+function remember(
+  rt: DriverRuntime,
+  dockerId: string,
+  network: Network,
+  subnets: readonly Subnet[],
+  planned: readonly PlannedSubnet[],
+): void {
+  rt.cache.networks.set(dockerId, { ...network, subnets: subnets.map((s) => s.id) });
+  rt.cache.networkSubnets.set(network.id, [...subnets]);
+  for (const plan of planned) {
+    rt.cache.rememberPool(plan.pool);
+    const subnet = subnets.find((s) => normalizeCidr(s.cidr) === plan.cidr);
+    if (subnet === undefined) continue;
+    rt.cache.subnetsById.set(subnet.id, subnet);
+    rt.cache.subnetsByPool.set(poolKey(plan.pool.id, plan.cidr), subnet);
+  }
 }
 
 /** MTU of a Neutron network (1500 when it has none, as kuryr does). */
@@ -152,8 +173,8 @@ async function obtainNetwork(
   options: NeutronOptions,
   undo: Undo[],
 ): Promise<Network> {
-  const tagged = await networkOfDocker(rt, dockerId);
   if (options.netId !== undefined || options.netName !== undefined) {
+    const tagged = await networkOfDocker(rt, dockerId, { fresh: true });
     const filter = options.netId !== undefined ? { id: options.netId } : { name: options.netName };
     const existing = single(await rt.neutron.listNetworks(filter), 'networks', filter);
     if (existing === undefined) {
@@ -175,9 +196,14 @@ async function obtainNetwork(
     }
     return { ...existing, tags: withTags(existing.tags, missing) };
   }
-  if (tagged !== undefined) return tagged;
-  // One lookup by name also finds a network an earlier attempt created but crashed before tagging.
+  const cached = rt.cache.networks.get(dockerId);
+  if (cached !== undefined) return cached;
+  // One lookup by name finds the network of an earlier attempt: tagged (a resent request), or created by an
+  // attempt that crashed before tagging it.
   const named = await rt.neutron.listNetworks({ name: networkName(dockerId) });
+  const [lowerHalf] = idTags(dockerId);
+  const tagged = named.find((n) => n.tags.includes(lowerHalf!));
+  if (tagged !== undefined) return tagged;
   const orphan = named.find((n) => n.description === networkDescription(dockerId) && !n.tags.some(isIdTag));
   const network =
     orphan ??
@@ -267,9 +293,13 @@ function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): un
 /** `NetworkDriver.DeleteNetwork`: removes what CreateNetwork made; a network already gone is fine. */
 export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promise<void> {
   await rt.locks.run(`network:${dockerId}`, async () => {
-    const network = await networkOfDocker(rt, dockerId);
+    const cached = rt.cache.networks.get(dockerId);
+    // A shared (pre-existing) network is read afresh: other Docker networks may have tagged it since.
+    const shared = cached === undefined || cached.tags.includes(existingNetworkTag(dockerId));
+    const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
-    const subnets = await rt.neutron.listSubnets({ network_id: network.id });
+    const known = shared ? undefined : rt.cache.networkSubnets.get(network.id);
+    const subnets = known ?? (await rt.neutron.listSubnets({ network_id: network.id }));
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
     faultPoint('delete-network:before-neutron');
@@ -279,6 +309,7 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
       await deleteOwnNetwork(rt, network);
     }
     faultPoint('delete-network:before-pools');
+    rt.cache.forgetNetwork(dockerId, network.id);
     await deleteOwnPools(rt, subnets);
   });
 }
@@ -346,17 +377,20 @@ async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promis
 async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Promise<void> {
   const poolIds = new Set(subnets.map((s) => s.subnetpool_id).filter((id): id is string => id !== null));
   for (const poolId of poolIds) {
-    let pool: SubnetPool;
-    try {
-      pool = await rt.neutron.showSubnetPool(poolId);
-    } catch (err) {
-      if (isNotFound(err)) continue;
-      throw err;
+    let pool = rt.cache.pools.get(poolId);
+    if (pool === undefined) {
+      try {
+        pool = await rt.neutron.showSubnetPool(poolId);
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
     }
     if (!isOwnPool(rt.settings, pool)) continue;
     await rt.neutron.deleteSubnetPool(poolId).catch((err: unknown) => {
       if (!isNotFound(err) && !isPoolInUse(err)) throw err;
     });
+    rt.cache.forgetPool(poolId);
   }
 }
 

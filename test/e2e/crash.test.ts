@@ -27,7 +27,7 @@ const PHASE: Record<FaultPoint, Phase> = {
   'create-network:before-tags': 'network-create',
   'create-network:before-subnet-tags': 'network-create',
   'create-network:before-bridge': 'network-create',
-  'request-address:before-port-tag': 'container-run',
+  'request-address:after-create-port': 'container-run',
   'create-endpoint:before-tags': 'container-run',
   'create-endpoint:before-bind': 'container-run',
   'delete-endpoint:before-untag': 'container-rm',
