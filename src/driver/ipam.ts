@@ -330,7 +330,11 @@ async function portAddress(
     });
     const holder = holders[0];
     if (holder !== undefined) {
-      if (mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
+      // Our own port with this MAC: a retried request. A pre-created port with Docker's MAC (`--mac-address`,
+      // as an orchestrator passes both) is not ours yet and is taken over below.
+      const ours =
+        holder.tags.includes(PORT_CREATED_TAG) || holder.tags.includes(PORT_EXISTING_TAG) || isUntaggedLeftover(holder);
+      if (ours && mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
       if (isFreeForTakeover(holder)) {
         await rt.neutron.replaceTags('ports', holder.id, withTags(holder.tags, [PORT_EXISTING_TAG]));
         return address;

@@ -161,6 +161,29 @@ describe('endpoints (RequestAddress, CreateEndpoint, Join, DeleteEndpoint, Relea
     assert.deepEqual(after.tags, []);
   });
 
+  test('a pre-created port chosen with --ip and its own MAC (--mac-address, as Zun does) is taken over and handed back', async () => {
+    const net = await networkCreate(env.driver, { subnet: '10.53.0.0/24' });
+    const [network] = await env.neutron.listNetworks();
+    const [subnet] = await env.neutron.listSubnets({ network_id: network!.id });
+    const pre = await env.neutron.createPort({
+      network_id: network!.id,
+      name: 'zun-port',
+      mac_address: '02:42:0a:35:00:4e',
+      fixed_ips: [{ subnet_id: subnet!.id, ip_address: '10.53.0.78' }],
+    });
+    const reply = await env.driver.requestAddress({
+      PoolID: net.pools[0]!.poolId,
+      Address: '10.53.0.78',
+      Options: { 'com.docker.network.endpoint.macaddress': '02:42:0a:35:00:4e' },
+    });
+    assert.equal(reply.Address, '10.53.0.78/24');
+    assert.ok((await env.neutron.showPort(pre.id)).tags.includes('kuryr.port.existing'), 'taken over');
+    await env.driver.releaseAddress({ PoolID: net.pools[0]!.poolId, Address: '10.53.0.78' });
+    const back = await env.neutron.showPort(pre.id);
+    assert.deepEqual(back.tags, [], 'handed back');
+    assert.equal(back.device_id, '');
+  });
+
   test('exposed ports become a security group with merged ranges, attached while the port is bound', async () => {
     const net = await networkCreate(env.driver, { subnet: '10.51.0.0/24' });
     const exposed = [80, 81, 82, 443].map((Port) => ({ Proto: 6, Port })).concat([{ Proto: 17, Port: 53 }]);
