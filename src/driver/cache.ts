@@ -60,13 +60,17 @@ export class DriverCache {
     for (const [key, p] of this.addresses) if (p.id === port.id) this.addresses.delete(key);
   }
 
-  forgetNetwork(dockerNetworkId: string, neutronNetworkId: string): void {
+  /** Drops a deleted network, its subnets (those cached and those given) and the addresses on it. */
+  forgetNetwork(dockerNetworkId: string, neutronNetworkId: string, subnets: readonly Subnet[] = []): void {
     this.networks.delete(dockerNetworkId);
-    for (const subnet of this.networkSubnets.get(neutronNetworkId) ?? []) {
+    for (const subnet of [...(this.networkSubnets.get(neutronNetworkId) ?? []), ...subnets]) {
       this.subnetsById.delete(subnet.id);
       if (subnet.subnetpool_id !== null) this.subnetsByPool.delete(poolKey(subnet.subnetpool_id, subnet.cidr));
     }
     this.networkSubnets.delete(neutronNetworkId);
+    // Also the entries keyed by a pool the subnet is only tagged with (a pre-existing subnet).
+    for (const [key, subnet] of this.subnetsByPool)
+      if (subnet?.network_id === neutronNetworkId) this.subnetsByPool.delete(key);
     for (const [key, p] of this.addresses) if (p.network_id === neutronNetworkId) this.addresses.delete(key);
   }
 }

@@ -298,8 +298,8 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     const shared = cached === undefined || cached.tags.includes(existingNetworkTag(dockerId));
     const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
-    const known = shared ? undefined : rt.cache.networkSubnets.get(network.id);
-    const subnets = known ?? (await rt.neutron.listSubnets({ network_id: network.id }));
+    // Always listed: the cache knows what this process made, not every subnet the network may hold.
+    const subnets = await rt.neutron.listSubnets({ network_id: network.id });
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
     faultPoint('delete-network:before-neutron');
@@ -309,7 +309,7 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
       await deleteOwnNetwork(rt, network);
     }
     faultPoint('delete-network:before-pools');
-    rt.cache.forgetNetwork(dockerId, network.id);
+    rt.cache.forgetNetwork(dockerId, network.id, subnets);
     await deleteOwnPools(rt, subnets);
   });
 }
