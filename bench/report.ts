@@ -157,16 +157,21 @@ export function renderScale(result: ScaleResult, markdown = false): string {
   const firstLast = (values: number[]) =>
     `${percentile(values.slice(0, tenth), 50).toFixed(0)} ms for the first ${tenth}, ` +
     `${percentile(values.slice(-tenth), 50).toFixed(0)} ms for the last ${tenth}`;
-  const memory = result.rss
-    .map((m) => `${m.containers}: ${m.rssMiB} MiB (heap new ${m.heapNewMiB}, old ${m.heapOldMiB})`)
-    .join(', ');
+  const point = (m: ScaleResult['rss'][number]) =>
+    `${m.rssMiB} MiB (anon ${m.rssAnonMiB}; V8 young ${m.heapNewMiB}, old ${m.heapOldMiB}, live ${m.heapUsedMiB}; ` +
+    `external ${m.externalMiB})`;
+  const memory = [
+    ...result.rss.map((m) => `  ${String(m.containers).padStart(5)} containers: ${point(m)}`),
+    `  after teardown:   ${point(result.memoryAfterTeardown)}`,
+  ].join('\n');
   return [
     curve,
     '',
     `docker network create p50: ${firstLast(result.networkCreateMs)}`,
     `docker network rm p50:     ${firstLast(result.networkRmMs)}`,
     `docker run p50:            ${firstLast(result.dockerRunMs)}`,
-    `plugin RSS by containers:  ${memory}`,
+    'plugin memory:',
+    memory,
   ].join('\n');
 }
 

@@ -47,8 +47,14 @@ export interface Flatness {
 export interface MemoryPoint {
   containers: number;
   rssMiB: number;
+  /** Anonymous (private) part of the RSS. */
+  rssAnonMiB: number;
+  /** V8 heap spaces (size reserved for the young and old generations) and the live JS objects in it. */
   heapNewMiB: number;
   heapOldMiB: number;
+  heapUsedMiB: number;
+  /** Memory of Buffers and other objects outside the V8 heap. */
+  externalMiB: number;
 }
 
 export interface ScaleResult {
@@ -72,6 +78,8 @@ export interface ScaleResult {
   flatness: Record<string, Flatness>;
   /** Plugin memory as the container count grew: RSS, and the V8 heap's young and old generations (metrics). */
   rss: MemoryPoint[];
+  /** The same once every container and network is gone again. */
+  memoryAfterTeardown: MemoryPoint;
   plugin: { memory: MemoryStatus; cpuMs: number; requests: number; neutronCalls: number };
   notes: string[];
 }
@@ -187,8 +195,17 @@ export async function runScale(
   const step = Math.max(1, Math.ceil(options.containers / options.buckets));
   const memoryPoint = async (containers: number): Promise<MemoryPoint> => {
     const samples = await plugin.scrape();
-    const heap = (space: string) => round(sumOf(samples, 'nodejs_heap_space_size_total_bytes', { space }) / 2 ** 20, 1);
-    return { containers, rssMiB: memoryOf(plugin.pid).rssMiB, heapNewMiB: heap('new'), heapOldMiB: heap('old') };
+    const mib = (name: string, where: Record<string, string> = {}) => round(sumOf(samples, name, where) / 2 ** 20, 1);
+    const memory = memoryOf(plugin.pid);
+    return {
+      containers,
+      rssMiB: memory.rssMiB,
+      rssAnonMiB: memory.rssAnonMiB,
+      heapNewMiB: mib('nodejs_heap_space_size_total_bytes', { space: 'new' }),
+      heapOldMiB: mib('nodejs_heap_space_size_total_bytes', { space: 'old' }),
+      heapUsedMiB: mib('nodejs_heap_size_used_bytes'),
+      externalMiB: mib('nodejs_external_memory_bytes'),
+    };
   };
   const rss: MemoryPoint[] = [await memoryPoint(0)];
   // Only the container phase goes into the curves (network create/rm make address calls of their own).
@@ -217,6 +234,7 @@ export async function runScale(
   const networkRmMs: number[] = [];
   for (const n of networks) networkRmMs.push(await w.removeNetwork(n));
   const wallS = round((performance.now() - t0) / 1000, 1);
+  const memoryAfterTeardown = await memoryPoint(0);
 
   const entries = plugin.requests(offset);
   const buckets = bucketize(plugin.requests(containersFrom, containersTo), options.containers, options.buckets);
@@ -233,6 +251,7 @@ export async function runScale(
     buckets,
     flatness: flatness(buckets),
     rss,
+    memoryAfterTeardown,
     plugin: {
       memory: memoryOf(plugin.pid),
       cpuMs: round(cpuMsOf(plugin.pid) - cpu0, 0),
