@@ -72,5 +72,6 @@ export class DriverCache {
     for (const [key, subnet] of this.subnetsByPool)
       if (subnet?.network_id === neutronNetworkId) this.subnetsByPool.delete(key);
     for (const [key, p] of this.addresses) if (p.network_id === neutronNetworkId) this.addresses.delete(key);
+    for (const [endpoint, p] of this.endpoints) if (p.network_id === neutronNetworkId) this.endpoints.delete(endpoint);
   }
 }

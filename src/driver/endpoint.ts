@@ -77,8 +77,14 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_CREATED_TAG, ...endpointTags])),
       };
       if (exposed.length > 0) {
-        const group = await createExposedGroup(rt, port.id, exposed);
-        port = await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
+        const made = port;
+        try {
+          const group = await createExposedGroup(rt, made.id, exposed);
+          port = await rt.neutron.updatePort(made.id, { security_groups: [group.id, ...made.security_groups] });
+        } catch (err) {
+          await rt.neutron.deletePort(made.id).catch(() => undefined);
+          throw err;
+        }
       }
     } else {
       if (before.device_id !== '' && before.device_id !== req.EndpointID) {
@@ -168,9 +174,9 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
     rt.cache.endpoints.delete(endpointId);
-    // Our own port keeps its tags: ReleaseAddress, next, deletes it (and gc would, if Docker never called).
-    if (port.tags.includes(PORT_CREATED_TAG)) return;
-    await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
+    // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
+    const tags = await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
+    rt.cache.rememberPort({ ...port, tags });
   });
 }
 

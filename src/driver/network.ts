@@ -11,7 +11,7 @@ import { isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/er
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
-import { handBack, isUntaggedLeftover } from './ipam.ts';
+import { isUntaggedLeftover, releasePort } from './ipam.ts';
 import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
@@ -62,10 +62,12 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     const undo: Undo[] = [];
     try {
       const network = await obtainNetwork(rt, req.NetworkID, options, undo);
-      const subnets = await ensureSubnets(rt, network, planned, undo);
+      const { planned: subnets, others } = await ensureSubnets(rt, network, planned, undo);
       faultPoint('create-network:before-bridge');
       if (rt.agent !== undefined) {
-        await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways: gatewaysOf(subnets) });
+        // Every subnet's gateway stays on the bridge, not only those of this call's pools.
+        const gateways = gatewaysOf([...subnets, ...others]);
+        await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways });
         undo.push(() => rt.agent!.removeNetwork(network.id));
       }
       remember(rt, req.NetworkID, network, subnets, planned);
@@ -235,8 +237,9 @@ async function ensureSubnets(
   network: Network,
   planned: readonly PlannedSubnet[],
   undo: Undo[],
-): Promise<Subnet[]> {
+): Promise<{ planned: Subnet[]; others: Subnet[] }> {
   const present = network.subnets.length === 0 ? [] : await rt.neutron.listSubnets({ network_id: network.id });
+  const othersOf = (result: readonly Subnet[]) => present.filter((p) => !result.some((r) => r.id === p.id));
   const result: Subnet[] = [];
   const missing: PlannedSubnet[] = [];
   for (const plan of planned) {
@@ -250,7 +253,7 @@ async function ensureSubnets(
       result.push(found);
     }
   }
-  if (missing.length === 0) return result;
+  if (missing.length === 0) return { planned: result, others: othersOf(result) };
   const bodies: SubnetCreate[] = missing.map((plan) => ({
     name: subnetName(plan.cidr),
     network_id: network.id,
@@ -277,7 +280,7 @@ async function ensureSubnets(
       tags: await rt.neutron.replaceTags('subnets', subnet.id, withTags(subnet.tags, [poolId])),
     });
   }
-  return result;
+  return { planned: result, others: othersOf(result) };
 }
 
 function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): unknown {
@@ -365,11 +368,9 @@ async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promis
       port.tags.includes(PORT_CREATED_TAG) || port.tags.includes(PORT_EXISTING_TAG) || isUntaggedLeftover(port);
     if (!ours) continue;
     rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
-    if (port.tags.includes(PORT_EXISTING_TAG)) await handBack(rt, port);
-    else {
-      await rt.binder.unbind(port);
-      await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
-    }
+    // Unplugged whatever its tags say, then released like ReleaseAddress would (its exposed-ports group too).
+    await rt.binder.unbind(port);
+    await releasePort(rt, port);
   }
 }
 

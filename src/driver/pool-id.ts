@@ -8,7 +8,7 @@
  *   `<pool uuid>`                   kuryr-libnetwork's form (networks created by the original), CIDR unknown
  */
 import { fail } from '../errors.ts';
-import { isCidr, normalizeCidr } from '../util/ip.ts';
+import { cidrContains, isCidr, normalizeCidr, parseCidr } from '../util/ip.ts';
 
 export interface PoolRef {
   /** Neutron subnet pool ID. */
@@ -36,5 +36,6 @@ export function decodePoolId(poolId: string): PoolRef {
   if (!isCidr(cidr) || normalizeCidr(cidr) !== cidr) throw bad();
   if (ipRange === undefined) return { poolId: id, cidr };
   if (!isCidr(ipRange) || normalizeCidr(ipRange) !== ipRange) throw bad();
+  if (!cidrContains(parseCidr(cidr), parseCidr(ipRange))) throw bad();
   return { poolId: id, cidr, ipRange };
 }

@@ -486,13 +486,7 @@ function learn(op: Op, body: Record<string, unknown>, reply: Reply, m: Model): v
 }
 
 describe('fuzz: valid but hostile call sequences', () => {
-  // TODO: a failure is reported, not fatal, until the driver's per-process cache (368c086) is fixed: it makes this
-  // property fail in about 2 CI runs of 3 (own pools left after ReleasePool, two ports with one endpoint's tags,
-  // a stale port after DeleteNetwork). Drop `todo` once it passes again.
-  const todo = 'driver cache regressions since 368c086 (see the fuzz report)';
-  test('random interleavings: 200 or a clean 4xx, idempotent retries, unknown IDs harmless, nothing left', {
-    todo,
-  }, async (t) => {
+  test('random interleavings: 200 or a clean 4xx, idempotent retries, unknown IDs harmless, nothing left', async (t) => {
     let n = 0;
     const counts = { requests: 0, knownLeaks: 0, knownGatewayLosses: 0, statuses: new Map<string, number>() };
     await fc.assert(
