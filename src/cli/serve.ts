@@ -18,6 +18,7 @@ import { createLogger } from '../observability/logger.ts';
 import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
 import { createPluginServer } from '../plugin/server.ts';
+import { DockerClient, dockerNames } from '../docker/client.ts';
 import { runGc } from './gc.ts';
 
 /** How long in-flight requests may take to finish on shutdown. */
@@ -57,6 +58,7 @@ export async function serve(config: Config): Promise<void> {
     ...(agent === undefined ? {} : { agent }),
     settings: config.driver,
     log,
+    names: dockerNames(new DockerClient(config.dockerHost)),
   });
   const tls = config.tls;
   const server = createPluginServer({

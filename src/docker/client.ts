@@ -146,3 +146,17 @@ export class DockerClient {
     return { networks, endpoints, addresses };
   }
 }
+
+/** Names of Docker networks, asked of the engine (for readable Neutron descriptions). */
+export function dockerNames(client: DockerClient) {
+  return {
+    async networkName(dockerNetworkId: string): Promise<string | undefined> {
+      try {
+        const network = await client.get<{ Name?: string }>(`/networks/${encodeURIComponent(dockerNetworkId)}`, 3_000);
+        return network.Name || undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}

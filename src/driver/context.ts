@@ -24,6 +24,14 @@ export interface DriverDeps {
   agent?: HostNetworkAgent;
   settings: DriverSettings;
   log: Logger;
+  /** Asks Docker for names people can read (recorded in Neutron descriptions); absent when Docker is not asked. */
+  names?: DockerNames;
+}
+
+/** What the driver asks of the Docker Engine API. */
+export interface DockerNames {
+  /** The name of a Docker network, or undefined when Docker does not (yet) know it. */
+  networkName(dockerNetworkId: string): Promise<string | undefined>;
 }
 
 /** Blocks of a shared pool handed to Docker by RequestPool but not yet turned into a subnet by CreateNetwork. */

@@ -256,7 +256,7 @@ export async function requestAddress(
   }
   if (ref.ipRange !== undefined) await applyIpRange(rt, subnet, ref.ipRange);
   const mac = macOption(options);
-  const ip = await portAddress(rt, subnet, address, mac);
+  const ip = await portAddress(rt, subnet, address, mac, endpointName(options));
   return withPrefix(ip);
 }
 
@@ -273,6 +273,15 @@ function gatewayFor(cidr: string, subnet: Subnet | undefined, requested: string 
   const chosen = requested ?? firstHost(parseCidr(cidr));
   if (chosen === null) throw fail.invalid(`subnet ${cidr} is too small to have a gateway address`);
   return chosen;
+}
+
+/** The container name newer engines (29+) send with an endpoint's address request. */
+export const ENDPOINT_NAME_OPTION = 'com.docker.network.endpoint.name';
+
+function endpointName(options: Readonly<Record<string, string>>): string | undefined {
+  const name = options[ENDPOINT_NAME_OPTION];
+  if (name === undefined || name === '') return undefined;
+  return name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 128);
 }
 
 function macOption(options: Readonly<Record<string, string>>): string | undefined {
@@ -319,6 +328,7 @@ async function portAddress(
   subnet: Subnet,
   address: string | undefined,
   mac: string | undefined,
+  containerName?: string,
 ): Promise<string> {
   if (address !== undefined) {
     if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) {
@@ -351,6 +361,8 @@ async function portAddress(
       network_id: subnet.network_id,
       admin_state_up: true,
       ...(mac === undefined ? {} : { mac_address: mac }),
+      // Newer engines name the container; the port is described before it is ever wired.
+      ...(containerName === undefined ? {} : { description: `Docker container ${containerName} (kuryr-ts)` }),
       fixed_ips: [fixedIp],
     });
     faultPoint('request-address:after-create-port');

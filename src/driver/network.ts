@@ -71,6 +71,8 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         undo.push(() => rt.agent!.removeNetwork(network.id));
       }
       remember(rt, req.NetworkID, network, subnets, planned);
+      // Only our own networks, not yet named (pre-existing networks keep the operator's description).
+      if (network.description === networkDescription(req.NetworkID)) recordNetworkName(rt, req.NetworkID, network);
     } catch (err) {
       for (const step of undo.reverse()) {
         await step().catch((undoErr: unknown) =>
@@ -206,7 +208,7 @@ async function obtainNetwork(
   const [lowerHalf] = idTags(dockerId);
   const tagged = named.find((n) => n.tags.includes(lowerHalf!));
   if (tagged !== undefined) return tagged;
-  const orphan = named.find((n) => n.description === networkDescription(dockerId) && !n.tags.some(isIdTag));
+  const orphan = named.find((n) => dockerIdInDescription(n.description) === dockerId && !n.tags.some(isIdTag));
   const network =
     orphan ??
     (await rt.neutron.createNetwork({
@@ -222,14 +224,42 @@ async function obtainNetwork(
 }
 
 /** Description of networks we create: carries the whole Docker ID so an untagged leftover can be recognised. */
-export function networkDescription(dockerId: string): string {
-  return `Docker network ${dockerId} (kuryr-ts)`;
+export function networkDescription(dockerId: string, name?: string): string {
+  return name === undefined ? `Docker network ${dockerId} (kuryr-ts)` : `Docker network ${name} ${dockerId} (kuryr-ts)`;
 }
 
 /** The Docker ID in a description written by `networkDescription`, or undefined. */
 export function dockerIdInDescription(description: string): string | undefined {
-  return /^Docker network ([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts\)$/.exec(description)?.[1];
+  return /^Docker network (?:[^\s]+ )?([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts\)$/.exec(description)?.[1];
 }
+
+/**
+ * Records the Docker network's name in the description of the Neutron network we created, so an operator
+ * browsing Neutron sees which Docker network it is. Docker stores a network only after CreateNetwork returns,
+ * so this asks a little later, in the background; failures only cost the name.
+ */
+function recordNetworkName(rt: DriverRuntime, dockerId: string, network: Network): void {
+  const names = rt.names;
+  if (names === undefined) return;
+  const attempt = async (tries: number): Promise<void> => {
+    const name = await names.networkName(dockerId).catch(() => undefined);
+    if (name === undefined) {
+      if (tries > 1) setTimeout(() => void attempt(tries - 1), NAME_RETRY_MS).unref();
+      return;
+    }
+    const description = networkDescription(dockerId, name.replace(/\s+/g, '_').slice(0, 128));
+    const updated = await rt.neutron.updateNetwork(network.id, { description }).catch((err: unknown) => {
+      rt.log.debug({ err: errorMessage(err), network: network.id }, 'could not record the Docker network name');
+      return undefined;
+    });
+    const cached = rt.cache.networks.get(dockerId);
+    if (updated !== undefined && cached !== undefined) rt.cache.networks.set(dockerId, { ...cached, description });
+  };
+  setTimeout(() => void attempt(NAME_TRIES), NAME_RETRY_MS).unref();
+}
+
+const NAME_RETRY_MS = 1000;
+const NAME_TRIES = 5;
 
 /** Creates the planned subnets that the network lacks (one bulk call) and tags each with its pool ID. */
 async function ensureSubnets(

@@ -125,6 +125,14 @@ for (const mode of ['keystone', 'noauth'] as const) {
         assert.equal(p['binding:vif_type'], 'bridge');
         assert.equal(p.device_owner, 'compute:kuryr');
       }
+      // The Docker network's name is recorded in the Neutron network's description.
+      const id = (await engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'n1'])).trim();
+      let description = '';
+      for (let i = 0; i < 40 && !description.includes(' n1 '); i++) {
+        description = (await neutron.listNetworks({ name: `kuryr-net-${id.slice(0, 8)}` }))[0]?.description ?? '';
+        if (!description.includes(' n1 ')) await sleep(250);
+      }
+      assert.equal(description, `Docker network n1 ${id} (kuryr-ts)`);
     });
 
     it('--expose becomes a security group on the port, removed with the container', async () => {

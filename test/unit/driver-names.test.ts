@@ -1,0 +1,69 @@
+// Names people can read: the Docker network's name in the Neutron network's description, the container's
+// name (newer engines send it) in the port's, both written without ever updating a wired port.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import { dockerIdInDescription } from '../../src/driver/network.ts';
+import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { networkCreate } from '../helpers/docker-sequence.ts';
+import { FakeAgent, FakeBinder, TEST_SETTINGS } from '../helpers/fakes.ts';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+test("the Docker network's name is recorded in the description of the Neutron network", async () => {
+  const neutron = openEmbeddedNeutron({ path: ':memory:' });
+  let asked = 0;
+  const names = {
+    async networkName() {
+      asked++;
+      return asked < 2 ? undefined : 'frontend net'; // Docker knows the network only after CreateNetwork returned
+    },
+  };
+  const driver = new KuryrDriver({
+    neutron,
+    binder: new FakeBinder(),
+    agent: new FakeAgent(),
+    settings: TEST_SETTINGS,
+    log: silentLogger(),
+    names,
+  });
+  try {
+    const net = await networkCreate(driver, { subnet: '10.97.0.0/24' });
+    for (let i = 0; i < 50 && !(await neutron.listNetworks())[0]!.description.includes('frontend'); i++)
+      await sleep(100);
+    const [network] = await neutron.listNetworks();
+    assert.equal(network!.description, `Docker network frontend_net ${net.id} (kuryr-ts)`);
+    assert.equal(dockerIdInDescription(network!.description), net.id, 'still recognisable as ours');
+    assert.equal(network!.name, `kuryr-net-${net.id.slice(0, 8)}`, 'the name stays kuryr-libnetwork’s');
+  } finally {
+    neutron.close();
+  }
+});
+
+test('a container name sent by the engine describes its port from the start', async () => {
+  const neutron = openEmbeddedNeutron({ path: ':memory:' });
+  const driver = new KuryrDriver({
+    neutron,
+    binder: new FakeBinder(),
+    agent: new FakeAgent(),
+    settings: TEST_SETTINGS,
+    log: silentLogger(),
+  });
+  try {
+    const net = await networkCreate(driver, { subnet: '10.98.0.0/24' });
+    await driver.requestAddress({
+      PoolID: net.pools[0]!.poolId,
+      Address: '',
+      Options: {
+        'com.docker.network.endpoint.macaddress': '02:42:0a:62:00:02',
+        'com.docker.network.endpoint.name': 'web-1',
+      },
+    });
+    const [port] = await neutron.listPorts();
+    assert.equal(port!.description, 'Docker container web-1 (kuryr-ts)');
+    assert.equal(port!.revision_number, 0, 'described at creation, never updated for it');
+  } finally {
+    neutron.close();
+  }
+});
