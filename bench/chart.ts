@@ -7,7 +7,7 @@
  *
  *   node bench/chart.ts [results.json ...]   # default: the newest standard and scale results
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScaleResult } from './scale.ts';
@@ -310,6 +310,7 @@ function newest(kind: 'standard' | 'scale'): string | undefined {
 export function writeCharts(files: readonly string[] = []): string[] {
   const chosen = files.length > 0 ? files : [newest('standard'), newest('scale')].filter((f) => f !== undefined);
   const written: string[] = [];
+  mkdirSync(CHARTS_DIR, { recursive: true });
   const write = (name: string, content: string) => {
     const file = path.join(CHARTS_DIR, name);
     writeFileSync(file, content);
