@@ -1,7 +1,8 @@
 /**
  * The one HTTP client for Keystone and Neutron: keep-alive connections (node:http/https agents), a timeout per
  * attempt, TLS (`cafile`, client `certfile`/`keyfile`, `insecure`), and bounded retries with exponential
- * backoff and jitter on connection errors, timeouts and 5xx answers — for idempotent requests only.
+ * backoff and jitter on connection errors, timeouts and 5xx answers — for idempotent requests only, and for any
+ * request that never reached the server (connection refused).
  *
  * Every call has a deadline (an absolute time) shared by all its attempts, so a call never outlives Docker's
  * 30 s plugin timeout however many retries it would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
@@ -107,6 +108,17 @@ function isRetryableError(e: unknown): boolean {
   return code !== undefined && RETRYABLE_CODES.has(code);
 }
 
+/**
+ * The attempt failed before a connection existed (connection refused, no route, name lookup): the server never
+ * saw the request, so even a POST may be sent again (as keystoneauth's `connect_retries` do). A reset, a timeout
+ * or a lost answer may come after the server acted, and only idempotent requests are repeated after those.
+ */
+function neverSent(e: unknown): boolean {
+  if (e instanceof AttemptTimeout) return false;
+  const { syscall } = e as NodeJS.ErrnoException;
+  return (syscall === 'connect' || syscall === 'getaddrinfo') && isRetryableError(e);
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Keep-alive HTTP(S) client with timeouts, TLS options and bounded retries. */
@@ -153,7 +165,7 @@ export class HttpTransport {
       } catch (e) {
         lastError = e;
         lastReason = reasonOf(e, timeoutMs);
-        if (!idempotent) {
+        if (!idempotent && !neverSent(e)) {
           const note = isRetryableError(e) ? `; not retried: ${req.method} is not idempotent` : '';
           throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}${note}`, { cause: e });
         }
