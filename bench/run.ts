@@ -76,6 +76,18 @@ function freeOctets(count: number): number[] {
   return out;
 }
 
+/** Writes a result file, formatted as the repository's formatter wants it (results are committed). */
+function writeResults(file: string, result: object): void {
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  try {
+    execFileSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', file], {
+      stdio: 'ignore',
+    });
+  } catch {
+    // not formatted: still valid JSON
+  }
+}
+
 function nodeOptionsNote(options: string | undefined): string[] {
   return options === undefined ? [] : [`plugin run with NODE_OPTIONS=${options}`];
 }
@@ -171,7 +183,7 @@ async function main(): Promise<number> {
       };
       file = values.out ?? path.join(RESULTS_DIR, `${stamp()}-scale.json`);
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+      writeResults(file, result);
       process.stdout.write(`\n${renderMachine(result)}\n${result.notes.join('\n')}\n${renderScale(result)}\n`);
       process.stdout.write(
         `\nplugin: ${result.plugin.requests} libnetwork calls, ${result.plugin.neutronCalls} Neutron calls, ` +
@@ -210,7 +222,7 @@ async function main(): Promise<number> {
       machine.loadAverage.end = Math.round(os.loadavg()[0]! * 100) / 100;
       file = values.out ?? path.join(RESULTS_DIR, `${stamp()}-standard.json`);
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+      writeResults(file, result);
       process.stdout.write(
         `\n${renderMachine(result)}\n${result.notes.join('\n')}\n${renderStandard(result)}\n\n${renderEndpoints(result)}\n`,
       );
