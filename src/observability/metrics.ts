@@ -26,9 +26,37 @@ const NEUTRON_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.0
 /** Label of requests to paths that are no libnetwork method (keeps label values bounded). */
 const UNKNOWN_ENDPOINT = 'unknown';
 
+/** Every method of the libnetwork remote NetworkDriver and IpamDriver protocol (protocol.md §4–6). */
+export const LIBNETWORK_METHODS: readonly string[] = [
+  'Plugin.Activate',
+  'NetworkDriver.GetCapabilities',
+  'NetworkDriver.CreateNetwork',
+  'NetworkDriver.DeleteNetwork',
+  'NetworkDriver.CreateEndpoint',
+  'NetworkDriver.DeleteEndpoint',
+  'NetworkDriver.EndpointOperInfo',
+  'NetworkDriver.Join',
+  'NetworkDriver.Leave',
+  'NetworkDriver.ProgramExternalConnectivity',
+  'NetworkDriver.RevokeExternalConnectivity',
+  'NetworkDriver.AllocateNetwork',
+  'NetworkDriver.FreeNetwork',
+  'NetworkDriver.DiscoverNew',
+  'NetworkDriver.DiscoverDelete',
+  'NetworkDriver.GwAllocCheck',
+  'IpamDriver.GetCapabilities',
+  'IpamDriver.GetDefaultAddressSpaces',
+  'IpamDriver.RequestPool',
+  'IpamDriver.ReleasePool',
+  'IpamDriver.RequestAddress',
+  'IpamDriver.ReleaseAddress',
+];
+
 export interface PluginMetricsOptions {
   /** prom-client's process and Node.js metrics (default true). */
   defaultMetrics?: boolean;
+  /** Endpoint label values allowed (default `LIBNETWORK_METHODS`); any other request path is labelled `unknown`. */
+  endpoints?: Iterable<string>;
 }
 
 /** The plugin's metrics, in a registry of their own. */
@@ -40,9 +68,11 @@ export class PluginMetrics {
   private readonly errors: Counter<'endpoint' | 'code'>;
   private readonly neutronCalls: Counter<'endpoint' | 'call'>;
   private readonly neutronDuration: Histogram<'call' | 'outcome'>;
+  private readonly endpoints: ReadonlySet<string>;
 
   constructor(options: PluginMetricsOptions = {}) {
     const registers = [this.registry];
+    this.endpoints = new Set(options.endpoints ?? LIBNETWORK_METHODS);
     if (options.defaultMetrics ?? true) {
       // A coarser event-loop sampler than the 10 ms default: the plugin is idle most of the time.
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
@@ -98,7 +128,7 @@ export class PluginMetrics {
 
   /** Records one finished libnetwork request (the plugin server's `onRequest` hook). */
   observeRequest(summary: RequestSummary): void {
-    const endpoint = summary.code === 'KURYR_ERR_NO_SUCH_METHOD' ? UNKNOWN_ENDPOINT : summary.method;
+    const endpoint = this.endpoints.has(summary.method) ? summary.method : UNKNOWN_ENDPOINT;
     this.requests.inc({ endpoint, status: String(summary.status) });
     this.duration.observe({ endpoint }, summary.ms / 1000);
     this.cpu.observe({ endpoint }, summary.cpuMs / 1000);

@@ -3,7 +3,7 @@
 // loopback-only rule; and `kuryr serve --metrics-listen` as a real process.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type http from 'node:http';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,9 +11,10 @@ import { isLoopbackHost, loadConfig } from '../../src/config/load.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
 import { countingNeutron } from '../../src/neutron/counting.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
-import { listenMetrics, metricsUrl, PluginMetrics } from '../../src/observability/metrics.ts';
+import { LIBNETWORK_METHODS, listenMetrics, metricsUrl, PluginMetrics } from '../../src/observability/metrics.ts';
 import type { RequestSummary } from '../../src/observability/request-context.ts';
 import { listenUnix } from '../../src/plugin/listen.ts';
+import { routes } from '../../src/plugin/routes.ts';
 import { createPluginServer } from '../../src/plugin/server.ts';
 import { FakeAgent, FakeBinder, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { pluginCall, REPO_ROOT, startPlugin } from '../helpers/plugin-process.ts';
@@ -223,6 +224,33 @@ describe('metrics endpoint of the plugin server', () => {
       { status: 'unavailable', error: 'store closed', uptimeSeconds: 0 },
     );
     healthy = true;
+  });
+
+  test('request paths that are no libnetwork method never become label values', async () => {
+    await pluginCall(socket, 'Made.Up', {});
+    const reply = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: socket, path: '/Another.Invented', method: 'GET' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(reply, 405);
+    const samples = await scrape(url);
+    const endpoints = new Set(samples.map((s) => s.labels.endpoint).filter((e) => e !== undefined));
+    for (const e of endpoints) assert.ok(e === 'unknown' || e === 'none' || LIBNETWORK_METHODS.includes(e), e);
+    assert.ok(
+      sumOf(samples, 'kuryr_request_errors_total', { endpoint: 'unknown', code: 'KURYR_ERR_METHOD_NOT_ALLOWED' }) >= 1,
+    );
+  });
+
+  test('every route of the plugin is a known endpoint label', () => {
+    for (const path of routes(
+      new KuryrDriver({ neutron, binder: new FakeBinder(), settings: TEST_SETTINGS, log }),
+    ).keys()) {
+      assert.ok(LIBNETWORK_METHODS.includes(path.slice(1)), path);
+    }
   });
 
   test('other paths are 404 and other verbs 405', async () => {
