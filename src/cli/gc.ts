@@ -44,6 +44,7 @@ export async function runGc(
     docker: docker.view,
     ownsBridges: config.backend === 'embedded',
     owner: config.driverName,
+    ...(config.backend === 'neutron' ? { onlyHost: config.driver.hostId } : {}),
     // An engine named explicitly (--docker-host, DOCKER_HOST) is the one to trust; the default socket is
     // only trusted when it knows at least one of our networks.
     force: opts.force || opts.dockerHost !== undefined,

@@ -72,7 +72,9 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       }
       remember(rt, req.NetworkID, network, subnets, planned);
       // Only our own networks, not yet named (pre-existing networks keep the operator's description).
-      if (network.description === networkDescription(req.NetworkID)) recordNetworkName(rt, req.NetworkID, network);
+      if (network.description === networkDescription(req.NetworkID, rt.settings.hostId)) {
+        recordNetworkName(rt, req.NetworkID, network);
+      }
     } catch (err) {
       for (const step of undo.reverse()) {
         await step().catch((undoErr: unknown) =>
@@ -213,7 +215,7 @@ async function obtainNetwork(
     orphan ??
     (await rt.neutron.createNetwork({
       name: networkName(dockerId),
-      description: networkDescription(dockerId),
+      description: networkDescription(dockerId, rt.settings.hostId),
       admin_state_up: true,
       shared: options.shared ?? false,
     }));
@@ -224,13 +226,23 @@ async function obtainNetwork(
 }
 
 /** Description of networks we create: carries the whole Docker ID so an untagged leftover can be recognised. */
-export function networkDescription(dockerId: string, name?: string): string {
-  return name === undefined ? `Docker network ${dockerId} (kuryr-ts)` : `Docker network ${name} ${dockerId} (kuryr-ts)`;
+export function networkDescription(dockerId: string, host: string, name?: string): string {
+  return `Docker network ${name === undefined ? '' : `${name} `}${dockerId} (kuryr-ts on ${host})`;
 }
+
+const DESCRIPTION = /^Docker network (?:[^\s]+ )?([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts(?: on ([^)]+))?\)$/;
 
 /** The Docker ID in a description written by `networkDescription`, or undefined. */
 export function dockerIdInDescription(description: string): string | undefined {
-  return /^Docker network (?:[^\s]+ )?([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts\)$/.exec(description)?.[1];
+  return DESCRIPTION.exec(description)?.[1];
+}
+
+/**
+ * The host whose plugin created the network, from its description. With a real Neutron several hosts share the
+ * networks: reconciliation on one host must leave the other hosts' Docker networks alone.
+ */
+export function creatorOf(description: string): string | undefined {
+  return DESCRIPTION.exec(description)?.[2];
 }
 
 /**
@@ -247,7 +259,7 @@ function recordNetworkName(rt: DriverRuntime, dockerId: string, network: Network
       if (tries > 1) setTimeout(() => void attempt(tries - 1), NAME_RETRY_MS).unref();
       return;
     }
-    const description = networkDescription(dockerId, name.replace(/\s+/g, '_').slice(0, 128));
+    const description = networkDescription(dockerId, rt.settings.hostId, name.replace(/\s+/g, '_').slice(0, 128));
     const updated = await rt.neutron.updateNetwork(network.id, { description }).catch((err: unknown) => {
       rt.log.debug({ err: errorMessage(err), network: network.id }, 'could not record the Docker network name');
       return undefined;

@@ -12,7 +12,7 @@ import type { DockerEndpoints } from '../docker/client.ts';
 import type { DriverRuntime } from '../driver/context.ts';
 import { errorMessage } from '../driver/context.ts';
 import { isUntaggedLeftover, releasePort } from '../driver/ipam.ts';
-import { deleteNetwork, dockerIdInDescription } from '../driver/network.ts';
+import { creatorOf, deleteNetwork, dockerIdInDescription } from '../driver/network.ts';
 import { isOwnPool } from '../driver/pools.ts';
 import { LOWER_HALF_PREFIX, PORT_CREATED_TAG, PORT_EXISTING_TAG, UPPER_HALF_PREFIX } from '../driver/tags.ts';
 import { isNotFound } from '../neutron/errors.ts';
@@ -37,6 +37,11 @@ export interface GcOptions {
   docker: DockerEndpoints | undefined;
   /** Embedded backend: the plugin owns the `brq…` bridges. */
   ownsBridges: boolean;
+  /**
+   * With a real Neutron several hosts share the networks: only what this host created (networks whose
+   * description names it, ports bound to it or on its networks) is considered. Undefined: everything (embedded).
+   */
+  onlyHost?: string;
   /** Trust Docker's view even when it shares no network with the backend. */
   force?: boolean;
   /** Devices are ours only when they carry this owner's alias (`kuryr-ts:<owner>`, see binding/names.ts). */
@@ -81,7 +86,14 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
     }
   };
 
-  const [networks, ports] = await Promise.all([rt.neutron.listNetworks(), rt.neutron.listPorts()]);
+  const [allNetworks, allPorts] = await Promise.all([rt.neutron.listNetworks(), rt.neutron.listPorts()]);
+  const host = opts.onlyHost;
+  const networks = host === undefined ? allNetworks : allNetworks.filter((n) => creatorOf(n.description) === host);
+  const hostNetworks = new Set(networks.map((n) => n.id));
+  const ports =
+    host === undefined
+      ? allPorts
+      : allPorts.filter((p) => p['binding:host_id'] === host || hostNetworks.has(p.network_id));
   const ourNetworks = networks.filter((n) => dockerIdOf(n.tags) !== undefined);
   const orphanNetworks = new Set<string>();
   const dockerSkipped = opts.force && opts.docker !== undefined ? undefined : wrongEngine(opts.docker, ourNetworks);

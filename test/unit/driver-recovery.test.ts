@@ -19,7 +19,7 @@ describe('recovery from a crash between two steps', () => {
     const pool = await env.driver.requestPool({ Pool: '10.70.0.0/24', SubPool: '', Options: {}, V6: false });
     const orphan = await env.neutron.createNetwork({
       name: `kuryr-net-${id.slice(0, 8)}`,
-      description: networkDescription(id),
+      description: networkDescription(id, 'test-host'),
     });
     await env.driver.createNetwork({
       NetworkID: id,
@@ -36,7 +36,10 @@ describe('recovery from a crash between two steps', () => {
   test('a network of another Docker network with the same 8-character prefix is never adopted', async () => {
     const id = dockerId();
     const other = `${id.slice(0, 8)}${'cd'.repeat(28)}`;
-    await env.neutron.createNetwork({ name: `kuryr-net-${id.slice(0, 8)}`, description: networkDescription(other) });
+    await env.neutron.createNetwork({
+      name: `kuryr-net-${id.slice(0, 8)}`,
+      description: networkDescription(other, 'test-host'),
+    });
     const pool = await env.driver.requestPool({ Pool: '10.71.0.0/24', SubPool: '', Options: {}, V6: false });
     await env.driver.createNetwork({
       NetworkID: id,

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { DockerEndpoints } from '../../src/docker/client.ts';
 import { collectGarbage, type DeviceTool, dockerIdOf } from '../../src/reconcile/gc.ts';
-import { makeDriver } from '../helpers/fakes.ts';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import { makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, networkCreate } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
@@ -133,5 +134,40 @@ describe('gc: remove what this plugin created and nothing uses', () => {
     ];
     await gc(undefined);
     assert.deepEqual(devices.deleted.sort(), ['brqdeadbeef-00', 'tapdeadbeef-00']);
+  });
+});
+
+describe('gc with a Neutron shared by several hosts', () => {
+  test("only this host's networks and ports are considered; another host's Docker networks are left alone", async () => {
+    const mine = await makeDriver({ hostId: 'host-a' });
+    try {
+      const ours = await networkCreate(mine.driver, { subnet: '10.88.0.0/24' });
+      // Another host's plugin, same Neutron (here: the same store), its own Docker.
+      const theirs = await networkCreate(
+        new KuryrDriver({ ...mine.driver.runtime, settings: { ...TEST_SETTINGS, hostId: 'host-b' } }),
+        { subnet: '10.89.0.0/24' },
+      );
+      const devices = new FakeDevices();
+      const report = await collectGarbage(mine.driver.runtime, devices, {
+        dryRun: false,
+        graceSeconds: 0,
+        docker: { networks: new Map(), endpoints: new Set(), addresses: new Set() },
+        ownsBridges: false,
+        owner: 'kuryr',
+        onlyHost: 'host-a',
+        now: LATER,
+        force: true,
+      });
+      assert.deepEqual(
+        report.actions.map((a) => a.kind),
+        ['network'],
+        'only our network is an orphan',
+      );
+      const left = (await mine.neutron.listNetworks()).map((n) => dockerIdOf(n.tags));
+      assert.deepEqual(left, [theirs.id], "the other host's network is kept");
+      assert.notEqual(ours.id, theirs.id);
+    } finally {
+      mine.close();
+    }
   });
 });
