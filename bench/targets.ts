@@ -8,6 +8,7 @@ import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } 
 import path from 'node:path';
 import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
 import { type PluginProcess, startPlugin } from '../test/helpers/plugin-process.ts';
+import { neutronConfSection, neutronLab } from '../test/helpers/neutron-lab.ts';
 import { parsePrometheus, type Sample } from '../test/helpers/prometheus.ts';
 
 /** One line of the plugin's access log (server.ts). */
@@ -119,19 +120,58 @@ function nodeOptions(ctx: TargetContext): string {
 }
 
 /** kuryr-ts as Docker uses it: `bin/kuryr serve` on the embedded (SQLite) backend, default pool 10.X.0.0/16. */
-export const kuryrEmbeddedTarget: TargetFactory = async (ctx) => {
-  const driver = `kxbench${ctx.tag}${ctx.metrics === false ? 'r' : ''}`;
+export const kuryrEmbeddedTarget: TargetFactory = (ctx) =>
+  kuryrTarget(ctx, {
+    name: 'kuryr-embedded',
+    label: 'kuryr-ts (embedded)',
+    driverPrefix: 'kxbench',
+    conf: `[embedded]\ndefault_pool_prefix_v4 = 10.${ctx.octet}.0.0/16\ndefault_pool_prefix_v6 = fd00:${ctx.octet}::/48\n`,
+    extraArgs: [],
+    subnets: false,
+  });
+
+/**
+ * kuryr-ts on the real Neutron lab (scripts/neutron/stack.sh; noauth server, so Keystone's cost is not measured
+ * twice): every network gets a `--subnet`, there is no default pool. Throws when the lab is not running.
+ */
+export const kuryrNeutronTarget: TargetFactory = async (ctx) => {
+  const lab = await neutronLab();
+  if (lab.noauth === undefined) throw new Error(`kuryr-neutron: the Neutron lab is not usable: ${lab.skip.noauth}`);
+  return kuryrTarget(ctx, {
+    name: 'kuryr-neutron',
+    label: 'kuryr-ts (Neutron)',
+    driverPrefix: 'kxbenchn',
+    conf: neutronConfSection(lab, 'noauth'),
+    extraArgs: ['--backend', 'neutron', '--docker-host', ctx.engine.host],
+    subnets: true,
+  });
+};
+
+interface KuryrVariant {
+  name: string;
+  label: string;
+  driverPrefix: string;
+  conf: string;
+  extraArgs: string[];
+  /** Give every network a `--subnet` (no default pool). */
+  subnets: boolean;
+}
+
+async function kuryrTarget(ctx: TargetContext, variant: KuryrVariant): Promise<BenchTarget> {
+  const driver = `${variant.driverPrefix}${ctx.tag}${ctx.metrics === false ? 'r' : ''}`;
   const dir = path.join(ctx.workDir, driver);
   const conf = path.join(ctx.workDir, `${driver}.conf`);
-  writeFileSync(
-    conf,
-    `[embedded]\ndefault_pool_prefix_v4 = 10.${ctx.octet}.0.0/16\ndefault_pool_prefix_v6 = fd00:${ctx.octet}::/48\n`,
-  );
+  writeFileSync(conf, variant.conf, { mode: 0o600 });
   const plugin = await startPlugin({
     driverName: driver,
     stateDir: path.join(dir, 'state'),
     logFile: path.join(dir, 'plugin.log'),
-    extraArgs: ['--config', conf, ...(ctx.metrics === false ? [] : ['--metrics-listen', '127.0.0.1:0'])],
+    extraArgs: [
+      '--config',
+      conf,
+      ...variant.extraArgs,
+      ...(ctx.metrics === false ? [] : ['--metrics-listen', '127.0.0.1:0']),
+    ],
     env: { NODE_OPTIONS: nodeOptions(ctx) },
   });
   const metricsUrl = ctx.metrics === false ? '' : await waitForMetricsUrl(plugin.logFile);
@@ -153,18 +193,26 @@ export const kuryrEmbeddedTarget: TargetFactory = async (ctx) => {
       parseAccessLog(readRange(plugin.logFile, from, to ?? statSync(plugin.logFile).size)),
   };
   return {
-    name: 'kuryr-embedded',
-    label: 'kuryr-ts (embedded)',
-    networkCreateArgs: (name) => ['-d', driver, '--ipam-driver', driver, name],
+    name: variant.name,
+    label: variant.label,
+    networkCreateArgs: (name, index) => [
+      '-d',
+      driver,
+      '--ipam-driver',
+      driver,
+      ...(variant.subnets ? ['--subnet', `10.${ctx.octet}.${index % 256}.0/24`] : []),
+      name,
+    ],
     plugin: handle,
     stop: async () => {
       await plugin.stop();
     },
   };
-};
+}
 
 /** The columns the bench knows, by name (`--targets`). */
 export const TARGETS: Record<string, TargetFactory> = {
   bridge: bridgeTarget,
   'kuryr-embedded': kuryrEmbeddedTarget,
+  'kuryr-neutron': kuryrNeutronTarget,
 };
