@@ -8,12 +8,15 @@ export class NeutronError extends Error {
   readonly type: string;
   /** `X-Openstack-Request-Id` of the failed call, when the backend has one. */
   readonly requestId: string | undefined;
+  /** The Neutron call that failed (`POST /v2.0/ports`), when the backend is reached over HTTP. */
+  readonly call: string | undefined;
 
-  constructor(status: number, type: string, message: string, requestId?: string) {
+  constructor(status: number, type: string, message: string, requestId?: string, call?: string) {
     super(message);
     this.status = status;
     this.type = type;
     this.requestId = requestId;
+    this.call = call;
   }
 
   get isNotFound(): boolean {

@@ -29,7 +29,9 @@ export function errorReply(err: unknown): ErrorReply {
   } else if (err instanceof NeutronError) {
     status = neutronStatus(err);
     code = 'KURYR_ERR_NEUTRON';
-    message = `Neutron ${err.type} (HTTP ${err.status}): ${err.message}${err.requestId ? ` [request ${err.requestId}]` : ''}`;
+    // The call is named unless the message already does (a given-up retry names it).
+    const call = err.call !== undefined && !err.message.includes(err.call) ? ` [${err.call}]` : '';
+    message = `Neutron ${err.type} (HTTP ${err.status}): ${err.message}${call}${err.requestId ? ` [request ${err.requestId}]` : ''}`;
   } else if (err instanceof BindingError) {
     status = 500;
     code = err.code;

@@ -93,5 +93,5 @@ export function neutronErrorFromResponse(res: TransportResponse, call: string): 
   parsed ??= { type: webobTypeOf(res.status), message: fromText(text) };
   let message = parsed.message || `${res.status} ${STATUS_CODES[res.status] ?? 'error'}`;
   if (res.gaveUp !== undefined) message += ` [${call}: gave up: ${res.gaveUp}]`;
-  return new NeutronError(res.status, parsed.type, message, requestId);
+  return new NeutronError(res.status, parsed.type, message, requestId, call);
 }
