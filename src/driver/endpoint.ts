@@ -12,6 +12,7 @@ import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
 import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts, groupName } from './connectivity.ts';
+import { enterRollback } from '../observability/request-context.ts';
 import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import { isUntaggedLeftover } from './ipam.ts';
@@ -106,6 +107,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     try {
       await rt.binder.bind({ port, mtu: mtuOf(network) });
     } catch (err) {
+      enterRollback();
       await undoClaim(rt, before, port).catch((undoErr: unknown) =>
         rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
       );

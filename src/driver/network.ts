@@ -15,6 +15,7 @@ import { isUntaggedLeftover, releasePort } from './ipam.ts';
 import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
+import { enterRollback } from '../observability/request-context.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import {
@@ -76,6 +77,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         recordNetworkName(rt, req.NetworkID, network);
       }
     } catch (err) {
+      enterRollback();
       for (const step of undo.reverse()) {
         await step().catch((undoErr: unknown) =>
           rt.log.error({ err: errorMessage(undoErr), network: req.NetworkID }, 'rollback step failed'),

@@ -672,7 +672,6 @@ describe('Neutron faults through a proxy on loopback', { skip: skipAll }, () => 
 
     it('3c. a hanging Neutron during CreateNetwork: the answer, rollback included, comes inside 30 s', {
       skip: FULL ? false : 'about 65 s: set KURYR_FAULTS_FULL=1',
-      todo: 'see the report: each Neutron call of a plugin call gets its own 20 s, the rollback too (41 s measured)',
     }, async (t) => {
       const { proxy } = rig;
       const mark = proxy.mark();

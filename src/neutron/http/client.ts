@@ -6,6 +6,7 @@
  * request ID. Authentication, retries and TLS live in keystone.ts and transport.ts.
  */
 import type { Logger } from '../../driver/context.ts';
+import { requestDeadline } from '../../observability/request-context.ts';
 import { KuryrError } from '../../errors.ts';
 import type { FilterValue, ListFilter, NeutronApi } from '../api.ts';
 import type {
@@ -159,7 +160,7 @@ export class NeutronHttpClient implements NeutronApi {
    * path. A 401 renews the token and replays the request once.
    */
   private async call(method: HttpMethod, template: string, path: string, opts: CallOptions = {}): Promise<Answer> {
-    const deadline = opts.deadline ?? Date.now() + this.options.deadlineMs;
+    const deadline = withinRequest(opts.deadline ?? Date.now() + this.options.deadlineMs);
     const key = `${method} ${template}`;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const started = Date.now();
@@ -214,7 +215,7 @@ export class NeutronHttpClient implements NeutronApi {
     const query = buildQuery(filter);
     if (query === null) return [];
     const path = `/v2.0/${collection}`;
-    const deadline = Date.now() + this.options.deadlineMs;
+    const deadline = withinRequest(Date.now() + this.options.deadlineMs);
     const out: T[] = [];
     const seen = new Set<string>();
     let next: string | undefined = query;
@@ -383,4 +384,10 @@ export function nextPageQuery(links: unknown): string | undefined {
     return q < 0 ? undefined : href.slice(q + 1);
   }
   return undefined;
+}
+
+/** The earlier of a call's own deadline and the deadline of the plugin request it serves (request-context.ts). */
+function withinRequest(deadline: number): number {
+  const request = requestDeadline();
+  return request === undefined ? deadline : Math.min(deadline, request);
 }
