@@ -1,28 +1,15 @@
 /**
  * `kuryr backup FILE` and `kuryr restore FILE [--force]` for the embedded store.
  */
-import net from 'node:net';
 import { embeddedStorePath } from '../backend.ts';
 import type { Config } from '../config/config.ts';
 import { fail } from '../errors.ts';
 import { type BackupInfo, backupStore, restoreStore } from '../neutron/embedded/backup.ts';
+import { socketAnswers } from '../plugin/listen.ts';
 
 function requireEmbedded(config: Config): void {
   if (config.backend !== 'embedded')
     throw fail.config('backup and restore are for the embedded backend (Neutron keeps its own database)');
-}
-
-/** True when a plugin answers on the configured socket. */
-function pluginRunning(config: Config): Promise<boolean> {
-  if (config.socketPath === null) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const conn = net.connect(config.socketPath!);
-    conn.once('connect', () => {
-      conn.destroy();
-      resolve(true);
-    });
-    conn.once('error', () => resolve(false));
-  });
 }
 
 /** `kuryr backup FILE`: online, consistent; `serve` may keep running. */
@@ -34,7 +21,7 @@ export function backupCommand(config: Config, target: string): BackupInfo {
 /** `kuryr restore FILE`: replaces the store; refused while the plugin serves unless forced. */
 export async function restoreCommand(config: Config, source: string, force: boolean): Promise<BackupInfo> {
   requireEmbedded(config);
-  if (!force && (await pluginRunning(config))) {
+  if (!force && config.socketPath !== null && (await socketAnswers(config.socketPath))) {
     throw fail.config(`a plugin serves ${config.socketPath}: stop it before restoring (or use --force)`);
   }
   return restoreStore(source, embeddedStorePath(config.stateDir));

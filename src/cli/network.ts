@@ -9,6 +9,7 @@
  * pre-created Neutron port with `docker run --net NAME --ip <the port's address>`.
  */
 import { openBackend } from '../backend.ts';
+import { isUuid } from '../util/ids.ts';
 import type { Config } from '../config/config.ts';
 import { DockerApiError, DockerClient } from '../docker/client.ts';
 import { rangeAllocationPools, samePools } from '../driver/address-range.ts';
@@ -62,8 +63,6 @@ export interface NetworkCreateResult {
   warnings: string[];
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Option keys decided by `--neutron-net`; a user giving them too would contradict it. */
 const DECIDED = /^neutron\.(net\.uuid|net\.name|pool\.|subnet\.)/;
 
@@ -84,7 +83,7 @@ export function parseKeyValues(values: readonly string[], flag: string): Record<
  */
 export async function findNeutronNetwork(neutron: NeutronApi, nameOrId: string): Promise<NeutronNetworkView> {
   if (nameOrId === '') throw fail.config('--neutron-net needs a Neutron network name or ID');
-  let found = UUID.test(nameOrId) ? await neutron.listNetworks({ id: nameOrId.toLowerCase() }) : [];
+  let found = isUuid(nameOrId.toLowerCase()) ? await neutron.listNetworks({ id: nameOrId.toLowerCase() }) : [];
   if (found.length === 0) found = await neutron.listNetworks({ name: nameOrId });
   if (found.length === 0) throw fail.notFound(`no Neutron network named or with ID ${JSON.stringify(nameOrId)}`);
   if (found.length > 1) {

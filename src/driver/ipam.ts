@@ -9,7 +9,7 @@
  * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
  */
 import { fail } from '../errors.ts';
-import { isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
+import { ignoreNotFound, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import {
   cidrContains,
@@ -489,8 +489,4 @@ export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
 
 function hasEndpointTags(port: Port): boolean {
   return port.tags.some(isIdTag);
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!isNotFound(err)) throw err;
 }

@@ -7,7 +7,7 @@
  * and DeleteNetwork removes leftover ports of ours instead of leaking the network.
  */
 import { fail, KuryrError } from '../errors.ts';
-import { isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
+import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
@@ -16,6 +16,7 @@ import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.t
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
 import { enterRollback } from '../observability/request-context.ts';
+import { isUuid } from '../util/ids.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import {
@@ -437,12 +438,4 @@ async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Pr
     });
     rt.cache.forgetPool(poolId);
   }
-}
-
-function isUuid(text: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text);
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!isNotFound(err)) throw err;
 }

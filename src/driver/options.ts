@@ -3,6 +3,7 @@
  * Plain keys apply to IPv4, `.v6.` keys to IPv6.
  */
 import { fail } from '../errors.ts';
+import { isUuid } from '../util/ids.ts';
 import type { IpVersion } from '../util/ip.ts';
 
 /** Options that select or describe Neutron resources for one IP family. */
@@ -23,7 +24,6 @@ export interface NeutronOptions {
   v6: FamilyOptions;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TRUE_WORDS = new Set(['1', 't', 'true', 'on', 'y', 'yes']);
 const MAX_NAME = 255;
 
@@ -42,7 +42,7 @@ function text(options: Readonly<Record<string, unknown>>, key: string): string |
 
 function uuid(options: Readonly<Record<string, unknown>>, key: string): string | undefined {
   const value = text(options, key);
-  if (value !== undefined && !UUID.test(value.toLowerCase()))
+  if (value !== undefined && !isUuid(value.toLowerCase()))
     throw fail.invalid(`option ${key} must be a UUID, got ${JSON.stringify(value)}`);
   return value?.toLowerCase();
 }

@@ -8,6 +8,7 @@
  *   `<pool uuid>`                   kuryr-libnetwork's form (networks created by the original), CIDR unknown
  */
 import { fail } from '../errors.ts';
+import { isUuid } from '../util/ids.ts';
 import { cidrContains, isCidr, normalizeCidr, parseCidr } from '../util/ip.ts';
 
 export interface PoolRef {
@@ -19,8 +20,6 @@ export interface PoolRef {
   ipRange?: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** Builds the PoolID for Docker. */
 export function encodePoolId(ref: PoolRef): string {
   if (ref.cidr === undefined) return ref.poolId;
@@ -31,7 +30,7 @@ export function encodePoolId(ref: PoolRef): string {
 export function decodePoolId(poolId: string): PoolRef {
   const [id = '', cidr, ipRange, ...rest] = poolId.split('@');
   const bad = () => fail.invalid(`PoolID ${JSON.stringify(poolId)} was not issued by this IPAM driver`);
-  if (!UUID.test(id) || rest.length > 0) throw bad();
+  if (!isUuid(id) || rest.length > 0) throw bad();
   if (cidr === undefined) return { poolId: id };
   if (!isCidr(cidr) || normalizeCidr(cidr) !== cidr) throw bad();
   if (ipRange === undefined) return { poolId: id, cidr };

@@ -43,6 +43,11 @@ export function isPoolInUse(err: unknown): boolean {
   );
 }
 
+/** Rethrows anything but a Neutron 404: for deleting what may already be gone. */
+export function ignoreNotFound(err: unknown): void {
+  if (!isNotFound(err)) throw err;
+}
+
 /** True when `err` is a Neutron 409 (conflict / in use). */
 export function isConflict(err: unknown): boolean {
   return err instanceof NeutronError && err.status === 409;

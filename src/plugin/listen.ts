@@ -22,7 +22,7 @@ export function groupId(group: string): number {
 }
 
 /** True when something accepts connections on the unix socket. */
-function socketAnswers(socketPath: string): Promise<boolean> {
+export function socketAnswers(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const conn = net.connect(socketPath);
     conn.once('connect', () => {

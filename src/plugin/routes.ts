@@ -9,7 +9,7 @@ import * as s from './schemas.ts';
 export interface Route {
   /** Schema of the body; absent for calls without arguments (their body is ignored). */
   schema?: z.ZodType;
-  /** Docker ignores a 404 here (“not implemented”), so a not-found error must not be answered with 404. */
+  /** Docker takes a 404 here for "this plugin lacks the method" and ignores it: a not-found error must be a 500. */
   no404?: boolean;
   handle(body: never): Promise<object> | object;
 }

@@ -15,7 +15,7 @@ import { isUntaggedLeftover, releasePort } from '../driver/ipam.ts';
 import { creatorOf, deleteNetwork, dockerIdInDescription } from '../driver/network.ts';
 import { isOwnPool } from '../driver/pools.ts';
 import { LOWER_HALF_PREFIX, PORT_CREATED_TAG, PORT_EXISTING_TAG, UPPER_HALF_PREFIX } from '../driver/tags.ts';
-import { isNotFound } from '../neutron/errors.ts';
+import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
 import type { Network, Port } from '../neutron/types.ts';
 
 export type GcKind = 'network' | 'port' | 'subnetpool' | 'security-group' | 'bridge' | 'veth';
@@ -189,10 +189,6 @@ function wrongEngine(docker: DockerEndpoints | undefined, ours: readonly Network
   if (docker === undefined) return 'Docker was not asked';
   if (ours.length === 0 || ours.some((n) => docker.networks.has(dockerIdOf(n.tags)!))) return undefined;
   return `the Docker engine knows none of the backend's ${ours.length} Docker network(s): is it the engine that uses this plugin? (use --force to trust it)`;
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!isNotFound(err)) throw err;
 }
 
 function isOurs(port: Port): boolean {
