@@ -7,11 +7,13 @@ import path from 'node:path';
 import type { HostNetworkAgent } from './binding/binder.ts';
 import type { Config } from './config/config.ts';
 import type { Logger } from './driver/context.ts';
+import { FULL_TAG_SUPPORT, type TagSupport } from './driver/marks.ts';
 import { gatewaysOf, mtuOf } from './driver/network.ts';
 import { LOWER_HALF_PREFIX } from './driver/tags.ts';
 import { fail } from './errors.ts';
 import type { NeutronApi } from './neutron/api.ts';
 import { openEmbeddedNeutron } from './neutron/embedded/store.ts';
+import { detectNeutronFeatures } from './neutron/http/extensions.ts';
 import { type NeutronHttpClient, openNeutronHttp } from './neutron/http/index.ts';
 
 export interface OpenBackend {
@@ -40,6 +42,33 @@ export async function openBackend(config: Config): Promise<OpenBackend> {
   fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const store = openEmbeddedNeutron({ path: embeddedStorePath(config.stateDir) });
   return { neutron: store, close: async () => store.close() };
+}
+
+/**
+ * Which resources take tags (kuryr's `tag` and `tag_ext` flags): all of them in the embedded store; a real
+ * Neutron is asked once (retried while it starts, `attempts` times). Without some tag extension the driver finds
+ * its resources by names instead (driver/marks.ts) and this says so in the log.
+ */
+export async function detectTagSupport(
+  config: Config,
+  neutron: NeutronApi,
+  log: Logger,
+  attempts?: number,
+): Promise<TagSupport> {
+  if (config.backend === 'embedded') return FULL_TAG_SUPPORT;
+  const features = await detectNeutronFeatures(neutron, { log, ...(attempts === undefined ? {} : { attempts }) });
+  const support = { tag: features.tag, tagExt: features.tagExt };
+  log.info(
+    { tagMode: features.tagMode, ...support, extensions: features.extensions.size },
+    'Neutron features detected',
+  );
+  if (!support.tag || !support.tagExt) {
+    log.warn(
+      support,
+      `this Neutron lacks ${support.tag ? 'tags on subnets, ports and subnet pools (tag-ext)' : support.tagExt ? 'tags on networks (tag)' : 'the tag extension'}: kuryr-ts finds its resources by names, as kuryr-libnetwork does without tags (docs/migration.md)`,
+    );
+  }
+  return support;
 }
 
 /**

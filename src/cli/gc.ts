@@ -2,7 +2,7 @@
  * `kuryr gc [--dry-run] [--json] [--grace SECONDS] [--docker-host URL] [--force]`: removes what this plugin
  * created and nothing uses any more (see reconcile/gc.ts). Also run by `serve` at start-up.
  */
-import { openBackend } from '../backend.ts';
+import { detectTagSupport, openBackend } from '../backend.ts';
 import { IpCommand } from '../binding/ip-command.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
@@ -60,8 +60,11 @@ export async function gcCommand(
 ): Promise<GcReport & { dockerError?: string }> {
   const backend = await openBackend(config);
   try {
+    // Asked once, without the long start-up retries of `serve`.
+    const tagSupport = await detectTagSupport(config, backend.neutron, log, 2);
     const rt = createRuntime({
       neutron: backend.neutron,
+      tagSupport,
       binder: new VethBinder({ owner: config.driverName }),
       ...(config.backend === 'embedded' ? { agent: new LinuxBridgeAgent({ owner: config.driverName }) } : {}),
       settings: config.driver,

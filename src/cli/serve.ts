@@ -4,16 +4,14 @@
  */
 import fs from 'node:fs';
 import type http from 'node:http';
-import { ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
+import { detectTagSupport, ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
-import { KuryrError } from '../errors.ts';
 import { countingNeutron } from '../neutron/counting.ts';
-import { detectNeutronFeatures } from '../neutron/http/extensions.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
@@ -41,17 +39,9 @@ export async function serve(config: Config): Promise<void> {
     await ensureDefaultPools(neutron, config, log);
     const restored = await restoreHostNetworks(neutron, agent);
     log.info({ networks: restored }, 'host networks checked');
-  } else {
-    // Once per process, like the original: subnet pools are mandatory (retried while Neutron starts).
-    const features = await detectNeutronFeatures(neutron, { log });
-    if (!features.tag || !features.tagExt) {
-      throw new KuryrError(
-        'KURYR_ERR_CONFIG',
-        'this Neutron has no tag extension (standard-attr-tag, or tag + tag-ext): kuryr-ts finds its resources by tags and cannot run without them',
-      );
-    }
-    log.info({ tagMode: features.tagMode, extensions: features.extensions.size }, 'Neutron features detected');
   }
+  // Once per process, like the original: subnet pools are mandatory (retried while Neutron starts).
+  const tagSupport = await detectTagSupport(config, neutron, log);
   const driver = new KuryrDriver({
     neutron,
     binder: new VethBinder({ owner: config.driverName, bindir: config.bindir, log }),
@@ -59,6 +49,7 @@ export async function serve(config: Config): Promise<void> {
     settings: config.driver,
     log,
     names: dockerNames(new DockerClient(config.dockerHost)),
+    tagSupport,
   });
   const tls = config.tls;
   const server = createPluginServer({

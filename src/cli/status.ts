@@ -5,7 +5,7 @@
 import { openBackend } from '../backend.ts';
 import type { Config } from '../config/config.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
-import { dockerIdOf } from '../reconcile/gc.ts';
+import { dockerIdOfTags } from '../driver/marks.ts';
 
 export interface StatusReport {
   networks: Network[];
@@ -33,7 +33,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
 /** Human-readable rendering of a status report. */
 export function renderStatus(report: StatusReport, config: Config): string {
   const lines: string[] = [`backend: ${config.backend} (${config.stateDir})`, ''];
-  const dockerId = (tags: readonly string[]) => dockerIdOf(tags)?.slice(0, 12) ?? '-';
+  const dockerId = (tags: readonly string[]) => dockerIdOfTags(tags)?.slice(0, 12) ?? '-';
   lines.push(`networks: ${report.networks.length}`);
   for (const n of report.networks) {
     lines.push(`  ${n.id}  ${n.name}  docker=${dockerId(n.tags)}  mtu=${n.mtu}  subnets=${n.subnets.length}`);

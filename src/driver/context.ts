@@ -1,6 +1,7 @@
 /**
  * What the driver is given: the Neutron API, host binding, settings and a logger. The driver keeps no state
- * of its own beyond locks and short-lived reservations; everything else is found again in Neutron by tags.
+ * of its own beyond locks and short-lived reservations; everything else is found again in Neutron (by tags, or
+ * by names on a Neutron without them).
  */
 import type { HostNetworkAgent } from '../binding/binder.ts';
 import type { Binder } from '../binding/binder.ts';
@@ -8,6 +9,7 @@ import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { DriverCache } from './cache.ts';
 import { KeyedLock } from './locks.ts';
+import { Marks, type TagSupport } from './marks.ts';
 
 /** Minimal structured logger (pino's shape). */
 export interface Logger {
@@ -26,6 +28,8 @@ export interface DriverDeps {
   log: Logger;
   /** Asks Docker for names people can read (recorded in Neutron descriptions); absent when Docker is not asked. */
   names?: DockerNames;
+  /** Which resources take tags on this Neutron (detected at start-up); default: all of them. */
+  tagSupport?: TagSupport;
 }
 
 /** What the driver asks of the Docker Engine API. */
@@ -67,10 +71,18 @@ export interface DriverRuntime extends DriverDeps {
   locks: KeyedLock;
   reservations: BlockReservations;
   cache: DriverCache;
+  /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
+  marks: Marks;
 }
 
 export function createRuntime(deps: DriverDeps): DriverRuntime {
-  return { ...deps, locks: new KeyedLock(), reservations: new BlockReservations(), cache: new DriverCache() };
+  return {
+    ...deps,
+    locks: new KeyedLock(),
+    reservations: new BlockReservations(),
+    cache: new DriverCache(),
+    marks: new Marks(deps.tagSupport),
+  };
 }
 
 /** Message of any thrown value. */

@@ -15,9 +15,9 @@ import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts
 import { enterRollback } from '../observability/request-context.ts';
 import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
-import { isUntaggedLeftover } from './ipam.ts';
+import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { mtuOf } from './network.ts';
-import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, withTags } from './tags.ts';
+import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
 export interface CreateEndpointInput {
   NetworkID: string;
@@ -56,7 +56,6 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         `Multiple ports exist for the addresses ${addresses.join(' and ')}: ${holders.map((p) => p.id).join(', ')}`,
       );
     }
-    const endpointTags = idTags(req.EndpointID);
     // Exposed ports are attached while the port is bound, never to a wired port (see connectivity.ts).
     const exposed = rt.settings.processExternalConnectivity ? exposedPorts(req.Options) : [];
     const before = holders[0];
@@ -64,7 +63,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     if (before === undefined) {
       // Addresses not from our IPAM (e.g. Docker's default IPAM): the port is made here.
       port = await rt.neutron.createPort({
-        name: `${req.EndpointID}-port`,
+        name: endpointPortName(req.EndpointID),
         network_id: network.id,
         admin_state_up: true,
         device_owner: DEVICE_OWNER,
@@ -73,10 +72,10 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         ...(mac === undefined ? {} : { mac_address: mac }),
         fixed_ips: addresses.map((ip_address) => ({ ip_address })),
       });
-      port = {
-        ...port,
-        tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_CREATED_TAG, ...endpointTags])),
-      };
+      const tags = endpointTags(rt, req.EndpointID, true);
+      if (tags.length > 0) {
+        port = { ...port, tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, tags)) };
+      }
       if (exposed.length > 0) {
         const made = port;
         try {
@@ -117,6 +116,17 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
   });
 }
 
+/**
+ * The tags a port gets for an endpoint: the endpoint's IDs (networks take tags) and `compute:kuryr` when kuryr
+ * made the port (ports take tags). Without tags the name and device ID say as much (marks.ts).
+ */
+function endpointTags(rt: DriverRuntime, endpointId: string, created: boolean): string[] {
+  return [
+    ...(created && rt.marks.support.tagExt ? [PORT_CREATED_TAG] : []),
+    ...(rt.marks.support.tag ? idTags(endpointId) : []),
+  ];
+}
+
 /** One PUT with every change the port needs (host, owner, device, MAC, admin state), then the endpoint tags. */
 async function claimPort(
   rt: DriverRuntime,
@@ -136,11 +146,12 @@ async function claimPort(
   if (port.device_id !== endpointId) update.device_id = endpointId;
   if (mac !== undefined && port.mac_address.toLowerCase() !== mac) update.mac_address = mac;
   if (!port.admin_state_up) update.admin_state_up = true;
+  // Without tags the port our IPAM made is named after the endpoint, as the original names it.
+  if (!rt.marks.support.tag && port.name === UNBOUND_PORT_NAME) update.name = endpointPortName(endpointId);
   const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
   faultPoint('create-endpoint:before-tags');
   // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint tags, in one update.
-  const mark = isUntaggedLeftover(port) ? [PORT_CREATED_TAG] : [];
-  const tags = withTags(updated.tags, [...mark, ...idTags(endpointId)]);
+  const tags = withTags(updated.tags, endpointTags(rt, endpointId, isUntaggedLeftover(port)));
   if (tags.length === updated.tags.length) return updated;
   return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
 }
@@ -163,9 +174,10 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
     device_id: before.device_id,
     mac_address: before.mac_address,
     security_groups: before.security_groups,
+    ...(after.name === before.name ? {} : { name: before.name }),
   });
   await deleteExposedGroups(rt, await rt.neutron.listSecurityGroups({ name: groupName(after.id) }));
-  await rt.neutron.replaceTags('ports', after.id, before.tags);
+  if (after.tags.length !== before.tags.length) await rt.neutron.replaceTags('ports', after.id, before.tags);
 }
 
 /** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
@@ -176,6 +188,8 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
     rt.cache.endpoints.delete(endpointId);
+    // Without tags nothing is written: ReleaseAddress, next, deletes or hands back the port (clearing its device).
+    if (!rt.marks.support.tag) return;
     // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
     const tags = await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
     rt.cache.rememberPort({ ...port, tags });

@@ -29,13 +29,13 @@ import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single, subnetOfPool } from './lookup.ts';
+import { poolOfSubnetDescription } from './marks.ts';
 import { familyOptions, parseNeutronOptions } from './options.ts';
 import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
 import {
   DEVICE_OWNER,
   isIdTag,
-  PORT_CREATED_TAG,
   PORT_EXISTING_TAG,
   POOL_EXISTING_TAG,
   poolName,
@@ -98,7 +98,8 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
         `There is already existing subnet pool with ${cidr} but with shared = ${userPool.shared} (requested ${options.shared})`,
       );
     }
-    if (!userPool.tags.includes(POOL_EXISTING_TAG))
+    // Without tags on pools, only our own pools' names (`<prefix>-<cidr>`) make them ours: nothing to mark.
+    if (rt.marks.support.tagExt && !userPool.tags.includes(POOL_EXISTING_TAG))
       await rt.neutron.addTag('subnetpools', userPool.id, POOL_EXISTING_TAG);
     return reply({ poolId: userPool.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
   }
@@ -152,14 +153,19 @@ async function subnetIdFromOptions(
   return subnet.id;
 }
 
-/** Creates or reuses our pool `<prefix>-<cidr>` (tagged with the subnet ID when one was named). */
+/**
+ * Creates or reuses our pool `<prefix>-<cidr>`, tagged with the subnet ID when one was named (without tags on
+ * pools the description names the subnet: marks.ts).
+ */
 async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | undefined, shared: boolean) {
   const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
   return rt.locks.run(`pool-name:${name}:${subnetId ?? ''}`, async () => {
     const existing = await poolByName(rt, name, subnetId);
     if (existing !== undefined) return existing;
+    const described = subnetId !== undefined && !rt.marks.support.tagExt;
     const created = await rt.neutron.createSubnetPool({
       name,
+      ...(described ? { description: poolOfSubnetDescription(subnetId) } : {}),
       prefixes: [cidr],
       default_prefixlen: parseCidr(cidr).prefixLength,
       shared,
@@ -167,7 +173,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
     faultPoint('request-pool:after-create');
     rt.cache.rememberPool(created);
     rt.cache.subnetsByPool.set(poolKey(created.id, cidr), null);
-    if (subnetId !== undefined) {
+    if (subnetId !== undefined && !described) {
       try {
         await rt.neutron.addTag('subnetpools', created.id, subnetId);
       } catch (err) {
@@ -342,11 +348,10 @@ async function portAddress(
     if (holder !== undefined) {
       // Our own port with this MAC: a retried request. A pre-created port with Docker's MAC (`--mac-address`,
       // as an orchestrator passes both) is not ours yet and is taken over below.
-      const ours =
-        holder.tags.includes(PORT_CREATED_TAG) || holder.tags.includes(PORT_EXISTING_TAG) || isUntaggedLeftover(holder);
+      const ours = rt.marks.isOurPort(holder);
       if (ours && mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
-      if (isFreeForTakeover(holder)) {
-        await rt.neutron.replaceTags('ports', holder.id, withTags(holder.tags, [PORT_EXISTING_TAG]));
+      if (isFreeForTakeover(rt, holder)) {
+        await takeOver(rt, holder);
         return address;
       }
       throw fail.conflict(`address ${address} is already in use by Neutron port ${holder.id}${describeOwner(holder)}`);
@@ -373,7 +378,7 @@ async function portAddress(
   }
   // Docker's MAC is already on this network: a retried request, or the other family of a dual-stack endpoint.
   const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
-  const port = withMac.find((p) => p.tags.includes(PORT_CREATED_TAG) || isUntaggedLeftover(p));
+  const port = withMac.find((p) => rt.marks.isCreatedPort(p));
   if (port === undefined) {
     throw fail.conflict(`MAC address ${mac} is already used on this network by Neutron port ${withMac[0]?.id ?? '?'}`);
   }
@@ -397,22 +402,22 @@ function addressIn(port: Port, subnet: Subnet): string {
 }
 
 /**
- * A port our IPAM made that carries no tag yet: between RequestAddress and CreateEndpoint (which tags it), or
- * left so by a crash before or right after CreateEndpoint claimed it.
+ * Marks a pre-existing port as taken over, to be handed back by ReleaseAddress: the `kuryr.port.existing` tag, or
+ * without tags on ports our `device_owner` (CreateEndpoint would set it anyway).
  */
-export function isUntaggedLeftover(port: Port): boolean {
-  return (
-    port.name === UNBOUND_PORT_NAME &&
-    port.tags.length === 0 &&
-    (port.device_owner === '' || port.device_owner === DEVICE_OWNER)
-  );
+async function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
+  if (rt.marks.support.tagExt) {
+    if (!port.tags.includes(PORT_EXISTING_TAG))
+      await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_EXISTING_TAG]));
+  } else if (port.device_owner !== DEVICE_OWNER) {
+    rt.cache.rememberPort(await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER }));
+  }
 }
 
 /** A pre-created port nobody uses: not ours, not network-owned, not bound to a host or device. */
-function isFreeForTakeover(port: Port): boolean {
+function isFreeForTakeover(rt: DriverRuntime, port: Port): boolean {
   return (
-    !port.tags.includes(PORT_CREATED_TAG) &&
-    !isUntaggedLeftover(port) &&
+    !rt.marks.isCreatedPort(port) &&
     !port.device_owner.startsWith('network:') &&
     port.device_id === '' &&
     port['binding:host_id'] === ''
@@ -459,21 +464,21 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
  */
 export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
   rt.cache.forgetPort(port);
-  if (port.tags.includes(PORT_CREATED_TAG) || isUntaggedLeftover(port)) {
+  if (rt.marks.isCreatedPort(port)) {
     // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
-    if (hasEndpointTags(port)) await rt.binder.unbind(port);
+    if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);
     const groups = await exposedGroupsOf(rt, port);
     faultPoint('release-address:before-delete-port');
     await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
     await deleteExposedGroups(rt, groups);
-  } else if (port.tags.includes(PORT_EXISTING_TAG)) {
+  } else if (rt.marks.isTakenOverPort(port)) {
     await handBack(rt, port);
   }
 }
 
 /** Returns a taken-over port to its unbound state, as kuryr-libnetwork leaves it. */
 export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
-  if (hasEndpointTags(port)) await rt.binder.unbind(port);
+  if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);
   const groups = await exposedGroupsOf(rt, port);
   const ours = new Set(groups.map((g) => g.id));
   await rt.neutron.updatePort(port.id, {
@@ -483,10 +488,6 @@ export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
     ...(groups.length > 0 ? { security_groups: port.security_groups.filter((id) => !ours.has(id)) } : {}),
   });
   await deleteExposedGroups(rt, groups);
-  const endpointTags = port.tags.filter(isIdTag);
-  await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], [PORT_EXISTING_TAG, ...endpointTags]));
-}
-
-function hasEndpointTags(port: Port): boolean {
-  return port.tags.some(isIdTag);
+  const marks = port.tags.filter((t) => t === PORT_EXISTING_TAG || isIdTag(t));
+  if (marks.length > 0) await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], marks));
 }

@@ -1,15 +1,17 @@
 /**
- * Finding our Neutron resources again from Docker IDs (by tags) and from pool references.
+ * Finding our Neutron resources again from Docker IDs (by tags, or names without them; marks.ts) and from pool
+ * references.
  * Each function is one Neutron call unless its comment says otherwise.
  */
 import { fail } from '../errors.ts';
 import type { ListFilter } from '../neutron/api.ts';
+import { isNotFound } from '../neutron/errors.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import { poolKey } from './cache.ts';
 import type { DriverRuntime } from './context.ts';
+import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
 import type { FamilyOptions } from './options.ts';
 import type { PoolRef } from './pool-id.ts';
-import { idTags } from './tags.ts';
 
 /** The only element, undefined for none, a conflict error for several. */
 export function single<T>(items: readonly T[], what: string, filter: ListFilter): T | undefined {
@@ -23,7 +25,7 @@ export function single<T>(items: readonly T[], what: string, filter: ListFilter)
   return items[0];
 }
 
-/** The Neutron network of a Docker network (tags `kuryr.net.uuid.lh/uh`). */
+/** The Neutron network of a Docker network (tags `kuryr.net.uuid.lh/uh`, or its name without tags). */
 export async function networkOfDocker(
   rt: DriverRuntime,
   dockerNetworkId: string,
@@ -31,7 +33,7 @@ export async function networkOfDocker(
 ): Promise<Network | undefined> {
   const cached = opts.fresh ? undefined : rt.cache.networks.get(dockerNetworkId);
   if (cached !== undefined) return cached;
-  const filter = { tags: idTags(dockerNetworkId) };
+  const filter = rt.marks.networkFilter(dockerNetworkId);
   const network = single(await rt.neutron.listNetworks(filter), 'networks', filter);
   if (network !== undefined) rt.cache.networks.set(dockerNetworkId, network);
   return network;
@@ -46,7 +48,7 @@ export async function requireNetworkOfDocker(rt: DriverRuntime, dockerNetworkId:
   return network;
 }
 
-/** The Neutron port of a Docker endpoint (tags `kuryr.net.uuid.lh/uh` of the endpoint ID). */
+/** The Neutron port of a Docker endpoint (tags `kuryr.net.uuid.lh/uh` of the endpoint ID, or its device ID). */
 export async function portOfEndpoint(
   rt: DriverRuntime,
   endpointId: string,
@@ -54,7 +56,7 @@ export async function portOfEndpoint(
 ): Promise<Port | undefined> {
   const cached = opts.fresh ? undefined : rt.cache.endpoints.get(endpointId);
   if (cached !== undefined) return cached;
-  const filter = { tags: idTags(endpointId) };
+  const filter = rt.marks.endpointFilter(endpointId);
   const port = single(await rt.neutron.listPorts(filter), 'ports', filter);
   if (port !== undefined) rt.cache.rememberPort(port, endpointId);
   return port;
@@ -71,13 +73,27 @@ export async function poolFromOptions(rt: DriverRuntime, opts: FamilyOptions): P
   return pool;
 }
 
-/** A subnet pool by name (one call); several with that name → conflict. */
-export async function poolByName(rt: DriverRuntime, name: string, tag?: string): Promise<SubnetPool | undefined> {
-  const cached = tag === undefined ? rt.cache.poolsByName.get(name) : undefined;
+/**
+ * A subnet pool by name (one call); several with that name → conflict. With `subnetId`, the pool of that name made
+ * for that subnet: tagged with its ID, or without tags on pools, naming it in its description.
+ */
+export async function poolByName(rt: DriverRuntime, name: string, subnetId?: string): Promise<SubnetPool | undefined> {
+  const cached = subnetId === undefined ? rt.cache.poolsByName.get(name) : undefined;
   if (cached !== undefined) return cached;
-  const filter: ListFilter = tag === undefined ? { name } : { name, tags: [tag] };
-  const pool = single(await rt.neutron.listSubnetPools(filter), 'subnetspool', filter);
-  if (pool !== undefined && tag === undefined) rt.cache.rememberPool(pool);
+  let pool: SubnetPool | undefined;
+  if (subnetId !== undefined && !rt.marks.support.tagExt) {
+    const filter: ListFilter = { name, description: poolOfSubnetDescription(subnetId) };
+    const named = await rt.neutron.listSubnetPools({ name });
+    pool = single(
+      named.filter((p) => p.description === filter.description),
+      'subnetspool',
+      filter,
+    );
+  } else {
+    const filter: ListFilter = subnetId === undefined ? { name } : { name, tags: [subnetId] };
+    pool = single(await rt.neutron.listSubnetPools(filter), 'subnetspool', filter);
+  }
+  if (pool !== undefined && subnetId === undefined) rt.cache.rememberPool(pool);
   return pool;
 }
 
@@ -102,6 +118,37 @@ async function lookupSubnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subn
   const fromPool: ListFilter = { subnetpool_id: ref.poolId, cidr: ref.cidr };
   const found = single(await rt.neutron.listSubnets(fromPool), 'subnets', fromPool);
   if (found !== undefined || ref.cidr === undefined) return found;
-  const tagged: ListFilter = { cidr: ref.cidr, tags: [ref.poolId] };
-  return single(await rt.neutron.listSubnets(tagged), 'subnets', tagged);
+  if (rt.marks.support.tagExt) {
+    const tagged: ListFilter = { cidr: ref.cidr, tags: [ref.poolId] };
+    return single(await rt.neutron.listSubnets(tagged), 'subnets', tagged);
+  }
+  return untaggedSubnetOfPool(rt, ref.poolId, ref.cidr);
+}
+
+/**
+ * Without tags on subnets: the subnet our pool's description names (see poolByName), else the only subnet of
+ * that CIDR; several → a conflict naming the way out, never a guess.
+ */
+async function untaggedSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
+  let pool = rt.cache.pools.get(poolId);
+  if (pool === undefined) {
+    try {
+      pool = await rt.neutron.showSubnetPool(poolId);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  const subnetId = pool === undefined ? undefined : subnetOfPoolDescription(pool.description);
+  if (subnetId !== undefined) {
+    const byId: ListFilter = { id: subnetId, cidr };
+    return single(await rt.neutron.listSubnets(byId), 'subnets', byId);
+  }
+  const byCidr: ListFilter = { cidr };
+  const subnets = await rt.neutron.listSubnets(byCidr);
+  if (subnets.length > 1) {
+    throw fail.conflict(
+      `Multiple Neutron subnets exist for the params cidr=${cidr}; this Neutron has no tag extension to tell which one subnet pool ${poolId} stands for: name the subnet with --ipam-opt neutron.subnet.uuid`,
+    );
+  }
+  return subnets[0];
 }

@@ -11,7 +11,7 @@ import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } fro
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
-import { isUntaggedLeftover, releasePort } from './ipam.ts';
+import { releasePort } from './ipam.ts';
 import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
@@ -19,14 +19,13 @@ import { enterRollback } from '../observability/request-context.ts';
 import { isUuid } from '../util/ids.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { existingNetworkDescription, parseExistingNetworkDescription, poolOfSubnetDescription } from './marks.ts';
 import {
   existingNetworkTag,
   idTags,
   isIdTag,
   LOWER_HALF_PREFIX,
   networkName,
-  PORT_CREATED_TAG,
-  PORT_EXISTING_TAG,
   poolName,
   SUBNET_NAME_PREFIX,
   subnetName,
@@ -185,7 +184,10 @@ async function obtainNetwork(
   if (options.netId !== undefined || options.netName !== undefined) {
     const tagged = await networkOfDocker(rt, dockerId, { fresh: true });
     const filter = options.netId !== undefined ? { id: options.netId } : { name: options.netName };
-    const existing = single(await rt.neutron.listNetworks(filter), 'networks', filter);
+    // Without tags a network we adopted carries the Docker ID as its name: a retry (or another host) names it
+    // by its former name or its ID.
+    const adopted = tagged && !rt.marks.support.tag ? adoptedAs(tagged, dockerId, options) : undefined;
+    const existing = adopted ?? single(await rt.neutron.listNetworks(filter), 'networks', filter);
     if (existing === undefined) {
       throw fail.notFound(`Specified network id/name(${options.netId ?? options.netName}) does not exist.`);
     }
@@ -197,6 +199,7 @@ async function obtainNetwork(
         `Network ${existing.id} had option shared=${existing.shared}, conflict with the given option shared=${options.shared}`,
       );
     }
+    if (!rt.marks.support.tag) return adoptUntagged(rt, existing, dockerId, undo);
     // A shared resource: tags are added one by one (never a read-modify-write that could drop another host's).
     const missing = [...idTags(dockerId), existingNetworkTag(dockerId)].filter((t) => !existing.tags.includes(t));
     for (const tag of missing) {
@@ -207,6 +210,19 @@ async function obtainNetwork(
   }
   const cached = rt.cache.networks.get(dockerId);
   if (cached !== undefined) return cached;
+  if (!rt.marks.support.tag) {
+    // Without tags the name is the Docker ID (as the original names it): one lookup finds an earlier attempt's.
+    const found = await networkOfDocker(rt, dockerId, { fresh: true });
+    if (found !== undefined) return found;
+    const created = await rt.neutron.createNetwork({
+      name: rt.marks.createdNetworkName(dockerId),
+      description: networkDescription(dockerId, rt.settings.hostId),
+      admin_state_up: true,
+      shared: options.shared ?? false,
+    });
+    undo.push(() => rt.neutron.deleteNetwork(created.id));
+    return created;
+  }
   // One lookup by name finds the network of an earlier attempt: tagged (a resent request), or created by an
   // attempt that crashed before tagging it.
   const named = await rt.neutron.listNetworks({ name: networkName(dockerId) });
@@ -226,6 +242,40 @@ async function obtainNetwork(
   faultPoint('create-network:before-tags');
   const tags = await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, idTags(dockerId)));
   return { ...network, tags };
+}
+
+/** The network named after `dockerId` when it is the pre-existing network the options name (a retry). */
+function adoptedAs(network: Network, dockerId: string, options: NeutronOptions): Network | undefined {
+  const recorded = parseExistingNetworkDescription(network.description);
+  if (recorded === undefined || recorded.dockerId !== dockerId) return undefined;
+  const named = options.netId !== undefined ? network.id === options.netId : recorded.previous.name === options.netName;
+  return named ? network : undefined;
+}
+
+/**
+ * Without tags a pre-existing network is found again by its name, like the original does: it is renamed to the
+ * Docker ID. Unlike the original, its name and description are recorded in its description, so that
+ * DeleteNetwork gives them back instead of deleting the network. One Docker network per Neutron network.
+ */
+async function adoptUntagged(rt: DriverRuntime, existing: Network, dockerId: string, undo: Undo[]): Promise<Network> {
+  if (existing.name === dockerId && rt.marks.isExistingNetwork(existing, dockerId)) return existing;
+  const other = parseExistingNetworkDescription(existing.description);
+  const otherId = other?.dockerId ?? rt.marks.dockerIdOfNetwork(existing);
+  if (otherId !== undefined && otherId !== dockerId) {
+    throw fail.conflict(
+      `Neutron network ${existing.id} is already used by Docker network ${otherId}; without the tag extension a Neutron network can back one Docker network only`,
+    );
+  }
+  const previous = { name: existing.name, description: existing.description };
+  const description = existingNetworkDescription(dockerId, previous);
+  if (description === undefined) {
+    throw fail.invalid(
+      `Neutron network ${existing.id}: its name and description are too long to be recorded while it is renamed to the Docker network ID (this Neutron has no tag extension); shorten its description`,
+    );
+  }
+  const renamed = await rt.neutron.updateNetwork(existing.id, { name: dockerId, description });
+  undo.push(() => rt.neutron.updateNetwork(existing.id, previous));
+  return renamed;
 }
 
 /** Description of networks we create: carries the whole Docker ID so an untagged leftover can be recognised. */
@@ -291,7 +341,8 @@ async function ensureSubnets(
     const found = present.find((s) => normalizeCidr(s.cidr) === plan.cidr);
     if (found === undefined) missing.push(plan);
     else {
-      if (!found.tags.includes(plan.pool.id)) {
+      if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan.pool, found, undo);
+      else if (!found.tags.includes(plan.pool.id)) {
         await rt.neutron.addTag('subnets', found.id, plan.pool.id);
         undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id).catch(ignoreNotFound));
       }
@@ -318,6 +369,8 @@ async function ensureSubnets(
     for (const s of created) await rt.neutron.deleteSubnet(s.id).catch(ignoreNotFound);
   });
   faultPoint('create-network:before-subnet-tags');
+  // Allocated from their pool, the subnets are found by `subnetpool_id`; the tag tells apart those of a shared pool.
+  if (!rt.marks.support.tagExt) return { planned: [...result, ...created], others: othersOf([...result, ...created]) };
   for (const [i, subnet] of created.entries()) {
     const poolId = missing[i]!.pool.id;
     result.push({
@@ -326,6 +379,18 @@ async function ensureSubnets(
     });
   }
   return { planned: result, others: othersOf(result) };
+}
+
+/**
+ * Without tags on subnets, a pre-existing subnet is tied to the pool we made for its CIDR by the pool's
+ * description (lookup.ts reads it). Pools we do not own (defaults, `neutron.pool.*`) are never written to.
+ */
+async function markPoolOfSubnet(rt: DriverRuntime, pool: SubnetPool, subnet: Subnet, undo: Undo[]): Promise<void> {
+  const description = poolOfSubnetDescription(subnet.id);
+  if (!isOwnPool(rt.settings, pool) || pool.description === description) return;
+  await rt.neutron.updateSubnetPool(pool.id, { description });
+  rt.cache.rememberPool({ ...pool, description });
+  undo.push(() => rt.neutron.updateSubnetPool(pool.id, { description: pool.description }).catch(ignoreNotFound));
 }
 
 function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): unknown {
@@ -343,7 +408,7 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
   await rt.locks.run(`network:${dockerId}`, async () => {
     const cached = rt.cache.networks.get(dockerId);
     // A shared (pre-existing) network is read afresh: other Docker networks may have tagged it since.
-    const shared = cached === undefined || cached.tags.includes(existingNetworkTag(dockerId));
+    const shared = cached === undefined || rt.marks.isExistingNetwork(cached, dockerId);
     const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
     // Always listed: the cache knows what this process made, not every subnet the network may hold.
@@ -351,7 +416,7 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
     faultPoint('delete-network:before-neutron');
-    if (network.tags.includes(existingNetworkTag(dockerId))) {
+    if (rt.marks.isExistingNetwork(network, dockerId)) {
       await releaseExistingNetwork(rt, network, subnets, dockerId);
     } else {
       await deleteOwnNetwork(rt, network);
@@ -385,17 +450,24 @@ async function releaseExistingNetwork(
   dockerId: string,
 ) {
   const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
-  const othersRemain = network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
+  // Without tags a network backs one Docker network only (see adoptUntagged).
+  const othersRemain =
+    rt.marks.support.tag && network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
   if (!othersRemain) {
     await removeLeftoverPorts(rt, network.id);
     for (const subnet of subnets) {
       if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
         await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
-      } else {
+      } else if (rt.marks.support.tagExt) {
         for (const tag of subnet.tags.filter(isUuid))
           await rt.neutron.removeTag('subnets', subnet.id, tag).catch(ignoreNotFound);
       }
     }
+  }
+  if (!rt.marks.support.tag) {
+    const recorded = parseExistingNetworkDescription(network.description);
+    if (recorded !== undefined) await rt.neutron.updateNetwork(network.id, recorded.previous).catch(ignoreNotFound);
+    return;
   }
   for (const tag of ours.filter((t) => network.tags.includes(t))) {
     await rt.neutron.removeTag('networks', network.id, tag).catch(ignoreNotFound);
@@ -409,9 +481,7 @@ async function releaseExistingNetwork(
 async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<void> {
   const ports = await rt.neutron.listPorts({ network_id: networkId });
   for (const port of ports) {
-    const ours =
-      port.tags.includes(PORT_CREATED_TAG) || port.tags.includes(PORT_EXISTING_TAG) || isUntaggedLeftover(port);
-    if (!ours) continue;
+    if (!rt.marks.isOurPort(port)) continue;
     rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
     // Unplugged whatever its tags say, then released like ReleaseAddress would (its exposed-ports group too).
     await rt.binder.unbind(port);

@@ -11,10 +11,10 @@ import { ownerAlias } from '../binding/names.ts';
 import type { DockerEndpoints } from '../docker/client.ts';
 import type { DriverRuntime } from '../driver/context.ts';
 import { errorMessage } from '../driver/context.ts';
-import { isUntaggedLeftover, releasePort } from '../driver/ipam.ts';
+import { releasePort } from '../driver/ipam.ts';
+import { isUntaggedLeftover, type Marks } from '../driver/marks.ts';
 import { creatorOf, deleteNetwork, dockerIdInDescription } from '../driver/network.ts';
 import { isOwnPool } from '../driver/pools.ts';
-import { LOWER_HALF_PREFIX, PORT_CREATED_TAG, PORT_EXISTING_TAG, UPPER_HALF_PREFIX } from '../driver/tags.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
 import type { Network, Port } from '../neutron/types.ts';
 
@@ -56,18 +56,10 @@ export interface GcReport {
   actions: GcAction[];
 }
 
-/** The Docker ID a resource is tagged with (`lh` + `uh` halves), or undefined. */
-export function dockerIdOf(tags: readonly string[]): string | undefined {
-  const lh = tags.find((t) => t.startsWith(LOWER_HALF_PREFIX))?.slice(LOWER_HALF_PREFIX.length);
-  if (lh === undefined) return undefined;
-  const uh = tags.find((t) => t.startsWith(UPPER_HALF_PREFIX))?.slice(UPPER_HALF_PREFIX.length) ?? '';
-  return lh + uh;
-}
-
-/** Runs one reconciliation pass. */
 /** What gc needs of `ip`: list links, delete one. */
 export type DeviceTool = Pick<IpCommand, 'runJson' | 'deleteLink'>;
 
+/** Runs one reconciliation pass. */
 export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: GcOptions): Promise<GcReport> {
   const now = opts.now ?? Date.now();
   const old = (timestamp: string) => now - Date.parse(timestamp) >= opts.graceSeconds * 1000;
@@ -94,14 +86,16 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
     host === undefined
       ? allPorts
       : allPorts.filter((p) => p['binding:host_id'] === host || hostNetworks.has(p.network_id));
-  const ourNetworks = networks.filter((n) => dockerIdOf(n.tags) !== undefined);
+  const marks = rt.marks;
+  const ourNetworks = networks.filter((n) => marks.dockerIdOfNetwork(n) !== undefined);
   const orphanNetworks = new Set<string>();
-  const dockerSkipped = opts.force && opts.docker !== undefined ? undefined : wrongEngine(opts.docker, ourNetworks);
+  const dockerSkipped =
+    opts.force && opts.docker !== undefined ? undefined : wrongEngine(opts.docker, ourNetworks, marks);
 
   if (opts.docker !== undefined && dockerSkipped === undefined) {
     const docker = opts.docker;
     for (const network of ourNetworks) {
-      const dockerId = dockerIdOf(network.tags)!;
+      const dockerId = marks.dockerIdOfNetwork(network)!;
       if (docker.networks.has(dockerId) || !old(network.updated_at)) continue;
       orphanNetworks.add(network.id);
       await act(
@@ -112,7 +106,8 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
     // Created by a request that died before tagging it (its retry came without a body and failed).
     for (const network of networks) {
       const dockerId = dockerIdInDescription(network.description);
-      if (dockerId === undefined || dockerIdOf(network.tags) !== undefined || docker.networks.has(dockerId)) continue;
+      if (dockerId === undefined || marks.dockerIdOfNetwork(network) !== undefined || docker.networks.has(dockerId))
+        continue;
       if (!old(network.updated_at)) continue;
       orphanNetworks.add(network.id);
       await act(
@@ -141,8 +136,8 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
         }
         continue;
       }
-      if (!isOurs(port)) continue;
-      const reason = orphanPortReason(port, docker, networks);
+      if (!marks.isOurPort(port)) continue;
+      const reason = orphanPortReason(port, docker, networks, marks);
       if (reason === undefined) continue;
       await act({ kind: 'port', id: port.id, name: port.name, reason }, () => releasePort(rt, port));
     }
@@ -185,23 +180,24 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
  * A guard against asking the wrong engine (another dockerd than the one using this backend): when the backend
  * holds Docker networks and the engine knows none of them, nothing is removed on its word.
  */
-function wrongEngine(docker: DockerEndpoints | undefined, ours: readonly Network[]): string | undefined {
+function wrongEngine(docker: DockerEndpoints | undefined, ours: readonly Network[], marks: Marks): string | undefined {
   if (docker === undefined) return 'Docker was not asked';
-  if (ours.length === 0 || ours.some((n) => docker.networks.has(dockerIdOf(n.tags)!))) return undefined;
+  if (ours.length === 0 || ours.some((n) => docker.networks.has(marks.dockerIdOfNetwork(n)!))) return undefined;
   return `the Docker engine knows none of the backend's ${ours.length} Docker network(s): is it the engine that uses this plugin? (use --force to trust it)`;
 }
 
-function isOurs(port: Port): boolean {
-  return port.tags.includes(PORT_CREATED_TAG) || port.tags.includes(PORT_EXISTING_TAG);
-}
-
 /** Why a port of ours is unused according to Docker, or undefined when Docker still uses it. */
-function orphanPortReason(port: Port, docker: DockerEndpoints, networks: readonly Network[]): string | undefined {
-  const endpoint = dockerIdOf(port.tags);
+function orphanPortReason(
+  port: Port,
+  docker: DockerEndpoints,
+  networks: readonly Network[],
+  marks: Marks,
+): string | undefined {
+  const endpoint = marks.endpointIdOfPort(port);
   if (endpoint !== undefined)
     return docker.endpoints.has(endpoint) ? undefined : `Docker endpoint ${endpoint} no longer exists`;
   const network = networks.find((n) => n.id === port.network_id);
-  const dockerNetwork = network === undefined ? undefined : dockerIdOf(network.tags);
+  const dockerNetwork = network === undefined ? undefined : marks.dockerIdOfNetwork(network);
   if (dockerNetwork === undefined || !docker.networks.has(dockerNetwork)) return 'its network is not a Docker network';
   if (port.fixed_ips.some((f) => docker.addresses.has(f.ip_address))) return undefined;
   return 'no Docker container holds its addresses';

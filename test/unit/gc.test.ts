@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { DockerEndpoints } from '../../src/docker/client.ts';
-import { collectGarbage, type DeviceTool, dockerIdOf } from '../../src/reconcile/gc.ts';
+import { dockerIdOfTags as dockerIdOf } from '../../src/driver/marks.ts';
+import { collectGarbage, type DeviceTool } from '../../src/reconcile/gc.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
 import { makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, networkCreate } from '../helpers/docker-sequence.ts';
