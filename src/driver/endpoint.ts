@@ -117,14 +117,12 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
 }
 
 /**
- * The tags a port gets for an endpoint: the endpoint's IDs (networks take tags) and `compute:kuryr` when kuryr
- * made the port (ports take tags). Without tags the name and device ID say as much (marks.ts).
+ * The tags a port gets for an endpoint: `compute:kuryr` when kuryr made the port, and the endpoint's IDs. None
+ * when ports take no tags: the name and device ID say as much (marks.ts).
  */
 function endpointTags(rt: DriverRuntime, endpointId: string, created: boolean): string[] {
-  return [
-    ...(created && rt.marks.support.tagExt ? [PORT_CREATED_TAG] : []),
-    ...(rt.marks.support.tag ? idTags(endpointId) : []),
-  ];
+  if (!rt.marks.support.tagExt) return [];
+  return [...(created ? [PORT_CREATED_TAG] : []), ...idTags(endpointId)];
 }
 
 /** One PUT with every change the port needs (host, owner, device, MAC, admin state), then the endpoint tags. */
@@ -147,7 +145,7 @@ async function claimPort(
   if (mac !== undefined && port.mac_address.toLowerCase() !== mac) update.mac_address = mac;
   if (!port.admin_state_up) update.admin_state_up = true;
   // Without tags the port our IPAM made is named after the endpoint, as the original names it.
-  if (!rt.marks.support.tag && port.name === UNBOUND_PORT_NAME) update.name = endpointPortName(endpointId);
+  if (!rt.marks.support.tagExt && port.name === UNBOUND_PORT_NAME) update.name = endpointPortName(endpointId);
   const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
   faultPoint('create-endpoint:before-tags');
   // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint tags, in one update.
@@ -189,7 +187,7 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     faultPoint('delete-endpoint:before-untag');
     rt.cache.endpoints.delete(endpointId);
     // Without tags nothing is written: ReleaseAddress, next, deletes or hands back the port (clearing its device).
-    if (!rt.marks.support.tag) return;
+    if (!rt.marks.support.tagExt) return;
     // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
     const tags = await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
     rt.cache.rememberPort({ ...port, tags });

@@ -82,12 +82,12 @@ export async function poolByName(rt: DriverRuntime, name: string, subnetId?: str
   if (cached !== undefined) return cached;
   let pool: SubnetPool | undefined;
   if (subnetId !== undefined && !rt.marks.support.tagExt) {
-    const filter: ListFilter = { name, description: poolOfSubnetDescription(subnetId) };
+    const description = poolOfSubnetDescription(subnetId);
     const named = await rt.neutron.listSubnetPools({ name });
     pool = single(
-      named.filter((p) => p.description === filter.description),
+      named.filter((p) => p.description === description),
       'subnetspool',
-      filter,
+      { name, description },
     );
   } else {
     const filter: ListFilter = subnetId === undefined ? { name } : { name, tags: [subnetId] };

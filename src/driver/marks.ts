@@ -1,8 +1,8 @@
 /**
  * How the driver recognises its Neutron resources again: by tags (kuryr-libnetwork's normal mode), or, on a
  * Neutron without the tag extensions, by names, device IDs and descriptions (kuryr-behaviour.md §8). kuryr's two
- * flags are kept apart: `tag` (networks take tags) decides how Docker networks and endpoints are found, `tagExt`
- * (subnets, ports and subnet pools take tags) how the IPAM marks what it created or took over.
+ * flags are kept apart: `tag` (networks take tags) decides how Docker networks are found, `tagExt` (subnets,
+ * ports and subnet pools take tags) how endpoints' ports are found and how the IPAM marks what it made or took.
  *
  * Without tags the original names networks and ports after Docker IDs; so do we, so that both read each other's
  * resources. Unlike the original (§17), a pre-existing network keeps being a pre-existing network (its name and
@@ -125,7 +125,7 @@ export class Marks {
     return !this.support.tag || !this.support.tagExt;
   }
 
-  // ---- networks and endpoints (`tag`) ----
+  // ---- networks (`tag`) ----
 
   /** The list filter that finds the Neutron network of a Docker network. */
   networkFilter(dockerId: string): ListFilter {
@@ -149,23 +149,23 @@ export class Marks {
     return parseExistingNetworkDescription(network.description)?.dockerId === dockerId;
   }
 
+  // ---- ports (`tagExt`) ----
+
   /** The list filter that finds the port of a Docker endpoint. */
   endpointFilter(endpointId: string): ListFilter {
-    return this.support.tag ? { tags: idTags(endpointId) } : { device_id: endpointId };
+    return this.support.tagExt ? { tags: idTags(endpointId) } : { device_id: endpointId };
   }
 
   /** The Docker endpoint a port of ours is plugged for, or undefined. */
   endpointIdOfPort(port: Port): string | undefined {
-    if (this.support.tag) return dockerIdOfTags(port.tags);
+    if (this.support.tagExt) return dockerIdOfTags(port.tags);
     return port.device_id !== '' && this.isOurPort(port) ? port.device_id : undefined;
   }
 
   /** True while the port still belongs to an endpoint (DeleteEndpoint has not run): its host side may exist. */
   hasEndpoint(port: Port): boolean {
-    return this.support.tag ? port.tags.some(isIdTag) : port.device_id !== '';
+    return this.support.tagExt ? port.tags.some(isIdTag) : port.device_id !== '';
   }
-
-  // ---- what the IPAM made or took over (`tagExt`) ----
 
   /**
    * A port kuryr created (deleted by ReleaseAddress): tagged `compute:kuryr`, or recognised by its name like

@@ -19,7 +19,12 @@ import { enterRollback } from '../observability/request-context.ts';
 import { isUuid } from '../util/ids.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
-import { existingNetworkDescription, parseExistingNetworkDescription, poolOfSubnetDescription } from './marks.ts';
+import {
+  existingNetworkDescription,
+  parseExistingNetworkDescription,
+  poolOfSubnetDescription,
+  subnetOfPoolDescription,
+} from './marks.ts';
 import {
   existingNetworkTag,
   idTags,
@@ -341,7 +346,7 @@ async function ensureSubnets(
     const found = present.find((s) => normalizeCidr(s.cidr) === plan.cidr);
     if (found === undefined) missing.push(plan);
     else {
-      if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan.pool, found, undo);
+      if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan, found, undo);
       else if (!found.tags.includes(plan.pool.id)) {
         await rt.neutron.addTag('subnets', found.id, plan.pool.id);
         undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id).catch(ignoreNotFound));
@@ -385,12 +390,24 @@ async function ensureSubnets(
  * Without tags on subnets, a pre-existing subnet is tied to the pool we made for its CIDR by the pool's
  * description (lookup.ts reads it). Pools we do not own (defaults, `neutron.pool.*`) are never written to.
  */
-async function markPoolOfSubnet(rt: DriverRuntime, pool: SubnetPool, subnet: Subnet, undo: Undo[]): Promise<void> {
+async function markPoolOfSubnet(rt: DriverRuntime, plan: PlannedSubnet, subnet: Subnet, undo: Undo[]): Promise<void> {
   const description = poolOfSubnetDescription(subnet.id);
-  if (!isOwnPool(rt.settings, pool) || pool.description === description) return;
-  await rt.neutron.updateSubnetPool(pool.id, { description });
-  rt.cache.rememberPool({ ...pool, description });
-  undo.push(() => rt.neutron.updateSubnetPool(pool.id, { description: pool.description }).catch(ignoreNotFound));
+  if (!isOwnPool(rt.settings, plan.pool) || plan.pool.description === description) return;
+  const poolId = plan.pool.id;
+  // Read afresh, one Docker network at a time: another of the same CIDR may have tied the pool to its subnet.
+  plan.pool = await rt.locks.run(`pool-of-subnet:${poolId}`, async () => {
+    const pool = await rt.neutron.showSubnetPool(poolId);
+    const other = subnetOfPoolDescription(pool.description);
+    if (other === subnet.id) return pool;
+    if (other !== undefined) {
+      throw fail.conflict(
+        `subnet pool ${pool.name} already stands for subnet ${other}, and this Neutron has no tag extension to share it with subnet ${subnet.id} of the same CIDR: give each Docker network its own pool with --ipam-opt neutron.subnet.uuid`,
+      );
+    }
+    const marked = await rt.neutron.updateSubnetPool(poolId, { description });
+    undo.push(() => rt.neutron.updateSubnetPool(poolId, { description: pool.description }).catch(ignoreNotFound));
+    return marked;
+  });
 }
 
 function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): unknown {
