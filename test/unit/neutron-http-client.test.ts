@@ -275,6 +275,27 @@ describe('neutron http client: wire format', () => {
     assert.equal(await api.addTag('networks', 'n1', 'alpha'), undefined);
   });
 
+  test('a Neutron without the tag extension omits `tags`: every resource read has an empty list', async () => {
+    const port = { id: 'p1', name: 'x', fixed_ips: [] };
+    neutron.handler = (req) =>
+      req.method === 'GET' && req.path === '/v2.0/ports'
+        ? { status: 200, body: { ports: [port, { ...port, id: 'p2', tags: ['kept'] }] } }
+        : req.method === 'POST' && req.path === '/v2.0/subnets'
+          ? { status: 201, body: { subnets: [{ id: 's1' }] } }
+          : { status: req.method === 'POST' ? 201 : 200, body: { port } };
+    const [first, second] = await api.listPorts();
+    assert.deepEqual(first!.tags, []);
+    assert.deepEqual(second!.tags, ['kept'], 'tags that are there are kept');
+    for (const p of [
+      await api.createPort({ network_id: 'n' }),
+      await api.showPort('p1'),
+      await api.updatePort('p1', { name: 'y' }),
+      ...(await api.createSubnets([{ network_id: 'n', ip_version: 4, cidr: '10.0.0.0/24' }])),
+    ]) {
+      assert.deepEqual(p.tags, []);
+    }
+  });
+
   test('subnet pool integers that Neutron answers as strings become numbers', async () => {
     const pool = {
       id: 'sp',

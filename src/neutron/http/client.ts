@@ -35,6 +35,12 @@ import { type AuthProvider, createAuthProvider } from './keystone.ts';
 import { describeCall, type HttpMethod, HttpTransport, type TransportResponse } from './transport.ts';
 
 const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
+
+/** A Neutron without the tag extension (or a `fields=` list without `tags`) omits `tags`: read as none. */
+function withTagList(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return 'tags' in value && Array.isArray(value.tags) ? value : { ...value, tags: [] };
+}
 /** Most pages one list may take (a guard against a server that links in a circle). */
 const MAX_PAGES = 10_000;
 
@@ -211,6 +217,12 @@ export class NeutronHttpClient implements NeutronApi {
     return value as T;
   }
 
+  /** A resource (or a list of them) from an answer, with `tags: []` where Neutron has no tag extension. */
+  private resource<T>(answer: Answer, key: string, doc = this.parse(answer)): T {
+    const value = this.pick<unknown>(answer, key, doc);
+    return (Array.isArray(value) ? value.map(withTagList) : withTagList(value)) as T;
+  }
+
   private async list<T>(collection: string, key: string, filter: ListFilter | undefined): Promise<T[]> {
     const query = buildQuery(filter);
     if (query === null) return [];
@@ -222,7 +234,7 @@ export class NeutronHttpClient implements NeutronApi {
     for (let page = 0; next !== undefined && page < MAX_PAGES; page++) {
       const answer = await this.call('GET', path, path, { query: next, deadline });
       const doc = this.parse(answer);
-      out.push(...this.pick<T[]>(answer, key, doc));
+      out.push(...this.resource<T[]>(answer, key, doc));
       next = nextPageQuery(doc[`${key}_links`]);
       if (next !== undefined && seen.has(next)) break;
       if (next !== undefined) seen.add(next);
@@ -232,24 +244,24 @@ export class NeutronHttpClient implements NeutronApi {
 
   private async show<T>(collection: string, key: string, id: string): Promise<T> {
     const path = `/v2.0/${collection}/${encodeSegment(id)}`;
-    return this.pick<T>(await this.call('GET', `/v2.0/${collection}/{id}`, path), key);
+    return this.resource<T>(await this.call('GET', `/v2.0/${collection}/{id}`, path), key);
   }
 
   private async create<T>(collection: string, key: string, body: unknown): Promise<T> {
     const path = `/v2.0/${collection}`;
-    return this.pick<T>(await this.call('POST', path, path, { body: { [key]: body } }), key);
+    return this.resource<T>(await this.call('POST', path, path, { body: { [key]: body } }), key);
   }
 
   private async createBulk<T>(collection: string, key: string, bodies: readonly unknown[]): Promise<T[]> {
     if (bodies.length === 0) return [];
     const path = `/v2.0/${collection}`;
-    return this.pick<T[]>(await this.call('POST', path, path, { body: { [key]: bodies } }), key);
+    return this.resource<T[]>(await this.call('POST', path, path, { body: { [key]: bodies } }), key);
   }
 
   private async update<T>(collection: string, key: string, id: string, body: unknown): Promise<T> {
     const path = `/v2.0/${collection}/${encodeSegment(id)}`;
     const answer = await this.call('PUT', `/v2.0/${collection}/{id}`, path, { body: { [key]: body } });
-    return this.pick<T>(answer, key);
+    return this.resource<T>(answer, key);
   }
 
   private async remove(collection: string, id: string): Promise<void> {
