@@ -5,7 +5,7 @@
 import { openBackend } from '../backend.ts';
 import type { Config } from '../config/config.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
-import { dockerIdOfTags } from '../driver/marks.ts';
+import { dockerIdOfTags, Marks } from '../driver/marks.ts';
 
 export interface StatusReport {
   networks: Network[];
@@ -33,10 +33,14 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
 /** Human-readable rendering of a status report. */
 export function renderStatus(report: StatusReport, config: Config): string {
   const lines: string[] = [`backend: ${config.backend} (${config.stateDir})`, ''];
-  const dockerId = (tags: readonly string[]) => dockerIdOfTags(tags)?.slice(0, 12) ?? '-';
+  // Tags, or the names and device IDs a Neutron without the tag extension leaves (driver/marks.ts).
+  const byName = new Marks({ tag: false, tagExt: false });
+  const short = (id: string | undefined) => id?.slice(0, 12) ?? '-';
+  const networkOf = (n: Network) => short(dockerIdOfTags(n.tags) ?? byName.dockerIdOfNetwork(n));
+  const endpointOf = (p: Port) => short(dockerIdOfTags(p.tags) ?? byName.endpointIdOfPort(p));
   lines.push(`networks: ${report.networks.length}`);
   for (const n of report.networks) {
-    lines.push(`  ${n.id}  ${n.name}  docker=${dockerId(n.tags)}  mtu=${n.mtu}  subnets=${n.subnets.length}`);
+    lines.push(`  ${n.id}  ${n.name}  docker=${networkOf(n)}  mtu=${n.mtu}  subnets=${n.subnets.length}`);
   }
   lines.push(`subnets: ${report.subnets.length}`);
   for (const s of report.subnets) {
@@ -52,7 +56,7 @@ export function renderStatus(report: StatusReport, config: Config): string {
   for (const p of report.ports) {
     const ips = p.fixed_ips.map((f) => f.ip_address).join(',');
     lines.push(
-      `  ${p.id}  ${ips}  ${p.mac_address}  ${p.status}  owner=${p.device_owner || '-'}  endpoint=${dockerId(p.tags)}`,
+      `  ${p.id}  ${ips}  ${p.mac_address}  ${p.status}  owner=${p.device_owner || '-'}  endpoint=${endpointOf(p)}`,
     );
   }
   return lines.join('\n');

@@ -16,6 +16,8 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
+import type { TagSupport } from '../../src/driver/marks.ts';
+import { taglessNeutron } from './tagless-neutron.ts';
 
 export class FakeBinder implements Binder {
   readonly bound = new Map<string, BindRequest>();
@@ -70,9 +72,13 @@ export const TEST_SETTINGS: DriverSettings = {
   processExternalConnectivity: true,
 };
 
-/** A driver over an in-memory embedded store with the default pools in place. */
-export async function makeDriver(settings: Partial<DriverSettings> = {}) {
-  const neutron = openEmbeddedNeutron({ path: ':memory:' });
+/**
+ * A driver over an in-memory embedded store with the default pools in place. With `tagSupport`, the store
+ * plays a Neutron without (some) tag extensions (tagless-neutron.ts) and the driver is told so, as `serve` does.
+ */
+export async function makeDriver(settings: Partial<DriverSettings> = {}, opts: { tagSupport?: TagSupport } = {}) {
+  const store = openEmbeddedNeutron({ path: ':memory:' });
+  const neutron = opts.tagSupport === undefined ? store : taglessNeutron(store, opts.tagSupport);
   await neutron.createSubnetPool({ name: 'kuryr', prefixes: ['10.10.0.0/16'], default_prefixlen: 24 });
   await neutron.createSubnetPool({ name: 'kuryr6', prefixes: ['fd6b:7572:7972::/48'], default_prefixlen: 64 });
   const binder = new FakeBinder();
@@ -83,8 +89,10 @@ export async function makeDriver(settings: Partial<DriverSettings> = {}) {
     agent,
     settings: { ...TEST_SETTINGS, ...settings },
     log: silentLogger(),
+    ...(opts.tagSupport === undefined ? {} : { tagSupport: opts.tagSupport }),
   });
-  return { driver, neutron, binder, agent, close: () => neutron.close() };
+  const violations = () => ('violations' in neutron ? [...neutron.violations] : []);
+  return { driver, neutron, binder, agent, violations, close: () => store.close() };
 }
 
 /** A fresh random 64-hex Docker ID, as dockerd makes them. */

@@ -286,6 +286,15 @@ describe('neutron http client: wire format', () => {
     const [first, second] = await api.listPorts();
     assert.deepEqual(first!.tags, []);
     assert.deepEqual(second!.tags, ['kept'], 'tags that are there are kept');
+    neutron.handler = (req) =>
+      req.method === 'GET' && req.path === '/v2.0/extensions'
+        ? { status: 200, body: { extensions: [{ alias: 'binding', name: 'b', description: '' }] } }
+        : req.method === 'GET' && req.path === '/v2.0/ports'
+          ? { status: 200, body: { ports: [port] } }
+          : req.method === 'POST' && req.path === '/v2.0/subnets'
+            ? { status: 201, body: { subnets: [{ id: 's1' }] } }
+            : { status: req.method === 'POST' ? 201 : 200, body: { port } };
+    assert.deepEqual(await api.listExtensions(), [{ alias: 'binding', name: 'b', description: '' }], 'not a resource');
     for (const p of [
       await api.createPort({ network_id: 'n' }),
       await api.showPort('p1'),

@@ -9,17 +9,10 @@ import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 import { FakeAgent, FakeBinder, TEST_SETTINGS } from '../helpers/fakes.ts';
+import { taglessNeutron } from '../helpers/tagless-neutron.ts';
 
-test('one network + two containers + teardown costs at most 30 Neutron calls', async (t) => {
-  const store = openEmbeddedNeutron({ path: ':memory:' });
-  const neutron = countingNeutron(store);
-  const driver = new KuryrDriver({
-    neutron,
-    binder: new FakeBinder(),
-    agent: new FakeAgent(),
-    settings: TEST_SETTINGS,
-    log: silentLogger(),
-  });
+/** The user flow against `neutron`, with the number of calls per phase. */
+async function userFlow(driver: KuryrDriver, neutron: ReturnType<typeof countingNeutron>) {
   const phases: [string, number][] = [];
   let last = 0;
   const mark = (phase: string) => {
@@ -38,8 +31,40 @@ test('one network + two containers + teardown costs at most 30 Neutron calls', a
   mark('2 × docker rm -f');
   await networkRemove(driver, net);
   mark('network rm');
-  t.diagnostic(`${phases.map(([p, n]) => `${p}: ${n}`).join(', ')}; total ${neutron.totalCalls()}`);
+  return `${phases.map(([p, n]) => `${p}: ${n}`).join(', ')}; total ${neutron.totalCalls()}`;
+}
+
+test('one network + two containers + teardown costs at most 30 Neutron calls', async (t) => {
+  const store = openEmbeddedNeutron({ path: ':memory:' });
+  const neutron = countingNeutron(store);
+  const driver = new KuryrDriver({
+    neutron,
+    binder: new FakeBinder(),
+    agent: new FakeAgent(),
+    settings: TEST_SETTINGS,
+    log: silentLogger(),
+  });
+  t.diagnostic(await userFlow(driver, neutron));
   t.diagnostic(JSON.stringify(neutron.callCounts()));
+  assert.ok(neutron.totalCalls() <= 30, `${neutron.totalCalls()} calls`);
+  store.close();
+});
+
+test('the same flow on a Neutron without tag extensions costs no more (names instead of tags)', async (t) => {
+  const store = openEmbeddedNeutron({ path: ':memory:' });
+  const tagless = taglessNeutron(store, { tag: false, tagExt: false });
+  const neutron = countingNeutron(tagless);
+  const driver = new KuryrDriver({
+    neutron,
+    binder: new FakeBinder(),
+    agent: new FakeAgent(),
+    settings: TEST_SETTINGS,
+    log: silentLogger(),
+    tagSupport: { tag: false, tagExt: false },
+  });
+  t.diagnostic(await userFlow(driver, neutron));
+  t.diagnostic(JSON.stringify(neutron.callCounts()));
+  assert.deepEqual(tagless.violations, []);
   assert.ok(neutron.totalCalls() <= 30, `${neutron.totalCalls()} calls`);
   store.close();
 });

@@ -36,6 +36,20 @@ import { describeCall, type HttpMethod, HttpTransport, type TransportResponse } 
 
 const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
 
+/** Answer keys of the resources that take tags. */
+const TAGGED_KEYS = new Set([
+  'network',
+  'networks',
+  'subnet',
+  'subnets',
+  'subnetpool',
+  'subnetpools',
+  'port',
+  'ports',
+  'security_group',
+  'security_groups',
+]);
+
 /** A Neutron without the tag extension (or a `fields=` list without `tags`) omits `tags`: read as none. */
 function withTagList(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
@@ -217,9 +231,13 @@ export class NeutronHttpClient implements NeutronApi {
     return value as T;
   }
 
-  /** A resource (or a list of them) from an answer, with `tags: []` where Neutron has no tag extension. */
+  /**
+   * A resource (or a list of them) from an answer, with `tags: []` where Neutron has no tag extension (only for
+   * the resources that take tags: not extensions, not security group rules).
+   */
   private resource<T>(answer: Answer, key: string, doc = this.parse(answer)): T {
     const value = this.pick<unknown>(answer, key, doc);
+    if (!TAGGED_KEYS.has(key)) return value as T;
     return (Array.isArray(value) ? value.map(withTagList) : withTagList(value)) as T;
   }
 

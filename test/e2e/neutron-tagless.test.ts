@@ -1,0 +1,212 @@
+// End to end on a real Neutron that has no tag extension (the lab's Neutron behind tagless-proxy.ts, which hides
+// `standard-attr-tag`/`tag`/`tag-ext`, refuses every tag call and strips `tags` from answers), with a private
+// real Docker engine: kuryr-ts falls back to kuryr-libnetwork's name-based mode (kuryr-behaviour.md §8) without
+// its defects. Containers ping each other on ACTIVE ports, a pre-existing network and a pre-created port are used
+// and given back as they were, and afterwards Neutron holds exactly what it held before. Not one tag request.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openNeutronHttp } from '../../src/neutron/http/index.ts';
+import type { Network, Port, Subnet } from '../../src/neutron/types.ts';
+import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import { neutronLab } from '../helpers/neutron-lab.ts';
+import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { startTaglessProxy, type TaglessProxy } from '../helpers/tagless-proxy.ts';
+
+const notRoot = process.getuid?.() !== 0;
+const lab = await neutronLab();
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const skip = notRoot ? 'needs root' : lab.skip.noauth;
+
+describe('Docker on a real Neutron without the tag extension', { skip }, () => {
+  const tag = Math.random().toString(36).slice(2, 8);
+  const driver = `kt${tag}`;
+  const x = 100 + Math.floor(Math.random() * 150);
+  let dir: string;
+  let engine: PrivateDockerd;
+  let plugin: PluginProcess;
+  let proxy: TaglessProxy;
+  /** Straight to Neutron (not through the proxy): sees the tags, so it can tell none were written. */
+  let neutron: ReturnType<typeof openNeutronHttp>;
+  let before_: Record<string, string[]>;
+  let vmNet: Network;
+  let vmSubnet: Subnet;
+  let preCreated: Port;
+
+  const snapshot = async () => ({
+    networks: (await neutron.listNetworks({ fields: ['id'] })).map((n) => n.id).sort(),
+    subnets: (await neutron.listSubnets({ fields: ['id'] })).map((n) => n.id).sort(),
+    subnetpools: (await neutron.listSubnetPools({ fields: ['id'] })).map((n) => n.id).sort(),
+    ports: (await neutron.listPorts({ fields: ['id'] })).map((n) => n.id).sort(),
+    security_groups: (await neutron.listSecurityGroups({ fields: ['id', 'name'] }))
+      .filter((g) => g.name !== 'default')
+      .map((n) => n.id)
+      .sort(),
+  });
+  const ipOf = async (c: string, net: string) =>
+    (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c])).trim();
+  const dockerIdOf = async (net: string) =>
+    (await engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', net])).trim();
+  const ping = async (from: string, to: string) => {
+    let last = '';
+    for (let i = 0; i < 10; i++) {
+      const r = await engine.docker(['exec', from, 'ping', '-c', '1', '-W', '2', to]);
+      if (r.code === 0) return;
+      last = r.stdout + r.stderr;
+      await sleep(500);
+    }
+    assert.fail(`ping ${from} → ${to}: ${last}\nplugin log:\n${plugin.logTail(20)}`);
+  };
+  const waitActive = async (ids: string[]) => {
+    for (let i = 0; i < 40; i++) {
+      if ((await neutron.listPorts({ id: ids })).every((p) => p.status === 'ACTIVE')) return;
+      await sleep(500);
+    }
+    assert.deepEqual(
+      (await neutron.listPorts({ id: ids })).map((p) => p.status),
+      ids.map(() => 'ACTIVE'),
+      'the linuxbridge agent wired the ports',
+    );
+  };
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-tagless-'));
+    neutron = openNeutronHttp({ auth_type: 'none', endpoint: lab.noauth!.neutronUrl });
+    before_ = await snapshot();
+    proxy = await startTaglessProxy({ target: lab.noauth!.neutronUrl });
+    const conf = path.join(dir, 'kuryr.conf');
+    writeFileSync(conf, `[neutron]\nauth_type = none\nendpoint = ${proxy.url}\n`, { mode: 0o600 });
+    // What an operator (or an orchestrator) made beforehand: a network for VMs and an unbound port on it.
+    vmNet = await neutron.createNetwork({ name: `vm-net-${tag}`, description: 'made by the operator' });
+    [vmSubnet] = (await neutron.createSubnets([
+      { network_id: vmNet.id, ip_version: 4, cidr: `10.${x}.3.0/24`, name: `vm-subnet-${tag}` },
+    ])) as [Subnet];
+    preCreated = await neutron.createPort({
+      name: `zun-port-${tag}`,
+      network_id: vmNet.id,
+      fixed_ips: [{ subnet_id: vmSubnet.id, ip_address: `10.${x}.3.60` }],
+    });
+    engine = await startPrivateDockerd({ name: `tagless-${tag}` });
+    await ensureBusyboxImage(engine);
+    plugin = await startPlugin({
+      driverName: driver,
+      stateDir: path.join(dir, 'state'),
+      extraArgs: ['--backend', 'neutron', '--config', conf, '--docker-host', engine.host],
+    });
+  });
+
+  after(async () => {
+    await engine?.stop({ killContainers: true });
+    await plugin?.stop();
+    // The operator's resources made above go last, whatever happened.
+    if (preCreated) await neutron.deletePort(preCreated.id).catch(() => undefined);
+    if (vmNet) await neutron.deleteNetwork(vmNet.id).catch(() => undefined);
+    await proxy?.close();
+    await neutron?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts in name-based mode and says so', () => {
+    assert.match(plugin.logTail(50), /this Neutron lacks the tag extension: kuryr-ts finds its resources by names/);
+  });
+
+  it('a network of its own: named after the Docker ID, two containers ping each other on ACTIVE ports', async () => {
+    await engine.dockerOk([
+      'network',
+      'create',
+      '-d',
+      driver,
+      '--ipam-driver',
+      driver,
+      '--subnet',
+      `10.${x}.2.0/24`,
+      'n1',
+    ]);
+    const id = await dockerIdOf('n1');
+    const [network] = await neutron.listNetworks({ name: id });
+    assert.ok(network, 'the Neutron network is named after the Docker network ID, as kuryr-libnetwork names it');
+    assert.deepEqual(network.tags, [], 'no tag written');
+    await engine.dockerOk(['run', '-d', '--name', 'ca', '--net', 'n1', 'busybox:local', 'sleep', '600']);
+    await engine.dockerOk(['run', '-d', '--name', 'cb', '--net', 'n1', 'busybox:local', 'sleep', '600']);
+    await ping('ca', await ipOf('cb', 'n1'));
+    const ports = await neutron.listPorts({ network_id: network.id, device_owner: 'compute:kuryr' });
+    assert.equal(ports.length, 2);
+    for (const p of ports) {
+      assert.equal(p.name, `${p.device_id}-port`, 'named after its endpoint, as the original names it');
+      assert.deepEqual(p.tags, []);
+    }
+    await waitActive(ports.map((p) => p.id));
+  });
+
+  it('a pre-existing network and a pre-created port (--ip) are used; the operator gets both back as they were', async () => {
+    await engine.dockerOk([
+      'network',
+      'create',
+      '-d',
+      driver,
+      '--ipam-driver',
+      driver,
+      '--subnet',
+      `10.${x}.3.0/24`,
+      '-o',
+      `neutron.net.name=vm-net-${tag}`,
+      'n2',
+    ]);
+    const id = await dockerIdOf('n2');
+    const during = await neutron.showNetwork(vmNet.id);
+    assert.equal(during.name, id, 'renamed to the Docker ID while Docker uses it (found again by name)');
+    assert.equal((await neutron.listSubnets({ network_id: vmNet.id })).length, 1, 'its subnet is used, not copied');
+    await engine.dockerOk([
+      'run',
+      '-d',
+      '--name',
+      'cz',
+      '--net',
+      'n2',
+      '--ip',
+      `10.${x}.3.60`,
+      'busybox:local',
+      'sleep',
+      '600',
+    ]);
+    await engine.dockerOk(['run', '-d', '--name', 'cy', '--net', 'n2', 'busybox:local', 'sleep', '600']);
+    await ping('cy', `10.${x}.3.60`);
+    const port = await neutron.showPort(preCreated.id);
+    assert.equal(port.device_owner, 'compute:kuryr', 'the pre-created port is the container’s');
+    assert.equal(port.name, `zun-port-${tag}`, 'and keeps its name');
+    await waitActive([port.id]);
+    await engine.dockerOk(['rm', '-f', 'cz', 'cy']);
+    const handedBack = await neutron.showPort(preCreated.id);
+    assert.equal(handedBack.device_id, '');
+    assert.equal(handedBack.device_owner, '');
+    assert.equal(handedBack['binding:host_id'], '');
+    await engine.dockerOk(['network', 'rm', 'n2']);
+    const after = await neutron.showNetwork(vmNet.id);
+    assert.equal(after.name, `vm-net-${tag}`, 'its name is given back');
+    assert.equal(after.description, 'made by the operator');
+    assert.deepEqual(
+      (await neutron.listSubnets({ network_id: vmNet.id })).map((s) => s.id),
+      [vmSubnet.id],
+    );
+    assert.deepEqual(
+      (await neutron.listPorts({ network_id: vmNet.id, device_owner: '' })).map((p) => p.id),
+      [preCreated.id],
+    );
+  });
+
+  it('after teardown Neutron holds exactly what it held before, and no tag was ever asked for', async () => {
+    await engine.dockerOk(['rm', '-f', 'ca', 'cb']);
+    await engine.dockerOk(['network', 'rm', 'n1']);
+    await neutron.deletePort(preCreated.id);
+    await neutron.deleteNetwork(vmNet.id);
+    const now = await snapshot();
+    for (const kind of Object.keys(before_)) {
+      const added = now[kind as keyof typeof now].filter((id) => !before_[kind]!.includes(id));
+      assert.deepEqual(added, [], `no ${kind} of ours is left; plugin log:\n${plugin.logTail(30)}`);
+    }
+    assert.deepEqual(proxy.violations, [], 'not one tag request reached the tagless Neutron');
+    assert.ok(proxy.requests.length > 20, 'the plugin did talk to Neutron through the proxy');
+  });
+});
