@@ -475,6 +475,26 @@ function subnetPoolCases(it: It): void {
     );
   });
 
+  it('updates names and descriptions (the tagless mode records what it renamed there)', async (api, r) => {
+    const net = await r.network({ description: 'made by the operator' });
+    const renamed = unique('docker-id');
+    const recorded = `kuryr-ts: existing network; was ${JSON.stringify({ name: net.name, description: 'x'.repeat(150) })}`;
+    const updated = await api.updateNetwork(net.id, { name: renamed, description: recorded });
+    assert.equal(updated.description, recorded, 'a description of 200+ characters is kept whole');
+    assert.deepEqual(
+      (await api.listNetworks({ name: renamed })).map((n) => n.description),
+      [recorded],
+    );
+    const back = await api.updateNetwork(net.id, { name: net.name, description: net.description });
+    assert.equal(back.name, net.name);
+    assert.equal(back.description, 'made by the operator');
+    await rejects(api.updateNetwork(net.id, { description: 'd'.repeat(256) }), 400);
+    const pool = await r.pool({ prefixes: ['10.96.0.0/24'] });
+    const described = await api.updateSubnetPool(pool.id, { description: 'kuryr-ts: subnet pool of subnet x' });
+    assert.equal(described.description, 'kuryr-ts: subnet pool of subnet x');
+    assert.equal((await api.showSubnetPool(pool.id)).description, 'kuryr-ts: subnet pool of subnet x');
+  });
+
   it('updates a pool: prefixes may grow, not shrink', async (api, r) => {
     const pool = await r.pool({ prefixes: ['10.97.0.0/24'] });
     const name = unique('renamed-pool');

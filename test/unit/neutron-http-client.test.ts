@@ -286,6 +286,8 @@ describe('neutron http client: wire format', () => {
     const [first, second] = await api.listPorts();
     assert.deepEqual(first!.tags, []);
     assert.deepEqual(second!.tags, ['kept'], 'tags that are there are kept');
+    const [chosen] = await api.listPorts({ fields: ['id', 'name'] });
+    assert.equal('tags' in chosen!, false, 'fields= chose what comes back');
     neutron.handler = (req) =>
       req.method === 'GET' && req.path === '/v2.0/extensions'
         ? { status: 200, body: { extensions: [{ alias: 'binding', name: 'b', description: '' }] } }

@@ -233,11 +233,11 @@ export class NeutronHttpClient implements NeutronApi {
 
   /**
    * A resource (or a list of them) from an answer, with `tags: []` where Neutron has no tag extension (only for
-   * the resources that take tags: not extensions, not security group rules).
+   * the resources that take tags: not extensions, not security group rules; not when `fields=` chose them).
    */
-  private resource<T>(answer: Answer, key: string, doc = this.parse(answer)): T {
+  private resource<T>(answer: Answer, key: string, doc = this.parse(answer), chosenFields = false): T {
     const value = this.pick<unknown>(answer, key, doc);
-    if (!TAGGED_KEYS.has(key)) return value as T;
+    if (chosenFields || !TAGGED_KEYS.has(key)) return value as T;
     return (Array.isArray(value) ? value.map(withTagList) : withTagList(value)) as T;
   }
 
@@ -252,7 +252,7 @@ export class NeutronHttpClient implements NeutronApi {
     for (let page = 0; next !== undefined && page < MAX_PAGES; page++) {
       const answer = await this.call('GET', path, path, { query: next, deadline });
       const doc = this.parse(answer);
-      out.push(...this.resource<T[]>(answer, key, doc));
+      out.push(...this.resource<T[]>(answer, key, doc, filter?.fields !== undefined));
       next = nextPageQuery(doc[`${key}_links`]);
       if (next !== undefined && seen.has(next)) break;
       if (next !== undefined) seen.add(next);
