@@ -85,6 +85,9 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
   };
 }
 
+/** A step that puts back what part of an operation did (run in reverse order when the operation fails). */
+export type Undo = () => Promise<unknown>;
+
 /** Message of any thrown value. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -1,6 +1,7 @@
 /**
  * `NetworkDriver.CreateNetwork` / `DeleteNetwork`: a Docker network is a Neutron network tagged with the
- * Docker ID, with one subnet per Docker pool allocated from the pool the IPAM driver chose.
+ * Docker ID (named after it without tags: marks.ts), with one subnet per Docker pool allocated from the pool the
+ * IPAM driver chose. Pre-existing networks (`neutron.net.*`) are in existing-network.ts.
  *
  * Unlike the original (kuryr-behaviour.md §10, §17 items 7, 8, 10, 23): CreateNetwork is idempotent per
  * Docker network ID, checks everything it can before creating anything, undoes its partial work on failure,
@@ -10,32 +11,17 @@ import { fail, KuryrError } from '../errors.ts';
 import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
-import { type DriverRuntime, errorMessage } from './context.ts';
-import { releasePort } from './ipam.ts';
-import { networkOfDocker, poolByName, poolFromOptions, single } from './lookup.ts';
+import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
+import { releaseExistingNetwork, removeLeftoverPorts, useExistingNetwork } from './existing-network.ts';
+import { dockerIdInDescription, networkDescription, recordNetworkName } from './network-description.ts';
+import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { isOwnPool } from './pools.ts';
 import { enterRollback } from '../observability/request-context.ts';
-import { isUuid } from '../util/ids.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
-import {
-  existingNetworkDescription,
-  parseExistingNetworkDescription,
-  poolOfSubnetDescription,
-  subnetOfPoolDescription,
-} from './marks.ts';
-import {
-  existingNetworkTag,
-  idTags,
-  isIdTag,
-  LOWER_HALF_PREFIX,
-  networkName,
-  poolName,
-  SUBNET_NAME_PREFIX,
-  subnetName,
-  withTags,
-} from './tags.ts';
+import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
+import { idTags, isIdTag, networkName, poolName, subnetName, withTags } from './tags.ts';
 
 interface IpamDatum {
   AddressSpace?: string | undefined;
@@ -57,8 +43,6 @@ interface PlannedSubnet {
   gateway: string | undefined;
   pool: SubnetPool;
 }
-
-type Undo = () => Promise<unknown>;
 
 /** `NetworkDriver.CreateNetwork`. */
 export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput): Promise<void> {
@@ -187,31 +171,7 @@ async function obtainNetwork(
   undo: Undo[],
 ): Promise<Network> {
   if (options.netId !== undefined || options.netName !== undefined) {
-    const tagged = await networkOfDocker(rt, dockerId, { fresh: true });
-    const filter = options.netId !== undefined ? { id: options.netId } : { name: options.netName };
-    // Without tags a network we adopted carries the Docker ID as its name: a retry (or another host) names it
-    // by its former name or its ID.
-    const adopted = tagged && !rt.marks.support.tag ? adoptedAs(tagged, dockerId, options) : undefined;
-    const existing = adopted ?? single(await rt.neutron.listNetworks(filter), 'networks', filter);
-    if (existing === undefined) {
-      throw fail.notFound(`Specified network id/name(${options.netId ?? options.netName}) does not exist.`);
-    }
-    if (tagged !== undefined && tagged.id !== existing.id) {
-      throw fail.conflict(`Docker network ${dockerId} is already mapped to Neutron network ${tagged.id}`);
-    }
-    if (options.shared !== undefined && options.shared !== existing.shared) {
-      throw fail.conflict(
-        `Network ${existing.id} had option shared=${existing.shared}, conflict with the given option shared=${options.shared}`,
-      );
-    }
-    if (!rt.marks.support.tag) return adoptUntagged(rt, existing, dockerId, undo);
-    // A shared resource: tags are added one by one (never a read-modify-write that could drop another host's).
-    const missing = [...idTags(dockerId), existingNetworkTag(dockerId)].filter((t) => !existing.tags.includes(t));
-    for (const tag of missing) {
-      await rt.neutron.addTag('networks', existing.id, tag);
-      undo.push(() => rt.neutron.removeTag('networks', existing.id, tag).catch(ignoreNotFound));
-    }
-    return { ...existing, tags: withTags(existing.tags, missing) };
+    return useExistingNetwork(rt, dockerId, options, undo);
   }
   const cached = rt.cache.networks.get(dockerId);
   if (cached !== undefined) return cached;
@@ -248,88 +208,6 @@ async function obtainNetwork(
   const tags = await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, idTags(dockerId)));
   return { ...network, tags };
 }
-
-/** The network named after `dockerId` when it is the pre-existing network the options name (a retry). */
-function adoptedAs(network: Network, dockerId: string, options: NeutronOptions): Network | undefined {
-  const recorded = parseExistingNetworkDescription(network.description);
-  if (recorded === undefined || recorded.dockerId !== dockerId) return undefined;
-  const named = options.netId !== undefined ? network.id === options.netId : recorded.previous.name === options.netName;
-  return named ? network : undefined;
-}
-
-/**
- * Without tags a pre-existing network is found again by its name, like the original does: it is renamed to the
- * Docker ID. Unlike the original, its name and description are recorded in its description, so that
- * DeleteNetwork gives them back instead of deleting the network. One Docker network per Neutron network.
- */
-async function adoptUntagged(rt: DriverRuntime, existing: Network, dockerId: string, undo: Undo[]): Promise<Network> {
-  if (existing.name === dockerId && rt.marks.isExistingNetwork(existing, dockerId)) return existing;
-  const other = parseExistingNetworkDescription(existing.description);
-  const otherId = other?.dockerId ?? rt.marks.dockerIdOfNetwork(existing);
-  if (otherId !== undefined && otherId !== dockerId) {
-    throw fail.conflict(
-      `Neutron network ${existing.id} is already used by Docker network ${otherId}; without the tag extension a Neutron network can back one Docker network only`,
-    );
-  }
-  const previous = { name: existing.name, description: existing.description };
-  const description = existingNetworkDescription(dockerId, previous);
-  if (description === undefined) {
-    throw fail.invalid(
-      `Neutron network ${existing.id}: its name and description are too long to be recorded while it is renamed to the Docker network ID (this Neutron has no tag extension); shorten its description`,
-    );
-  }
-  const renamed = await rt.neutron.updateNetwork(existing.id, { name: dockerId, description });
-  undo.push(() => rt.neutron.updateNetwork(existing.id, previous));
-  return renamed;
-}
-
-/** Description of networks we create: carries the whole Docker ID so an untagged leftover can be recognised. */
-export function networkDescription(dockerId: string, host: string, name?: string): string {
-  return `Docker network ${name === undefined ? '' : `${name} `}${dockerId} (kuryr-ts on ${host})`;
-}
-
-const DESCRIPTION = /^Docker network (?:[^\s]+ )?([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts(?: on ([^)]+))?\)$/;
-
-/** The Docker ID in a description written by `networkDescription`, or undefined. */
-export function dockerIdInDescription(description: string): string | undefined {
-  return DESCRIPTION.exec(description)?.[1];
-}
-
-/**
- * The host whose plugin created the network, from its description. With a real Neutron several hosts share the
- * networks: reconciliation on one host must leave the other hosts' Docker networks alone.
- */
-export function creatorOf(description: string): string | undefined {
-  return DESCRIPTION.exec(description)?.[2];
-}
-
-/**
- * Records the Docker network's name in the description of the Neutron network we created, so an operator
- * browsing Neutron sees which Docker network it is. Docker stores a network only after CreateNetwork returns,
- * so this asks a little later, in the background; failures only cost the name.
- */
-function recordNetworkName(rt: DriverRuntime, dockerId: string, network: Network): void {
-  const names = rt.names;
-  if (names === undefined) return;
-  const attempt = async (tries: number): Promise<void> => {
-    const name = await names.networkName(dockerId).catch(() => undefined);
-    if (name === undefined) {
-      if (tries > 1) setTimeout(() => void attempt(tries - 1), NAME_RETRY_MS).unref();
-      return;
-    }
-    const description = networkDescription(dockerId, rt.settings.hostId, name.replace(/\s+/g, '_').slice(0, 128));
-    const updated = await rt.neutron.updateNetwork(network.id, { description }).catch((err: unknown) => {
-      rt.log.debug({ err: errorMessage(err), network: network.id }, 'could not record the Docker network name');
-      return undefined;
-    });
-    const cached = rt.cache.networks.get(dockerId);
-    if (updated !== undefined && cached !== undefined) rt.cache.networks.set(dockerId, { ...cached, description });
-  };
-  setTimeout(() => void attempt(NAME_TRIES), NAME_RETRY_MS).unref();
-}
-
-const NAME_RETRY_MS = 1000;
-const NAME_TRIES = 5;
 
 /** Creates the planned subnets that the network lacks (one bulk call) and tags each with its pool ID. */
 async function ensureSubnets(
@@ -453,56 +331,6 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
     // Docker has no endpoint left on this network, so any port of ours here is a leftover (e.g. a crash).
     await removeLeftoverPorts(rt, network.id);
     await rt.neutron.deleteNetwork(network.id).catch(ignoreNotFound);
-  }
-}
-
-/**
- * A pre-existing network: our tags come off; our subnets and leftover ports go only when no other Docker
- * network (another host, another name) still maps to this Neutron network.
- */
-async function releaseExistingNetwork(
-  rt: DriverRuntime,
-  network: Network,
-  subnets: readonly Subnet[],
-  dockerId: string,
-) {
-  const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
-  // Without tags a network backs one Docker network only (see adoptUntagged).
-  const othersRemain =
-    rt.marks.support.tag && network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
-  if (!othersRemain) {
-    await removeLeftoverPorts(rt, network.id);
-    for (const subnet of subnets) {
-      if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
-        await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
-      } else if (rt.marks.support.tagExt) {
-        for (const tag of subnet.tags.filter(isUuid))
-          await rt.neutron.removeTag('subnets', subnet.id, tag).catch(ignoreNotFound);
-      }
-    }
-  }
-  if (!rt.marks.support.tag) {
-    const recorded = parseExistingNetworkDescription(network.description);
-    if (recorded !== undefined) await rt.neutron.updateNetwork(network.id, recorded.previous).catch(ignoreNotFound);
-    return;
-  }
-  for (const tag of ours.filter((t) => network.tags.includes(t))) {
-    await rt.neutron.removeTag('networks', network.id, tag).catch(ignoreNotFound);
-  }
-}
-
-/**
- * Docker has no endpoint left on a network it deletes, so any port of ours there is a leftover (a crash, a
- * retried request that came without its body): ours are deleted, taken-over ones handed back.
- */
-async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<void> {
-  const ports = await rt.neutron.listPorts({ network_id: networkId });
-  for (const port of ports) {
-    if (!rt.marks.isOurPort(port)) continue;
-    rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
-    // Unplugged whatever its tags say, then released like ReleaseAddress would (its exposed-ports group too).
-    await rt.binder.unbind(port);
-    await releasePort(rt, port);
   }
 }
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KuryrDriver } from '../../src/driver/driver.ts';
-import { dockerIdInDescription } from '../../src/driver/network.ts';
+import { dockerIdInDescription } from '../../src/driver/network-description.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { networkCreate } from '../helpers/docker-sequence.ts';

@@ -1,7 +1,7 @@
 // The state a crash between two steps leaves behind, and what the retried Docker call makes of it.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { networkDescription } from '../../src/driver/network.ts';
+import { networkDescription } from '../../src/driver/network-description.ts';
 import { dockerId, makeDriver } from '../helpers/fakes.ts';
 import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 

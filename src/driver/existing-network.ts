@@ -1,0 +1,135 @@
+/**
+ * Docker networks on pre-existing Neutron networks (`-o neutron.net.uuid` / `neutron.net.name`, the orchestrator
+ * flow): such a network is shared (other Docker networks, other hosts), so it is never deleted. With tags, ours
+ * come and go one by one; without them (marks.ts) the network is renamed to the Docker ID while it is used and
+ * gets its name and description back afterwards.
+ */
+import { fail } from '../errors.ts';
+import { ignoreNotFound } from '../neutron/errors.ts';
+import type { Network, Subnet } from '../neutron/types.ts';
+import { isUuid } from '../util/ids.ts';
+import type { DriverRuntime, Undo } from './context.ts';
+import { releasePort } from './ipam.ts';
+import { networkOfDocker, single } from './lookup.ts';
+import { existingNetworkDescription, parseExistingNetworkDescription } from './marks.ts';
+import type { NeutronOptions } from './options.ts';
+import { existingNetworkTag, idTags, LOWER_HALF_PREFIX, SUBNET_NAME_PREFIX, withTags } from './tags.ts';
+
+/** The pre-existing network the options name, marked as used by Docker network `dockerId`. */
+export async function useExistingNetwork(
+  rt: DriverRuntime,
+  dockerId: string,
+  options: NeutronOptions,
+  undo: Undo[],
+): Promise<Network> {
+  // The network already mapped to this Docker network (by tags, or by name without them): a retry.
+  const mapped = await networkOfDocker(rt, dockerId, { fresh: true });
+  const filter = options.netId !== undefined ? { id: options.netId } : { name: options.netName };
+  // Without tags a network we adopted carries the Docker ID as its name: a retry (or another host) names it
+  // by its former name or its ID.
+  const adopted = mapped && !rt.marks.support.tag ? adoptedAs(mapped, dockerId, options) : undefined;
+  const existing = adopted ?? single(await rt.neutron.listNetworks(filter), 'networks', filter);
+  if (existing === undefined) {
+    throw fail.notFound(`Specified network id/name(${options.netId ?? options.netName}) does not exist.`);
+  }
+  if (mapped !== undefined && mapped.id !== existing.id) {
+    throw fail.conflict(`Docker network ${dockerId} is already mapped to Neutron network ${mapped.id}`);
+  }
+  if (options.shared !== undefined && options.shared !== existing.shared) {
+    throw fail.conflict(
+      `Network ${existing.id} had option shared=${existing.shared}, conflict with the given option shared=${options.shared}`,
+    );
+  }
+  if (!rt.marks.support.tag) return adoptUntagged(rt, existing, dockerId, undo);
+  // A shared resource: tags are added one by one (never a read-modify-write that could drop another host's).
+  const missing = [...idTags(dockerId), existingNetworkTag(dockerId)].filter((t) => !existing.tags.includes(t));
+  for (const tag of missing) {
+    await rt.neutron.addTag('networks', existing.id, tag);
+    undo.push(() => rt.neutron.removeTag('networks', existing.id, tag).catch(ignoreNotFound));
+  }
+  return { ...existing, tags: withTags(existing.tags, missing) };
+}
+
+/** The network named after `dockerId` when it is the pre-existing network the options name (a retry). */
+function adoptedAs(network: Network, dockerId: string, options: NeutronOptions): Network | undefined {
+  const recorded = parseExistingNetworkDescription(network.description);
+  if (recorded === undefined || recorded.dockerId !== dockerId) return undefined;
+  const named = options.netId !== undefined ? network.id === options.netId : recorded.previous.name === options.netName;
+  return named ? network : undefined;
+}
+
+/**
+ * Without tags a pre-existing network is found again by its name, like the original does: it is renamed to the
+ * Docker ID. Unlike the original, its name and description are recorded in its description, so that
+ * DeleteNetwork gives them back instead of deleting the network. One Docker network per Neutron network.
+ */
+async function adoptUntagged(rt: DriverRuntime, existing: Network, dockerId: string, undo: Undo[]): Promise<Network> {
+  if (existing.name === dockerId && rt.marks.isExistingNetwork(existing, dockerId)) return existing;
+  const other = parseExistingNetworkDescription(existing.description);
+  const otherId = other?.dockerId ?? rt.marks.dockerIdOfNetwork(existing);
+  if (otherId !== undefined && otherId !== dockerId) {
+    throw fail.conflict(
+      `Neutron network ${existing.id} is already used by Docker network ${otherId}; without the tag extension a Neutron network can back one Docker network only`,
+    );
+  }
+  const previous = { name: existing.name, description: existing.description };
+  const description = existingNetworkDescription(dockerId, previous);
+  if (description === undefined) {
+    throw fail.invalid(
+      `Neutron network ${existing.id}: its name and description are too long to be recorded while it is renamed to the Docker network ID (this Neutron has no tag extension); shorten its description`,
+    );
+  }
+  const renamed = await rt.neutron.updateNetwork(existing.id, { name: dockerId, description });
+  undo.push(() => rt.neutron.updateNetwork(existing.id, previous));
+  return renamed;
+}
+
+/**
+ * A pre-existing network: our tags come off; our subnets and leftover ports go only when no other Docker
+ * network (another host, another name) still maps to this Neutron network.
+ */
+export async function releaseExistingNetwork(
+  rt: DriverRuntime,
+  network: Network,
+  subnets: readonly Subnet[],
+  dockerId: string,
+) {
+  const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
+  // Without tags a network backs one Docker network only (see adoptUntagged).
+  const othersRemain =
+    rt.marks.support.tag && network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
+  if (!othersRemain) {
+    await removeLeftoverPorts(rt, network.id);
+    for (const subnet of subnets) {
+      if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
+        await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
+      } else if (rt.marks.support.tagExt) {
+        for (const tag of subnet.tags.filter(isUuid))
+          await rt.neutron.removeTag('subnets', subnet.id, tag).catch(ignoreNotFound);
+      }
+    }
+  }
+  if (!rt.marks.support.tag) {
+    const recorded = parseExistingNetworkDescription(network.description);
+    if (recorded !== undefined) await rt.neutron.updateNetwork(network.id, recorded.previous).catch(ignoreNotFound);
+    return;
+  }
+  for (const tag of ours.filter((t) => network.tags.includes(t))) {
+    await rt.neutron.removeTag('networks', network.id, tag).catch(ignoreNotFound);
+  }
+}
+
+/**
+ * Docker has no endpoint left on a network it deletes, so any port of ours there is a leftover (a crash, a
+ * retried request that came without its body): ours are deleted, taken-over ones handed back.
+ */
+export async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<void> {
+  const ports = await rt.neutron.listPorts({ network_id: networkId });
+  for (const port of ports) {
+    if (!rt.marks.isOurPort(port)) continue;
+    rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
+    // Unplugged whatever its tags say, then released like ReleaseAddress would (its exposed-ports group too).
+    await rt.binder.unbind(port);
+    await releasePort(rt, port);
+  }
+}
