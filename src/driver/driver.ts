@@ -7,12 +7,10 @@ import { createRuntime, type DriverDeps, type DriverRuntime } from './context.ts
 import {
   type ReleaseAddressInput,
   type RequestAddressInput,
-  type RequestPoolInput,
   releaseAddress,
-  releasePool,
   requestAddress,
-  requestPool,
-} from './ipam.ts';
+} from './ipam-addresses.ts';
+import { type RequestPoolInput, releasePool, requestPool } from './ipam-pools.ts';
 import { join } from './join.ts';
 import { type CreateNetworkInput, createNetwork, deleteNetwork } from './network.ts';
 

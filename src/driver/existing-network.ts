@@ -9,7 +9,7 @@ import { ignoreNotFound } from '../neutron/errors.ts';
 import type { Network, Subnet } from '../neutron/types.ts';
 import { isUuid } from '../util/ids.ts';
 import type { DriverRuntime, Undo } from './context.ts';
-import { releasePort } from './ipam.ts';
+import { releasePort } from './ipam-addresses.ts';
 import { networkOfDocker, single } from './lookup.ts';
 import { existingNetworkDescription, parseExistingNetworkDescription } from './marks.ts';
 import type { NeutronOptions } from './options.ts';

@@ -11,7 +11,7 @@ import { ownerAlias } from '../binding/names.ts';
 import type { DockerEndpoints } from '../docker/client.ts';
 import type { DriverRuntime } from '../driver/context.ts';
 import { errorMessage } from '../driver/context.ts';
-import { releasePort } from '../driver/ipam.ts';
+import { releasePort } from '../driver/ipam-addresses.ts';
 import { isUntaggedLeftover, type Marks } from '../driver/marks.ts';
 import { deleteNetwork } from '../driver/network.ts';
 import { creatorOf, dockerIdInDescription } from '../driver/network-description.ts';

@@ -1,235 +1,25 @@
 /**
- * The IPAM driver: Docker pools are Neutron subnet pools (or a block of one), Docker addresses are Neutron
- * ports. kuryr-behaviour.md §9 describes the original; the differences are deliberate:
- * - without `--subnet`, a free block of the default pool's `default_prefixlen` is handed out (the original hands
- *   out the whole default prefix and then fails), and the shared default pool is never deleted;
+ * The IPAM driver's addresses (`RequestAddress`, `ReleaseAddress`): a Docker address is held by a Neutron port.
+ * kuryr-behaviour.md §9 describes the original; the differences are deliberate:
  * - without `--gateway`, the gateway is the subnet's first host, as Neutron would choose;
- * - `--ip-range` narrows the subnet's allocation pools instead of replacing the subnet;
  * - one port per endpoint: the IPv6 address is added to the port that got the IPv4 address (same MAC);
- * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
+ * - ports the IPAM made are deleted and taken-over ports handed back, with tags or without (marks.ts).
  */
 import { fail } from '../errors.ts';
-import { ignoreNotFound, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
+import { ignoreNotFound, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
-import {
-  cidrContains,
-  cidrContainsIp,
-  firstFreeBlock,
-  firstHost,
-  formatCidr,
-  type IpVersion,
-  isMac,
-  normalizeCidr,
-  normalizeIp,
-  parseCidr,
-} from '../util/ip.ts';
+import { cidrContainsIp, firstHost, isMac, normalizeCidr, normalizeIp, parseCidr } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
-import { addressKey, poolKey } from './cache.ts';
+import { addressKey } from './cache.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import type { DriverRuntime } from './context.ts';
-import { poolByName, poolFromOptions, single, subnetOfPool } from './lookup.ts';
-import { poolOfSubnetDescription } from './marks.ts';
-import { familyOptions, parseNeutronOptions } from './options.ts';
-import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
-import { isOwnPool } from './pools.ts';
-import {
-  DEVICE_OWNER,
-  isIdTag,
-  PORT_EXISTING_TAG,
-  POOL_EXISTING_TAG,
-  poolName,
-  UNBOUND_PORT_NAME,
-  withTags,
-} from './tags.ts';
+import { subnetOfPool } from './lookup.ts';
+import { decodePoolId, type PoolRef } from './pool-id.ts';
+import { DEVICE_OWNER, isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
 export const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
-
-export interface RequestPoolInput {
-  Pool?: string | undefined;
-  SubPool?: string | undefined;
-  Options?: Readonly<Record<string, string>> | null | undefined;
-  V6?: boolean | undefined;
-}
-
-export interface RequestPoolResult {
-  PoolID: string;
-  Pool: string;
-  Data: Record<string, string>;
-}
-
-/** `IpamDriver.RequestPool`. */
-export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Promise<RequestPoolResult> {
-  const version: IpVersion = req.V6 === true ? 6 : 4;
-  const options = parseNeutronOptions(req.Options);
-  const opts = familyOptions(options, version);
-  const pool = req.Pool ?? '';
-  const subPool = req.SubPool ?? '';
-  if (subPool !== '' && pool === '') throw fail.invalid('SubPool (--ip-range) given without Pool (--subnet)');
-
-  if (pool === '') {
-    const shared = (await poolFromOptions(rt, opts)) ?? (await defaultPool(rt, version));
-    const cidr = await allocateBlock(rt, shared);
-    // A block just chosen has no subnet yet: the gateway request needs no lookup.
-    rt.cache.subnetsByPool.set(poolKey(shared.id, cidr), null);
-    return reply({ poolId: shared.id, cidr });
-  }
-
-  const cidr = normalizeCidr(pool);
-  const parsed = parseCidr(cidr);
-  if (parsed.version !== version) throw fail.invalid(`Pool ${pool} is not an IPv${version} CIDR`);
-  let ipRange: string | undefined;
-  if (subPool !== '') {
-    ipRange = normalizeCidr(subPool);
-    if (!cidrContains(parsed, parseCidr(ipRange)))
-      throw fail.invalid(`ip-range ${subPool} is not inside subnet ${pool}`);
-  }
-
-  const userPool = await poolFromOptions(rt, opts);
-  if (userPool !== undefined) {
-    if (!userPool.prefixes.some((p) => cidrContains(parseCidr(p), parsed))) {
-      throw fail.conflict(
-        `subnet ${cidr} is not inside subnet pool ${userPool.name || userPool.id} (${userPool.prefixes.join(', ')})`,
-      );
-    }
-    if (options.shared !== undefined && options.shared !== userPool.shared) {
-      throw fail.conflict(
-        `There is already existing subnet pool with ${cidr} but with shared = ${userPool.shared} (requested ${options.shared})`,
-      );
-    }
-    // Without tags on pools, only our own pools' names (`<prefix>-<cidr>`) make them ours: nothing to mark.
-    if (rt.marks.support.tagExt && !userPool.tags.includes(POOL_EXISTING_TAG))
-      await rt.neutron.addTag('subnetpools', userPool.id, POOL_EXISTING_TAG);
-    return reply({ poolId: userPool.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
-  }
-
-  const own = await ownPoolFor(rt, cidr, await subnetIdFromOptions(rt, opts), options.shared ?? false);
-  return reply({ poolId: own.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
-}
-
-function reply(ref: PoolRef): RequestPoolResult {
-  return { PoolID: encodePoolId(ref), Pool: ref.cidr ?? '', Data: {} };
-}
-
-async function defaultPool(rt: DriverRuntime, version: IpVersion): Promise<SubnetPool> {
-  const name = version === 4 ? rt.settings.defaultSubnetpoolV4 : rt.settings.defaultSubnetpoolV6;
-  const pool = await poolByName(rt, name);
-  if (pool === undefined) {
-    throw fail.notFound(
-      `No subnetpools with {'name': '${name}'} is found: create the default IPv${version} subnet pool, or give --subnet`,
-    );
-  }
-  return pool;
-}
-
-/** A free block of the pool's default prefix length, reserved until CreateNetwork makes a subnet of it. */
-async function allocateBlock(rt: DriverRuntime, pool: SubnetPool): Promise<string> {
-  return rt.locks.run(`pool:${pool.id}`, async () => {
-    const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id', 'cidr'] });
-    const used = [...subnets.map((s) => s.cidr), ...rt.reservations.reserved(pool.id)].map(parseCidr);
-    for (const prefix of pool.prefixes) {
-      const block = firstFreeBlock(parseCidr(prefix), pool.default_prefixlen, used);
-      if (block !== null) {
-        const cidr = formatCidr(block);
-        rt.reservations.reserve(pool.id, cidr);
-        return cidr;
-      }
-    }
-    throw fail.exhausted(
-      `subnet pool ${pool.name || pool.id} (${pool.prefixes.join(', ')}) has no free /${pool.default_prefixlen} left`,
-    );
-  });
-}
-
-async function subnetIdFromOptions(
-  rt: DriverRuntime,
-  opts: { subnetId?: string; subnetName?: string },
-): Promise<string | undefined> {
-  if (opts.subnetId !== undefined || opts.subnetName === undefined) return opts.subnetId;
-  const filter = { name: opts.subnetName };
-  const subnet = single(await rt.neutron.listSubnets(filter), 'subnets', filter);
-  if (subnet === undefined) throw fail.notFound(`The subnet doesn't exist for the name ${opts.subnetName}`);
-  return subnet.id;
-}
-
-/**
- * Creates or reuses our pool `<prefix>-<cidr>`, tagged with the subnet ID when one was named (without tags on
- * pools the description names the subnet: marks.ts).
- */
-async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | undefined, shared: boolean) {
-  const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
-  return rt.locks.run(`pool-name:${name}:${subnetId ?? ''}`, async () => {
-    const existing = await poolByName(rt, name, subnetId);
-    if (existing !== undefined) return existing;
-    const described = subnetId !== undefined && !rt.marks.support.tagExt;
-    const created = await rt.neutron.createSubnetPool({
-      name,
-      ...(described ? { description: poolOfSubnetDescription(subnetId) } : {}),
-      prefixes: [cidr],
-      default_prefixlen: parseCidr(cidr).prefixLength,
-      shared,
-    });
-    faultPoint('request-pool:after-create');
-    rt.cache.rememberPool(created);
-    rt.cache.subnetsByPool.set(poolKey(created.id, cidr), null);
-    if (subnetId !== undefined && !described) {
-      try {
-        await rt.neutron.addTag('subnetpools', created.id, subnetId);
-      } catch (err) {
-        await rt.neutron.deleteSubnetPool(created.id).catch(() => undefined);
-        throw err;
-      }
-    }
-    return created;
-  });
-}
-
-/** `IpamDriver.ReleasePool`: deletes our pool only when no subnet uses it (DeleteNetwork handles the rest). */
-export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
-  const ref = decodePoolId(poolIdText);
-  if (ref.cidr !== undefined) {
-    rt.reservations.release(ref.poolId, ref.cidr);
-    // A pool of ours whose subnet this process made: DeleteNetwork (next) removes both.
-    const subnet = rt.cache.subnetsByPool.get(poolKey(ref.poolId, ref.cidr));
-    const cachedPool = rt.cache.pools.get(ref.poolId);
-    if (
-      subnet &&
-      subnet.subnetpool_id === ref.poolId &&
-      cachedPool !== undefined &&
-      isOwnPool(rt.settings, cachedPool)
-    ) {
-      return;
-    }
-    // The default pool (or another we only read): nothing to release.
-    if (
-      cachedPool !== undefined &&
-      !isOwnPool(rt.settings, cachedPool) &&
-      !cachedPool.tags.includes(POOL_EXISTING_TAG)
-    ) {
-      return;
-    }
-  }
-  let pool: SubnetPool;
-  try {
-    pool = await rt.neutron.showSubnetPool(ref.poolId);
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
-  if (!isOwnPool(rt.settings, pool)) {
-    if (pool.tags.includes(POOL_EXISTING_TAG)) {
-      await rt.neutron.removeTag('subnetpools', pool.id, POOL_EXISTING_TAG).catch(ignoreNotFound);
-    }
-    return;
-  }
-  const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id'] });
-  if (subnets.length > 0) return;
-  await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
-    if (!isNotFound(err) && !isPoolInUse(err)) throw err;
-  });
-  rt.cache.forgetPool(pool.id);
-}
 
 export interface RequestAddressInput {
   PoolID: string;
