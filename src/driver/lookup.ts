@@ -127,7 +127,8 @@ async function lookupSubnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subn
 
 /**
  * Without tags on subnets: the subnet our pool's description names (see poolByName), else the only subnet of
- * that CIDR; several → a conflict naming the way out, never a guess.
+ * that CIDR on one of our networks (another project's or a VM network's subnet of the same CIDR is never taken
+ * for ours); several → a conflict naming the way out, never a guess.
  */
 async function untaggedSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
   let pool = rt.cache.pools.get(poolId);
@@ -143,8 +144,11 @@ async function untaggedSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: str
     const byId: ListFilter = { id: subnetId, cidr };
     return single(await rt.neutron.listSubnets(byId), 'subnets', byId);
   }
-  const byCidr: ListFilter = { cidr };
-  const subnets = await rt.neutron.listSubnets(byCidr);
+  const withCidr = await rt.neutron.listSubnets({ cidr });
+  if (withCidr.length === 0) return undefined;
+  const networks = await rt.neutron.listNetworks({ id: [...new Set(withCidr.map((s) => s.network_id))] });
+  const ours = new Set(networks.filter((n) => rt.marks.dockerIdOfNetwork(n) !== undefined).map((n) => n.id));
+  const subnets = withCidr.filter((s) => ours.has(s.network_id));
   if (subnets.length > 1) {
     throw fail.conflict(
       `Multiple Neutron subnets exist for the params cidr=${cidr}; this Neutron has no tag extension to tell which one subnet pool ${poolId} stands for: name the subnet with --ipam-opt neutron.subnet.uuid`,

@@ -203,6 +203,39 @@ describe('pre-existing networks without the tag extension', () => {
   });
 });
 
+describe('an operator pool without tags', () => {
+  test('a VM network’s subnet of the same CIDR is never taken for the Docker network’s', async () => {
+    const env = await makeDriver({}, { tagSupport: NONE });
+    try {
+      const pool = await env.neutron.createSubnetPool({ name: 'ops-pool', prefixes: ['10.70.0.0/16'] });
+      const vm = await env.neutron.createNetwork({ name: 'vm-net' });
+      await env.neutron.createSubnets([
+        { network_id: vm.id, ip_version: 4, cidr: '10.70.1.0/24', gateway_ip: '10.70.1.254' },
+      ]);
+      const opts = { 'neutron.pool.name': 'ops-pool' };
+      const docker = await networkCreate(env.driver, { subnet: '10.70.1.0/24', opts, ipamOpts: opts });
+      assert.equal(docker.pools[0]!.gateway, '10.70.1.1/24', 'the gateway is not the VM subnet’s');
+      const ep = await endpointJoin(env.driver, docker);
+      const port = (await env.neutron.listPorts({ device_id: ep.id }))[0]!;
+      assert.notEqual(port.network_id, vm.id, 'the address is on the Docker network, not on the VM network');
+      await endpointLeave(env.driver, ep);
+      await networkRemove(env.driver, docker);
+      assert.deepEqual(
+        (await env.neutron.listNetworks()).map((n) => n.name),
+        ['vm-net'],
+      );
+      assert.deepEqual(
+        (await env.neutron.listSubnetPools()).map((p) => p.id).includes(pool.id),
+        true,
+        'the operator’s pool is kept',
+      );
+      assert.deepEqual(env.violations(), []);
+    } finally {
+      env.close();
+    }
+  });
+});
+
 describe('the pool of an existing subnet, without tags', () => {
   test('two creates racing for one pool: one wins, the other is refused clearly and undone', async () => {
     const env = await makeDriver({}, { tagSupport: NONE });
