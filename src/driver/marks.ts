@@ -12,6 +12,7 @@
  */
 import type { ListFilter } from '../neutron/api.ts';
 import type { Network, Port } from '../neutron/types.ts';
+import { DOCKER_ID_PATTERN, isDockerId } from '../util/ids.ts';
 import {
   DEVICE_OWNER,
   existingNetworkTag,
@@ -36,10 +37,7 @@ export interface TagSupport {
 export const FULL_TAG_SUPPORT: TagSupport = { tag: true, tagExt: true };
 
 /** Neutron's limit on names and descriptions. */
-export const NEUTRON_TEXT_LIMIT = 255;
-
-/** Docker network and endpoint IDs: 64 hex digits (local scope) or 25 characters (swarm). */
-const DOCKER_ID = /^(?:[0-9a-f]{64}|[0-9a-z]{25})$/;
+const NEUTRON_TEXT_LIMIT = 255;
 
 /** What a pre-existing network was called before a tagless Neutron made us rename it. */
 export interface PreviousNames {
@@ -48,7 +46,7 @@ export interface PreviousNames {
 }
 
 const EXISTING_PREFIX = 'kuryr-ts: existing network of Docker network ';
-const EXISTING = /^kuryr-ts: existing network of Docker network ([0-9a-z]{25}|[0-9a-f]{64}); was (\{.*\})$/;
+const EXISTING = new RegExp(`^kuryr-ts: existing network of Docker network (${DOCKER_ID_PATTERN}); was (\\{.*\\})$`);
 
 /** The description a renamed pre-existing network carries (undefined when it would not fit Neutron's limit). */
 export function existingNetworkDescription(dockerId: string, previous: PreviousNames): string | undefined {
@@ -120,11 +118,6 @@ export class Marks {
     this.support = support;
   }
 
-  /** True when this Neutron lacks some tag extension (for logs and `kuryr status`). */
-  get tagless(): boolean {
-    return !this.support.tag || !this.support.tagExt;
-  }
-
   // ---- networks (`tag`) ----
 
   /** The list filter that finds the Neutron network of a Docker network. */
@@ -140,7 +133,7 @@ export class Marks {
   /** The Docker network a Neutron network stands for, or undefined when it is not one of ours. */
   dockerIdOfNetwork(network: Network): string | undefined {
     if (this.support.tag) return dockerIdOfTags(network.tags);
-    return DOCKER_ID.test(network.name) ? network.name : undefined;
+    return isDockerId(network.name) ? network.name : undefined;
   }
 
   /** True when the network pre-existed and only lends itself to Docker network `dockerId`. */

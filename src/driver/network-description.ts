@@ -3,6 +3,7 @@
  * the host whose plugin created it, so that an operator browsing Neutron (and reconciliation) can tell.
  */
 import type { Network } from '../neutron/types.ts';
+import { DOCKER_ID_PATTERN } from '../util/ids.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 
 /** Description of networks we create: carries the whole Docker ID so an untagged leftover can be recognised. */
@@ -10,7 +11,7 @@ export function networkDescription(dockerId: string, host: string, name?: string
   return `Docker network ${name === undefined ? '' : `${name} `}${dockerId} (kuryr-ts on ${host})`;
 }
 
-const DESCRIPTION = /^Docker network (?:[^\s]+ )?([0-9a-z]{25}|[0-9a-f]{64}) \(kuryr-ts(?: on ([^)]+))?\)$/;
+const DESCRIPTION = new RegExp(`^Docker network (?:[^\\s]+ )?(${DOCKER_ID_PATTERN}) \\(kuryr-ts(?: on ([^)]+))?\\)$`);
 
 /** The Docker ID in a description written by `networkDescription`, or undefined. */
 export function dockerIdInDescription(description: string): string | undefined {

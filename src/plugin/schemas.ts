@@ -6,12 +6,16 @@
  * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input.
  */
 import { z } from 'zod';
+import { DOCKER_ID_PATTERN } from '../util/ids.ts';
 import { cidrContains, cidrContainsIp, isCidr, isIp, isMac, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 
 /** 64 lowercase hex chars (local networks/endpoints) or 25 lowercase alphanumerics (swarm). */
 export const dockerId = z
   .string()
-  .regex(/^(?:[0-9a-f]{64}|[0-9a-z]{25})$/, 'must be a Docker ID (64 lowercase hex characters, or 25 for swarm)');
+  .regex(
+    new RegExp(`^(?:${DOCKER_ID_PATTERN})$`),
+    'must be a Docker ID (64 lowercase hex characters, or 25 for swarm)',
+  );
 
 const emptyOr = (check: (s: string) => boolean, what: string) =>
   z
