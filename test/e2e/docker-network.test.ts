@@ -6,11 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
 import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Host interfaces this plugin instance created: they carry its owner alias (see binding/names.ts). */
 function pluginDevices(driver: string): string[] {
@@ -72,18 +71,7 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
         container,
       ])
     ).trim();
-  /** ping with a few retries (IPv6 DAD, first ARP) */
-  const ping = async (from: string, to: string) => {
-    const args = ['exec', from, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '1', '-W', '2', to];
-    let last = '';
-    for (let i = 0; i < 5; i++) {
-      const r = await engine.docker(args);
-      if (r.code === 0) return;
-      last = r.stdout + r.stderr;
-      await sleep(500);
-    }
-    assert.fail(`ping ${from} → ${to} failed: ${last}`);
-  };
+  const ping = (from: string, to: string) => pingFrom(engine, from, to);
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'kx-e2e-'));

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   ensureBusyboxImage,
   type PrivateDockerd,
+  pingFrom,
   processesMentioning,
   runCommand,
   startPrivateDockerd,
@@ -17,7 +18,6 @@ import {
 import { KURYR_BIN, REPO_ROOT } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Where dockerd (any exec root) keeps the runtime directory of each managed plugin. */
 const MANAGED_SOCKET_ROOT = '/run/docker/plugins';
 const BUILD_SH = path.join(REPO_ROOT, 'packaging', 'managed-plugin', 'build.sh');
@@ -65,16 +65,7 @@ describe('managed (v2) plugin: build, create, enable, networks, disable, remove'
     JSON.parse(
       execFileSync(KURYR_BIN, ['status', '--json', '--state-dir', path.join(dir, 'state')], { encoding: 'utf8' }),
     ) as { networks: { id: string }[]; ports: { id: string }[]; subnets: unknown[]; subnetpools: { name: string }[] };
-  const ping = async (from: string, to: string) => {
-    let last = '';
-    for (let i = 0; i < 5; i++) {
-      const r = await engine.docker(['exec', from, 'ping', '-c', '1', '-W', '2', to]);
-      if (r.code === 0) return;
-      last = r.stdout + r.stderr;
-      await sleep(500);
-    }
-    assert.fail(`ping ${from} → ${to} failed: ${last}`);
-  };
+  const ping = (from: string, to: string) => pingFrom(engine, from, to);
 
   before(async () => {
     dir = mkdtempSync('/tmp/kx-mp-');

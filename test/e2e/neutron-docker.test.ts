@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
-import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { neutronConfSection, neutronLab } from '../helpers/neutron-lab.ts';
+import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import { neutronConfSection, neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
 import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -28,29 +28,10 @@ for (const mode of ['keystone', 'noauth'] as const) {
     let neutron: ReturnType<typeof openNeutronHttp>;
     let before_: Record<string, string[]>;
 
-    const snapshot = async () => ({
-      networks: (await neutron.listNetworks({ fields: ['id'] })).map((n) => n.id).sort(),
-      subnets: (await neutron.listSubnets({ fields: ['id'] })).map((n) => n.id).sort(),
-      subnetpools: (await neutron.listSubnetPools({ fields: ['id'] })).map((n) => n.id).sort(),
-      ports: (await neutron.listPorts({ fields: ['id'] })).map((n) => n.id).sort(),
-      // A project's `default` group is created by Neutron itself on first use: not ours.
-      security_groups: (await neutron.listSecurityGroups({ fields: ['id', 'name'] }))
-        .filter((g) => g.name !== 'default')
-        .map((n) => n.id)
-        .sort(),
-    });
+    const snapshot = () => neutronSnapshot(neutron);
     const ipOf = async (c: string, net: string) =>
       (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c])).trim();
-    const ping = async (from: string, to: string) => {
-      let last = '';
-      for (let i = 0; i < 10; i++) {
-        const r = await engine.docker(['exec', from, 'ping', '-c', '1', '-W', '2', to]);
-        if (r.code === 0) return;
-        last = r.stdout + r.stderr;
-        await sleep(500);
-      }
-      assert.fail(`ping ${from} → ${to}: ${last}`);
-    };
+    const ping = (from: string, to: string) => pingFrom(engine, from, to, { tries: 10 });
 
     before(async () => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'kx-neutron-'));

@@ -23,7 +23,7 @@ import {
   startPrivateDockerd,
 } from '../helpers/docker-engine.ts';
 import { type FaultProxy, type ProxiedRequest, startFaultProxy } from '../helpers/fault-proxy.ts';
-import { type NeutronLab, neutronLab } from '../helpers/neutron-lab.ts';
+import { type NeutronLab, type NeutronSnapshot, neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
 import { type PluginProcess, pluginCall, startPlugin } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -54,10 +54,8 @@ interface Rig {
   plugin: PluginProcess;
   /** Straight to the lab's Neutron (not through the proxy): the observer. */
   neutron: NeutronHttpClient;
-  before: Snapshot;
+  before: NeutronSnapshot;
 }
-
-type Snapshot = Record<'networks' | 'subnets' | 'subnetpools' | 'ports' | 'security_groups', string[]>;
 
 function directSection(l: NeutronLab, mode: 'noauth' | 'keystone'): Record<string, string> {
   if (mode === 'noauth') return { auth_type: 'none', endpoint: l.noauth!.neutronUrl };
@@ -71,20 +69,6 @@ function directSection(l: NeutronLab, mode: 'noauth' | 'keystone'): Record<strin
     user_domain_name: k.userDomainName,
     project_domain_name: k.projectDomainName,
     region_name: k.regionName,
-  };
-}
-
-async function snapshot(neutron: NeutronHttpClient): Promise<Snapshot> {
-  const ids = (list: { id: string }[]) => list.map((r) => r.id).sort();
-  return {
-    networks: ids(await neutron.listNetworks({ fields: ['id'] })),
-    subnets: ids(await neutron.listSubnets({ fields: ['id'] })),
-    subnetpools: ids(await neutron.listSubnetPools({ fields: ['id'] })),
-    ports: ids(await neutron.listPorts({ fields: ['id'] })),
-    // A project's `default` group is created by Neutron itself on first use: not ours.
-    security_groups: ids(
-      (await neutron.listSecurityGroups({ fields: ['id', 'name'] })).filter((g) => g.name !== 'default'),
-    ),
   };
 }
 
@@ -102,12 +86,12 @@ function devicesOf(driver: string): string[] {
  * snapshot must be equal only in CI, where nothing else runs.
  */
 async function assertClean(rig: Rig, what: string): Promise<void> {
-  const now = await snapshot(rig.neutron);
+  const now = await neutronSnapshot(rig.neutron);
   const all = new Set(Object.values(now).flat());
   const created = rig.proxy.requests.flatMap((r) => (r.created ?? []).map((id) => `${r.method} ${r.path}: ${id}`));
   const left = created.filter((c) => all.has(c.slice(c.lastIndexOf(' ') + 1)));
   assert.deepEqual(left, [], `${what}: nothing the plugin created is left; plugin log:\n${rig.plugin.logTail(20)}`);
-  for (const kind of Object.keys(now) as (keyof Snapshot)[]) {
+  for (const kind of Object.keys(now) as (keyof NeutronSnapshot)[]) {
     const added = now[kind].filter((id) => !rig.before[kind].includes(id));
     if (process.env.CI) assert.deepEqual(added, [], `${what}: no ${kind} added`);
   }
@@ -203,7 +187,7 @@ async function startRig(mode: 'noauth' | 'keystone'): Promise<Rig> {
   const driver = `kf${mode === 'noauth' ? 'n' : 'k'}${tag}`;
   const dir = mkdtempSync(path.join(os.tmpdir(), `kx-faults-${mode}-`));
   const neutron = openNeutronHttp(directSection(lab, mode));
-  const before_ = await snapshot(neutron);
+  const before_ = await neutronSnapshot(neutron);
   let proxy: FaultProxy;
   let conf: string;
   if (mode === 'noauth') {

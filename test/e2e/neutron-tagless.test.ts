@@ -10,8 +10,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import type { Network, Port, Subnet } from '../../src/neutron/types.ts';
-import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { neutronLab } from '../helpers/neutron-lab.ts';
+import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import { neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
 import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 import { startTaglessProxy, type TaglessProxy } from '../helpers/tagless-proxy.ts';
 
@@ -35,30 +35,13 @@ describe('Docker on a real Neutron without the tag extension', { skip }, () => {
   let vmSubnet: Subnet;
   let preCreated: Port;
 
-  const snapshot = async () => ({
-    networks: (await neutron.listNetworks({ fields: ['id'] })).map((n) => n.id).sort(),
-    subnets: (await neutron.listSubnets({ fields: ['id'] })).map((n) => n.id).sort(),
-    subnetpools: (await neutron.listSubnetPools({ fields: ['id'] })).map((n) => n.id).sort(),
-    ports: (await neutron.listPorts({ fields: ['id'] })).map((n) => n.id).sort(),
-    security_groups: (await neutron.listSecurityGroups({ fields: ['id', 'name'] }))
-      .filter((g) => g.name !== 'default')
-      .map((n) => n.id)
-      .sort(),
-  });
+  const snapshot = () => neutronSnapshot(neutron);
   const ipOf = async (c: string, net: string) =>
     (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c])).trim();
   const dockerIdOf = async (net: string) =>
     (await engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', net])).trim();
-  const ping = async (from: string, to: string) => {
-    let last = '';
-    for (let i = 0; i < 10; i++) {
-      const r = await engine.docker(['exec', from, 'ping', '-c', '1', '-W', '2', to]);
-      if (r.code === 0) return;
-      last = r.stdout + r.stderr;
-      await sleep(500);
-    }
-    assert.fail(`ping ${from} → ${to}: ${last}\nplugin log:\n${plugin.logTail(20)}`);
-  };
+  const ping = (from: string, to: string) =>
+    pingFrom(engine, from, to, { tries: 10, context: () => `plugin log:\n${plugin.logTail(20)}` });
   const waitActive = async (ids: string[]) => {
     for (let i = 0; i < 40; i++) {
       if ((await neutron.listPorts({ id: ids })).every((p) => p.status === 'ACTIVE')) return;

@@ -18,7 +18,13 @@ import { idTags } from '../../src/driver/tags.ts';
 import { KuryrError } from '../../src/errors.ts';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import type { Network, Port, Subnet } from '../../src/neutron/types.ts';
-import { ensureBusyboxImage, type PrivateDockerd, runCommand, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import {
+  ensureBusyboxImage,
+  type PrivateDockerd,
+  pingFrom,
+  runCommand,
+  startPrivateDockerd,
+} from '../helpers/docker-engine.ts';
 import { neutronConfSection, neutronLab } from '../helpers/neutron-lab.ts';
 import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 
@@ -205,16 +211,8 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     (
       await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").IPAddress}}`, c])
     ).trim();
-  const ping = async (from: string, to: string) => {
-    let last = '';
-    for (let i = 0; i < 10; i++) {
-      const r = await engine.docker(['exec', from, 'ping', '-c', '1', '-W', '2', to]);
-      if (r.code === 0) return;
-      last = r.stdout + r.stderr;
-      await sleep(500);
-    }
-    assert.fail(`ping ${from} → ${to}: ${last}\nplugin log:\n${plugin.logTail(20)}`);
-  };
+  const ping = (from: string, to: string) =>
+    pingFrom(engine, from, to, { tries: 10, context: () => `plugin log:\n${plugin.logTail(20)}` });
   const untilActive = async (ids: string[]) => {
     for (let i = 0; i < 60; i++) {
       const ports = await neutron.listPorts({ id: ids });

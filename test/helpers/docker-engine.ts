@@ -17,6 +17,7 @@
  *
  * Needs root. KX_KEEP=1 keeps the engine's directory (and its dockerd.log) after stop().
  */
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
@@ -574,4 +575,25 @@ export async function ensureBusyboxImage(
 /** reads the whole log (for assertions on what dockerd logged) */
 export function readDockerdLog(engine: Pick<PrivateDockerd, 'logFile'>): Promise<string> {
   return readFile(engine.logFile, 'utf8');
+}
+
+/**
+ * `ping -c 1` from a container until the address answers (the first ARP, IPv6 duplicate address detection),
+ * `tries` times 500 ms apart; then a failed assertion with ping's last output and `context()` (a plugin log).
+ */
+export async function pingFrom(
+  engine: Pick<PrivateDockerd, 'docker'>,
+  from: string,
+  to: string,
+  opts: { tries?: number; context?: () => string } = {},
+): Promise<void> {
+  const args = ['exec', from, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '1', '-W', '2', to];
+  let last = '';
+  for (let i = 0; i < (opts.tries ?? 5); i++) {
+    const r = await engine.docker(args);
+    if (r.code === 0) return;
+    last = r.stdout + r.stderr;
+    await new Promise<void>((resolve) => setTimeout(resolve, 500));
+  }
+  assert.fail(`ping ${from} → ${to} failed: ${last}${opts.context === undefined ? '' : `\n${opts.context()}`}`);
 }

@@ -141,7 +141,8 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-const HOP_BY_HOP = new Set([
+/** Headers that belong to one connection and are never forwarded (also used by tagless-proxy.ts). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -16,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { NeutronApi } from '../../src/neutron/api.ts';
 
 export const NEUTRON_LAB_FILE = process.env.KURYR_NEUTRON_LAB || '/var/lib/kuryr-neutron-lab/kuryr-test.json';
 
@@ -209,4 +210,24 @@ export function neutronConfSection(lab: NeutronLab, mode: 'keystone' | 'noauth')
     `region_name = ${k.regionName}`,
     '',
   ].join('\n');
+}
+
+/** IDs of everything Neutron holds that a test could leave behind, sorted, by kind. */
+export type NeutronSnapshot = Record<'networks' | 'subnets' | 'subnetpools' | 'ports' | 'security_groups', string[]>;
+
+/** What Neutron holds now (compare a snapshot taken before a test with one taken after its teardown). */
+export async function neutronSnapshot(
+  neutron: Pick<NeutronApi, 'listNetworks' | 'listSubnets' | 'listSubnetPools' | 'listPorts' | 'listSecurityGroups'>,
+): Promise<NeutronSnapshot> {
+  const ids = (list: { id: string }[]) => list.map((r) => r.id).sort();
+  return {
+    networks: ids(await neutron.listNetworks({ fields: ['id'] })),
+    subnets: ids(await neutron.listSubnets({ fields: ['id'] })),
+    subnetpools: ids(await neutron.listSubnetPools({ fields: ['id'] })),
+    ports: ids(await neutron.listPorts({ fields: ['id'] })),
+    // A project's `default` group is created by Neutron itself on first use: not ours.
+    security_groups: ids(
+      (await neutron.listSecurityGroups({ fields: ['id', 'name'] })).filter((g) => g.name !== 'default'),
+    ),
+  };
 }

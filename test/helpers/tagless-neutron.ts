@@ -25,17 +25,13 @@
  * lists `tag` / `tag-ext` exactly when supported (synthetic entries when the backend does not list them).
  * Everything else passes through unchanged, called on the wrapped object (its `this` preserved).
  */
+import type { TagSupport } from '../../src/driver/marks.ts';
 import type { ListFilter, NeutronApi } from '../../src/neutron/api.ts';
 import { NeutronError, neutronErrors } from '../../src/neutron/errors.ts';
 import type { Extension, TaggedResource } from '../../src/neutron/types.ts';
 
-/** Which legacy tag extensions the simulated Neutron has (kuryr's `tag` and `tag_ext` flags). */
-export interface TagSupport {
-  /** `tag`: networks. */
-  tag: boolean;
-  /** `tag-ext`: subnets, ports, subnet pools, security groups. */
-  tagExt: boolean;
-}
+/** Which legacy tag extensions the simulated Neutron has: kuryr's `tag` and `tag_ext` flags, as the driver sees them. */
+export type { TagSupport };
 
 export interface TaglessNeutron extends NeutronApi {
   /** Every attempt to use a tag feature the simulated Neutron lacks, in call order. */

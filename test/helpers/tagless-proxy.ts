@@ -25,6 +25,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { HOP_BY_HOP } from './fault-proxy.ts';
 
 /** Extension aliases the proxy hides. */
 export const HIDDEN_EXTENSIONS: ReadonlySet<string> = new Set([
@@ -64,18 +65,6 @@ export interface TaglessProxy {
   /** Stop listening, close every connection (both sides). */
   close(): Promise<void>;
 }
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'host',
-  'content-length',
-]);
 
 /** Neutron's error body. */
 function neutronErrorBody(type: string, message: string): string {
