@@ -655,7 +655,7 @@ describe('Neutron faults through a proxy on loopback', { skip: skipAll }, () => 
     });
 
     it('3c. a hanging Neutron during CreateNetwork: the answer, rollback included, comes inside 30 s', {
-      skip: FULL ? false : 'about 65 s: set KURYR_FAULTS_FULL=1',
+      skip: FULL ? false : 'opt-in: about 65 s; set KURYR_FAULTS_FULL=1',
     }, async (t) => {
       const { proxy } = rig;
       const mark = proxy.mark();
