@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `kuryr` command: `serve`, `status`, `--version`. Thin: parses flags, loads the configuration, runs one
+ * The `kuryr` command: `serve` (also `kuryr-server`, the original's command, via bin/kuryr-server), `status`,
+ * `--version`, ... Thin: parses flags, loads the configuration, runs one
  * subcommand, and turns errors into one line on stderr and a non-zero exit code.
  */
 import { readFileSync } from 'node:fs';
@@ -23,6 +24,8 @@ Commands:
         [--metrics-listen 127.0.0.1:PORT [--metrics-allow-remote]]
                       run the Docker network + IPAM plugin; optionally serve Prometheus
                       metrics and /healthz over HTTP (loopback only unless allowed)
+                      (kuryr-server [OPTIONS], the original's command, is the same; its
+                      log file is <log_dir>/kuryr-server.log)
   status [--json]     show the networks, subnets, pools and ports the backend holds
   doctor [--json] [--docker-host URL]
                       check the set-up (Docker, plugin, config, backend, host); exit 1 on a failure
@@ -43,7 +46,14 @@ Commands:
                       remove it again (the Neutron network and its subnets stay)
 
 Common options:
-  --config FILE                 kuryr.conf (default: /etc/kuryr/kuryr.conf if present)
+  --config-file FILE            a kuryr.conf to read (repeatable: later files win); default: the
+                                first of /etc/kuryr/kuryr.conf, /etc/kuryr.conf that exists
+  --config-dir DIR              also read DIR/*.conf, sorted (repeatable, in order with
+                                --config-file); default: /etc/kuryr/kuryr.conf.d if present
+  --config FILE                 same as --config-file FILE
+  -d, --debug                   log at debug level ([DEFAULT] debug)
+  --log-file FILE, --log-dir DIR
+                                log to a file, as oslo.log ([DEFAULT] log_file, log_dir)
   --backend embedded|neutron    where networks live (default: embedded)
   --driver-name NAME            network and IPAM driver name (default: kuryr)
   --state-dir DIR               embedded store directory (default: /var/lib/kuryr)
@@ -66,21 +76,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   switch (command) {
-    case 'serve': {
-      const { values } = parseCommand(rest, {
-        socket: { type: 'string' },
-        listen: { type: 'string' },
-        'metrics-listen': { type: 'string' },
-        'docker-host': { type: 'string' },
-        'metrics-allow-remote': { type: 'boolean' },
-      });
-      if (values.help) return help();
-      if (values.socket !== undefined && values.listen !== undefined) {
-        throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');
-      }
-      await serve(loadConfig(commonFlags(values)));
-      return 0;
-    }
+    case 'serve':
+      return serveCommand(rest, 'kuryr');
+    case 'kuryr-server':
+      return serveCommand(rest, 'kuryr-server');
     case 'status': {
       const { values } = parseCommand(rest, { json: { type: 'boolean' } });
       if (values.help) return help();
@@ -133,6 +132,23 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`kuryr: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** `kuryr serve` and `kuryr-server`: the same, but for the log file's name (`<log_dir>/<program>.log`). */
+async function serveCommand(args: readonly string[], program: string): Promise<number> {
+  const { values } = parseCommand(args, {
+    socket: { type: 'string' },
+    listen: { type: 'string' },
+    'metrics-listen': { type: 'string' },
+    'docker-host': { type: 'string' },
+    'metrics-allow-remote': { type: 'boolean' },
+  });
+  if (values.help) return help();
+  if (values.socket !== undefined && values.listen !== undefined) {
+    throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');
+  }
+  await serve(loadConfig(commonFlags(values, program)));
+  return 0;
 }
 
 async function subnetpoolCommand(args: readonly string[]): Promise<number> {
