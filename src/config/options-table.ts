@@ -234,7 +234,7 @@ export const OPTIONS: Record<string, Section> = {
       choices: ['embedded', 'neutron'],
       default: 'embedded',
       env: 'KURYR_BACKEND',
-      help: 'Where networks live: the embedded store or a real Neutron.',
+      help: 'Where networks live: the embedded store or a real Neutron. When neither this, --backend nor KURYR_BACKEND is set: neutron if [neutron] holds credentials (a file written for the original), else embedded.',
     },
     driver_name: {
       type: 'string',
