@@ -5,9 +5,10 @@
  * subcommand, and turns errors into one line on stderr and a non-zero exit code.
  */
 import { readFileSync } from 'node:fs';
+import type { Config } from '../config/config.ts';
 import { loadConfig } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
-import { commonFlags, parseCommand } from './args.ts';
+import { commonFlags, type ParsedValues, parseCommand } from './args.ts';
 import { doctorCommand } from './doctor.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
@@ -83,7 +84,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'status': {
       const { values } = parseCommand(rest, { json: { type: 'boolean' } });
       if (values.help) return help();
-      const config = loadConfig(commonFlags(values));
+      const config = load(values);
       const report = await collectStatus(config);
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderStatus(report, config)}\n`);
       return 0;
@@ -100,7 +101,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (values.help) return help();
       const [file] = positionals;
       if (file === undefined) throw new KuryrError('KURYR_ERR_CONFIG', `${command} needs a FILE`);
-      const config = loadConfig(commonFlags(values));
+      const config = load(values);
       const info =
         command === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file, values.force === true);
       process.stdout.write(`${renderBackup(command === 'backup' ? 'backed up to' : 'restored from', info)}\n`);
@@ -115,7 +116,7 @@ async function main(argv: readonly string[]): Promise<number> {
         force: { type: 'boolean' },
       });
       if (values.help) return help();
-      const config = loadConfig(commonFlags(values));
+      const config = load(values);
       const grace = values.grace === undefined ? 60 : Number(values.grace);
       if (!Number.isFinite(grace) || grace < 0)
         throw new KuryrError('KURYR_ERR_CONFIG', '--grace takes a number of seconds');
@@ -160,7 +161,7 @@ async function subnetpoolCommand(args: readonly string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   if (values.help) return help();
-  const config = loadConfig(commonFlags(values));
+  const config = load(values);
   if (action === 'create') {
     const [name] = positionals;
     if (name === undefined) throw new KuryrError('KURYR_ERR_CONFIG', 'subnetpool create needs a NAME');
@@ -206,7 +207,7 @@ async function networkCommand(args: readonly string[]): Promise<number> {
     'docker-host': { type: 'string' },
   });
   if (values.help) return help();
-  const config = loadConfig(commonFlags(values));
+  const config = load(values);
   if (action === 'create') {
     const neutronNet = values['neutron-net'];
     if (typeof neutronNet !== 'string') throw new KuryrError('KURYR_ERR_CONFIG', 'network create needs --neutron-net');
@@ -231,6 +232,13 @@ async function networkCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr network create|rm ...');
+}
+
+/** The configuration of a one-shot command; its warnings (unknown options, ...) go to stderr, one line each. */
+function load(values: ParsedValues): Config {
+  const config = loadConfig(commonFlags(values));
+  for (const w of config.warnings) process.stderr.write(`kuryr: warning: ${w}\n`);
+  return config;
 }
 
 function help(): number {

@@ -121,11 +121,6 @@ function readFiles(files: readonly string[]): ReadSections {
   return merged;
 }
 
-/** The sections as plain objects (empty values left out). */
-export function readConfigFile(file: string): Values {
-  return plain(readFiles([file]));
-}
-
 function plain(read: Map<string, Map<string, Read>>): Values {
   const values: Values = {};
   for (const [section, entries] of read) {
