@@ -334,3 +334,38 @@ describe('etc/kuryr.conf.sample', () => {
     );
   });
 });
+
+describe('one schema for [neutron]', () => {
+  test("the Neutron client's defaults are the option table's", async () => {
+    const { DEFAULTS } = await import('../../src/neutron/http/config.ts');
+    const { NEUTRON_OPTIONS } = await import('../../src/config/options-table.ts');
+    assert.equal(NEUTRON_OPTIONS.timeout.default, String(DEFAULTS.timeoutMs / 1000));
+    assert.equal(NEUTRON_OPTIONS.endpoint_type.default, DEFAULTS.interface);
+    assert.equal(NEUTRON_OPTIONS.insecure.default, String(DEFAULTS.insecure));
+  });
+
+  test('every [neutron] key the loader passes to the client is in the table (none warns)', () => {
+    const keys = [
+      'auth_type',
+      'auth_url',
+      'username',
+      'password',
+      'project_name',
+      'user_domain_name',
+      'project_domain_name',
+      'user_domain_id',
+      'project_domain_id',
+      'region_name',
+      'endpoint_type',
+      'cafile',
+      'insecure',
+      'timeout',
+      'endpoint',
+      'token',
+      'auth_uri',
+      'www_authenticate_uri',
+    ];
+    const c = loadConfig({ config: file(`[neutron]\n${keys.map((k) => `${k} = x`).join('\n')}\n`) }, {});
+    assert.deepEqual(c.warnings, []);
+  });
+});
