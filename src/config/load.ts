@@ -404,7 +404,7 @@ function chooseBackend(
 
 /**
  * The original container image's variables, written into `[neutron]` as its documentation describes them
- * (the image itself swaps the two domain variables; kuryr-behaviour.md §17 item 16). They beat the file.
+ * (the original image itself swaps the two domain variables: docs/migration.md). They beat the file.
  */
 const IMAGE_VARIABLES: readonly [string, string][] = [
   ['SERVICE_USER', 'username'],
