@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
- * The `kuryr` command: `serve`, `status`, `--version`. Thin: parses flags, loads the configuration, runs one
+ * The `kuryr` command: `serve` (also `kuryr-server`, the original's command, via bin/kuryr-server), `status`,
+ * `--version`, ... Thin: parses flags, loads the configuration, runs one
  * subcommand, and turns errors into one line on stderr and a non-zero exit code.
  */
 import { readFileSync } from 'node:fs';
+import type { Config } from '../config/config.ts';
 import { loadConfig } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
-import { commonFlags, parseCommand } from './args.ts';
+import { commonFlags, type ParsedValues, parseCommand } from './args.ts';
 import { doctorCommand } from './doctor.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
@@ -23,6 +25,8 @@ Commands:
         [--metrics-listen 127.0.0.1:PORT [--metrics-allow-remote]]
                       run the Docker network + IPAM plugin; optionally serve Prometheus
                       metrics and /healthz over HTTP (loopback only unless allowed)
+                      (kuryr-server [OPTIONS], the original's command, is the same; its
+                      log file is <log_dir>/kuryr-server.log)
   status [--json]     show the networks, subnets, pools and ports the backend holds
   doctor [--json] [--docker-host URL]
                       check the set-up (Docker, plugin, config, backend, host); exit 1 on a failure
@@ -43,7 +47,14 @@ Commands:
                       remove it again (the Neutron network and its subnets stay)
 
 Common options:
-  --config FILE                 kuryr.conf (default: /etc/kuryr/kuryr.conf if present)
+  --config-file FILE            a kuryr.conf to read (repeatable: later files win); default: the
+                                first of /etc/kuryr/kuryr.conf, /etc/kuryr.conf that exists
+  --config-dir DIR              also read DIR/*.conf, sorted (repeatable, in order with
+                                --config-file); default: /etc/kuryr/kuryr.conf.d if present
+  --config FILE                 same as --config-file FILE
+  -d, --debug                   log at debug level ([DEFAULT] debug)
+  --log-file FILE, --log-dir DIR
+                                log to a file, as oslo.log ([DEFAULT] log_file, log_dir)
   --backend embedded|neutron    where networks live (default: embedded)
   --driver-name NAME            network and IPAM driver name (default: kuryr)
   --state-dir DIR               embedded store directory (default: /var/lib/kuryr)
@@ -66,25 +77,14 @@ async function main(argv: readonly string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   switch (command) {
-    case 'serve': {
-      const { values } = parseCommand(rest, {
-        socket: { type: 'string' },
-        listen: { type: 'string' },
-        'metrics-listen': { type: 'string' },
-        'docker-host': { type: 'string' },
-        'metrics-allow-remote': { type: 'boolean' },
-      });
-      if (values.help) return help();
-      if (values.socket !== undefined && values.listen !== undefined) {
-        throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');
-      }
-      await serve(loadConfig(commonFlags(values)));
-      return 0;
-    }
+    case 'serve':
+      return serveCommand(rest, 'kuryr');
+    case 'kuryr-server':
+      return serveCommand(rest, 'kuryr-server');
     case 'status': {
       const { values } = parseCommand(rest, { json: { type: 'boolean' } });
       if (values.help) return help();
-      const config = loadConfig(commonFlags(values));
+      const config = load(values);
       const report = await collectStatus(config);
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderStatus(report, config)}\n`);
       return 0;
@@ -101,7 +101,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (values.help) return help();
       const [file] = positionals;
       if (file === undefined) throw new KuryrError('KURYR_ERR_CONFIG', `${command} needs a FILE`);
-      const config = loadConfig(commonFlags(values));
+      const config = load(values);
       const info =
         command === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file, values.force === true);
       process.stdout.write(`${renderBackup(command === 'backup' ? 'backed up to' : 'restored from', info)}\n`);
@@ -116,7 +116,7 @@ async function main(argv: readonly string[]): Promise<number> {
         force: { type: 'boolean' },
       });
       if (values.help) return help();
-      const config = loadConfig(commonFlags(values));
+      const config = load(values);
       const grace = values.grace === undefined ? 60 : Number(values.grace);
       if (!Number.isFinite(grace) || grace < 0)
         throw new KuryrError('KURYR_ERR_CONFIG', '--grace takes a number of seconds');
@@ -135,6 +135,23 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** `kuryr serve` and `kuryr-server`: the same, but for the log file's name (`<log_dir>/<program>.log`). */
+async function serveCommand(args: readonly string[], program: string): Promise<number> {
+  const { values } = parseCommand(args, {
+    socket: { type: 'string' },
+    listen: { type: 'string' },
+    'metrics-listen': { type: 'string' },
+    'docker-host': { type: 'string' },
+    'metrics-allow-remote': { type: 'boolean' },
+  });
+  if (values.help) return help();
+  if (values.socket !== undefined && values.listen !== undefined) {
+    throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');
+  }
+  await serve(loadConfig(commonFlags(values, program)));
+  return 0;
+}
+
 async function subnetpoolCommand(args: readonly string[]): Promise<number> {
   const [action, ...rest] = args;
   const { values, positionals } = parseCommand(rest, {
@@ -144,7 +161,7 @@ async function subnetpoolCommand(args: readonly string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   if (values.help) return help();
-  const config = loadConfig(commonFlags(values));
+  const config = load(values);
   if (action === 'create') {
     const [name] = positionals;
     if (name === undefined) throw new KuryrError('KURYR_ERR_CONFIG', 'subnetpool create needs a NAME');
@@ -190,7 +207,7 @@ async function networkCommand(args: readonly string[]): Promise<number> {
     'docker-host': { type: 'string' },
   });
   if (values.help) return help();
-  const config = loadConfig(commonFlags(values));
+  const config = load(values);
   if (action === 'create') {
     const neutronNet = values['neutron-net'];
     if (typeof neutronNet !== 'string') throw new KuryrError('KURYR_ERR_CONFIG', 'network create needs --neutron-net');
@@ -215,6 +232,13 @@ async function networkCommand(args: readonly string[]): Promise<number> {
     return 0;
   }
   throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr network create|rm ...');
+}
+
+/** The configuration of a one-shot command; its warnings (unknown options, ...) go to stderr, one line each. */
+function load(values: ParsedValues): Config {
+  const config = loadConfig(commonFlags(values));
+  for (const w of config.warnings) process.stderr.write(`kuryr: warning: ${w}\n`);
+  return config;
 }
 
 function help(): number {

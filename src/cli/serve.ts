@@ -12,6 +12,7 @@ import type { Config } from '../config/config.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
 import { countingNeutron } from '../neutron/counting.ts';
+import { openLogDestination } from '../observability/log-destination.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
@@ -23,7 +24,8 @@ import { runGc } from './gc.ts';
 const DRAIN_MS = 10_000;
 
 export async function serve(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel);
+  const logFile = openLogDestination(config.logging);
+  const log = createLogger(config.logLevel, 'kuryr', logFile === null ? {} : { destination: logFile.stream });
   for (const warning of config.warnings) log.warn({ config: config.configFile }, warning);
   const backend = await openBackend(config);
   // prom-client is loaded only when metrics are on (it costs ~7 MB of RSS).
@@ -124,6 +126,7 @@ export async function serve(config: Config): Promise<void> {
   await drain(server);
   if (config.socketPath !== null) fs.rmSync(config.socketPath, { force: true });
   await backend.close();
+  logFile?.close();
 }
 
 /** Grace period of reconciliation while serving: anything younger may belong to an operation in flight. */

@@ -72,12 +72,25 @@ export interface Config {
   /** Seconds between reconciliation passes while serving (0: only at start-up). */
   gcIntervalSeconds: number;
   logLevel: LogLevel;
+  /** Where logs go (oslo.log's options: observability/log-destination.ts). */
+  logging: LoggingSettings;
   /** Docker engine asked by reconciliation (`--docker-host`, else DOCKER_HOST, else the local socket). */
   dockerHost: string | undefined;
-  /** The configuration file that was read, if any. */
+  /** The last configuration file read (the one that wins), if any. */
   configFile: string | null;
+  /** Every configuration file read, in order (`--config-file`, `--config-dir`, or the default). */
+  configFiles: string[];
   /** `[DEFAULT] bindir`: directory of the bind scripts `<bindir>/<vif_type>` of vif types not built in. */
   bindir: string;
+}
+
+/** `[DEFAULT] log_file`, `log_dir`, `use_stderr` (or `--log-file`, `--log-dir`) and the program's name. */
+export interface LoggingSettings {
+  logFile: string | null;
+  logDir: string | null;
+  useStderr: boolean;
+  /** `kuryr` or `kuryr-server`: the log file is `<log_dir>/<program>.log` when only log_dir is set. */
+  program: string;
 }
 
 /** TLS files of the TCP listener (`[DEFAULT] enable_ssl`, as the original, plus a CA for mutual TLS). */

@@ -1,77 +1,166 @@
 /**
- * Builds the `Config` from command-line flags, environment variables, `kuryr.conf` (oslo-style INI) and
- * defaults, in that order of precedence. Every invalid value is an error naming its file, section and key.
+ * Builds the `Config` from command-line flags, environment variables, the configuration files and defaults, in
+ * that order of precedence. The files are read as oslo.config reads the original's (ini.ts): `--config-file`
+ * (repeatable, later files win) and `--config-dir` (its `*.conf` files, sorted), in command-line order; without
+ * `--config-file`, the first of DEFAULT_CONFIG_FILES that exists; without `--config-dir`, the first of
+ * DEFAULT_CONFIG_DIRS that exists. Every invalid value is an error naming its file, section and key; an unknown
+ * section or option is a warning (oslo.config ignores both), and an empty value means unset.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import ini from 'ini';
 import ipaddr from 'ipaddr.js';
 import { fail } from '../errors.ts';
 import { isCidr, parseCidr } from '../util/ip.ts';
 import { type Backend, type Config, type LogLevel, PLUGIN_SOCKET_DIR } from './config.ts';
+import { parseIni } from './ini.ts';
 import { OPTIONS, type OptionSpec } from './options-table.ts';
+
+/** A `--config-file FILE` or `--config-dir DIR`, in command-line order. */
+export interface ConfigSource {
+  kind: 'file' | 'dir';
+  path: string;
+}
 
 /** Flags every subcommand accepts. */
 export interface CommonFlags {
+  /** `--config FILE`: one more `--config-file` (after those of `configSources`). */
   config?: string | undefined;
+  /** `--config-file` and `--config-dir`, in command-line order. */
+  configSources?: readonly ConfigSource[] | undefined;
   backend?: string | undefined;
   driverName?: string | undefined;
   stateDir?: string | undefined;
   socket?: string | undefined;
   listen?: string | undefined;
   logLevel?: string | undefined;
+  /** `--debug` / `-d` (oslo.log's): log at debug level. */
+  debug?: boolean | undefined;
+  /** `--log-file`, `--log-dir` (oslo.log's): beat `[DEFAULT] log_file`, `log_dir`. */
+  logFile?: string | undefined;
+  logDir?: string | undefined;
+  /** The program's name, for `<log_dir>/<program>.log`: `kuryr` (default) or `kuryr-server`. */
+  program?: string | undefined;
   metricsListen?: string | undefined;
   metricsAllowRemote?: boolean | undefined;
   dockerHost?: string | undefined;
 }
 
-/** Where the original's oslo.config looks for `kuryr.conf` when no file is named. */
+/** Where the original's oslo.config looks for `kuryr.conf` when no file is named (the first that exists). */
 export const DEFAULT_CONFIG_FILES = ['/etc/kuryr/kuryr.conf', '/etc/kuryr.conf'];
+/** Where it looks for a configuration directory when none is named (the first that exists). */
+export const DEFAULT_CONFIG_DIRS = ['/etc/kuryr/kuryr.conf.d', '/etc/kuryr.conf.d'];
+
+/** One value as read: the text and where it comes from. */
+interface Read {
+  value: string;
+  file: string;
+  line: number;
+}
 
 type Values = Record<string, Record<string, string>>;
 
-/** Reads and checks an INI file: known sections must hold only known keys. */
-export function readConfigFile(file: string): Values {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw fail.config(`cannot read configuration file ${file}: ${(err as Error).message}`);
+/** The files the sources name, in reading order (a directory's `*.conf` files sorted by name). */
+export function configFiles(
+  flags: Pick<CommonFlags, 'config' | 'configSources'>,
+  exists: (p: string) => boolean = existsSync,
+): string[] {
+  const sources: ConfigSource[] = [...(flags.configSources ?? [])];
+  if (flags.config !== undefined) sources.push({ kind: 'file', path: flags.config });
+  if (!sources.some((s) => s.kind === 'file')) {
+    const found = DEFAULT_CONFIG_FILES.find(exists);
+    if (found !== undefined) sources.unshift({ kind: 'file', path: found });
   }
-  const parsed = ini.parse(text) as Record<string, unknown>;
-  const values: Values = {};
-  for (const [key, value] of Object.entries(parsed)) {
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      const section = key;
-      const known = OPTIONS[section];
-      values[section] = {};
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (known !== undefined && known[k] === undefined) {
-          throw fail.config(`${file}: [${section}] ${k}: unknown option`);
-        }
-        values[section][k] = String(v);
-      }
-    } else {
-      // Keys before any section header belong to DEFAULT, as in oslo.config.
-      values.DEFAULT ??= {};
-      if (OPTIONS.DEFAULT![key] === undefined) throw fail.config(`${file}: [DEFAULT] ${key}: unknown option`);
-      values.DEFAULT[key] = String(value);
+  if (!sources.some((s) => s.kind === 'dir')) {
+    const found = DEFAULT_CONFIG_DIRS.find(exists);
+    if (found !== undefined) sources.push({ kind: 'dir', path: found });
+  }
+  const files: string[] = [];
+  for (const source of sources) {
+    if (source.kind === 'file') {
+      files.push(source.path);
+      continue;
     }
+    let names: string[];
+    try {
+      names = readdirSync(source.path);
+    } catch (err) {
+      throw fail.config(`cannot read configuration directory ${source.path}: ${(err as Error).message}`);
+    }
+    for (const name of names.filter((n) => n.endsWith('.conf')).sort()) files.push(path.join(source.path, name));
+  }
+  return files;
+}
+
+/** Section → key → value; `where` holds the first file naming each section. */
+type ReadSections = Map<string, Map<string, Read>> & { where?: Map<string, string> };
+
+/** Reads the files in order; a later assignment of a key beats an earlier one. Empty values are dropped. */
+function readFiles(files: readonly string[]): ReadSections {
+  const merged: ReadSections = new Map<string, Map<string, Read>>();
+  const where = new Map<string, string>();
+  merged.where = where;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw fail.config(`cannot read configuration file ${file}: ${(err as Error).message}`);
+    }
+    for (const [section, entries] of parseIni(text, file)) {
+      const into = merged.get(section) ?? new Map<string, Read>();
+      merged.set(section, into);
+      if (!where.has(section)) where.set(section, file);
+      for (const [key, { value, line }] of entries) {
+        // An empty value means unset: the default (or an earlier file's value) applies.
+        if (value.trim() === '') into.delete(key);
+        else into.set(key, { value, file, line });
+      }
+    }
+  }
+  return merged;
+}
+
+function plain(read: Map<string, Map<string, Read>>): Values {
+  const values: Values = {};
+  for (const [section, entries] of read) {
+    values[section] = Object.fromEntries([...entries].map(([k, r]) => [k, r.value]));
   }
   return values;
 }
 
+/**
+ * One warning per unknown section and per unknown option of a known section; oslo.config ignores both, so a
+ * file written for the original (or with a newer or older release's options) still loads. A section named by
+ * `[neutron] auth_section` is known.
+ */
+function unknownWarnings(read: ReadSections): string[] {
+  const warnings: string[] = [];
+  const authSection = read.get('neutron')?.get('auth_section')?.value.trim().toLowerCase();
+  for (const [section, entries] of read) {
+    const known = OPTIONS[section];
+    if (known === undefined) {
+      if (section === authSection) continue;
+      warnings.push(`${read.where?.get(section) ?? 'kuryr.conf'}: unknown section [${section}] ignored`);
+      continue;
+    }
+    for (const [key, r] of entries) {
+      if (known[key] === undefined) warnings.push(`${r.file}:${r.line}: unknown option [${section}] ${key} ignored`);
+    }
+  }
+  return warnings;
+}
+
 /** Resolves one option (env > file > default) and checks its type. */
-function option(values: Values, file: string | null, section: string, key: string, env: NodeJS.ProcessEnv): string {
+function option(read: ReadSections, section: string, key: string, env: NodeJS.ProcessEnv): string {
   const spec = OPTIONS[section]?.[key] as OptionSpec;
   const fromEnv = spec.env === undefined ? undefined : env[spec.env];
-  const fromFile = values[section]?.[key];
-  const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : (fromFile ?? spec.default ?? '');
+  const fromFile = read.get(section)?.get(key);
+  const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : (fromFile?.value ?? spec.default ?? '');
   const where =
     fromEnv !== undefined && fromEnv !== ''
       ? `environment variable ${spec.env}`
-      : `${file ?? 'defaults'}: [${section}] ${key}`;
+      : `${fromFile?.file ?? 'defaults'}: [${section}] ${key}`;
   const value = raw.trim();
   if (spec.type === 'bool' && !/^(true|false|yes|no|1|0|on|off)$/i.test(value)) {
     throw fail.config(`${where}: expected a boolean (true/false), got ${JSON.stringify(raw)}`);
@@ -104,17 +193,16 @@ function checkPool(where: string, prefix: string, prefixlen: number): void {
 
 /** The configuration for one process. */
 export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const file = flags.config ?? DEFAULT_CONFIG_FILES.find((f) => existsSync(f)) ?? null;
-  const values = file === null ? {} : readConfigFile(file);
-  const get = (section: string, key: string) => option(values, file, section, key, env);
+  const files = configFiles(flags);
+  const read = readFiles(files);
+  const file = files.at(-1) ?? null;
+  const values = plain(read);
+  const get = (section: string, key: string) => option(read, section, key, env);
 
-  const backend = (flags.backend ?? get('kuryr_ts', 'backend')) as Backend;
-  if (backend !== 'embedded' && backend !== 'neutron') {
-    throw fail.config(`--backend must be embedded or neutron, got ${JSON.stringify(backend)}`);
-  }
+  const backend = chooseBackend(flags, env, read, get);
   const driverName = checkDriverName(flags.driverName ?? get('kuryr_ts', 'driver_name'));
   const logLevel = (flags.logLevel ??
-    (truthy(get('DEFAULT', 'debug')) ? 'debug' : get('DEFAULT', 'log_level'))) as LogLevel;
+    (flags.debug === true || truthy(get('DEFAULT', 'debug')) ? 'debug' : get('DEFAULT', 'log_level'))) as LogLevel;
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(logLevel)) {
     throw fail.config(
       `--log-level must be one of trace, debug, info, warn, error, fatal; got ${JSON.stringify(logLevel)}`,
@@ -124,8 +212,12 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
   const v4len = Number(get('embedded', 'default_pool_prefixlen_v4'));
   const v6 = get('embedded', 'default_pool_prefix_v6');
   const v6len = Number(get('embedded', 'default_pool_prefixlen_v6'));
-  checkPool(`${file ?? 'defaults'}: [embedded] default_pool_prefix_v4`, v4, v4len);
-  checkPool(`${file ?? 'defaults'}: [embedded] default_pool_prefix_v6`, v6, v6len);
+  const whereOf = (section: string, key: string) =>
+    `${read.get(section)?.get(key)?.file ?? 'defaults'}: [${section}] ${key}`;
+  checkPool(whereOf('embedded', 'default_pool_prefix_v4'), v4, v4len);
+  checkPool(whereOf('embedded', 'default_pool_prefix_v6'), v6, v6len);
+  const logFile = flags.logFile ?? get('DEFAULT', 'log_file');
+  const logDir = flags.logDir ?? get('DEFAULT', 'log_dir');
 
   const listen = flags.listen ?? null;
   const stateDir = path.resolve(flags.stateDir ?? get('kuryr_ts', 'state_dir'));
@@ -172,12 +264,19 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     metricsAllowRemote,
     specDir: get('kuryr_ts', 'spec_dir'),
     gcIntervalSeconds: Number(get('kuryr_ts', 'gc_interval')),
-    tls: tlsSettings(get, listen !== null, file),
+    tls: tlsSettings(get, listen !== null, whereOf),
     sections: withImageVariables(values, env),
-    warnings: file === null ? [] : secretWarnings(file, values),
+    warnings: [...unknownWarnings(read), ...secretWarnings(read)],
     logLevel,
+    logging: {
+      logFile: logFile === '' ? null : logFile,
+      logDir: logDir === '' ? null : logDir,
+      useStderr: truthy(get('DEFAULT', 'use_stderr')),
+      program: flags.program ?? 'kuryr',
+    },
     dockerHost: flags.dockerHost ?? (env.DOCKER_HOST || undefined),
     configFile: file,
+    configFiles: files,
     bindir: get('DEFAULT', 'bindir'),
   };
 }
@@ -201,11 +300,15 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** The TCP listener's TLS settings; enabling TLS without --listen is an error. */
-function tlsSettings(get: (section: string, key: string) => string, tcp: boolean, file: string | null) {
+function tlsSettings(
+  get: (section: string, key: string) => string,
+  tcp: boolean,
+  whereOf: (section: string, key: string) => string,
+) {
   if (!truthy(get('DEFAULT', 'enable_ssl'))) return null;
   if (!tcp)
     throw fail.config(
-      `${file ?? 'defaults'}: [DEFAULT] enable_ssl needs --listen HOST:PORT (the unix socket is root-only already)`,
+      `${whereOf('DEFAULT', 'enable_ssl')} needs --listen HOST:PORT (the unix socket is root-only already)`,
     );
   const certFile = get('DEFAULT', 'ssl_cert_file');
   const keyFile = get('DEFAULT', 'ssl_key_file');
@@ -216,29 +319,92 @@ function tlsSettings(get: (section: string, key: string) => string, tcp: boolean
     ['ssl_key_file', keyFile],
     ...(caFile ? [['ssl_ca_file', caFile]] : []),
   ] as const) {
-    if (!existsSync(f)) throw fail.config(`${file ?? 'defaults'}: ${key}: Unable to find ${f}`);
+    const section = key === 'ssl_ca_file' ? 'kuryr_ts' : 'DEFAULT';
+    if (!existsSync(f)) throw fail.config(`${whereOf(section, key)}: Unable to find ${f}`);
   }
-  if (verifyClient && caFile === '')
-    throw fail.config(`${file ?? 'defaults'}: [kuryr_ts] ssl_verify_client needs ssl_ca_file`);
+  if (verifyClient && caFile === '') throw fail.config(`${whereOf('kuryr_ts', 'ssl_verify_client')} needs ssl_ca_file`);
   return { certFile, keyFile, caFile: caFile === '' ? null : caFile, verifyClient };
 }
 
-const SECRET_KEYS = ['password', 'token', 'application_credential_secret'];
+/** Keys holding a credential, in any section (an `auth_section` holds the same keys as `[neutron]`). */
+const SECRET_KEYS = new Set(
+  Object.values(OPTIONS).flatMap((section) =>
+    Object.entries(section)
+      .filter(([, spec]) => spec.secret === true)
+      .map(([key]) => key),
+  ),
+);
 
-/** A warning when the file holds a secret and other users can read it. */
-function secretWarnings(file: string, values: Values): string[] {
-  const holdsSecret = Object.values(values).some((section) => SECRET_KEYS.some((k) => (section[k] ?? '') !== ''));
-  if (!holdsSecret) return [];
-  const mode = statSync(file).mode & 0o777;
-  if ((mode & 0o004) === 0) return [];
-  return [
-    `${file} holds a password or token and is readable by every user (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file}`,
-  ];
+/** A warning per file that holds a secret and that other users can read. */
+function secretWarnings(read: ReadSections): string[] {
+  const holding = new Set<string>();
+  for (const entries of read.values()) {
+    for (const [key, r] of entries) if (SECRET_KEYS.has(key)) holding.add(r.file);
+  }
+  const warnings: string[] = [];
+  for (const file of holding) {
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o004) === 0) continue;
+    warnings.push(
+      `${file} holds a password or token and is readable by every user (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${file}`,
+    );
+  }
+  return warnings;
+}
+
+/** `[neutron]` keys that choose how to authenticate: their presence says the file is meant for a real Neutron. */
+const CREDENTIAL_KEYS = [
+  'auth_type',
+  'auth_plugin',
+  'auth_section',
+  'auth_url',
+  'endpoint',
+  'username',
+  'user_id',
+  'password',
+  'token',
+  'application_credential_id',
+] as const;
+/** `[neutron]` keys the embedded backend uses too. */
+const EMBEDDED_NEUTRON_KEYS = new Set(['enable_dhcp', 'default_subnetpool_v4', 'default_subnetpool_v6']);
+
+/**
+ * The backend: `--backend`, else KURYR_BACKEND, else `[kuryr_ts] backend`. When none of them chooses, a file
+ * written for the original (a `[neutron]` section with credentials) means Neutron; a `[neutron]` section with
+ * other keys but no credentials is an error that says how to choose, never a silent start on the embedded store.
+ */
+function chooseBackend(
+  flags: CommonFlags,
+  env: NodeJS.ProcessEnv,
+  read: ReadSections,
+  get: (section: string, key: string) => string,
+): Backend {
+  const chosen =
+    flags.backend ?? (env.KURYR_BACKEND || undefined) ?? read.get('kuryr_ts')?.get('backend')?.value.trim();
+  if (chosen !== undefined) {
+    const backend = flags.backend === undefined ? get('kuryr_ts', 'backend') : flags.backend.trim().toLowerCase();
+    if (backend !== 'embedded' && backend !== 'neutron') {
+      throw fail.config(`--backend must be embedded or neutron, got ${JSON.stringify(flags.backend)}`);
+    }
+    return backend;
+  }
+  const neutron = read.get('neutron');
+  if (neutron === undefined) return 'embedded';
+  if (CREDENTIAL_KEYS.some((k) => neutron.has(k))) return 'neutron';
+  const others = [...neutron.keys()].filter((k) => !EMBEDDED_NEUTRON_KEYS.has(k));
+  if (others.length === 0) return 'embedded';
+  const where = neutron.get(others[0] as string)?.file ?? 'kuryr.conf';
+  throw fail.config(
+    `${where}: [neutron] sets ${others.join(', ')} but no credentials, and no backend is chosen: ` +
+      'for Neutron, set [neutron] auth_type, auth_url, username, password, project_name and the domains ' +
+      '(and [kuryr_ts] backend = neutron or --backend neutron); for the embedded store, set [kuryr_ts] ' +
+      'backend = embedded (or --backend embedded, or KURYR_BACKEND=embedded)',
+  );
 }
 
 /**
  * The original container image's variables, written into `[neutron]` as its documentation describes them
- * (the image itself swaps the two domain variables; kuryr-behaviour.md §17 item 16). They beat the file.
+ * (the original image itself swaps the two domain variables: docs/migration.md). They beat the file.
  */
 const IMAGE_VARIABLES: readonly [string, string][] = [
   ['SERVICE_USER', 'username'],

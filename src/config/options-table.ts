@@ -1,10 +1,16 @@
 /**
- * Every `kuryr.conf` option kuryr-ts reads, with its type and default, in the original's sections
- * (kuryr-behaviour.md §3). Options the original accepts but kuryr-ts has no use for are listed as `ignored`
- * so that an existing file loads unchanged; anything else in a known section is an error naming the key.
+ * The one list of `kuryr.conf` options: every key kuryr-ts knows, in the original's sections, with its type,
+ * default and help. The loader (load.ts) checks values against it, the Neutron client (neutron/http/config.ts)
+ * takes its key names from it, and scripts/gen-config-doc.ts writes docs/configuration.md and
+ * etc/kuryr.conf.sample from it.
+ *
+ * Types: `string`, `bool`, `int`, `choice` are checked by the loader; `client` options are read and checked by
+ * the Neutron client (keystoneauth's option names); `ignored` options are accepted silently (the original or
+ * oslo.log knows them, kuryr-ts has no use for them). A key in no list is logged as a warning and ignored, as
+ * oslo.config ignores it.
  */
 
-export type OptionType = 'string' | 'bool' | 'int' | 'choice' | 'ignored';
+export type OptionType = 'string' | 'bool' | 'int' | 'choice' | 'client' | 'ignored';
 
 export interface OptionSpec {
   type: OptionType;
@@ -12,12 +18,84 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** Environment variable that overrides the file. */
   env?: string;
+  /** A credential: never logged, and a world-readable file holding one gets a warning. */
+  secret?: boolean;
   help: string;
 }
 
 export type Section = Record<string, OptionSpec>;
 
-const ignored = (help: string): OptionSpec => ({ type: 'ignored', help });
+const ignored = (help: string, defaultValue?: string): OptionSpec => ({
+  type: 'ignored',
+  help,
+  ...(defaultValue === undefined ? {} : { default: defaultValue }),
+});
+const client = (help: string, extra: Partial<OptionSpec> = {}): OptionSpec => ({ type: 'client', help, ...extra });
+const OSLO_LOG = 'oslo.log option; kuryr-ts ignores it.';
+
+/**
+ * `[neutron]`: kuryr-lib's Neutron options and the keystoneauth options the original's sample lists (auth_type,
+ * session options, and the options of its password, v2password, v3password, v2token and v3token plugins).
+ */
+export const NEUTRON_OPTIONS = {
+  enable_dhcp: { type: 'bool', default: 'true', help: 'enable_dhcp of subnets kuryr creates.' },
+  default_subnetpool_v4: {
+    type: 'string',
+    default: 'kuryr',
+    help: 'IPv4 pool for networks created without --subnet.',
+  },
+  default_subnetpool_v6: {
+    type: 'string',
+    default: 'kuryr6',
+    help: 'IPv6 pool for networks created without an IPv6 --subnet.',
+  },
+  vif_plugging_is_fatal: ignored('Fail a join when the port does not become ACTIVE.', 'false'),
+  vif_plugging_timeout: ignored('Seconds to wait for the port to become ACTIVE.', '0'),
+  region_name: client('Region of the Neutron endpoint in the Keystone catalog; empty = any.'),
+  endpoint_type: client('Catalog interface of the Neutron endpoint: public, internal or admin.', {
+    default: 'public',
+  }),
+  auth_type: client(
+    'Authentication type: password, v3password, v2password, none (Neutron in noauth mode at `endpoint`) or admin_token (a fixed `token` sent to `endpoint`).',
+  ),
+  auth_plugin: client('Old name of auth_type.'),
+  auth_section: client('Section from which to read the authentication options as well.'),
+  auth_url: client('Keystone URL (versioned, e.g. .../v3, or unversioned: the version is discovered).'),
+  username: client('User name.'),
+  user_id: client('User ID.'),
+  password: client("User's password.", { secret: true }),
+  user_domain_name: client("User's domain name."),
+  user_domain_id: client("User's domain ID."),
+  project_name: client('Project name to scope to.'),
+  project_id: client('Project ID to scope to.'),
+  tenant_name: client('Old (Keystone v2.0) name of project_name.'),
+  tenant_id: client('Old (Keystone v2.0) name of project_id.'),
+  project_domain_name: client('Domain name of the project.'),
+  project_domain_id: client('Domain ID of the project.'),
+  domain_name: ignored('Domain name to scope to (kuryr-ts scopes to a project).'),
+  domain_id: ignored('Domain ID to scope to (kuryr-ts scopes to a project).'),
+  system_scope: ignored('Scope for system operations (kuryr-ts scopes to a project).'),
+  trust_id: ignored('Trust ID (not supported by kuryr-ts).'),
+  default_domain_name: client('Domain name of the user and the project when neither names its own.'),
+  default_domain_id: client('Domain ID of the user and the project when neither names its own.'),
+  token: client('Token (auth_type admin_token).', { secret: true }),
+  endpoint: client('Neutron URL for auth_type none and admin_token (no catalog).'),
+  application_credential_id: client('Application credential ID.'),
+  application_credential_name: client('Application credential name.'),
+  application_credential_secret: client('Application credential secret.', { secret: true }),
+  cafile: client('PEM bundle of the CAs to trust for HTTPS to Keystone and Neutron; empty = the system CAs.'),
+  certfile: client('PEM client certificate.'),
+  keyfile: client('PEM key of the client certificate.'),
+  insecure: client('Do not verify the server certificates.', { default: 'false' }),
+  timeout: client('Timeout of one HTTP request, in seconds.', { default: '10' }),
+  collect_timing: ignored('keystoneauth option (timing is in the metrics).'),
+  split_loggers: ignored('keystoneauth option.'),
+  auth_uri: ignored('keystonemiddleware option (kolla-ansible writes it); a client does not use it.'),
+  www_authenticate_uri: ignored('keystonemiddleware option (new name of auth_uri); a client does not use it.'),
+} satisfies Section;
+
+/** A `[neutron]` key, as the Neutron client may read it. */
+export type NeutronOption = keyof typeof NEUTRON_OPTIONS;
 
 /** Known sections and options. */
 export const OPTIONS: Record<string, Section> = {
@@ -77,79 +155,57 @@ export const OPTIONS: Record<string, Section> = {
       default: '/var/lib/kuryr/certs/key.pem',
       help: 'Private key of ssl_cert_file (PEM).',
     },
-    pybasedir: ignored('Unused by the original.'),
+    pybasedir: ignored('Directory where the original Python module is installed (unused).'),
     bindir: { type: 'string', default: '/usr/libexec/kuryr', help: 'Directory of per-vif-type bind scripts.' },
-    deployment_type: ignored('Unused by kuryr-libnetwork.'),
-    log_file: ignored('oslo.log option; kuryr-ts logs to stderr.'),
-    log_dir: ignored('oslo.log option; kuryr-ts logs to stderr.'),
-    use_stderr: ignored('oslo.log option.'),
-    use_syslog: ignored('oslo.log option.'),
-    syslog_log_facility: ignored('oslo.log option.'),
-    use_journal: ignored('oslo.log option.'),
-    use_json: ignored('oslo.log option; kuryr-ts always logs JSON lines.'),
-    log_config_append: ignored('oslo.log option.'),
-    log_date_format: ignored('oslo.log option.'),
-    default_log_levels: ignored('oslo.log option.'),
-    logging_context_format_string: ignored('oslo.log option.'),
-    logging_default_format_string: ignored('oslo.log option.'),
-    logging_debug_format_suffix: ignored('oslo.log option.'),
-    logging_exception_prefix: ignored('oslo.log option.'),
-    watch_log_file: ignored('oslo.log option.'),
-  },
-  neutron: {
-    enable_dhcp: { type: 'bool', default: 'true', help: 'enable_dhcp of subnets kuryr creates.' },
-    default_subnetpool_v4: {
+    deployment_type: ignored('baremetal or nested-containers in kuryr-lib; kuryr-ts binds on the host only.'),
+    log_file: {
       type: 'string',
-      default: 'kuryr',
-      help: 'IPv4 pool for networks created without --subnet.',
+      default: '',
+      help: 'Log to this file (appended to; reopened on SIGHUP). Relative to log_dir when that is set; empty = stderr.',
     },
-    default_subnetpool_v6: {
+    log_dir: {
       type: 'string',
-      default: 'kuryr6',
-      help: 'IPv6 pool for networks created without an IPv6 --subnet.',
+      default: '',
+      help: 'Directory of the log file: <log_dir>/<log_file>, or <log_dir>/<program>.log (kuryr-server.log, kuryr.log) without log_file.',
     },
-    vif_plugging_is_fatal: ignored('Wait for ACTIVE ports (Neutron backend).'),
-    vif_plugging_timeout: ignored('Seconds to wait for ACTIVE ports (Neutron backend).'),
-    region_name: ignored('Keystone region (Neutron backend).'),
-    endpoint_type: ignored('Catalog interface (Neutron backend).'),
-    ...Object.fromEntries(
-      [
-        'auth_type',
-        'auth_plugin',
-        'auth_section',
-        'auth_url',
-        'username',
-        'user_id',
-        'password',
-        'user_domain_name',
-        'user_domain_id',
-        'project_name',
-        'project_id',
-        'tenant_name',
-        'tenant_id',
-        'project_domain_name',
-        'project_domain_id',
-        'domain_name',
-        'domain_id',
-        'system_scope',
-        'trust_id',
-        'default_domain_name',
-        'default_domain_id',
-        'token',
-        'endpoint',
-        'application_credential_id',
-        'application_credential_name',
-        'application_credential_secret',
-        'cafile',
-        'certfile',
-        'keyfile',
-        'insecure',
-        'timeout',
-        'collect_timing',
-        'split_loggers',
-      ].map((k) => [k, ignored('Keystone/Neutron client option (Neutron backend).')]),
-    ),
+    use_stderr: {
+      type: 'bool',
+      default: 'false',
+      help: 'Also log to stderr when logging to a file (without a file, kuryr-ts always logs to stderr).',
+    },
+    verbose: ignored('Removed from oslo.log (INFO is the default level).'),
+    use_syslog: ignored(OSLO_LOG),
+    syslog_log_facility: ignored(OSLO_LOG),
+    use_journal: ignored(OSLO_LOG),
+    use_json: ignored('oslo.log option; kuryr-ts writes JSON lines when not on a terminal (KURYR_LOG_FORMAT).'),
+    use_eventlog: ignored(OSLO_LOG),
+    log_color: ignored(OSLO_LOG),
+    log_config_append: ignored(OSLO_LOG),
+    log_date_format: ignored(OSLO_LOG),
+    log_rotate_interval: ignored(OSLO_LOG),
+    log_rotate_interval_type: ignored(OSLO_LOG),
+    log_rotation_type: ignored(OSLO_LOG),
+    max_logfile_count: ignored(OSLO_LOG),
+    max_logfile_size_mb: ignored(OSLO_LOG),
+    watch_log_file: ignored('oslo.log option; kuryr-ts reopens the log file on SIGHUP instead.'),
+    default_log_levels: ignored(OSLO_LOG),
+    logging_context_format_string: ignored(OSLO_LOG),
+    logging_default_format_string: ignored(OSLO_LOG),
+    logging_debug_format_suffix: ignored(OSLO_LOG),
+    logging_exception_prefix: ignored(OSLO_LOG),
+    logging_user_identity_format: ignored(OSLO_LOG),
+    publish_errors: ignored(OSLO_LOG),
+    instance_format: ignored(OSLO_LOG),
+    instance_uuid_format: ignored(OSLO_LOG),
+    rate_limit_interval: ignored(OSLO_LOG),
+    rate_limit_burst: ignored(OSLO_LOG),
+    rate_limit_except_level: ignored(OSLO_LOG),
+    fatal_deprecations: ignored(OSLO_LOG),
+    syslog_log_facility_rfc: ignored(OSLO_LOG),
+    use_syslog_rfc_format: ignored(OSLO_LOG),
+    log_format: ignored('Removed from oslo.log.'),
   },
+  neutron: NEUTRON_OPTIONS,
   binding: {
     veth_dst_prefix: { type: 'string', default: 'eth', help: 'Prefix of container interface names.' },
     default_driver: ignored('Binding driver (veth is built in).'),
@@ -178,7 +234,7 @@ export const OPTIONS: Record<string, Section> = {
       choices: ['embedded', 'neutron'],
       default: 'embedded',
       env: 'KURYR_BACKEND',
-      help: 'Where networks live: the embedded store or a real Neutron.',
+      help: 'Where networks live: the embedded store or a real Neutron. When neither this, --backend nor KURYR_BACKEND is set: neutron if [neutron] holds credentials (a file written for the original), else embedded.',
     },
     driver_name: {
       type: 'string',

@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config/config.ts';
 import { type CommonFlags, loadConfig } from '../config/load.ts';
-import { type CheckResult, failed, messageOf, ok } from './types.ts';
+import { type CheckResult, failed, messageOf, ok, warn } from './types.ts';
 
 export function checkConfig(
   flags: CommonFlags,
@@ -12,11 +12,15 @@ export function checkConfig(
 ): { result: CheckResult; config: Config | null } {
   try {
     const config = loadConfig(flags, env);
-    const source = config.configFile === null ? 'no kuryr.conf (defaults and environment)' : config.configFile;
-    return {
-      result: ok('config', `${source}: backend ${config.backend}, driver ${config.driverName}`),
-      config,
-    };
+    const source =
+      config.configFiles.length === 0 ? 'no kuryr.conf (defaults and environment)' : config.configFiles.join(', ');
+    const summary = `${source}: backend ${config.backend}, driver ${config.driverName}`;
+    // Unknown options and sections, a world-readable file with a password: they do not stop serve.
+    const result =
+      config.warnings.length === 0
+        ? ok('config', summary)
+        : warn('config', `${summary}; ${config.warnings.join('; ')}`, 'see docs/configuration.md');
+    return { result, config };
   } catch (err) {
     return {
       result: failed(

@@ -7,7 +7,6 @@
  */
 import { type OpenBackend, openBackend } from '../backend.ts';
 import type { Config } from '../config/config.ts';
-import { readConfigFile } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { NeutronError } from '../neutron/errors.ts';
@@ -25,7 +24,7 @@ export async function openNeutronBackend(config: Config): Promise<OpenBackend> {
   } catch (err) {
     if (!/not available in this build/.test(messageOf(err))) throw err;
   }
-  const sections = config.configFile === null ? {} : readConfigFile(config.configFile);
+  const sections = config.sections;
   const client = openNeutronHttp(sections.neutron ?? {}, { lookupSection: (name) => sections[name] });
   return { neutron: client, close: () => client.close() };
 }

@@ -33,18 +33,22 @@ export function logFormat(
   return stderrIsTTY ? 'pretty' : 'json';
 }
 
-/** A logger writing to stderr (stdout stays free for command output), as JSON lines or readable lines. */
+/**
+ * A logger writing to stderr (stdout stays free for command output), as JSON lines or readable lines; or, given
+ * a `destination` (a log file: observability/log-destination.ts), JSON lines to it.
+ */
 export function createLogger(
   level: LogLevel,
   name = 'kuryr',
-  options: { format?: LogFormat; color?: boolean } = {},
+  options: { format?: LogFormat; color?: boolean; destination?: pino.DestinationStream } = {},
 ): Logger & { level: string } {
   const format = options.format ?? logFormat();
   const color = options.color ?? (process.stderr.isTTY === true && process.env.NO_COLOR === undefined);
   const destination =
-    format === 'json'
+    options.destination ??
+    (format === 'json'
       ? pino.destination({ fd: 2, sync: true })
-      : { write: (line: string) => void writeSync(2, `${formatPretty(line, color)}\n`) };
+      : { write: (line: string) => void writeSync(2, `${formatPretty(line, color)}\n`) });
   return pino({ name, level, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, destination);
 }
 

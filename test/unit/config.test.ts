@@ -89,7 +89,6 @@ describe('configuration: flags > environment > kuryr.conf > defaults', () => {
     };
     bad('[DEFAULT]\ncapability_scope = everywhere\n', /\[DEFAULT\] capability_scope: expected one of local, global/);
     bad('[neutron]\nenable_dhcp = maybe\n', /\[neutron\] enable_dhcp: expected a boolean/);
-    bad('[binding]\nno_such_option = 1\n', /\[binding\] no_such_option: unknown option/);
     bad('[embedded]\ndefault_pool_prefix_v4 = 10.0.0.0/33\n', /default_pool_prefix_v4/);
     assert.throws(() => loadConfig({ config: path.join(dir, 'missing.conf') }, {}), /cannot read configuration file/);
   });

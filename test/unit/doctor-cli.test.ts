@@ -38,16 +38,26 @@ function doctor(args: string[]) {
 }
 
 describe('kuryr doctor (command)', () => {
-  test('a wrong key in kuryr.conf fails the config check, naming file, section and key; exit 1', () => {
-    const conf = path.join(dir, 'bad.conf');
+  test('an unknown key in kuryr.conf is a config warning naming file, line, section and key', () => {
+    const conf = path.join(dir, 'unknown.conf');
     writeFileSync(conf, '[kuryr_ts]\nbackend = embedded\nstate_dri = /var/lib/kuryr\n');
+    const r = doctor(['--json', '--config', conf]);
+    const report = JSON.parse(r.stdout) as JsonReport;
+    const config = report.checks.find((c) => c.id === 'config')!;
+    assert.equal(config.status, 'warn', config.summary);
+    assert.ok(config.summary.includes(`${conf}:3: unknown option [kuryr_ts] state_dri ignored`), config.summary);
+  });
+
+  test('a wrong value in kuryr.conf fails the config check, naming file, section and key; exit 1', () => {
+    const conf = path.join(dir, 'bad.conf');
+    writeFileSync(conf, '[kuryr_ts]\nbackend = embeded\n');
     const r = doctor(['--json', '--config', conf]);
     assert.equal(r.code, 1, r.stderr);
     const report = JSON.parse(r.stdout) as JsonReport;
     const config = report.checks.find((c) => c.id === 'config')!;
     assert.equal(config.status, 'fail');
     assert.ok(config.summary.includes(conf), config.summary);
-    assert.match(config.summary, /\[kuryr_ts\] state_dri: unknown option/);
+    assert.match(config.summary, /\[kuryr_ts\] backend: expected one of embedded, neutron/);
     assert.match(config.hint ?? '', /docs\/configuration\.md/);
     // Checks that need the configuration say so instead of guessing.
     assert.equal(report.checks.find((c) => c.id === 'plugin.socket')!.status, 'skip');

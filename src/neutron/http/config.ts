@@ -5,6 +5,7 @@
  * (Neutron in noauth mode at a fixed `endpoint`) and `admin_token` (a fixed token and endpoint). Every invalid or
  * missing value is a configuration error whose message names the key: `[neutron] auth_url: required ...`.
  */
+import type { NeutronOption } from '../../config/options-table.ts';
 import { fail } from '../../errors.ts';
 
 /** Keystone catalog interface of the Neutron endpoint (`endpoint_type`). */
@@ -100,17 +101,18 @@ const SUPPORTED_AUTH_TYPES = ['password', 'v3password', 'v2password', 'none', 'a
 /** Options other sections can be read from (`auth_section`). */
 export type SectionLookup = (name: string) => Readonly<Record<string, string>> | undefined;
 
-const err = (key: string, message: string) => fail.config(`[neutron] ${key}: ${message}`);
+// Key names are typed against the option table (src/config/options-table.ts), the one list of `[neutron]` keys.
+const err = (key: NeutronOption, message: string) => fail.config(`[neutron] ${key}: ${message}`);
 
 /** Parse an oslo.config boolean. */
-function parseBool(key: string, value: string): boolean {
+function parseBool(key: NeutronOption, value: string): boolean {
   const v = value.trim().toLowerCase();
   if (['true', 'yes', 'on', '1'].includes(v)) return true;
   if (['false', 'no', 'off', '0'].includes(v)) return false;
   throw err(key, `expected a boolean (true/false), got ${JSON.stringify(value)}`);
 }
 
-function parseUrl(key: string, value: string): string {
+function parseUrl(key: NeutronOption, value: string): string {
   let url: URL;
   try {
     url = new URL(value);
@@ -172,7 +174,7 @@ export function neutronClientOptions(
     if (other === undefined) throw err('auth_section', `section [${authSection}] not found`);
     s = { ...section, ...other };
   }
-  const get = (key: string): string | undefined => {
+  const get = (key: NeutronOption): string | undefined => {
     const v = s[key];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
@@ -215,7 +217,7 @@ export function neutronClientOptions(
   return options;
 }
 
-function parseAuth(get: (key: string) => string | undefined): AuthOptions {
+function parseAuth(get: (key: NeutronOption) => string | undefined): AuthOptions {
   const authType = get('auth_type') ?? get('auth_plugin');
   const typeKey = get('auth_type') === undefined && get('auth_plugin') !== undefined ? 'auth_plugin' : 'auth_type';
   if (authType === undefined) {
@@ -272,7 +274,7 @@ function parseAuth(get: (key: string) => string | undefined): AuthOptions {
   if (version !== 'v2.0') {
     const defaultDomainId = get('default_domain_id');
     const defaultDomainName = get('default_domain_name');
-    const domain = (idKey: string, nameKey: string): { id?: string; name?: string } => {
+    const domain = (idKey: NeutronOption, nameKey: NeutronOption): { id?: string; name?: string } => {
       const id = get(idKey);
       const name = get(nameKey);
       if (id !== undefined) return { id };
