@@ -10,7 +10,8 @@
 #       password = $SERVICE_PASSWORD, project_name = $SERVICE_PROJECT_NAME,
 #       project_domain_name = $SERVICE_DOMAIN_NAME, user_domain_name = $USER_DOMAIN_NAME
 #     (each only when set; the original swapped the two domain variables, see docs/migration.md),
-#     and passed with --config. The Neutron keys only matter with KURYR_BACKEND=neutron.
+#     and passed with --config. Credentials there select the Neutron backend, as in the original image
+#     (KURYR_BACKEND=embedded overrides); without IDENTITY_URL or SERVICE_USER the embedded store is used.
 #   - `serve` without --socket/--listen: HTTP_SOCKET (as the original image) picks the listener: a path is a
 #     unix socket, `[HOST]:PORT` a TCP listener (host defaults to 127.0.0.1, not all interfaces).
 set -euo pipefail
