@@ -108,8 +108,16 @@ export const OPTIONS: Record<string, Section> = {
       default: 'kuryr6',
       help: 'IPv6 pool for networks created without an IPv6 --subnet.',
     },
-    vif_plugging_is_fatal: ignored('Wait for ACTIVE ports (Neutron backend).'),
-    vif_plugging_timeout: ignored('Seconds to wait for ACTIVE ports (Neutron backend).'),
+    vif_plugging_is_fatal: {
+      type: 'bool',
+      default: 'false',
+      help: 'CreateEndpoint waits for the Neutron port to be ACTIVE and fails when it is not in time; false = no wait.',
+    },
+    vif_plugging_timeout: {
+      type: 'int',
+      default: '0',
+      help: 'Seconds to wait for ACTIVE with vif_plugging_is_fatal; 0 = until the request deadline (about 20 s).',
+    },
     region_name: ignored('Keystone region (Neutron backend).'),
     endpoint_type: ignored('Catalog interface (Neutron backend).'),
     ...Object.fromEntries(
