@@ -118,8 +118,13 @@ export const OPTIONS: Record<string, Section> = {
       default: '0',
       help: 'Seconds to wait for ACTIVE with vif_plugging_is_fatal; 0 = until the request deadline (about 20 s).',
     },
-    region_name: ignored('Keystone region (Neutron backend).'),
-    endpoint_type: ignored('Catalog interface (Neutron backend).'),
+    region_name: ignored('Keystone catalog region of the Neutron endpoint (Neutron backend); any region when unset.'),
+    endpoint_type: ignored(
+      'Catalog interface of the Neutron endpoint: public (default), internal or admin (Neutron backend).',
+    ),
+    interface: ignored("keystoneauth's name for endpoint_type (Neutron backend); both set must agree."),
+    auth_uri: ignored('keystonemiddleware option, accepted and not used (auth_url is read).'),
+    www_authenticate_uri: ignored('keystonemiddleware option, accepted and not used (auth_url is read).'),
     ...Object.fromEntries(
       [
         'auth_type',
