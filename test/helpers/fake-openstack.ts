@@ -28,6 +28,8 @@ export interface RecordedRequest {
   json: unknown;
   /** Client port of the connection (the same for requests on one keep-alive connection). */
   remotePort: number;
+  /** `Date.now()` when the request had arrived whole. */
+  at: number;
 }
 
 /** An answer: a status with a JSON (object) or text (string) body, or a transport-level misbehaviour. */
@@ -79,6 +81,7 @@ abstract class FakeServer {
           body,
           json,
           remotePort: req.socket.remotePort ?? 0,
+          at: Date.now(),
         };
         this.requests.push(recorded);
         void this.answer(recorded).then((reply) => this.send(req, res, reply));

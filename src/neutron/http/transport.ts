@@ -2,7 +2,9 @@
  * The one HTTP client for Keystone and Neutron: keep-alive connections (node:http/https agents), a timeout per
  * attempt, TLS (`cafile`, client `certfile`/`keyfile`, `insecure`), and bounded retries with exponential
  * backoff and jitter on connection errors, timeouts and 5xx answers — for idempotent requests only, and for any
- * request that never reached the server (connection refused).
+ * request that never reached the server (connection refused). A 429 (rate limited) is retried for every
+ * method, since the server did not process the request, after the `Retry-After` it asks for (seconds or an
+ * HTTP date) when that fits before the deadline.
  *
  * Every call has a deadline (an absolute time) shared by all its attempts, so a call never outlives Docker's
  * 30 s plugin timeout however many retries it would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
@@ -119,6 +121,20 @@ function neverSent(e: unknown): boolean {
   return (syscall === 'connect' || syscall === 'getaddrinfo') && isRetryableError(e);
 }
 
+/**
+ * Milliseconds a `Retry-After` header asks to wait (RFC 9110 §10.2.3: delay-seconds or an HTTP date);
+ * undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // Every HTTP date form (IMF-fixdate, RFC 850, asctime) starts with the day's name.
+  if (!/^[A-Za-z]{3}/.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Keep-alive HTTP(S) client with timeouts, TLS options and bounded retries. */
@@ -173,10 +189,13 @@ export class HttpTransport {
           throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}`, { cause: e });
         }
       }
+      let asked: number | undefined;
       if (outcome !== undefined) {
-        if (!idempotent || !RETRYABLE_STATUS.has(outcome.status)) return outcome;
+        const limited = outcome.status === 429;
+        if (!limited && (!idempotent || !RETRYABLE_STATUS.has(outcome.status))) return outcome;
         lastReason = `answered ${outcome.status}`;
         lastError = undefined;
+        if (limited) asked = retryAfterMs(outcome.headers['retry-after']);
       }
       const giveUp = (why: string): TransportResponse | never => {
         const summary = `${why} (${attempt} attempt${attempt === 1 ? '' : 's'} in ${seconds(Date.now() - started)})`;
@@ -186,7 +205,11 @@ export class HttpTransport {
         });
       };
       if (attempt >= maxAttempts) return giveUp('no attempts left');
-      const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + this.random() / 2);
+      const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + this.random() / 2);
+      const delay = asked ?? backoff;
+      if (asked !== undefined && req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
+        return giveUp(`Retry-After ${(asked / 1000).toFixed(1)} s does not fit before the deadline`);
+      }
       // Give up early rather than start an attempt that could only time out at the deadline.
       if (req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
         return giveUp('no time left before the deadline');
