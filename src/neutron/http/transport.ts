@@ -6,6 +6,9 @@
  * method, since the server did not process the request, after the `Retry-After` it asks for (seconds or an
  * HTTP date) when that fits before the deadline.
  *
+ * Proxies come from `http_proxy`/`https_proxy`/`all_proxy`/`no_proxy` as python-requests reads them (proxy.ts):
+ * a plain-HTTP request goes to the proxy with the absolute URL, an https one through a CONNECT tunnel.
+ *
  * Every call has a deadline (an absolute time) shared by all its attempts, so a call never outlives Docker's
  * 30 s plugin timeout however many retries it would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
  * names the call (service, method and path, never the query string, a header or a body).
@@ -13,8 +16,11 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { KuryrError } from '../../errors.ts';
 import type { RetryOptions, TlsOptions } from './config.ts';
+import { describeProxy, type ProxyEnv, proxiesFromEnv, proxyAuthorization, proxyFor } from './proxy.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -61,6 +67,8 @@ export interface TransportOptions {
   idleSocketMs?: number;
   /** Random source for jitter (tests). */
   random?: () => number;
+  /** Where the proxy variables are read (default `process.env`, once). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Socket error codes that mean "the request may not have reached the server, or the answer was lost". */
@@ -137,26 +145,98 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Keep-alive HTTP(S) client with timeouts, TLS options and bounded retries. */
+/**
+ * An https agent whose connections are CONNECT tunnels through an http proxy (keep-alive pooled like direct
+ * ones); TLS is negotiated with the target inside the tunnel, with the agent's TLS options.
+ */
+class TunnelAgent extends https.Agent {
+  private readonly proxy: URL;
+  private readonly connectTimeoutMs: number;
+
+  constructor(proxy: URL, connectTimeoutMs: number, options: https.AgentOptions) {
+    super(options);
+    this.proxy = proxy;
+    this.connectTimeoutMs = connectTimeoutMs;
+  }
+
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const done = callback ?? (() => undefined);
+    const host = options.host ?? options.hostname ?? 'localhost';
+    const target = `${host.includes(':') ? `[${host}]` : host}:${options.port}`;
+    const connect = http.request({
+      host: this.proxy.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: this.proxy.port || 80,
+      method: 'CONNECT',
+      path: target,
+      headers: { Host: target, ...proxyAuthorization(this.proxy) },
+      agent: false,
+      timeout: this.connectTimeoutMs,
+    });
+    connect.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        done(
+          Object.assign(
+            new Error(`proxy ${describeProxy(this.proxy)} answered ${res.statusCode} to CONNECT ${target}`),
+            {
+              code: 'EPROXY',
+            },
+          ),
+          socket,
+        );
+        return;
+      }
+      const secure = tls.connect({ ...(options as tls.ConnectionOptions), socket, servername: host });
+      done(null, secure);
+    });
+    connect.once('timeout', () =>
+      connect.destroy(Object.assign(new Error('proxy CONNECT timed out'), { code: 'ETIMEDOUT' })),
+    );
+    connect.once('error', (e) => done(e, undefined as unknown as Duplex));
+    connect.end();
+    return undefined;
+  }
+}
+
+/** Keep-alive HTTP(S) client with timeouts, TLS options, proxies and bounded retries. */
 export class HttpTransport {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly httpsOptions: https.AgentOptions;
+  private readonly tunnels = new Map<string, TunnelAgent>();
+  private readonly proxies: ProxyEnv;
   private readonly options: TransportOptions;
   private readonly random: () => number;
 
   constructor(options: TransportOptions) {
     this.options = options;
     this.random = options.random ?? Math.random;
+    this.proxies = proxiesFromEnv(options.env ?? process.env);
     const common = { keepAlive: true, maxSockets: options.maxSockets, timeout: options.idleSocketMs ?? 4_000 };
     this.httpAgent = new http.Agent(common);
     const { tls } = options;
-    this.httpsAgent = new https.Agent({
+    this.httpsOptions = {
       ...common,
       rejectUnauthorized: !tls.insecure,
       ...(tls.cafile === undefined ? {} : { ca: readPem('cafile', tls.cafile) }),
       ...(tls.certfile === undefined ? {} : { cert: readPem('certfile', tls.certfile) }),
       ...(tls.keyfile === undefined ? {} : { key: readPem('keyfile', tls.keyfile) }),
-    });
+    };
+    this.httpsAgent = new https.Agent(this.httpsOptions);
+  }
+
+  /** The agent for an https target through `proxy` (one per proxy). */
+  private tunnel(proxy: URL): TunnelAgent {
+    const key = proxy.href;
+    let agent = this.tunnels.get(key);
+    if (agent === undefined) {
+      agent = new TunnelAgent(proxy, this.options.timeoutMs, this.httpsOptions);
+      this.tunnels.set(key, agent);
+    }
+    return agent;
   }
 
   /**
@@ -170,6 +250,8 @@ export class HttpTransport {
     const { attempts: maxAttempts, baseDelayMs, maxDelayMs } = this.options.retry;
     let lastReason = 'no attempt made: the call had no time left';
     let lastError: unknown;
+    const proxy = proxyFor(req.url, this.proxies);
+    const via = proxy === undefined ? '' : ` (via proxy ${describeProxy(proxy)})`;
     for (let attempt = 1; ; attempt++) {
       const remaining = req.deadline - Date.now();
       if (remaining <= 0) break;
@@ -177,10 +259,10 @@ export class HttpTransport {
       let outcome: TransportResponse | undefined;
       try {
         req.onAttempt?.();
-        outcome = await this.attempt(req, timeoutMs, attempt);
+        outcome = await this.attempt(req, timeoutMs, attempt, proxy);
       } catch (e) {
         lastError = e;
-        lastReason = reasonOf(e, timeoutMs);
+        lastReason = `${reasonOf(e, timeoutMs)}${via}`;
         if (!idempotent && !neverSent(e)) {
           const note = isRetryableError(e) ? `; not retried: ${req.method} is not idempotent` : '';
           throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}${note}`, { cause: e });
@@ -223,7 +305,12 @@ export class HttpTransport {
     );
   }
 
-  private attempt(req: TransportRequest, timeoutMs: number, attempts: number): Promise<TransportResponse> {
+  private attempt(
+    req: TransportRequest,
+    timeoutMs: number,
+    attempts: number,
+    proxy: URL | undefined,
+  ): Promise<TransportResponse> {
     const { url } = req;
     const secure = url.protocol === 'https:';
     const headers: Record<string, string> = {
@@ -235,15 +322,27 @@ export class HttpTransport {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(req.body));
     }
+    const path = req.path ?? `${url.pathname}${url.search}`;
     const options: http.RequestOptions = {
       method: req.method,
       protocol: url.protocol,
       hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port || (secure ? 443 : 80),
-      path: req.path ?? `${url.pathname}${url.search}`,
+      path,
       headers,
       agent: secure ? this.httpsAgent : this.httpAgent,
     };
+    if (proxy !== undefined && secure) options.agent = this.tunnel(proxy);
+    else if (proxy !== undefined) {
+      // Plain HTTP through a proxy: the absolute URL goes to the proxy, which forwards it.
+      Object.assign(options, {
+        protocol: 'http:',
+        hostname: proxy.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: proxy.port || 80,
+        path: `${url.protocol}//${url.host}${path}`,
+      });
+      Object.assign(headers, { Host: url.host, ...proxyAuthorization(proxy) });
+    }
     return new Promise<TransportResponse>((resolve, reject) => {
       let settled = false;
       const done = (fn: () => void) => {
@@ -284,5 +383,6 @@ export class HttpTransport {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    for (const agent of this.tunnels.values()) agent.destroy();
   }
 }
