@@ -109,7 +109,7 @@ describe('drop-in on a real Neutron: --ip-range equal to an existing subnet, vif
       'no /16 was added to the operator network',
     );
 
-    await engine.dockerOk(['run', '-d', '--name', `c1-${tag}`, '--net', dockerNet, 'busybox', 'sleep', '1d']);
+    await engine.dockerOk(['run', '-d', '--name', `c1-${tag}`, '--net', dockerNet, 'busybox:local', 'sleep', '1d']);
     const ip = (
       await engine.dockerOk([
         'inspect',
