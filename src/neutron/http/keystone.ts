@@ -262,7 +262,7 @@ export class KeystoneAuth implements AuthProvider {
   private async v2(baseUrl: string, deadline: number): Promise<CachedToken> {
     const a = this.auth;
     if (a.type === 'v3applicationcredential')
-      throw this.malformed('POST', new URL(baseUrl), 'no v3 API for an application credential');
+      throw this.malformed('POST', new URL(baseUrl), 'application credentials need Keystone v3');
     const scope = a.projectId !== undefined ? { tenantId: a.projectId } : { tenantName: a.projectName };
     const credentials =
       a.type === 'token'
