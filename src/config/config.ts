@@ -6,6 +6,14 @@
 export type Backend = 'embedded' | 'neutron';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
+/** `[neutron] vif_plugging_is_fatal` / `vif_plugging_timeout` (driver/vif-plugging.ts). */
+export interface VifPluggingSettings {
+  /** Fail CreateEndpoint when the port is not ACTIVE in time (default false: no wait). */
+  fatal: boolean;
+  /** Seconds to wait; 0 (the default) = until the request's deadline. */
+  timeoutSeconds: number;
+}
+
 /** What the driver needs to know (a slice of `Config`, so unit tests can build it directly). */
 export interface DriverSettings {
   /** `[DEFAULT] capability_scope`: `Scope` reported to Docker. */
@@ -25,6 +33,8 @@ export interface DriverSettings {
   hostId: string;
   /** `[DEFAULT] process_external_connectivity`: map exposed ports to security groups. */
   processExternalConnectivity: boolean;
+  /** `[neutron] vif_plugging_is_fatal` / `vif_plugging_timeout` (driver/vif-plugging.ts); absent = not fatal. */
+  vifPlugging?: VifPluggingSettings;
 }
 
 /** Settings of the embedded backend. */

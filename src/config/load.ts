@@ -244,6 +244,10 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
       vethDstPrefix: get('binding', 'veth_dst_prefix'),
       hostId: hostId === '' ? hostname() : hostId,
       processExternalConnectivity: truthy(get('DEFAULT', 'process_external_connectivity')),
+      vifPlugging: {
+        fatal: truthy(get('neutron', 'vif_plugging_is_fatal')),
+        timeoutSeconds: Number(get('neutron', 'vif_plugging_timeout')),
+      },
     },
     embedded: {
       defaultPoolPrefixV4: v4,

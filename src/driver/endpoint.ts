@@ -15,6 +15,7 @@ import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts
 import { enterRollback } from '../observability/request-context.ts';
 import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { waitForActivePort } from './vif-plugging.ts';
 import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { mtuOf } from './network.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
@@ -110,6 +111,18 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       await undoClaim(rt, before, port).catch((undoErr: unknown) =>
         rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
       );
+      throw err;
+    }
+    try {
+      await waitForActivePort(rt, port);
+    } catch (err) {
+      enterRollback();
+      await rt.binder
+        .unbind(port)
+        .then(() => undoClaim(rt, before, port))
+        .catch((undoErr: unknown) =>
+          rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
+        );
       throw err;
     }
     return mac === undefined ? { Interface: { MacAddress: port.mac_address } } : { Interface: {} };

@@ -104,6 +104,8 @@ async function withCidr(rt: DriverRuntime, ref: PoolRef): Promise<PoolRef & { ci
 
 /** Narrows the subnet's allocation pools to the `--ip-range` (once; later calls see it done). */
 async function applyIpRange(rt: DriverRuntime, subnet: Subnet, ipRange: string): Promise<void> {
+  // A pre-existing subnet that is the ip-range itself (ip-range-subnet.ts): its allocation pools stay the operator's.
+  if (normalizeCidr(subnet.cidr) === ipRange) return;
   const wanted = rangeAllocationPools(parseCidr(subnet.cidr), parseCidr(ipRange), subnet.gateway_ip);
   if (samePools(wanted, subnet.allocation_pools)) return;
   await rt.locks.run(`subnet:${subnet.id}`, async () => {

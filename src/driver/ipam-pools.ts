@@ -13,6 +13,7 @@ import type { SubnetPool } from '../neutron/types.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { noteIpRange } from './ip-range-subnet.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single } from './lookup.ts';
 import { poolOfSubnetDescription } from './marks.ts';
@@ -76,10 +77,12 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
     // Without tags on pools, only our own pools' names (`<prefix>-<cidr>`) make them ours: nothing to mark.
     if (rt.marks.support.tagExt && !userPool.tags.includes(POOL_EXISTING_TAG))
       await rt.neutron.addTag('subnetpools', userPool.id, POOL_EXISTING_TAG);
+    noteIpRange(rt, userPool.id, cidr, ipRange);
     return reply({ poolId: userPool.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
   }
 
   const own = await ownPoolFor(rt, cidr, await subnetIdFromOptions(rt, opts), options.shared ?? false);
+  noteIpRange(rt, own.id, cidr, ipRange);
   return reply({ poolId: own.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
 }
 

@@ -118,11 +118,21 @@ async function lookupSubnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subn
   const fromPool: ListFilter = { subnetpool_id: ref.poolId, cidr: ref.cidr };
   const found = single(await rt.neutron.listSubnets(fromPool), 'subnets', fromPool);
   if (found !== undefined || ref.cidr === undefined) return found;
+  // A pre-existing network's subnet may be the ip-range rather than the pool's CIDR (ip-range-subnet.ts).
+  for (const cidr of ref.ipRange === undefined ? [ref.cidr] : [ref.cidr, ref.ipRange]) {
+    const subnet = await existingSubnetOfPool(rt, ref.poolId, cidr);
+    if (subnet !== undefined) return subnet;
+  }
+  return undefined;
+}
+
+/** A subnet of that CIDR that CreateNetwork tied to the pool (its tag, or without tags the pool's description). */
+async function existingSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
   if (rt.marks.support.tagExt) {
-    const tagged: ListFilter = { cidr: ref.cidr, tags: [ref.poolId] };
+    const tagged: ListFilter = { cidr, tags: [poolId] };
     return single(await rt.neutron.listSubnets(tagged), 'subnets', tagged);
   }
-  return untaggedSubnetOfPool(rt, ref.poolId, ref.cidr);
+  return untaggedSubnetOfPool(rt, poolId, cidr);
 }
 
 /**

@@ -20,6 +20,7 @@ import { isOwnPool } from './pools.ts';
 import { enterRollback } from '../observability/request-context.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
 import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
 import { idTags, isIdTag, networkName, poolName, subnetName, withTags } from './tags.ts';
 
@@ -42,6 +43,8 @@ interface PlannedSubnet {
   cidr: string;
   gateway: string | undefined;
   pool: SubnetPool;
+  /** The `--ip-range` RequestPool noted (a pre-existing network's subnet may be it: ip-range-subnet.ts). */
+  ipRange: string | undefined;
 }
 
 /** `NetworkDriver.CreateNetwork`. */
@@ -52,7 +55,8 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     const undo: Undo[] = [];
     try {
       const network = await obtainNetwork(rt, req.NetworkID, options, undo);
-      const { planned: subnets, others } = await ensureSubnets(rt, network, planned, undo);
+      const existing = options.netId !== undefined || options.netName !== undefined;
+      const { planned: subnets, others } = await ensureSubnets(rt, network, planned, undo, existing);
       faultPoint('create-network:before-bridge');
       if (rt.agent !== undefined) {
         // Every subnet's gateway stays on the bridge, not only those of this call's pools.
@@ -91,7 +95,9 @@ function remember(
   rt.cache.networkSubnets.set(network.id, [...subnets]);
   for (const plan of planned) {
     rt.cache.rememberPool(plan.pool);
-    const subnet = subnets.find((s) => normalizeCidr(s.cidr) === plan.cidr);
+    const subnet =
+      subnets.find((s) => normalizeCidr(s.cidr) === plan.cidr) ??
+      subnets.find((s) => normalizeCidr(s.cidr) === plan.ipRange);
     if (subnet === undefined) continue;
     rt.cache.subnetsById.set(subnet.id, subnet);
     rt.cache.subnetsByPool.set(poolKey(plan.pool.id, plan.cidr), subnet);
@@ -126,7 +132,8 @@ async function planSubnets(
     if (parseCidr(cidr).version !== version)
       throw fail.invalid(`IPv${version}Data pool ${datum.Pool} is not IPv${version}`);
     const gateway = gatewayAddress(datum.Gateway);
-    planned.push({ version, cidr, gateway, pool: await poolForSubnet(rt, version, cidr, options) });
+    const pool = await poolForSubnet(rt, version, cidr, options);
+    planned.push({ version, cidr, gateway, pool, ipRange: notedIpRange(rt, pool.id, cidr) });
   }
   return planned;
 }
@@ -215,13 +222,16 @@ async function ensureSubnets(
   network: Network,
   planned: readonly PlannedSubnet[],
   undo: Undo[],
+  existing: boolean,
 ): Promise<{ planned: Subnet[]; others: Subnet[] }> {
   const present = network.subnets.length === 0 ? [] : await rt.neutron.listSubnets({ network_id: network.id });
   const othersOf = (result: readonly Subnet[]) => present.filter((p) => !result.some((r) => r.id === p.id));
   const result: Subnet[] = [];
   const missing: PlannedSubnet[] = [];
   for (const plan of planned) {
-    const found = present.find((s) => normalizeCidr(s.cidr) === plan.cidr);
+    const found = existing
+      ? existingSubnetFor(network, present, plan.cidr, plan.ipRange)
+      : present.find((s) => normalizeCidr(s.cidr) === plan.cidr);
     if (found === undefined) missing.push(plan);
     else {
       if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan, found, undo);

@@ -1,7 +1,7 @@
 /**
  * Fake Keystone and Neutron servers (node:http/https on 127.0.0.1, random ports) for the HTTP client's tests.
  *
- * - `FakeKeystone`: v3 and v2.0 password tokens, version discovery, a catalog built from `endpoints`, token
+ * - `FakeKeystone`: v3 and v2.0 tokens (password or token methods; v3 application credentials), version discovery, a catalog built from `endpoints`, token
  *   expiry and revocation, and a record of every token request.
  * - `FakeNeutron`: records every request; answers from a script of replies first (status/body, `drop` to cut the
  *   connection, `hang` to never answer), then from `handler`. With `validToken` set, requests without a valid
@@ -28,6 +28,8 @@ export interface RecordedRequest {
   json: unknown;
   /** Client port of the connection (the same for requests on one keep-alive connection). */
   remotePort: number;
+  /** `Date.now()` when the request had arrived whole. */
+  at: number;
 }
 
 /** An answer: a status with a JSON (object) or text (string) body, or a transport-level misbehaviour. */
@@ -79,6 +81,7 @@ abstract class FakeServer {
           body,
           json,
           remotePort: req.socket.remotePort ?? 0,
+          at: Date.now(),
         };
         this.requests.push(recorded);
         void this.answer(recorded).then((reply) => this.send(req, res, reply));
@@ -197,6 +200,14 @@ export interface FakeProject {
   domainName: string;
 }
 
+export interface FakeApplicationCredential {
+  id: string;
+  name: string;
+  userId: string;
+  secret: string;
+  projectId: string;
+}
+
 export interface CatalogEndpoint {
   interface: 'public' | 'internal' | 'admin';
   region: string;
@@ -209,6 +220,9 @@ export class FakeKeystone extends FakeServer {
     { id: 'u-kuryr', name: 'kuryr', domainId: 'default', domainName: 'Default', password: 's3cret-Pa55' },
   ];
   projects: FakeProject[] = [{ id: 'p-service', name: 'service', domainId: 'default', domainName: 'Default' }];
+  applicationCredentials: FakeApplicationCredential[] = [];
+  /** Tokens issued, and the user each was issued to (for the `token` method). */
+  private readonly owners = new Map<string, FakeUser>();
   endpoints: CatalogEndpoint[] = [];
   /** Versions offered by discovery (`GET /`). */
   versions: ('v3' | 'v2.0')[] = ['v3', 'v2.0'];
@@ -232,10 +246,11 @@ export class FakeKeystone extends FakeServer {
     this.tokens.clear();
   }
 
-  private issue(): { token: string; expires: string } {
+  private issue(user: FakeUser): { token: string; expires: string } {
     const token = `gAAAAA${randomUUID().replace(/-/g, '')}`;
     const exp = Date.now() + this.tokenLifetimeMs;
     this.tokens.set(token, exp);
+    this.owners.set(token, user);
     return { token, expires: new Date(exp).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') };
   }
 
@@ -277,26 +292,54 @@ export class FakeKeystone extends FakeServer {
 
   private v3(doc: unknown): Reply {
     type Ref = { id?: string; name?: string; domain?: { id?: string; name?: string }; password?: string };
-    const auth = (doc as { auth?: { identity?: { password?: { user?: Ref } }; scope?: { project?: Ref } } }).auth;
-    const u = auth?.identity?.password?.user;
+    type Identity = {
+      methods?: string[];
+      password?: { user?: Ref };
+      token?: { id?: string };
+      application_credential?: { id?: string; name?: string; secret?: string; user?: Ref };
+    };
+    const auth = (doc as { auth?: { identity?: Identity; scope?: { project?: Ref } } }).auth;
+    const identity = auth?.identity;
+    const method = identity?.methods?.[0];
     const p = auth?.scope?.project;
     const inDomain = (d: { domainId: string; domainName: string }, ref?: { id?: string; name?: string }) =>
       ref !== undefined && (ref.id === d.domainId || ref.name === d.domainName);
-    const user = this.users.find((x) =>
-      u?.id !== undefined ? x.id === u.id : x.name === u?.name && inDomain(x, u?.domain),
-    );
-    if (!user || user.password !== u?.password) return this.unauthorized();
-    const project = this.projects.find((x) =>
-      p?.id !== undefined ? x.id === p.id : x.name === p?.name && inDomain(x, p?.domain),
-    );
-    if (!project) return this.unauthorized();
-    const { token, expires } = this.issue();
+    const userOf = (u?: Ref) =>
+      this.users.find((x) => (u?.id !== undefined ? x.id === u.id : x.name === u?.name && inDomain(x, u?.domain)));
+    let user: FakeUser | undefined;
+    let project: FakeProject | undefined;
+    if (method === 'application_credential') {
+      const c = identity?.application_credential;
+      if (auth?.scope !== undefined) {
+        return { status: 401, body: { error: { code: 401, message: 'scope with an application credential' } } };
+      }
+      const credential = this.applicationCredentials.find((x) =>
+        c?.id !== undefined ? x.id === c.id : x.name === c?.name && x.userId === userOf(c?.user)?.id,
+      );
+      if (!credential || credential.secret !== c?.secret) return this.unauthorized();
+      user = this.users.find((x) => x.id === credential.userId);
+      project = this.projects.find((x) => x.id === credential.projectId);
+    } else {
+      if (method === 'token') {
+        const id = identity?.token?.id;
+        user = id !== undefined && this.isValid(id) ? this.owners.get(id) : undefined;
+      } else {
+        const u = identity?.password?.user;
+        user = userOf(u);
+        if (user?.password !== u?.password) user = undefined;
+      }
+      project = this.projects.find((x) =>
+        p?.id !== undefined ? x.id === p.id : x.name === p?.name && inDomain(x, p?.domain),
+      );
+    }
+    if (!user || !project) return this.unauthorized();
+    const { token, expires } = this.issue(user);
     return {
       status: 201,
       headers: { 'X-Subject-Token': token },
       body: {
         token: {
-          methods: ['password'],
+          methods: [method ?? 'password'],
           expires_at: expires,
           issued_at: new Date().toISOString(),
           user: { id: user.id, name: user.name, domain: { id: user.domainId, name: user.domainName } },
@@ -326,19 +369,26 @@ export class FakeKeystone extends FakeServer {
     type V2 = {
       auth?: {
         passwordCredentials?: { username?: string; userId?: string; password?: string };
+        token?: { id?: string };
         tenantName?: string;
         tenantId?: string;
       };
     };
     const auth = (doc as V2).auth;
     const c = auth?.passwordCredentials;
-    const user = this.users.find((x) => (c?.userId !== undefined ? x.id === c.userId : x.name === c?.username));
-    if (!user || user.password !== c?.password) return this.unauthorized();
+    const byToken = auth?.token?.id;
+    const user =
+      byToken !== undefined
+        ? this.isValid(byToken)
+          ? this.owners.get(byToken)
+          : undefined
+        : this.users.find((x) => (c?.userId !== undefined ? x.id === c.userId : x.name === c?.username));
+    if (!user || (byToken === undefined && user.password !== c?.password)) return this.unauthorized();
     const project = this.projects.find((x) =>
       auth?.tenantId !== undefined ? x.id === auth.tenantId : x.name === auth?.tenantName,
     );
     if (!project) return this.unauthorized();
-    const { token, expires } = this.issue();
+    const { token, expires } = this.issue(user);
     const regions = [...new Set(this.endpoints.map((e) => e.region))];
     return {
       status: 200,

@@ -131,6 +131,66 @@ describe('neutron http config', () => {
     );
   });
 
+  test('v3applicationcredential: by ID, or by name with its user; no project scope', () => {
+    const base = {
+      auth_type: 'v3applicationcredential',
+      auth_url: 'http://c:5000',
+      application_credential_secret: 'shh',
+    };
+    assert.deepEqual(
+      neutronClientOptions({ ...base, application_credential_id: 'ac1', project_name: 'ignored' }).auth,
+      {
+        type: 'v3applicationcredential',
+        version: 'v3',
+        authUrl: 'http://c:5000',
+        secret: 'shh',
+        id: 'ac1',
+      },
+    );
+    assert.deepEqual(
+      neutronClientOptions({
+        ...base,
+        application_credential_name: 'n',
+        username: 'kuryr',
+        user_domain_name: 'Default',
+      }).auth,
+      {
+        type: 'v3applicationcredential',
+        version: 'v3',
+        authUrl: 'http://c:5000',
+        secret: 'shh',
+        name: 'n',
+        username: 'kuryr',
+        userDomainName: 'Default',
+      },
+    );
+  });
+
+  test('token, v3token, v2token: a token and a project scope', () => {
+    const base = { auth_url: 'http://c:5000', token: 'tok', project_name: 'service', project_domain_id: 'default' };
+    assert.deepEqual(neutronClientOptions({ ...base, auth_type: 'token' }).auth, {
+      type: 'token',
+      version: 'auto',
+      authUrl: 'http://c:5000',
+      token: 'tok',
+      projectName: 'service',
+      projectDomainId: 'default',
+    });
+    const v3 = neutronClientOptions({ ...base, auth_type: 'v3token' }).auth;
+    assert.ok(v3.type === 'token' && v3.version === 'v3');
+    const v2 = neutronClientOptions({ ...base, auth_type: 'v2token' }).auth;
+    assert.ok(v2.type === 'token' && v2.version === 'v2.0' && v2.projectDomainId === undefined);
+  });
+
+  test('interface (keystoneauth) is endpoint_type (kuryr-lib); the same value in both is fine', () => {
+    assert.equal(neutronClientOptions({ ...V3, interface: 'internal' }).interface, 'internal');
+    assert.equal(neutronClientOptions({ ...V3, interface: 'adminURL' }).interface, 'admin');
+    assert.equal(
+      neutronClientOptions({ ...V3, interface: 'internal', endpoint_type: 'internalURL' }).interface,
+      'internal',
+    );
+  });
+
   test('auth_section reads the auth options from another section', () => {
     const sections: Record<string, Record<string, string>> = { keystone_authtoken: { ...V3, project_name: 'other' } };
     const o = neutronClientOptions({ auth_section: 'keystone_authtoken', region_name: 'R' }, (n) => sections[n]);
@@ -148,14 +208,68 @@ describe('neutron http config', () => {
     [
       'auth_type missing',
       {},
-      '[neutron] auth_type: required (one of password, v3password, v2password, none, admin_token)',
+      '[neutron] auth_type: required (one of password, v3password, v2password, token, v3token, v2token, v3applicationcredential, none, admin_token)',
     ],
     [
       'auth_type unsupported',
-      { auth_type: 'v3applicationcredential' },
-      /^\[neutron\] auth_type: "v3applicationcredential" is not supported/,
+      { auth_type: 'v3oidcpassword' },
+      /^\[neutron\] auth_type: "v3oidcpassword" is not supported/,
     ],
-    ['auth_plugin unsupported', { auth_plugin: 'token' }, /^\[neutron\] auth_plugin: "token" is not supported/],
+    [
+      'auth_plugin unsupported',
+      { auth_plugin: 'http_basic' },
+      /^\[neutron\] auth_plugin: "http_basic" is not supported/,
+    ],
+    [
+      'application credential without secret',
+      { auth_type: 'v3applicationcredential', auth_url: 'http://c/v3', application_credential_id: 'ac' },
+      '[neutron] application_credential_secret: required for auth_type v3applicationcredential',
+    ],
+    [
+      'application credential without id or name',
+      { auth_type: 'v3applicationcredential', auth_url: 'http://c/v3', application_credential_secret: 's' },
+      '[neutron] application_credential_id: required for auth_type v3applicationcredential (or application_credential_name)',
+    ],
+    [
+      'application credential by name without its user',
+      {
+        auth_type: 'v3applicationcredential',
+        auth_url: 'http://c/v3',
+        application_credential_name: 'n',
+        application_credential_secret: 's',
+      },
+      /^\[neutron\] user_id: required with application_credential_name/,
+    ],
+    [
+      'application credential with a v2.0 auth_url',
+      {
+        auth_type: 'v3applicationcredential',
+        auth_url: 'http://c/v2.0',
+        application_credential_id: 'ac',
+        application_credential_secret: 's',
+      },
+      /is a Keystone v2\.0 URL but auth_type v3applicationcredential needs v3$/,
+    ],
+    [
+      'token auth without a token',
+      { auth_type: 'v3token', auth_url: 'http://c/v3', project_id: 'p' },
+      '[neutron] token: required for auth_type v3token',
+    ],
+    [
+      'token auth without a project',
+      { auth_type: 'token', auth_url: 'http://c', token: 't' },
+      /^\[neutron\] project_name: required for auth_type token/,
+    ],
+    [
+      'interface contradicting endpoint_type',
+      { ...V3, endpoint_type: 'internalURL', interface: 'public' },
+      '[neutron] interface: public contradicts endpoint_type = internal: set one of them',
+    ],
+    [
+      'interface invalid',
+      { ...V3, interface: 'private' },
+      '[neutron] interface: expected public, internal or admin, got "private"',
+    ],
     ['auth_url missing', { auth_type: 'password' }, '[neutron] auth_url: required for auth_type password'],
     ['auth_url blank', { ...V3, auth_url: '  ' }, '[neutron] auth_url: required for auth_type password'],
     ['auth_url not a URL', { ...V3, auth_url: 'controller:5000' }, /^\[neutron\] auth_url: must be an http/],

@@ -127,6 +127,8 @@ export interface NeutronHttpClientDeps {
   now?: () => number;
   /** Random source for retry jitter (tests). */
   random?: () => number;
+  /** Where the proxy variables (`https_proxy`, `no_proxy`, ...) are read; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `NeutronApi` over HTTP. Create once per process and `close()` it at shutdown. */
@@ -146,6 +148,7 @@ export class NeutronHttpClient implements NeutronApi {
       retry: options.retry,
       maxSockets: options.maxSockets,
       ...(deps.random === undefined ? {} : { random: deps.random }),
+      ...(deps.env === undefined ? {} : { env: deps.env }),
     });
     this.auth = createAuthProvider(options, this.transport, deps.now);
     this.log = deps.logger;

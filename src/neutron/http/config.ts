@@ -1,9 +1,11 @@
 /**
  * `[neutron]` section (oslo.config / keystoneauth option names) → typed `NeutronClientOptions`.
  *
- * Supported `auth_type`s: `password` (version from the URL, or discovered), `v3password`, `v2password`, `none`
- * (Neutron in noauth mode at a fixed `endpoint`) and `admin_token` (a fixed token and endpoint). Every invalid or
- * missing value is a configuration error whose message names the key: `[neutron] auth_url: required ...`.
+ * Supported `auth_type`s (keystoneauth plugin names): `password` (version from the URL, or discovered),
+ * `v3password`, `v2password`; `token`, `v3token`, `v2token` (a token exchanged for a project-scoped one with
+ * the catalog); `v3applicationcredential`; `none` (Neutron in noauth mode at a fixed `endpoint`) and
+ * `admin_token` (a fixed token and endpoint). Every invalid or missing value is a configuration error whose
+ * message names the key: `[neutron] auth_url: required ...`.
  */
 import type { NeutronOption } from '../../config/options-table.ts';
 import { fail } from '../../errors.ts';
@@ -31,6 +33,42 @@ export interface PasswordAuthOptions {
   projectDomainId?: string;
 }
 
+/** The project a token is scoped to (by ID, or by name with its domain for v3). */
+export interface ProjectScope {
+  projectName?: string;
+  projectId?: string;
+  projectDomainName?: string;
+  projectDomainId?: string;
+}
+
+/** keystoneauth `token`/`v3token`/`v2token`: an existing token exchanged for a project-scoped one (and a catalog). */
+export interface TokenAuthOptions extends ProjectScope {
+  type: 'token';
+  version: KeystoneVersion;
+  authUrl: string;
+  token: string;
+}
+
+/**
+ * keystoneauth `v3applicationcredential`: by `application_credential_id`, or by `application_credential_name`
+ * with its user (ID, or name and domain). The credential carries its project: no scope is sent.
+ */
+export interface ApplicationCredentialAuthOptions {
+  type: 'v3applicationcredential';
+  version: 'v3';
+  authUrl: string;
+  id?: string;
+  name?: string;
+  secret: string;
+  username?: string;
+  userId?: string;
+  userDomainName?: string;
+  userDomainId?: string;
+}
+
+/** Authentication that asks Keystone for a token (and the Neutron endpoint from its catalog). */
+export type KeystoneAuthOptions = PasswordAuthOptions | TokenAuthOptions | ApplicationCredentialAuthOptions;
+
 /** No Keystone: Neutron runs with `auth_strategy = noauth`; requests carry no token. */
 export interface NoAuthOptions {
   type: 'none';
@@ -44,7 +82,7 @@ export interface AdminTokenAuthOptions {
   token: string;
 }
 
-export type AuthOptions = PasswordAuthOptions | NoAuthOptions | AdminTokenAuthOptions;
+export type AuthOptions = KeystoneAuthOptions | NoAuthOptions | AdminTokenAuthOptions;
 
 /** TLS settings for Keystone and Neutron (`cafile`, `certfile`, `keyfile`, `insecure`). */
 export interface TlsOptions {
@@ -69,7 +107,7 @@ export interface RetryOptions {
 
 export interface NeutronClientOptions {
   auth: AuthOptions;
-  /** Catalog interface (`endpoint_type`), `public` by default. */
+  /** Catalog interface (`endpoint_type`, or keystoneauth's `interface`), `public` by default. */
   interface: EndpointInterface;
   /** Catalog region (`region_name`); any region when unset. */
   regionName?: string;
@@ -96,7 +134,17 @@ export const DEFAULTS = {
   insecure: false,
 } as const;
 
-const SUPPORTED_AUTH_TYPES = ['password', 'v3password', 'v2password', 'none', 'admin_token'];
+const SUPPORTED_AUTH_TYPES = [
+  'password',
+  'v3password',
+  'v2password',
+  'token',
+  'v3token',
+  'v2token',
+  'v3applicationcredential',
+  'none',
+  'admin_token',
+];
 
 /** Options other sections can be read from (`auth_section`). */
 export type SectionLookup = (name: string) => Readonly<Record<string, string>> | undefined;
@@ -126,10 +174,22 @@ function parseUrl(key: NeutronOption, value: string): string {
   return value.trim();
 }
 
-function parseInterface(value: string): EndpointInterface {
+function parseInterface(key: NeutronOption, value: string): EndpointInterface {
   const v = value.trim().replace(/URL$/, '');
   if (v === 'public' || v === 'internal' || v === 'admin') return v;
-  throw err('endpoint_type', `expected public, internal or admin, got ${JSON.stringify(value)}`);
+  throw err(key, `expected public, internal or admin, got ${JSON.stringify(value)}`);
+}
+
+/** `endpoint_type` (kuryr-lib) or `interface` (keystoneauth); both set and different is an error. */
+function catalogInterface(get: (key: NeutronOption) => string | undefined): EndpointInterface {
+  const endpointType = get('endpoint_type');
+  const iface = get('interface');
+  const a = endpointType === undefined ? undefined : parseInterface('endpoint_type', endpointType);
+  const b = iface === undefined ? undefined : parseInterface('interface', iface);
+  if (a !== undefined && b !== undefined && a !== b) {
+    throw err('interface', `${b} contradicts endpoint_type = ${a}: set one of them`);
+  }
+  return a ?? b ?? DEFAULTS.interface;
 }
 
 /** Keystone version named by the end of `auth_url` (`.../v3`, `.../v2.0`), if any. */
@@ -144,8 +204,14 @@ export function versionOfAuthUrl(authUrl: string): 'v3' | 'v2.0' | undefined {
  * Check that a v3 password request can be built: a user with a domain unless given by ID, a project with a
  * domain unless given by ID. Throws a configuration error naming the missing key.
  */
-export function checkV3(auth: PasswordAuthOptions): void {
-  if (auth.userId === undefined && auth.userDomainId === undefined && auth.userDomainName === undefined) {
+export function checkV3(auth: KeystoneAuthOptions): void {
+  if (auth.type === 'v3applicationcredential') return;
+  if (
+    auth.type === 'password' &&
+    auth.userId === undefined &&
+    auth.userDomainId === undefined &&
+    auth.userDomainName === undefined
+  ) {
     throw err(
       'user_domain_name',
       'required with username for Keystone v3 (or user_domain_id, default_domain_name, default_domain_id, or user_id)',
@@ -202,10 +268,9 @@ export function neutronClientOptions(
     timeoutMs = Math.round(seconds * 1000);
   }
 
-  const endpointType = get('endpoint_type');
   const options: NeutronClientOptions = {
     auth: parseAuth(get),
-    interface: endpointType === undefined ? DEFAULTS.interface : parseInterface(endpointType),
+    interface: catalogInterface(get),
     tls,
     timeoutMs,
     deadlineMs: Math.max(DEFAULTS.deadlineMs, timeoutMs),
@@ -245,11 +310,74 @@ function parseAuth(get: (key: NeutronOption) => string | undefined): AuthOptions
   const authUrl = parseUrl('auth_url', authUrlRaw);
   const fromUrl = versionOfAuthUrl(authUrl);
   let version: KeystoneVersion;
-  if (authType === 'v3password') version = 'v3';
-  else if (authType === 'v2password') version = 'v2.0';
+  if (authType.startsWith('v3')) version = 'v3';
+  else if (authType.startsWith('v2')) version = 'v2.0';
   else version = fromUrl ?? 'auto';
   if (fromUrl !== undefined && fromUrl !== version) {
     throw err('auth_url', `${authUrl} is a Keystone ${fromUrl} URL but auth_type ${authType} needs ${version}`);
+  }
+  const defaultDomainId = get('default_domain_id');
+  const defaultDomainName = get('default_domain_name');
+  /** A v3 domain by ID or name, the `default_domain_*` keys standing in for both. */
+  const domain = (idKey: NeutronOption, nameKey: NeutronOption): { id?: string; name?: string } => {
+    const id = get(idKey);
+    const name = get(nameKey);
+    if (id !== undefined) return { id };
+    if (name !== undefined) return { name };
+    if (defaultDomainId !== undefined) return { id: defaultDomainId };
+    if (defaultDomainName !== undefined) return { name: defaultDomainName };
+    return {};
+  };
+  const userDomain = (auth: { userDomainId?: string; userDomainName?: string }) => {
+    const d = domain('user_domain_id', 'user_domain_name');
+    if (d.id !== undefined) auth.userDomainId = d.id;
+    if (d.name !== undefined) auth.userDomainName = d.name;
+  };
+
+  if (authType === 'v3applicationcredential') {
+    const secret = get('application_credential_secret');
+    if (secret === undefined) throw err('application_credential_secret', `required for auth_type ${authType}`);
+    const auth: ApplicationCredentialAuthOptions = { type: authType, version: 'v3', authUrl, secret };
+    const id = get('application_credential_id');
+    const name = get('application_credential_name');
+    if (id !== undefined) auth.id = id;
+    else if (name !== undefined) {
+      auth.name = name;
+      const userId = get('user_id');
+      const username = get('username');
+      if (userId !== undefined) auth.userId = userId;
+      else if (username !== undefined) {
+        auth.username = username;
+        userDomain(auth);
+        if (auth.userDomainId === undefined && auth.userDomainName === undefined) {
+          throw err('user_domain_name', 'required with username for application_credential_name (or user_domain_id)');
+        }
+      } else throw err('user_id', 'required with application_credential_name (or username and user_domain_name)');
+    } else
+      throw err('application_credential_id', `required for auth_type ${authType} (or application_credential_name)`);
+    return auth;
+  }
+
+  const scope: ProjectScope = {};
+  const projectId = get('project_id') ?? get('tenant_id');
+  const projectName = get('project_name') ?? get('tenant_name');
+  if (projectId === undefined && projectName === undefined) {
+    throw err('project_name', `required for auth_type ${authType} (or project_id; old names tenant_name, tenant_id)`);
+  }
+  if (projectId !== undefined) scope.projectId = projectId;
+  else if (projectName !== undefined) scope.projectName = projectName;
+  if (version !== 'v2.0' && scope.projectId === undefined) {
+    const d = domain('project_domain_id', 'project_domain_name');
+    if (d.id !== undefined) scope.projectDomainId = d.id;
+    if (d.name !== undefined) scope.projectDomainName = d.name;
+  }
+
+  if (authType === 'token' || authType === 'v3token' || authType === 'v2token') {
+    const token = get('token');
+    if (token === undefined) throw err('token', `required for auth_type ${authType}`);
+    const auth: TokenAuthOptions = { type: 'token', version, authUrl, token, ...scope };
+    if (version === 'v3') checkV3(auth);
+    return auth;
   }
 
   const password = get('password');
@@ -262,39 +390,9 @@ function parseAuth(get: (key: NeutronOption) => string | undefined): AuthOptions
   }
   if (userId !== undefined) auth.userId = userId;
   else if (username !== undefined) auth.username = username;
-
-  const projectId = get('project_id') ?? get('tenant_id');
-  const projectName = get('project_name') ?? get('tenant_name');
-  if (projectId === undefined && projectName === undefined) {
-    throw err('project_name', `required for auth_type ${authType} (or project_id; old names tenant_name, tenant_id)`);
-  }
-  if (projectId !== undefined) auth.projectId = projectId;
-  else if (projectName !== undefined) auth.projectName = projectName;
-
-  if (version !== 'v2.0') {
-    const defaultDomainId = get('default_domain_id');
-    const defaultDomainName = get('default_domain_name');
-    const domain = (idKey: NeutronOption, nameKey: NeutronOption): { id?: string; name?: string } => {
-      const id = get(idKey);
-      const name = get(nameKey);
-      if (id !== undefined) return { id };
-      if (name !== undefined) return { name };
-      if (defaultDomainId !== undefined) return { id: defaultDomainId };
-      if (defaultDomainName !== undefined) return { name: defaultDomainName };
-      return {};
-    };
-    if (auth.userId === undefined) {
-      const d = domain('user_domain_id', 'user_domain_name');
-      if (d.id !== undefined) auth.userDomainId = d.id;
-      if (d.name !== undefined) auth.userDomainName = d.name;
-    }
-    if (auth.projectId === undefined) {
-      const d = domain('project_domain_id', 'project_domain_name');
-      if (d.id !== undefined) auth.projectDomainId = d.id;
-      if (d.name !== undefined) auth.projectDomainName = d.name;
-    }
-    if (version === 'v3') checkV3(auth);
-  }
+  Object.assign(auth, scope);
+  if (version !== 'v2.0' && auth.userId === undefined) userDomain(auth);
+  if (version === 'v3') checkV3(auth);
   return auth;
 }
 

@@ -1,6 +1,7 @@
 /**
- * Authentication for Neutron calls: Keystone v3 / v2.0 password tokens with the Neutron endpoint from the
- * service catalog, or a fixed endpoint (`none`, `admin_token`).
+ * Authentication for Neutron calls: Keystone v3 / v2.0 tokens (from a password, an existing token or a v3
+ * application credential) with the Neutron endpoint from the service catalog, or a fixed endpoint (`none`,
+ * `admin_token`).
  *
  * The token is cached and shared by every call; it is renewed when it expires within 120 s (keystoneauth's
  * rule) and after Neutron answers 401 (once per call). Concurrent callers share one token request. A token or
@@ -11,8 +12,8 @@ import {
   checkV3,
   type AuthOptions,
   type EndpointInterface,
+  type KeystoneAuthOptions,
   type NeutronClientOptions,
-  type PasswordAuthOptions,
   versionOfAuthUrl,
 } from './config.ts';
 import { describeCall, type HttpMethod, type HttpTransport, type TransportResponse } from './transport.ts';
@@ -117,9 +118,12 @@ export function endpointFromV2Catalog(catalog: unknown, iface: EndpointInterface
   return undefined;
 }
 
-/** Keystone password authentication (v3 or v2.0, or discovered from an unversioned `auth_url`). */
-export class KeystonePasswordAuth implements AuthProvider {
-  private readonly auth: PasswordAuthOptions;
+/**
+ * Keystone authentication (v3 or v2.0, or discovered from an unversioned `auth_url`) by password, token or
+ * application credential.
+ */
+export class KeystoneAuth implements AuthProvider {
+  private readonly auth: KeystoneAuthOptions;
   private readonly iface: EndpointInterface;
   private readonly region: string | undefined;
   private readonly transport: HttpTransport;
@@ -131,7 +135,7 @@ export class KeystonePasswordAuth implements AuthProvider {
   private requests = 0;
 
   constructor(
-    auth: PasswordAuthOptions,
+    auth: KeystoneAuthOptions,
     options: Pick<NeutronClientOptions, 'interface' | 'regionName'>,
     transport: HttpTransport,
     now: () => number = Date.now,
@@ -200,7 +204,8 @@ export class KeystonePasswordAuth implements AuthProvider {
       asString(asArray(v.links).find((l): l is Json => isObject(l) && l.rel === 'self')?.href);
     const v3 = usable.find((v) => String(v.id).startsWith('v3'));
     const v2 = usable.find((v) => String(v.id).startsWith('v2.0'));
-    const hasDomains = this.auth.userDomainId ?? this.auth.userDomainName ?? this.auth.projectDomainId;
+    const a = this.auth;
+    const hasDomains = (a.type === 'password' ? (a.userDomainId ?? a.userDomainName) : undefined) ?? a.projectDomainId;
     // Like keystoneauth's generic plugin: v3 when offered; v2.0 only when v3 is not (and no domain was given).
     const pick = v3 ?? (hasDomains === undefined ? v2 : undefined);
     const href = pick ? hrefOf(pick) : undefined;
@@ -213,19 +218,34 @@ export class KeystonePasswordAuth implements AuthProvider {
     return { version: String(pick.id).startsWith('v3') ? 'v3' : 'v2.0', url: href.replace(/\/+$/, '') };
   }
 
-  private async v3(baseUrl: string, deadline: number): Promise<CachedToken> {
+  /** The v3 `auth` request body for the configured method. */
+  private v3Body(): Json {
     const a = this.auth;
     checkV3(a);
     const domain = (id?: string, name?: string) => (id !== undefined ? { id } : { name });
-    const user =
-      a.userId !== undefined
-        ? { id: a.userId, password: a.password }
-        : { name: a.username, domain: domain(a.userDomainId, a.userDomainName), password: a.password };
+    const user = (u: { userId?: string; username?: string; userDomainId?: string; userDomainName?: string }) =>
+      u.userId !== undefined
+        ? { id: u.userId }
+        : { name: u.username, domain: domain(u.userDomainId, u.userDomainName) };
+    if (a.type === 'v3applicationcredential') {
+      // The credential is bound to its project: keystone refuses a scope with it.
+      const credential =
+        a.id !== undefined ? { id: a.id, secret: a.secret } : { name: a.name, user: user(a), secret: a.secret };
+      return { identity: { methods: ['application_credential'], application_credential: credential } };
+    }
     const project =
       a.projectId !== undefined
         ? { id: a.projectId }
         : { name: a.projectName, domain: domain(a.projectDomainId, a.projectDomainName) };
-    const body = { auth: { identity: { methods: ['password'], password: { user } }, scope: { project } } };
+    if (a.type === 'token') return { identity: { methods: ['token'], token: { id: a.token } }, scope: { project } };
+    return {
+      identity: { methods: ['password'], password: { user: { ...user(a), password: a.password } } },
+      scope: { project },
+    };
+  }
+
+  private async v3(baseUrl: string, deadline: number): Promise<CachedToken> {
+    const body = { auth: this.v3Body() };
     const url = new URL(`${baseUrl}/auth/tokens`);
     const res = await this.send('POST', url, body, deadline);
     const doc = this.json(res, url, 'POST');
@@ -241,9 +261,19 @@ export class KeystonePasswordAuth implements AuthProvider {
 
   private async v2(baseUrl: string, deadline: number): Promise<CachedToken> {
     const a = this.auth;
-    const credentials = a.userId !== undefined ? { userId: a.userId } : { username: a.username };
+    if (a.type === 'v3applicationcredential')
+      throw this.malformed('POST', new URL(baseUrl), 'application credentials need Keystone v3');
     const scope = a.projectId !== undefined ? { tenantId: a.projectId } : { tenantName: a.projectName };
-    const body = { auth: { passwordCredentials: { ...credentials, password: a.password }, ...scope } };
+    const credentials =
+      a.type === 'token'
+        ? { token: { id: a.token } }
+        : {
+            passwordCredentials: {
+              ...(a.userId !== undefined ? { userId: a.userId } : { username: a.username }),
+              password: a.password,
+            },
+          };
+    const body = { auth: { ...credentials, ...scope } };
     const url = new URL(`${baseUrl}/tokens`);
     const res = await this.send('POST', url, body, deadline);
     const doc = this.json(res, url, 'POST');
@@ -286,7 +316,9 @@ export class KeystonePasswordAuth implements AuthProvider {
   /** Remove anything secret from text that came from the wire. */
   private scrub(text: string): string {
     let out = text;
-    for (const secret of [this.auth.password, this.cached?.token]) {
+    const a = this.auth;
+    const configured = a.type === 'password' ? a.password : a.type === 'token' ? a.token : a.secret;
+    for (const secret of [configured, this.cached?.token]) {
       if (secret) out = out.split(secret).join('[redacted]');
     }
     return out;
@@ -294,6 +326,11 @@ export class KeystonePasswordAuth implements AuthProvider {
 
   private who(): string {
     const a = this.auth;
+    if (a.type === 'v3applicationcredential') {
+      return a.id !== undefined ? `application credential ID ${a.id}` : `application credential ${a.name}`;
+    }
+    if (a.type === 'token')
+      return `token auth, ${a.projectId !== undefined ? `project ID ${a.projectId}` : `project ${a.projectName}`}`;
     const user = a.userId !== undefined ? `user ID ${a.userId}` : `user ${a.username}`;
     const project = a.projectId !== undefined ? `project ID ${a.projectId}` : `project ${a.projectName}`;
     return `${user}, ${project}`;
@@ -347,6 +384,8 @@ export function createAuthProvider(
     case 'admin_token':
       return new FixedAuth({ endpoint: normalizeEndpoint(auth.endpoint), token: auth.token });
     case 'password':
-      return new KeystonePasswordAuth(auth, options, transport, now);
+    case 'token':
+    case 'v3applicationcredential':
+      return new KeystoneAuth(auth, options, transport, now);
   }
 }

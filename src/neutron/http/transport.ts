@@ -2,7 +2,12 @@
  * The one HTTP client for Keystone and Neutron: keep-alive connections (node:http/https agents), a timeout per
  * attempt, TLS (`cafile`, client `certfile`/`keyfile`, `insecure`), and bounded retries with exponential
  * backoff and jitter on connection errors, timeouts and 5xx answers — for idempotent requests only, and for any
- * request that never reached the server (connection refused).
+ * request that never reached the server (connection refused). A 429 (rate limited) is retried for every
+ * method, since the server did not process the request, after the `Retry-After` it asks for (seconds or an
+ * HTTP date) when that fits before the deadline.
+ *
+ * Proxies come from `http_proxy`/`https_proxy`/`all_proxy`/`no_proxy` as python-requests reads them (proxy.ts):
+ * a plain-HTTP request goes to the proxy with the absolute URL, an https one through a CONNECT tunnel.
  *
  * Every call has a deadline (an absolute time) shared by all its attempts, so a call never outlives Docker's
  * 30 s plugin timeout however many retries it would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
@@ -11,8 +16,11 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { KuryrError } from '../../errors.ts';
 import type { RetryOptions, TlsOptions } from './config.ts';
+import { describeProxy, type ProxyEnv, proxiesFromEnv, proxyAuthorization, proxyFor } from './proxy.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -59,6 +67,8 @@ export interface TransportOptions {
   idleSocketMs?: number;
   /** Random source for jitter (tests). */
   random?: () => number;
+  /** Where the proxy variables are read (default `process.env`, once). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Socket error codes that mean "the request may not have reached the server, or the answer was lost". */
@@ -119,28 +129,114 @@ function neverSent(e: unknown): boolean {
   return (syscall === 'connect' || syscall === 'getaddrinfo') && isRetryableError(e);
 }
 
+/**
+ * Milliseconds a `Retry-After` header asks to wait (RFC 9110 §10.2.3: delay-seconds or an HTTP date);
+ * undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // Every HTTP date form (IMF-fixdate, RFC 850, asctime) starts with the day's name.
+  if (!/^[A-Za-z]{3}/.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Keep-alive HTTP(S) client with timeouts, TLS options and bounded retries. */
+/**
+ * An https agent whose connections are CONNECT tunnels through an http proxy (keep-alive pooled like direct
+ * ones); TLS is negotiated with the target inside the tunnel, with the agent's TLS options.
+ */
+class TunnelAgent extends https.Agent {
+  private readonly proxy: URL;
+  private readonly connectTimeoutMs: number;
+
+  constructor(proxy: URL, connectTimeoutMs: number, options: https.AgentOptions) {
+    super(options);
+    this.proxy = proxy;
+    this.connectTimeoutMs = connectTimeoutMs;
+  }
+
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const done = callback ?? (() => undefined);
+    const host = options.host ?? options.hostname ?? 'localhost';
+    const target = `${host.includes(':') ? `[${host}]` : host}:${options.port}`;
+    const connect = http.request({
+      host: this.proxy.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: this.proxy.port || 80,
+      method: 'CONNECT',
+      path: target,
+      headers: { Host: target, ...proxyAuthorization(this.proxy) },
+      agent: false,
+      timeout: this.connectTimeoutMs,
+    });
+    connect.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        done(
+          Object.assign(
+            new Error(`proxy ${describeProxy(this.proxy)} answered ${res.statusCode} to CONNECT ${target}`),
+            {
+              code: 'EPROXY',
+            },
+          ),
+          socket,
+        );
+        return;
+      }
+      const secure = tls.connect({ ...(options as tls.ConnectionOptions), socket, servername: host });
+      done(null, secure);
+    });
+    connect.once('timeout', () =>
+      connect.destroy(Object.assign(new Error('proxy CONNECT timed out'), { code: 'ETIMEDOUT' })),
+    );
+    connect.once('error', (e) => done(e, undefined as unknown as Duplex));
+    connect.end();
+    return undefined;
+  }
+}
+
+/** Keep-alive HTTP(S) client with timeouts, TLS options, proxies and bounded retries. */
 export class HttpTransport {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  private readonly httpsOptions: https.AgentOptions;
+  private readonly tunnels = new Map<string, TunnelAgent>();
+  private readonly proxies: ProxyEnv;
   private readonly options: TransportOptions;
   private readonly random: () => number;
 
   constructor(options: TransportOptions) {
     this.options = options;
     this.random = options.random ?? Math.random;
+    this.proxies = proxiesFromEnv(options.env ?? process.env);
     const common = { keepAlive: true, maxSockets: options.maxSockets, timeout: options.idleSocketMs ?? 4_000 };
     this.httpAgent = new http.Agent(common);
     const { tls } = options;
-    this.httpsAgent = new https.Agent({
+    this.httpsOptions = {
       ...common,
       rejectUnauthorized: !tls.insecure,
       ...(tls.cafile === undefined ? {} : { ca: readPem('cafile', tls.cafile) }),
       ...(tls.certfile === undefined ? {} : { cert: readPem('certfile', tls.certfile) }),
       ...(tls.keyfile === undefined ? {} : { key: readPem('keyfile', tls.keyfile) }),
-    });
+    };
+    this.httpsAgent = new https.Agent(this.httpsOptions);
+  }
+
+  /** The agent for an https target through `proxy` (one per proxy). */
+  private tunnel(proxy: URL): TunnelAgent {
+    const key = proxy.href;
+    let agent = this.tunnels.get(key);
+    if (agent === undefined) {
+      agent = new TunnelAgent(proxy, this.options.timeoutMs, this.httpsOptions);
+      this.tunnels.set(key, agent);
+    }
+    return agent;
   }
 
   /**
@@ -154,6 +250,8 @@ export class HttpTransport {
     const { attempts: maxAttempts, baseDelayMs, maxDelayMs } = this.options.retry;
     let lastReason = 'no attempt made: the call had no time left';
     let lastError: unknown;
+    const proxy = proxyFor(req.url, this.proxies);
+    const via = proxy === undefined ? '' : ` (via proxy ${describeProxy(proxy)})`;
     for (let attempt = 1; ; attempt++) {
       const remaining = req.deadline - Date.now();
       if (remaining <= 0) break;
@@ -161,10 +259,10 @@ export class HttpTransport {
       let outcome: TransportResponse | undefined;
       try {
         req.onAttempt?.();
-        outcome = await this.attempt(req, timeoutMs, attempt);
+        outcome = await this.attempt(req, timeoutMs, attempt, proxy);
       } catch (e) {
         lastError = e;
-        lastReason = reasonOf(e, timeoutMs);
+        lastReason = `${reasonOf(e, timeoutMs)}${via}`;
         if (!idempotent && !neverSent(e)) {
           const note = isRetryableError(e) ? `; not retried: ${req.method} is not idempotent` : '';
           throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}${note}`, { cause: e });
@@ -173,10 +271,13 @@ export class HttpTransport {
           throw new KuryrError('KURYR_ERR_NEUTRON', `${call}: ${lastReason}`, { cause: e });
         }
       }
+      let asked: number | undefined;
       if (outcome !== undefined) {
-        if (!idempotent || !RETRYABLE_STATUS.has(outcome.status)) return outcome;
+        const limited = outcome.status === 429;
+        if (!limited && (!idempotent || !RETRYABLE_STATUS.has(outcome.status))) return outcome;
         lastReason = `answered ${outcome.status}`;
         lastError = undefined;
+        if (limited) asked = retryAfterMs(outcome.headers['retry-after']);
       }
       const giveUp = (why: string): TransportResponse | never => {
         const summary = `${why} (${attempt} attempt${attempt === 1 ? '' : 's'} in ${seconds(Date.now() - started)})`;
@@ -186,7 +287,11 @@ export class HttpTransport {
         });
       };
       if (attempt >= maxAttempts) return giveUp('no attempts left');
-      const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + this.random() / 2);
+      const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + this.random() / 2);
+      const delay = asked ?? backoff;
+      if (asked !== undefined && req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
+        return giveUp(`Retry-After ${(asked / 1000).toFixed(1)} s does not fit before the deadline`);
+      }
       // Give up early rather than start an attempt that could only time out at the deadline.
       if (req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
         return giveUp('no time left before the deadline');
@@ -200,7 +305,12 @@ export class HttpTransport {
     );
   }
 
-  private attempt(req: TransportRequest, timeoutMs: number, attempts: number): Promise<TransportResponse> {
+  private attempt(
+    req: TransportRequest,
+    timeoutMs: number,
+    attempts: number,
+    proxy: URL | undefined,
+  ): Promise<TransportResponse> {
     const { url } = req;
     const secure = url.protocol === 'https:';
     const headers: Record<string, string> = {
@@ -212,15 +322,27 @@ export class HttpTransport {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(req.body));
     }
+    const path = req.path ?? `${url.pathname}${url.search}`;
     const options: http.RequestOptions = {
       method: req.method,
       protocol: url.protocol,
       hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port || (secure ? 443 : 80),
-      path: req.path ?? `${url.pathname}${url.search}`,
+      path,
       headers,
       agent: secure ? this.httpsAgent : this.httpAgent,
     };
+    if (proxy !== undefined && secure) options.agent = this.tunnel(proxy);
+    else if (proxy !== undefined) {
+      // Plain HTTP through a proxy: the absolute URL goes to the proxy, which forwards it.
+      Object.assign(options, {
+        protocol: 'http:',
+        hostname: proxy.hostname.replace(/^\[(.*)\]$/, '$1'),
+        port: proxy.port || 80,
+        path: `${url.protocol}//${url.host}${path}`,
+      });
+      Object.assign(headers, { Host: url.host, ...proxyAuthorization(proxy) });
+    }
     return new Promise<TransportResponse>((resolve, reject) => {
       let settled = false;
       const done = (fn: () => void) => {
@@ -261,5 +383,6 @@ export class HttpTransport {
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
+    for (const agent of this.tunnels.values()) agent.destroy();
   }
 }
