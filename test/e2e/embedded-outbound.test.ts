@@ -84,7 +84,8 @@ describe('embedded backend on a host with Docker’s default firewall (private h
     inHost(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
     inHost(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
     // A host route inside the first block of the plugin's default pool.
-    inHost(['ip', 'link', 'add', 'lan0', 'type', 'dummy']);
+    inHost(['ip', 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan0p']);
+    inHost(['ip', 'link', 'set', 'lan0p', 'up']);
     inHost(['ip', 'link', 'set', 'lan0', 'up']);
     inHost(['ip', 'route', 'add', `10.${x}.0.0/26`, 'dev', 'lan0']);
     // The outside's web server.
