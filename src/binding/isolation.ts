@@ -116,6 +116,8 @@ const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[
       ['oifname @bridges ct state established,related accept', 'reply'],
       ['oifname @bridges ct status dnat accept', 'published port'],
       ['iifname @networks oifname @bridges counter drop', 'to another network'],
+      // Bridges of the default name not (yet) in `bridges`, e.g. while a restart re-adds the networks one by one.
+      ['iifname @networks oifname "brq*" counter drop', 'to another network not listed yet'],
       ['oifname @networks counter drop', 'enters a network from elsewhere'],
     ],
   },
