@@ -100,6 +100,19 @@ describe('embedded backend: subnets that overlap another network or a host route
     assert.equal((await env.neutron.listNetworks()).length, 1);
   });
 
+  test('two concurrent creates of overlapping subnets: exactly one wins, the other is undone', async () => {
+    const results = await Promise.allSettled([
+      networkCreate(env.driver, { subnet: '10.47.0.0/24' }),
+      networkCreate(env.driver, { subnet: '10.47.0.0/23' }),
+    ]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    conflict(/overlap/)(refused?.reason);
+    assert.equal((await env.neutron.listNetworks()).length, 1);
+    assert.equal((await env.neutron.listSubnets()).length, 1);
+    assert.equal(env.agent.networks.size, 1);
+  });
+
   test('a --subnet overlapping a route of the host is refused, naming the route', async () => {
     env.agent.routes = [{ cidr: '192.168.77.0/24', device: 'eth9' }];
     await assert.rejects(
