@@ -242,16 +242,50 @@ describe('embedded backend on a host with Docker’s default firewall (private h
     assert.match(overNet.stderr, /conflicts with network k-out|conflicts with network [0-9a-f]{12}/);
   });
 
+  it('enable_icc=false and bridge.name on both drivers; a plugin restart puts the lost rules back', async () => {
+    const kbr = `kxk${tag}`;
+    const bbr = `kxb${tag}`;
+    const opts = (br: string) => [
+      '-o',
+      `com.docker.network.bridge.name=${br}`,
+      '-o',
+      'com.docker.network.bridge.enable_icc=false',
+    ];
+    await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, ...opts(kbr), 'k-icc']);
+    await docker(['network', 'create', '-d', 'bridge', ...opts(bbr), 'b-icc']);
+    for (const [prefix, net, br] of [
+      ['ki', 'k-icc', kbr],
+      ['bi', 'b-icc', bbr],
+    ] as const) {
+      await run(`${prefix}1`, net);
+      await run(`${prefix}2`, net);
+      const peer = (
+        await docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, `${prefix}2`])
+      ).trim();
+      assert.notEqual((await pingOnce(`${prefix}1`, peer)).code, 0, `${net}: no traffic between its containers`);
+      await pingFrom(engine, `${prefix}1`, OUTSIDE);
+      assert.match(inHost(['ip', '-o', 'link', 'show', 'master', br]), /veth|tap/, `${br} holds the ports`);
+    }
+    // The ruleset lost (as by `nft flush ruleset`): a restart of the plugin puts it back, bridge name included.
+    inHost(['nft', 'delete', 'table', 'inet', 'kuryr_ts']);
+    await plugin.restart();
+    assert.match(inHost(['nft', 'list', 'set', 'inet', 'kuryr_ts', 'bridges']), new RegExp(kbr));
+    await pingFrom(engine, 'ki1', OUTSIDE);
+    await pingFrom(engine, 'k1', OUTSIDE);
+  });
+
   it('after teardown no table, rule or device of the plugin is left in the host namespace', async () => {
-    await docker(['rm', '-f', 'k1', 'k2', 'ki', 'b1', 'bi']);
-    for (const n of ['k-out', 'k-int', 'b-out', 'b-int']) await docker(['network', 'rm', n]);
+    await docker(['rm', '-f', 'k1', 'k2', 'ki', 'b1', 'bi', 'ki1', 'ki2', 'bi1', 'bi2']);
+    for (const n of ['k-out', 'k-int', 'b-out', 'b-int', 'k-icc', 'b-icc']) await docker(['network', 'rm', n]);
     assert.doesNotMatch(inHost(['nft', 'list', 'tables']), /kuryr_ts/);
     for (const tool of ['iptables', 'ip6tables']) {
       assert.doesNotMatch(inHost([tool, '-S']), /kuryr-ts/, `${tool} rules left`);
     }
     const links = JSON.parse(inHost(['ip', '-json', 'link', 'show'])) as { ifname: string; ifalias?: string }[];
     assert.deepEqual(
-      links.filter((l) => l.ifalias === `kuryr-ts:${driver}` || /^(brq|tap)/.test(l.ifname)).map((l) => l.ifname),
+      links
+        .filter((l) => l.ifalias === `kuryr-ts:${driver}` || /^(brq|tap)/.test(l.ifname) || l.ifname === `kxk${tag}`)
+        .map((l) => l.ifname),
       [],
     );
   });
