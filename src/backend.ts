@@ -8,7 +8,8 @@ import type { HostNetworkAgent } from './binding/binder.ts';
 import type { Config } from './config/config.ts';
 import type { Logger } from './driver/context.ts';
 import { FULL_TAG_SUPPORT, type TagSupport } from './driver/marks.ts';
-import { gatewaysOf, mtuOf } from './driver/network.ts';
+import { hostNetworkSpec } from './driver/embedded-options.ts';
+import { gatewaysOf } from './driver/network.ts';
 import { LOWER_HALF_PREFIX } from './driver/tags.ts';
 import { fail } from './errors.ts';
 import type { NeutronApi } from './neutron/api.ts';
@@ -103,7 +104,7 @@ export async function restoreHostNetworks(neutron: NeutronApi, agent: HostNetwor
   for (const network of networks) {
     if (!network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX))) continue;
     const own = subnets.filter((s) => s.network_id === network.id);
-    await agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways: gatewaysOf(own) });
+    await agent.ensureNetwork(hostNetworkSpec(network, gatewaysOf(own)));
     count++;
   }
   return count;

@@ -18,6 +18,10 @@ export interface BindRequest {
   port: Port;
   /** MTU of the Neutron network (1500 when the network has none). */
   mtu: number;
+  /** vif type `bridge`: the network's bridge (default `brq<network[:11]>`). */
+  bridge?: string;
+  /** vif type `bridge`: false isolates the port from the bridge's other ports (Docker's `enable_icc=false`). */
+  icc?: boolean;
 }
 
 export interface Binder {
@@ -38,17 +42,34 @@ export interface InterfaceAddress {
 }
 
 export interface HostNetworkSpec {
-  /** Neutron network ID: the bridge is `brq` + its first 11 characters. */
+  /** Neutron network ID: the bridge is `brq` + its first 11 characters unless `bridge` names another. */
   networkId: string;
   mtu: number;
   /** Gateway addresses of the network's subnets, held by the bridge. */
   gateways: readonly InterfaceAddress[];
+  /** The bridge's name (Docker's `com.docker.network.bridge.name`); default `brq<network[:11]>`. */
+  bridge?: string;
+  /** `--internal`: no traffic leaves the network, none enters it from elsewhere. Default false. */
+  internal?: boolean;
+  /** Masquerade what leaves the network for the outside (Docker's `enable_ip_masquerade`). Default true. */
+  masquerade?: boolean;
+}
+
+/** A route of the host: its destination and, when it has one, its device. */
+export interface HostRoute {
+  cidr: string;
+  device?: string;
 }
 
 /** The embedded backend's agent: a Linux bridge per network holding the gateway addresses. */
 export interface HostNetworkAgent {
   /** Create (or repair) the bridge: up, MTU, exactly these gateway addresses. */
   ensureNetwork(spec: HostNetworkSpec): Promise<void>;
-  /** Delete the bridge. A missing bridge is not an error. */
-  removeNetwork(networkId: string): Promise<void>;
+  /** Delete the bridge (`bridge`, default `brq<network[:11]>`). A missing bridge is not an error. */
+  removeNetwork(networkId: string, bridge?: string): Promise<void>;
+  /**
+   * The host's routes a network's subnet must not overlap: the main table's, both families, without the default
+   * routes, link-local and multicast ones.
+   */
+  hostRoutes?(): Promise<HostRoute[]>;
 }

@@ -7,6 +7,7 @@ export type {
   BindRequest,
   HostNetworkAgent,
   HostNetworkSpec,
+  HostRoute,
   InterfaceAddress,
   InterfaceNames,
 } from './binder.ts';
@@ -42,6 +43,8 @@ export {
   scriptNotFound,
   vifDetailsText,
 } from './hook.ts';
+export { type HostFirewall, IptablesAccept, type IptablesAcceptOptions } from './host-firewall.ts';
+export { readHostRoutes } from './host-routes.ts';
 export { LinuxBridgeAgent, type LinuxBridgeAgentOptions } from './linux-bridge-agent.ts';
 export { bridgeName, InterfaceNameError, interfaceNames, validateInterfaceName } from './names.ts';
 export {

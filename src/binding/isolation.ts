@@ -1,26 +1,31 @@
 /**
- * Isolation of the embedded backend's networks with nftables, as with Neutron networks that no router joins:
- * a container reaches the containers of its own network and its own gateway addresses on the host, nothing
- * else. Everything lives in ONE table the plugin owns (`table inet kuryr_ts`); its rules are fixed and the
- * networks are elements of its sets, keyed by bridge name, so the ruleset does not grow per network:
+ * The embedded backend's networks in nftables, as Docker's bridge driver has them (and as Neutron networks that
+ * no router joins are kept apart): a container reaches the containers of its own network, its own gateway
+ * addresses on the host, and the outside through the host, masqueraded; nothing of another network. Everything
+ * lives in ONE table the plugin owns (`table inet kuryr_ts`); its rules are fixed and the networks are elements of
+ * its sets, keyed by bridge name, so the ruleset does not grow per network:
  *
- * - `forward` (hook forward): traffic that stays on its bridge (`iifname . oifname` in `same_network`) passes;
- *   anything else out of or into a bridge in `networks` is dropped. This stops routing between two networks
- *   (and out to, or in from, any other interface). With `br_netfilter` calling the inet hooks, bridged frames
- *   come here with the bridge as both `iifname` and `oifname`, so they match `same_network`; without it they
- *   never come here. Both states need no other rule.
+ * - `forward` (hook forward, priority filter - 10): traffic that stays on its bridge (`same_network`) passes;
+ *   nothing leaves or enters an `internal` network; replies and published (DNAT) traffic into a bridge pass;
+ *   traffic from an isolated network (`networks`) to another network's bridge, and unsolicited traffic into an
+ *   isolated network, are dropped; everything else (a container to the outside) passes. With `br_netfilter`
+ *   calling the inet hooks, bridged frames come here with the bridge as both `iifname` and `oifname`, so they
+ *   match `same_network`; without it they never come here.
  * - `input` (hook input): packets from a bridge in `guarded` reach only that bridge's own gateway addresses
  *   (`gateways4`/`gateways6`: `bridge . address`, plus the IPv4 subnet broadcast), link-local multicast and
- *   broadcast, and IPv6 link-local unicast (which the kernel only delivers for the receiving link's own
- *   addresses) and multicast (neighbour discovery); every other host address is dropped: another network's
- *   gateway, the host's other interfaces, 127.0.0.1.
+ *   broadcast, and IPv6 link-local unicast and multicast (neighbour discovery); every other host address is
+ *   dropped: another network's gateway, the host's other interfaces, 127.0.0.1.
+ * - `nat_postrouting` (hook postrouting, priority srcnat): what comes from a bridge in `masquerading` and leaves
+ *   through an interface that is not one of our bridges is masqueraded, IPv4 and IPv6 alike (Docker's
+ *   `enable_ip_masquerade`, on by default; never for internal networks).
  *
- * The chains only drop: an `accept` here ends this table's chain, never another table's, so the host's own
- * firewall (iptables, Docker's FORWARD policy) still applies on top, and nothing outside this table is read
- * or written. The rules live in the kernel and survive a restart of the plugin; `ensureNetwork` is idempotent
- * and repairs a missing table, set, chain, rule or element; `removeNetwork` removes that bridge's elements
- * and the table once no network is left. Every command is `nft` with an argument array; changes go through
- * `nft -f -` as one atomic transaction.
+ * The filter chains only drop or end their own chain: an `accept` here ends this table's chain, never another
+ * table's, so the host's own firewall (iptables, Docker's FORWARD policy) still applies on top (host-firewall.ts
+ * adds the few iptables rules a `FORWARD DROP` host needs), and nothing outside this table is read or written
+ * here. The rules live in the kernel and survive a restart of the plugin; `ensureNetwork` is idempotent and
+ * repairs a missing table, set, chain, rule or element; `removeNetwork` removes that bridge's elements and the
+ * table once no network is left. Every command is `nft` with an argument array; changes go through `nft -f -`
+ * as one atomic transaction. Published ports add chains of their own (`publish_*`) to this table.
  */
 import { spawn } from 'node:child_process';
 import { bigIntToIp, InvalidAddressError, ipVersion, lastAddress, normalizeIp, parseCidr } from '../util/ip.ts';
@@ -30,8 +35,8 @@ import { validateInterfaceName } from './names.ts';
 
 /** What the agent asks of an isolation policy, per network bridge. */
 export interface NetworkIsolation {
-  /** Install (or repair) the bridge's isolation for these gateway addresses; the bridge may not exist yet. */
-  ensureNetwork(bridge: string, gateways: readonly InterfaceAddress[]): Promise<void>;
+  /** Install (or repair) the bridge's rules for these gateway addresses; the bridge may not exist yet. */
+  ensureNetwork(bridge: string, gateways: readonly InterfaceAddress[], traffic?: NetworkTraffic): Promise<void>;
   /** Remove everything this policy holds for the bridge (the table too when it is the last). Idempotent. */
   removeNetwork(bridge: string): Promise<void>;
 }
@@ -61,6 +66,11 @@ export interface NftIsolationOptions {
 }
 
 export const DEFAULT_ISOLATION_TABLE = 'kuryr_ts';
+/**
+ * The table's comment. The table is this module's: it creates it with the first network and deletes it with the
+ * last. Other modules add chains of their own to it (published ports: `publish_*`), and never create or delete it.
+ */
+export const TABLE_COMMENT = 'kuryr-ts: the embedded networks (isolation, outbound access, published ports)';
 
 /** An `nft` invocation that failed. */
 export class NftCommandError extends BindingError {
@@ -82,8 +92,11 @@ export class NftCommandError extends BindingError {
 
 /** The sets of the table: name, element type, what they hold. */
 const SETS = {
-  networks: { type: 'ifname', comment: 'bridges whose traffic stays on the bridge' },
+  bridges: { type: 'ifname', comment: 'every network bridge' },
+  networks: { type: 'ifname', comment: 'bridges whose traffic stays away from other networks' },
   same_network: { type: 'ifname . ifname', comment: 'bridge . bridge: traffic that stays on its bridge' },
+  internal: { type: 'ifname', comment: 'bridges of --internal networks: no traffic leaves or enters' },
+  masquerading: { type: 'ifname', comment: 'bridges whose traffic to the outside is masqueraded' },
   guarded: { type: 'ifname', comment: 'bridges whose containers reach only their own gateways on the host' },
   gateways4: { type: 'ifname . ipv4_addr', comment: 'bridge . IPv4 gateway (and subnet broadcast)' },
   gateways6: { type: 'ifname . ipv6_addr', comment: 'bridge . IPv6 gateway' },
@@ -95,10 +108,16 @@ const SET_NAMES = Object.keys(SETS) as SetName[];
 const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[rule: string, comment: string]> }> = [
   {
     name: 'forward',
-    spec: 'type filter hook forward priority filter - 10; policy accept; comment "kuryr-ts: no routing between networks";',
+    spec: 'type filter hook forward priority filter - 10; policy accept; comment "kuryr-ts: traffic through the networks";',
     rules: [
       ['iifname . oifname @same_network accept', 'stays on its bridge'],
-      ['iifname @networks counter drop', 'leaves a network'],
+      ['iifname @internal counter drop', 'leaves an internal network'],
+      ['oifname @internal counter drop', 'enters an internal network'],
+      ['oifname @bridges ct state established,related accept', 'reply'],
+      ['oifname @bridges ct status dnat accept', 'published port'],
+      ['iifname @networks oifname @bridges counter drop', 'to another network'],
+      // Bridges of the default name not (yet) in `bridges`, e.g. while a restart re-adds the networks one by one.
+      ['iifname @networks oifname "brq*" counter drop', 'to another network not listed yet'],
       ['oifname @networks counter drop', 'enters a network from elsewhere'],
     ],
   },
@@ -118,7 +137,20 @@ const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[
       ['counter drop', 'any other host address'],
     ],
   },
+  {
+    name: 'nat_postrouting',
+    spec: 'type nat hook postrouting priority srcnat; policy accept; comment "kuryr-ts: outbound access";',
+    rules: [['iifname @masquerading oifname != @bridges masquerade', 'leaves for the outside']],
+  },
 ];
+
+/** How a network's traffic may leave it. */
+export interface NetworkTraffic {
+  /** `--internal`: nothing leaves the network or enters it from elsewhere. */
+  internal?: boolean;
+  /** Masquerade what leaves for the outside (default true; never for an internal network). */
+  masquerade?: boolean;
+}
 
 /** One element: its components (`['brqX']`, `['brqX', '10.0.0.1']`), addresses in canonical form. */
 type Element = readonly string[];
@@ -153,7 +185,7 @@ export class NftIsolation implements NetworkIsolation {
     if (this.#netns !== undefined) validateInterfaceName(this.#netns); // same safe alphabet
     this.#binary = options.binary ?? 'nft';
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#exec = options.exec ?? defaultRunner;
+    this.#exec = options.exec ?? runTool;
   }
 
   /** `inet <table>`, as nft syntax. */
@@ -161,9 +193,13 @@ export class NftIsolation implements NetworkIsolation {
     return `inet ${this.#table}`;
   }
 
-  async ensureNetwork(bridge: string, gateways: readonly InterfaceAddress[]): Promise<void> {
+  async ensureNetwork(
+    bridge: string,
+    gateways: readonly InterfaceAddress[],
+    traffic: NetworkTraffic = {},
+  ): Promise<void> {
     validateInterfaceName(bridge);
-    const wanted = this.#wantedElements(bridge, gateways);
+    const wanted = this.#wantedElements(bridge, gateways, traffic);
     await this.#locked(() => this.#apply(bridge, wanted));
   }
 
@@ -173,12 +209,18 @@ export class NftIsolation implements NetworkIsolation {
   }
 
   /** The elements `bridge` should have in each set under this policy. */
-  #wantedElements(bridge: string, gateways: readonly InterfaceAddress[]): Map<SetName, Element[]> {
+  #wantedElements(
+    bridge: string,
+    gateways: readonly InterfaceAddress[],
+    traffic: NetworkTraffic,
+  ): Map<SetName, Element[]> {
     const wanted = emptyElements();
-    if (this.#isolateNetworks) {
-      wanted.get('networks')?.push([bridge]);
-      wanted.get('same_network')?.push([bridge, bridge]);
-    }
+    const internal = traffic.internal ?? false;
+    const masquerade = !internal && (traffic.masquerade ?? true);
+    if (this.#isolateNetworks) wanted.get('networks')?.push([bridge]);
+    if (this.#isolateNetworks || internal) wanted.get('same_network')?.push([bridge, bridge]);
+    if (internal) wanted.get('internal')?.push([bridge]);
+    if (masquerade) wanted.get('masquerading')?.push([bridge]);
     // Parsed even when not used, so that bad input is refused the same way in every configuration.
     const addresses = gateways.flatMap(hostAddresses);
     if (!this.#allowHostAccess) {
@@ -187,6 +229,8 @@ export class NftIsolation implements NetworkIsolation {
         wanted.get(version === 4 ? 'gateways4' : 'gateways6')?.push([bridge, address]);
       }
     }
+    // Every bridge with any rule is one of `bridges` (what the rules tell from the outside).
+    if ([...wanted.values()].some((l) => l.length > 0)) wanted.get('bridges')?.push([bridge]);
     for (const [name, list] of wanted) wanted.set(name, uniqueElements(list));
     return wanted;
   }
@@ -242,7 +286,7 @@ export class NftIsolation implements NetworkIsolation {
           ),
         );
       if (!structureOk) {
-        lines.push(`add table ${t} { comment "kuryr-ts: isolation of the embedded networks; managed by kuryr-ts"; }`);
+        lines.push(`add table ${t} { comment "${TABLE_COMMENT}"; }`);
         for (const name of SET_NAMES) {
           const set = SETS[name];
           lines.push(`add set ${t} ${name} { type ${set.type}; comment "${set.comment}"; }`);
@@ -440,7 +484,8 @@ function parseTable(json: unknown, table: string): TableState {
   return state;
 }
 
-const defaultRunner: NftRunner = (file, args, { input, timeoutMs }) =>
+/** Runs a host tool with an argument array (LC_ALL=C); rejects with `code` (exit status or errno) and stderr. */
+export const runTool: NftRunner = (file, args, { input, timeoutMs }) =>
   new Promise((resolve, reject) => {
     const child = spawn(file, [...args], {
       stdio: ['pipe', 'pipe', 'pipe'],

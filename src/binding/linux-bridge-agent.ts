@@ -1,14 +1,18 @@
 /**
- * The agent role of the embedded backend: one Linux bridge `brq<net[:11]>` per network, holding the
- * gateway address of each of the network's subnets, so containers on it reach their gateway (the host).
+ * The agent role of the embedded backend: one Linux bridge per network (`brq<net[:11]>`, or the name of the
+ * network's `com.docker.network.bridge.name`), holding the gateway address of each of the network's subnets, so
+ * containers on it reach their gateway (the host); its rules in the plugin's nftables table (isolation.ts) and,
+ * on a host whose iptables would drop its traffic, in iptables (host-firewall.ts).
  */
 import { InvalidAddressError, ipVersion, normalizeIp } from '../util/ip.ts';
-import type { HostNetworkAgent, HostNetworkSpec, InterfaceAddress } from './binder.ts';
+import type { HostNetworkAgent, HostNetworkSpec, HostRoute, InterfaceAddress } from './binder.ts';
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { IpCommand, isAddressMissing, validateMtu } from './ip-command.ts';
+import type { HostFirewall } from './host-firewall.ts';
 import { type NetworkIsolation, NftIsolation } from './isolation.ts';
-import { bridgeName, ownerAlias } from './names.ts';
+import { bridgeName, ownerAlias, validateInterfaceName } from './names.ts';
+import { readHostRoutes } from './host-routes.ts';
 
 export interface LinuxBridgeAgentOptions {
   /** The `ip` runner; default `new IpCommand()`. */
@@ -17,6 +21,8 @@ export interface LinuxBridgeAgentOptions {
   owner?: string;
   /** Who keeps networks apart (isolation.ts); default `new NftIsolation()` (on), null = not managed. */
   isolation?: NetworkIsolation | null;
+  /** The iptables rules a host with Docker's `FORWARD DROP` needs (host-firewall.ts); default none. */
+  firewall?: HostFirewall | null;
 }
 
 interface Gateway {
@@ -30,23 +36,31 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
   readonly #ip: IpCommand;
   readonly #alias: string[];
   readonly #isolation: NetworkIsolation | null;
+  readonly #firewall: HostFirewall | null;
 
   constructor(options: LinuxBridgeAgentOptions = {}) {
     this.#ip = options.ip ?? new IpCommand();
     this.#isolation = options.isolation === undefined ? new NftIsolation() : options.isolation;
+    this.#firewall = options.firewall ?? null;
     this.#alias = options.owner === undefined ? [] : ['alias', ownerAlias(options.owner)];
   }
 
-  async ensureNetwork({ networkId, mtu, gateways }: HostNetworkSpec): Promise<void> {
-    const bridge = bridgeName(networkId);
+  async ensureNetwork(spec: HostNetworkSpec): Promise<void> {
+    const { networkId, mtu, gateways } = spec;
+    const bridge = validateInterfaceName(spec.bridge ?? bridgeName(networkId));
     validateMtu(mtu);
     const wanted = gateways.map(parseGateway);
     const ip = this.#ip;
+    if (bridge !== bridgeName(networkId)) await this.#assertNotForeign(bridge);
 
     const created = await ensureBridge(ip, bridge);
     try {
       // Isolated before it is up (a new bridge is down): no moment with traffic but without the rules.
-      await this.#isolation?.ensureNetwork(bridge, gateways);
+      await this.#isolation?.ensureNetwork(bridge, gateways, {
+        internal: spec.internal ?? false,
+        masquerade: spec.masquerade ?? true,
+      });
+      await this.#firewall?.ensureNetwork(bridge);
       // Repair a bridge someone changed (or that the `bridge` binding created without these settings).
       // STP goes off first: while it is on, the kernel refuses a forward delay below 2 s.
       if (!created) {
@@ -80,14 +94,16 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
         await deleteBridgeIfUnused(ip, bridge).catch(() => {});
         if ((await ip.getLink(bridge).catch(() => true)) === undefined) {
           await this.#isolation?.removeNetwork(bridge).catch(() => {});
+          await this.#firewall?.removeNetwork(bridge).catch(() => {});
         }
       }
       throw err;
     }
   }
 
-  async removeNetwork(networkId: string): Promise<void> {
-    const bridge = bridgeName(networkId);
+  async removeNetwork(networkId: string, name?: string): Promise<void> {
+    const bridge = validateInterfaceName(name ?? bridgeName(networkId));
+    if (bridge !== bridgeName(networkId)) await this.#assertNotForeign(bridge);
     const link = await this.#ip.getLink(bridge);
     if (link) {
       if (link.kind !== 'bridge') {
@@ -100,6 +116,26 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
     }
     // After the bridge: its containers stay isolated until they are gone with it.
     await this.#isolation?.removeNetwork(bridge);
+    await this.#firewall?.removeNetwork(bridge);
+  }
+
+  hostRoutes(): Promise<HostRoute[]> {
+    return readHostRoutes(this.#ip);
+  }
+
+  /**
+   * A bridge named by the network's options (`com.docker.network.bridge.name`) is ours only when it carries our
+   * alias: another device of that name (someone else's bridge, an uplink) is never taken over or deleted.
+   */
+  async #assertNotForeign(bridge: string): Promise<void> {
+    const alias = this.#alias[1];
+    if (alias === undefined || (await this.#ip.getLink(bridge)) === undefined) return;
+    const [shown] = (await this.#ip.runJson(['link', 'show', 'dev', bridge])) as Array<{ ifalias?: unknown }>;
+    if (shown?.ifalias === alias) return;
+    throw new BindingError(
+      bindingErrorReasons.deviceConflict,
+      `device ${bridge} exists and was not made by this plugin: choose another com.docker.network.bridge.name`,
+    );
   }
 }
 

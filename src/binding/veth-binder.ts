@@ -11,7 +11,7 @@ import type { CommandRunner } from './command.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { BindHooks, type BindingLog } from './hook.ts';
 import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
-import { bridgeName, interfaceNames, ownerAlias } from './names.ts';
+import { bridgeName, interfaceNames, ownerAlias, validateInterfaceName } from './names.ts';
 import { OvsBinding, OvsVsctl, type OvsVsctlOptions, ovsPlan } from './ovs.ts';
 
 export interface VethBinderOptions {
@@ -69,12 +69,13 @@ export class VethBinder implements Binder {
     this.#ovs = new OvsBinding({ ip: this.#ip, vsctl: new OvsVsctl(options.ovs), alias: this.#alias });
   }
 
-  async bind({ port, mtu }: BindRequest): Promise<InterfaceNames> {
+  async bind(req: BindRequest): Promise<InterfaceNames> {
+    const { port, mtu } = req;
     // Everything that can be checked without touching the host is checked first: a bad request changes nothing.
     const names = interfaceNames(port.id);
     validateMtu(mtu);
     const mac = validateMac(port.mac_address);
-    const attach = await this.#attachmentFor(port, names, mac);
+    const attach = await this.#attachmentFor(req, names, mac);
 
     const undo: UndoStep[] = [];
     try {
@@ -113,12 +114,12 @@ export class VethBinder implements Binder {
    * The attachment for the port's vif type, resolved (and its inputs validated, the bind script found)
    * before anything is created.
    */
-  async #attachmentFor(port: Port, names: InterfaceNames, mac: string): Promise<Attach> {
+  async #attachmentFor({ port, bridge, icc }: BindRequest, names: InterfaceNames, mac: string): Promise<Attach> {
     const vifType = port['binding:vif_type'] || UNBOUND;
     switch (vifType) {
       case 'bridge': {
-        const bridge = bridgeName(port.network_id);
-        return (ctx) => this.#attachToBridge(bridge, ctx);
+        const name = validateInterfaceName(bridge ?? bridgeName(port.network_id));
+        return (ctx) => this.#attachToBridge(name, icc ?? true, ctx);
       }
       case 'tap':
         return async () => {}; // the host end stays unbridged
@@ -133,11 +134,16 @@ export class VethBinder implements Binder {
     }
   }
 
-  /** kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off, up). */
-  async #attachToBridge(bridge: string, { names, undo }: AttachContext): Promise<void> {
+  /**
+   * kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off, up). Without
+   * inter-container communication (Docker's `enable_icc=false`) the port is an isolated bridge port: it talks to
+   * the bridge (the gateway, the outside) but not to the other isolated ports, whatever br_netfilter does.
+   */
+  async #attachToBridge(bridge: string, icc: boolean, { names, undo }: AttachContext): Promise<void> {
     if (await ensureBridge(this.#ip, bridge)) undo.push(() => deleteBridgeIfUnused(this.#ip, bridge));
     await this.#ip.run(['link', 'set', 'dev', bridge, ...this.#alias, 'up']);
     await this.#ip.run(['link', 'set', 'dev', names.host, 'master', bridge]);
+    if (!icc) await this.#ip.run(['link', 'set', 'dev', names.host, 'type', 'bridge_slave', 'isolated', 'on']);
   }
 
   /** Create the pair, or reuse one of exactly these names (a retried request). */

@@ -5,6 +5,7 @@
 import { detectTagSupport, openBackend } from '../backend.ts';
 import { IpCommand } from '../binding/ip-command.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
+import { IptablesAccept } from '../binding/host-firewall.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import type { Config } from '../config/config.ts';
 import { DockerClient, type DockerEndpoints } from '../docker/client.ts';
@@ -66,7 +67,9 @@ export async function gcCommand(
       neutron: backend.neutron,
       tagSupport,
       binder: new VethBinder({ owner: config.driverName }),
-      ...(config.backend === 'embedded' ? { agent: new LinuxBridgeAgent({ owner: config.driverName }) } : {}),
+      ...(config.backend === 'embedded'
+        ? { agent: new LinuxBridgeAgent({ owner: config.driverName, firewall: new IptablesAccept() }) }
+        : {}),
       settings: config.driver,
       log,
     });

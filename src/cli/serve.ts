@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { detectTagSupport, ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
+import { IptablesAccept } from '../binding/host-firewall.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
@@ -35,7 +36,11 @@ export async function serve(config: Config): Promise<void> {
   const neutron = countingNeutron(backend.neutron, metrics && ((event) => metrics.observeNeutronCall(event)));
   const agent =
     config.backend === 'embedded'
-      ? new LinuxBridgeAgent({ owner: config.driverName, isolation: new NftIsolation(config.embedded) })
+      ? new LinuxBridgeAgent({
+          owner: config.driverName,
+          isolation: new NftIsolation(config.embedded),
+          firewall: new IptablesAccept(),
+        })
       : undefined;
   if (config.backend === 'embedded' && agent !== undefined) {
     await ensureDefaultPools(neutron, config, log);

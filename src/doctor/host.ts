@@ -3,10 +3,11 @@
  * networks with nftables), `tools.ovs-vsctl` (only for Neutron ports of vif_type `ovs`). `kernel.*`: the link
  * types the binding creates — a loaded module shows in /sys/module; otherwise (built in, or loadable on
  * demand) one device of the type is created in a throw-away network namespace that is deleted right after.
+ * `host.*`: forwarding, the iptables FORWARD policy, br_netfilter and route_localnet (the embedded data path).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.ts';
 import { type CheckResult, type DoctorPaths, failed, ok, skip, warn } from './types.ts';
@@ -168,4 +169,82 @@ async function probe(
   } finally {
     await runTool(ip, ['netns', 'del', ns]);
   }
+}
+
+/** A sysctl's value from /proc/sys (`net/ipv4/ip_forward`), or undefined when it does not exist. */
+function sysctl(procSys: string, key: string): string | undefined {
+  try {
+    return readFileSync(path.join(procSys, key), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `host.ip_forward`, `host.forward_policy`, `host.br_netfilter`, `host.route_localnet`: the facts that decide
+ * whether the embedded backend's containers reach the outside and each other (docs/embedded.md, "Data path").
+ */
+export async function checkForwarding(
+  config: Config | null,
+  procSys = '/proc/sys',
+  iptables = 'iptables',
+): Promise<CheckResult[]> {
+  const ids = ['host.ip_forward', 'host.forward_policy', 'host.br_netfilter', 'host.route_localnet'];
+  if (config?.backend === 'neutron') {
+    return ids.map((id) => skip(id, 'not used with the neutron backend (its agents route and filter)'));
+  }
+  const results: CheckResult[] = [];
+  const v4 = sysctl(procSys, 'net/ipv4/ip_forward');
+  const v6 = sysctl(procSys, 'net/ipv6/conf/all/forwarding');
+  const forwarding = `net.ipv4.ip_forward = ${v4 ?? '?'}, net.ipv6.conf.all.forwarding = ${v6 ?? '?'}`;
+  results.push(
+    v4 === '1'
+      ? v6 === '1' || v6 === undefined
+        ? ok('host.ip_forward', forwarding)
+        : warn(
+            'host.ip_forward',
+            `${forwarding}: IPv6 containers cannot reach the outside`,
+            'sysctl -w net.ipv6.conf.all.forwarding=1',
+          )
+      : warn(
+          'host.ip_forward',
+          `${forwarding}: containers cannot reach the outside (the plugin does not switch forwarding on)`,
+          'sysctl -w net.ipv4.ip_forward=1 (dockerd does it when it starts, unless --ip-forward=false)',
+        ),
+  );
+  const forward = await runTool(iptables, ['-w', '-S', 'FORWARD']);
+  if (forward.code === null) {
+    results.push(skip('host.forward_policy', `${iptables} is not installed: no iptables firewall to get past`));
+  } else if (forward.code !== 0) {
+    results.push(warn('host.forward_policy', `\`${iptables} -S FORWARD\` failed: ${forward.stderr.trim()}`, null));
+  } else {
+    const policy = /^-P FORWARD (\S+)$/m.exec(forward.stdout)?.[1] ?? '?';
+    const userChain = (await runTool(iptables, ['-w', '-S', 'DOCKER-USER'])).code === 0;
+    const where = userChain ? 'DOCKER-USER' : 'FORWARD';
+    results.push(
+      ok(
+        'host.forward_policy',
+        policy === 'DROP' || userChain
+          ? `iptables FORWARD policy ${policy}${userChain ? ', DOCKER-USER present' : ''}: the plugin adds two ACCEPT rules per network bridge to ${where} (removed with the network)`
+          : `iptables FORWARD policy ${policy}, no DOCKER-USER: the plugin adds no iptables rule`,
+      ),
+    );
+  }
+  const bridged = sysctl(procSys, 'net/bridge/bridge-nf-call-iptables');
+  results.push(
+    ok(
+      'host.br_netfilter',
+      bridged === undefined
+        ? 'br_netfilter not loaded: bridged frames never cross iptables'
+        : `net.bridge.bridge-nf-call-iptables = ${bridged}${bridged === '1' ? ': frames between containers of one network cross iptables FORWARD too (the ACCEPT rules above cover them)' : ''}`,
+    ),
+  );
+  const localnet = sysctl(procSys, 'net/ipv4/conf/all/route_localnet');
+  results.push(
+    ok(
+      'host.route_localnet',
+      `net.ipv4.conf.all.route_localnet = ${localnet ?? '?'} (published ports on 127.0.0.1 need it on the interface that receives them)`,
+    ),
+  );
+  return results;
 }

@@ -9,7 +9,7 @@ import type { CommonFlags } from '../config/load.ts';
 import { checkDefaultPools, checkEmbeddedStore, checkStateDir } from './backend.ts';
 import { checkConfig } from './config.ts';
 import { checkDockerEngine, DEFAULT_DOCKER_HOST } from './docker.ts';
-import { checkKernel, checkTools } from './host.ts';
+import { checkForwarding, checkKernel, checkTools } from './host.ts';
 import { checkLeftovers } from './leftovers.ts';
 import { checkNeutron, openNeutronBackend, skipNeutron } from './neutron.ts';
 import { checkPluginName, checkPluginSocket } from './plugin.ts';
@@ -42,6 +42,10 @@ export const CHECK_IDS = [
   'kernel.veth',
   'kernel.vxlan',
   'kernel.macvlan',
+  'host.ip_forward',
+  'host.forward_policy',
+  'host.br_netfilter',
+  'host.route_localnet',
   'leftovers',
 ] as const;
 
@@ -86,6 +90,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
   checks.push(...(await checkTools(config, ip)));
   checks.push(...(await checkKernel(config, paths, ip)));
+  checks.push(...(await checkForwarding(config)));
   checks.push(await leftoversCheck(config, checks));
 
   const counts: Record<CheckStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };

@@ -17,6 +17,7 @@ import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import { waitForActivePort } from './vif-plugging.ts';
 import { endpointPortName, isUntaggedLeftover } from './marks.ts';
+import { bindOptions } from './embedded-options.ts';
 import { mtuOf } from './network.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
@@ -105,7 +106,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     rt.cache.rememberPort(port, req.EndpointID);
     faultPoint('create-endpoint:before-bind');
     try {
-      await rt.binder.bind({ port, mtu: mtuOf(network) });
+      await rt.binder.bind({ port, mtu: mtuOf(network), ...bindOptions(network) });
     } catch (err) {
       enterRollback();
       await undoClaim(rt, before, port).catch((undoErr: unknown) =>

@@ -12,6 +12,7 @@ import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { poolKey } from './cache.ts';
+import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
 import { faultPoint } from './faults.ts';
 import { noteIpRange } from './ip-range-subnet.ts';
 import type { DriverRuntime } from './context.ts';
@@ -55,6 +56,7 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   const cidr = normalizeCidr(pool);
   const parsed = parseCidr(cidr);
   if (parsed.version !== version) throw fail.invalid(`Pool ${pool} is not an IPv${version} CIDR`);
+  await refuseHostRouteOverlap(rt, cidr);
   let ipRange: string | undefined;
   if (subPool !== '') {
     ipRange = normalizeCidr(subPool);
@@ -106,6 +108,8 @@ async function allocateBlock(rt: DriverRuntime, pool: SubnetPool): Promise<strin
   return rt.locks.run(`pool:${pool.id}`, async () => {
     const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id', 'cidr'] });
     const used = [...subnets.map((s) => s.cidr), ...rt.reservations.reserved(pool.id)].map(parseCidr);
+    // Embedded backend: blocks over the host's own routes are skipped, as Docker's default pools do.
+    used.push(...(await hostReservedCidrs(rt, parseCidr(pool.prefixes[0] ?? '0.0.0.0/0').version)));
     for (const prefix of pool.prefixes) {
       const block = firstFreeBlock(parseCidr(prefix), pool.default_prefixlen, used);
       if (block !== null) {

@@ -12,6 +12,8 @@ import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } fro
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
+import { applyBridgeOptions, bridgeOf, hostNetworkSpec, parseBridgeOptions } from './embedded-options.ts';
+import { withExclusiveSubnets } from './embedded-subnets.ts';
 import { releaseExistingNetwork, removeLeftoverPorts, useExistingNetwork } from './existing-network.ts';
 import { dockerIdInDescription, networkDescription, recordNetworkName } from './network-description.ts';
 import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
@@ -51,18 +53,24 @@ interface PlannedSubnet {
 export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput): Promise<void> {
   await rt.locks.run(`network:${req.NetworkID}`, async () => {
     const options = parseNeutronOptions(genericOptions(req.Options));
+    // The bridge driver's options on the embedded backend (embedded-options.ts), checked before anything is made.
+    const bridgeOptions = rt.agent === undefined ? undefined : parseBridgeOptions(req.Options);
     const planned = await planSubnets(rt, req, options);
     const undo: Undo[] = [];
     try {
-      const network = await obtainNetwork(rt, req.NetworkID, options, undo);
+      const obtained = await obtainNetwork(rt, req.NetworkID, options, undo);
+      const network = await applyBridgeOptions(rt, req.NetworkID, obtained, bridgeOptions);
       const existing = options.netId !== undefined || options.netName !== undefined;
-      const { planned: subnets, others } = await ensureSubnets(rt, network, planned, undo, existing);
+      const cidrs = planned.map((p) => p.cidr);
+      const { planned: subnets, others } = await withExclusiveSubnets(rt, network, cidrs, bridgeOptions, () =>
+        ensureSubnets(rt, network, planned, undo, existing),
+      );
       faultPoint('create-network:before-bridge');
       if (rt.agent !== undefined) {
         // Every subnet's gateway stays on the bridge, not only those of this call's pools.
         const gateways = gatewaysOf([...subnets, ...others]);
-        await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways });
-        undo.push(() => rt.agent!.removeNetwork(network.id));
+        await rt.agent.ensureNetwork(hostNetworkSpec(network, gateways));
+        undo.push(() => rt.agent!.removeNetwork(network.id, bridgeOf(network)));
       }
       remember(rt, req.NetworkID, network, subnets, planned);
       // Only our own networks, not yet named (pre-existing networks keep the operator's description).
@@ -319,7 +327,7 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     // Always listed: the cache knows what this process made, not every subnet the network may hold.
     const subnets = await rt.neutron.listSubnets({ network_id: network.id });
     // The bridge goes first: once the network is gone nothing would find the bridge again.
-    if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
+    if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id, bridgeOf(network));
     faultPoint('delete-network:before-neutron');
     if (rt.marks.isExistingNetwork(network, dockerId)) {
       await releaseExistingNetwork(rt, network, subnets, dockerId);

@@ -175,20 +175,33 @@ describe('NftIsolation transactions (fake nft)', () => {
     assert.equal(fake.calls.length, 1);
   });
 
-  test('policy switches: host access leaves the input sets alone; neither option installs nothing', async () => {
+  test('policy switches: host access leaves the input sets alone; neither option leaves only masquerading', async () => {
     let fake = fakeNft(() => NO_TABLE);
     await isolation(fake.exec, { allowHostAccess: true }).ensureNetwork('brqa', GATEWAYS);
     const [script = ''] = writes(fake.calls);
     assert.ok(script.includes('add element inet kuryr_ts networks { "brqa" }'));
     assert.ok(!/add element inet kuryr_ts (guarded|gateways[46]) /.test(script));
 
+    // Neither option: outbound access (masquerading) is all there is to enforce.
     fake = fakeNft(() => NO_TABLE);
     await isolation(fake.exec, { isolateNetworks: false, allowHostAccess: true }).ensureNetwork('brqa', GATEWAYS);
+    const [open = ''] = writes(fake.calls);
+    assert.deepEqual(
+      open.split('\n').filter((l) => l.startsWith('add element')),
+      ['add element inet kuryr_ts bridges { "brqa" }', 'add element inet kuryr_ts masquerading { "brqa" }'],
+    );
+    // ... and without masquerading, nothing at all.
+    fake = fakeNft(() => NO_TABLE);
+    await isolation(fake.exec, { isolateNetworks: false, allowHostAccess: true }).ensureNetwork('brqa', GATEWAYS, {
+      masquerade: false,
+    });
     assert.deepEqual(writes(fake.calls), []);
 
     // switched off with rules of an earlier run in place: they go (and the table, being empty then)
     fake = fakeNft(() => listingOf({ networks: ['brqa'], guarded: ['brqa'] }));
-    await isolation(fake.exec, { isolateNetworks: false, allowHostAccess: true }).ensureNetwork('brqa', GATEWAYS);
+    await isolation(fake.exec, { isolateNetworks: false, allowHostAccess: true }).ensureNetwork('brqa', GATEWAYS, {
+      masquerade: false,
+    });
     assert.deepEqual(writes(fake.calls), ['delete table inet kuryr_ts\n']);
 
     // switched from isolated to host access: the input elements of that bridge go, the rest stays
@@ -200,6 +213,27 @@ describe('NftIsolation transactions (fake nft)', () => {
     assert.ok(switched.includes('delete element inet kuryr_ts guarded { "brqa" }'));
     assert.ok(switched.includes('delete element inet kuryr_ts gateways4 { "brqa" . 10.1.2.1 }'));
     assert.ok(!switched.includes('"brqb"'));
+  });
+
+  test('--internal: no masquerading, traffic kept on the bridge; masquerading off: no element for it', async () => {
+    let fake = fakeNft(() => NO_TABLE);
+    await isolation(fake.exec, { isolateNetworks: false, allowHostAccess: true }).ensureNetwork('brqa', GATEWAYS, {
+      internal: true,
+    });
+    const [internal = ''] = writes(fake.calls);
+    assert.deepEqual(
+      internal.split('\n').filter((l) => l.startsWith('add element')),
+      [
+        'add element inet kuryr_ts bridges { "brqa" }',
+        'add element inet kuryr_ts same_network { "brqa" . "brqa" }',
+        'add element inet kuryr_ts internal { "brqa" }',
+      ],
+    );
+    fake = fakeNft(() => listingOf({ networks: ['brqa'], masquerading: ['brqa'], bridges: ['brqa'] }));
+    await isolation(fake.exec).ensureNetwork('brqa', GATEWAYS, { masquerade: false });
+    const [off = ''] = writes(fake.calls);
+    assert.match(off, /delete element inet kuryr_ts masquerading \{ "brqa" \}/);
+    assert.doesNotMatch(off, /delete element inet kuryr_ts (bridges|networks) /);
   });
 
   test('nft missing: ensureNetwork says what to do; removeNetwork has nothing to remove', async () => {
@@ -276,7 +310,7 @@ describe('NftIsolation transactions (fake nft)', () => {
       assert.match(writes(fake.calls)[0] ?? '', /add element inet kuryr_ts guarded \{ "brqa" \}/);
       fake = fakeNft(() => NO_TABLE);
       await new NftIsolation({ ...open, exec: fake.exec }).ensureNetwork('brqa', GATEWAYS);
-      assert.deepEqual(writes(fake.calls), []);
+      assert.doesNotMatch(writes(fake.calls)[0] ?? '', /add element inet kuryr_ts (guarded|networks) /);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -39,6 +39,27 @@ describe('LinuxBridgeAgent (real kernel)', { skip }, () => {
     assert.deepEqual(await existingLinks(created), [], 'test bridges left behind');
   });
 
+  test('a bridge named by the options: made and deleted when ours; a device of that name not ours is refused', async () => {
+    const owned = new LinuxBridgeAgent({ owner: 'kxtest', isolation: null });
+    const networkId = randomId();
+    const bridge = `kxn${randomId().slice(0, 8)}`;
+    const foreign = `kxf${randomId().slice(0, 8)}`;
+    created.add(bridge);
+    created.add(foreign);
+    await owned.ensureNetwork({ networkId, mtu: 1500, gateways: [], bridge });
+    assert.equal((await ip.getLink(bridge))?.kind, 'bridge');
+    assert.equal(await ip.getLink(bridgeName(networkId)), undefined, 'no brq bridge besides it');
+    await owned.ensureNetwork({ networkId, mtu: 1500, gateways: [], bridge }); // ours: reused (a restart)
+    await owned.removeNetwork(networkId, bridge);
+    assert.equal(await ip.getLink(bridge), undefined);
+
+    await ip.run(['link', 'add', 'name', foreign, 'type', 'bridge']);
+    const refused = (err: unknown) => err instanceof BindingError && /not made by this plugin/.test(err.message);
+    await assert.rejects(owned.ensureNetwork({ networkId, mtu: 1500, gateways: [], bridge: foreign }), refused);
+    await assert.rejects(owned.removeNetwork(networkId, foreign), refused);
+    assert.equal((await ip.getLink(foreign))?.kind, 'bridge', 'the foreign bridge is left alone');
+  });
+
   test('ensureNetwork creates the bridge with MTU, both gateways, up; repairs; removeNetwork deletes', async () => {
     const { networkId, bridge } = newNetwork();
     const v4 = `${net.v4}.1`;

@@ -38,6 +38,27 @@ describe('VethBinder (real kernel)', { skip }, () => {
     assert.deepEqual(await existingLinks(created), [], 'test devices left behind');
   });
 
+  test("bridge named by the network's options, enable_icc=false: an isolated port of that bridge", async () => {
+    const { port, names } = portFor();
+    const bridge = `kxb${randomId().slice(0, 8)}`;
+    track(bridge);
+    await binder.bind({ port, mtu: 1500, bridge, icc: false });
+    assert.equal((await ip.getLink(names.host))?.master, bridge);
+    const [detail] = (await ip.runJson(['-d', 'link', 'show', 'dev', names.host])) as Array<{
+      linkinfo?: { info_slave_data?: { isolated?: unknown } };
+    }>;
+    assert.equal(detail?.linkinfo?.info_slave_data?.isolated, true);
+    // The default (ICC on) leaves the port an ordinary one.
+    const other = portFor({ network_id: port.network_id });
+    await binder.bind({ port: other.port, mtu: 1500, bridge });
+    const [plain] = (await ip.runJson(['-d', 'link', 'show', 'dev', other.names.host])) as Array<{
+      linkinfo?: { info_slave_data?: { isolated?: unknown } };
+    }>;
+    assert.equal(plain?.linkinfo?.info_slave_data?.isolated, false);
+    await binder.unbind(port);
+    await binder.unbind(other.port);
+  });
+
   test('bridge: creates the pair, sets MTU and MAC, enslaves the host end to brq<net[:11]>', async () => {
     const { port, names, bridge } = portFor();
     assert.equal(await ip.getLink(bridge), undefined);

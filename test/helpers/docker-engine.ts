@@ -50,6 +50,10 @@ export interface PrivateDockerdOptions {
   extraArgs?: string[];
   /** how long to wait for `docker version` to answer (default 60 s) */
   startTimeoutMs?: number;
+  /** run dockerd in this named network namespace (`nsenter --net=/run/netns/NAME`): its firewall stays there */
+  netns?: string;
+  /** dockerd's own firewall defaults (`--iptables=true`, masquerading) instead of none; use it only with `netns` */
+  firewall?: boolean;
 }
 
 export interface PrivateDockerd {
@@ -316,15 +320,18 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
     '--containerd-plugins-namespace',
     `${tag}-plugins`,
     '--bridge=none',
-    '--iptables=false',
-    '--ip6tables=false',
-    '--ip-masq=false',
+    ...(opts.firewall === true ? [] : ['--iptables=false', '--ip6tables=false', '--ip-masq=false']),
     ...(opts.extraArgs ?? []),
   ];
+  if (opts.firewall === true && opts.netns === undefined) throw new Error('firewall: true needs a private netns');
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(dockerd, args, {
+    const [file, argv] =
+      opts.netns === undefined
+        ? [dockerd, args]
+        : ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', dockerd, ...args]];
+    child = spawn(file, argv, {
       detached: true, // own session and process group: pgid == pid
       stdio: ['ignore', logFd, logFd],
       env: { ...process.env, PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },

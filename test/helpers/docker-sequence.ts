@@ -16,6 +16,8 @@ export interface NetworkSpec {
   ipv6?: boolean;
   opts?: Record<string, string>;
   ipamOpts?: Record<string, string>;
+  /** `--internal` */
+  internal?: boolean;
 }
 
 export interface DockerNetwork {
@@ -52,7 +54,11 @@ export async function networkCreate(driver: KuryrDriver, spec: NetworkSpec = {})
     });
     await driver.createNetwork({
       NetworkID: id,
-      Options: { 'com.docker.network.generic': spec.opts ?? {}, 'com.docker.network.enable_ipv6': spec.ipv6 === true },
+      Options: {
+        'com.docker.network.generic': spec.opts ?? {},
+        'com.docker.network.enable_ipv6': spec.ipv6 === true,
+        ...(spec.internal === true ? { 'com.docker.network.internal': true } : {}),
+      },
       IPv4Data: pools.filter((p) => !p.v6).map(datum),
       IPv6Data: pools.filter((p) => p.v6).map(datum),
     });

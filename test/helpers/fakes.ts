@@ -8,6 +8,7 @@ import type {
   BindRequest,
   HostNetworkAgent,
   HostNetworkSpec,
+  HostRoute,
   InterfaceNames,
 } from '../../src/binding/binder.ts';
 import { interfaceNames } from '../../src/binding/names.ts';
@@ -43,6 +44,10 @@ export class FakeBinder implements Binder {
 
 export class FakeAgent implements HostNetworkAgent {
   readonly networks = new Map<string, HostNetworkSpec>();
+  /** What removeNetwork was asked to remove, in order. */
+  readonly removed: { networkId: string; bridge: string | undefined }[] = [];
+  /** The host's routes, as hostRoutes() reports them. */
+  routes: HostRoute[] = [];
   failNext: Error | undefined;
 
   async ensureNetwork(spec: HostNetworkSpec): Promise<void> {
@@ -54,8 +59,13 @@ export class FakeAgent implements HostNetworkAgent {
     this.networks.set(spec.networkId, spec);
   }
 
-  async removeNetwork(networkId: string): Promise<void> {
+  async removeNetwork(networkId: string, bridge?: string): Promise<void> {
+    this.removed.push({ networkId, bridge });
     this.networks.delete(networkId);
+  }
+
+  async hostRoutes(): Promise<HostRoute[]> {
+    return [...this.routes];
   }
 }
 
@@ -73,10 +83,15 @@ export const TEST_SETTINGS: DriverSettings = {
 };
 
 /**
- * A driver over an in-memory embedded store with the default pools in place. With `tagSupport`, the store
+ * A driver over an in-memory embedded store with the default pools in place (`agent: false`, and by default with
+ * `tagSupport`: as on the neutron backend, no agent, so the embedded backend's host rules do not apply). With
+ * `tagSupport`, the store
  * plays a Neutron without (some) tag extensions (tagless-neutron.ts) and the driver is told so, as `serve` does.
  */
-export async function makeDriver(settings: Partial<DriverSettings> = {}, opts: { tagSupport?: TagSupport } = {}) {
+export async function makeDriver(
+  settings: Partial<DriverSettings> = {},
+  opts: { tagSupport?: TagSupport; agent?: boolean } = {},
+) {
   const store = openEmbeddedNeutron({ path: ':memory:' });
   const neutron = opts.tagSupport === undefined ? store : taglessNeutron(store, opts.tagSupport);
   await neutron.createSubnetPool({ name: 'kuryr', prefixes: ['10.10.0.0/16'], default_prefixlen: 24 });
@@ -86,7 +101,9 @@ export async function makeDriver(settings: Partial<DriverSettings> = {}, opts: {
   const driver = new KuryrDriver({
     neutron,
     binder,
-    agent,
+    // Without an agent the driver behaves as on a real Neutron (the linuxbridge agent plugs the bridges); a
+    // store playing a Neutron without tags is one (the embedded backend always has every tag extension).
+    ...((opts.agent ?? opts.tagSupport === undefined) ? { agent } : {}),
     settings: { ...TEST_SETTINGS, ...settings },
     log: silentLogger(),
     ...(opts.tagSupport === undefined ? {} : { tagSupport: opts.tagSupport }),

@@ -101,7 +101,9 @@ describe('networks (CreateNetwork / DeleteNetwork with the IPAM calls Docker mak
     assert.match(ep.address, /^10\.25\.0\.\d+\/24$/);
   });
 
-  test('overlapping CIDRs on two networks through neutron.pool.name', async () => {
+  test('overlapping CIDRs on two networks through neutron.pool.name (neutron backend: no agent)', async () => {
+    env.close();
+    env = await makeDriver({}, { agent: false });
     await env.neutron.createSubnetPool({ name: 'poolA', prefixes: ['10.26.0.0/24'], default_prefixlen: 24 });
     await env.neutron.createSubnetPool({ name: 'poolB', prefixes: ['10.26.0.0/24'], default_prefixlen: 24 });
     const a = await networkCreate(env.driver, {

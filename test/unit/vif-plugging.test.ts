@@ -118,7 +118,10 @@ test('kuryr.conf: [neutron] vif_plugging_is_fatal and vif_plugging_timeout are r
     assert.deepEqual(loadConfig({ config: empty }, {}).driver.vifPlugging, { fatal: false, timeoutSeconds: 0 });
     const conf = path.join(dir, 'kuryr.conf');
     writeFileSync(conf, '[neutron]\nvif_plugging_is_fatal = True\nvif_plugging_timeout = 7\n');
-    assert.deepEqual(loadConfig({ config: conf, backend: 'neutron' }, {}).driver.vifPlugging, { fatal: true, timeoutSeconds: 7 });
+    assert.deepEqual(loadConfig({ config: conf, backend: 'neutron' }, {}).driver.vifPlugging, {
+      fatal: true,
+      timeoutSeconds: 7,
+    });
     writeFileSync(conf, '[neutron]\nvif_plugging_timeout = soon\n');
     assert.throws(() => loadConfig({ config: conf, backend: 'neutron' }, {}), /vif_plugging_timeout/);
   } finally {

@@ -1,0 +1,134 @@
+/**
+ * What the embedded backend adds to the host's iptables firewall, and only when that firewall would otherwise drop
+ * the networks' traffic: Docker with `--iptables=true` (its default) sets the iptables `FORWARD` policy to `DROP`
+ * and loads `br_netfilter`, so traffic out of a bridge, replies into it, and (with `bridge-nf-call-iptables=1`)
+ * even frames between two containers of one bridge are dropped by iptables — whatever the plugin's own table
+ * accepts. Then, per network bridge, two rules, in Docker's `DOCKER-USER` chain when it exists (the chain Docker
+ * keeps for its users' rules), else at the top of `FORWARD`, for iptables and ip6tables alike:
+ *
+ *   -i <bridge> -m comment --comment "kuryr-ts" -j ACCEPT
+ *   -o <bridge> -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment "kuryr-ts" -j ACCEPT
+ *
+ * These only stop iptables from dropping what the plugin's nftables table (isolation.ts) lets through: a drop in
+ * any base chain is final, so the table still decides (internal networks, isolation between networks,
+ * unsolicited traffic into a network). Nothing is added when the policy is `ACCEPT` and there is no `DOCKER-USER`
+ * (checked again at every network creation and at every start); the rules of a bridge go with its network.
+ */
+import { BindingError, bindingErrorReasons } from './errors.ts';
+import { type NftRunner, runTool } from './isolation.ts';
+import { validateInterfaceName } from './names.ts';
+
+/** What the agent asks of the host's firewall, per network bridge. */
+export interface HostFirewall {
+  ensureNetwork(bridge: string): Promise<void>;
+  removeNetwork(bridge: string): Promise<void>;
+}
+
+export interface IptablesAcceptOptions {
+  /** Run in this named network namespace (`ip netns exec NAME iptables ...`); tests use it. */
+  netns?: string;
+  /** The programs, default `iptables` and `ip6tables` (found on PATH, as Docker does). */
+  binaries?: readonly string[];
+  timeoutMs?: number;
+  exec?: NftRunner;
+}
+
+const COMMENT = ['-m', 'comment', '--comment', 'kuryr-ts'];
+const USER_CHAIN = 'DOCKER-USER';
+
+/** The rules of one bridge (without chain and action). */
+export function acceptRules(bridge: string): string[][] {
+  return [
+    ['-i', bridge, ...COMMENT, '-j', 'ACCEPT'],
+    ['-o', bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED,DNAT', ...COMMENT, '-j', 'ACCEPT'],
+  ];
+}
+
+/** iptables/ip6tables ACCEPT rules for the plugin's bridges on hosts whose FORWARD policy would drop them. */
+export class IptablesAccept implements HostFirewall {
+  readonly #netns: string | undefined;
+  readonly #binaries: readonly string[];
+  readonly #timeoutMs: number;
+  readonly #exec: NftRunner;
+
+  constructor(options: IptablesAcceptOptions = {}) {
+    this.#netns = options.netns;
+    if (this.#netns !== undefined) validateInterfaceName(this.#netns);
+    this.#binaries = options.binaries ?? ['iptables', 'ip6tables'];
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#exec = options.exec ?? runTool;
+  }
+
+  async ensureNetwork(bridge: string): Promise<void> {
+    validateInterfaceName(bridge);
+    for (const tool of this.#binaries) {
+      const state = await this.#state(tool);
+      if (state === undefined) continue; // no such tool, or no filter table: nothing can drop
+      const chain = state.userChain ? USER_CHAIN : state.forwardDrops ? 'FORWARD' : undefined;
+      if (chain === undefined) continue;
+      for (const rule of [...acceptRules(bridge)].reverse()) {
+        if (!(await this.#ok(tool, ['-C', chain, ...rule]))) await this.#must(tool, ['-I', chain, '1', ...rule]);
+      }
+    }
+  }
+
+  async removeNetwork(bridge: string): Promise<void> {
+    validateInterfaceName(bridge);
+    for (const tool of this.#binaries) {
+      const state = await this.#state(tool);
+      if (state === undefined) continue;
+      for (const chain of state.userChain ? [USER_CHAIN, 'FORWARD'] : ['FORWARD']) {
+        for (const rule of acceptRules(bridge)) {
+          // -D removes one copy; a rule added twice (two processes) goes on the next round.
+          for (let i = 0; i < 4 && (await this.#ok(tool, ['-C', chain, ...rule])); i++) {
+            await this.#must(tool, ['-D', chain, ...rule]);
+          }
+        }
+      }
+    }
+  }
+
+  /** Whether `tool` has a DOCKER-USER chain and a FORWARD policy of DROP; undefined when it cannot be asked. */
+  async #state(tool: string): Promise<{ userChain: boolean; forwardDrops: boolean } | undefined> {
+    let forward: string;
+    try {
+      forward = await this.#run(tool, ['-S', 'FORWARD']);
+    } catch (err) {
+      const failure = err as { code?: unknown };
+      if (failure.code === 'ENOENT' || typeof failure.code === 'number') return undefined;
+      throw err;
+    }
+    const forwardDrops = /^-P FORWARD DROP$/m.test(forward);
+    const userChain = await this.#ok(tool, ['-S', USER_CHAIN]);
+    return { userChain, forwardDrops };
+  }
+
+  async #ok(tool: string, args: readonly string[]): Promise<boolean> {
+    try {
+      await this.#run(tool, args);
+      return true;
+    } catch (err) {
+      if (typeof (err as { code?: unknown }).code === 'number') return false;
+      throw err;
+    }
+  }
+
+  async #must(tool: string, args: readonly string[]): Promise<void> {
+    try {
+      await this.#run(tool, args);
+    } catch (err) {
+      const failure = err as { stderr?: unknown; message?: unknown };
+      const detail =
+        typeof failure.stderr === 'string' && failure.stderr ? failure.stderr.trim() : String(failure.message);
+      throw new BindingError(bindingErrorReasons.ipCommand, `\`${tool} ${args.join(' ')}\` failed: ${detail}`);
+    }
+  }
+
+  #run(tool: string, args: readonly string[]): Promise<string> {
+    // -w: wait for the xtables lock (Docker and firewalld take it too).
+    const argv = ['-w', '-t', 'filter', ...args];
+    const [file, rest] =
+      this.#netns === undefined ? [tool, argv] : ['ip', ['netns', 'exec', this.#netns, tool, ...argv]];
+    return this.#exec(file, rest, { timeoutMs: this.#timeoutMs }).then((r) => r.stdout);
+  }
+}

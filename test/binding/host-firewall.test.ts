@@ -1,0 +1,102 @@
+/**
+ * IptablesAccept without a kernel: a fake iptables holding chains in memory. Rules are added only where the
+ * host's iptables would drop the networks' traffic (FORWARD policy DROP, or Docker's DOCKER-USER chain), to
+ * DOCKER-USER when it exists, once however often ensureNetwork runs, for iptables and ip6tables, and removeNetwork
+ * takes exactly them away. No root needed.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { acceptRules, IptablesAccept } from '../../src/binding/host-firewall.ts';
+import type { NftRunner } from '../../src/binding/isolation.ts';
+
+interface FakeTables {
+  policy: string;
+  chains: Map<string, string[]>;
+}
+
+/** A fake iptables: `-S CHAIN`, `-C`, `-I CHAIN 1`, `-D`; exit status 1 like iptables for a missing rule/chain. */
+function fakeIptables(tools: Record<string, FakeTables>) {
+  const calls: string[] = [];
+  const exec: NftRunner = async (file, args) => {
+    calls.push([file, ...args].join(' '));
+    const tables = tools[file];
+    if (tables === undefined) throw Object.assign(new Error('spawn ENOENT'), { code: 'ENOENT' });
+    const [w, t, filter, op, chain = '', ...rest] = args;
+    assert.deepEqual([w, t, filter], ['-w', '-t', 'filter']);
+    const fail = () => Object.assign(new Error('exit 1'), { code: 1, stderr: 'Bad rule' });
+    const rules = tables.chains.get(chain);
+    if (op === '-S') {
+      if (chain === 'FORWARD') return { stdout: `-P FORWARD ${tables.policy}\n`, stderr: '' };
+      if (rules === undefined) throw fail();
+      return { stdout: rules.map((r) => `-A ${chain} ${r}`).join('\n'), stderr: '' };
+    }
+    if (rules === undefined) throw fail();
+    if (op === '-C') {
+      if (!rules.includes(rest.join(' '))) throw fail();
+    } else if (op === '-I') {
+      rules.unshift(rest.slice(1).join(' '));
+    } else if (op === '-D') {
+      const i = rules.indexOf(rest.join(' '));
+      if (i < 0) throw fail();
+      rules.splice(i, 1);
+    }
+    return { stdout: '', stderr: '' };
+  };
+  return { calls, exec };
+}
+
+const dockerHost = (): FakeTables => ({
+  policy: 'DROP',
+  chains: new Map([
+    ['FORWARD', ['-j DOCKER-USER']],
+    ['DOCKER-USER', ['-j RETURN']],
+  ]),
+});
+
+describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () => {
+  test("Docker's firewall: two rules per bridge at the top of DOCKER-USER, in both tools, once; removed again", async () => {
+    const tools = { iptables: dockerHost(), ip6tables: dockerHost() };
+    const { exec } = fakeIptables(tools);
+    const fw = new IptablesAccept({ exec });
+    await fw.ensureNetwork('brqa');
+    await fw.ensureNetwork('brqa');
+    await fw.ensureNetwork('brqb');
+    for (const t of Object.values(tools)) {
+      const user = t.chains.get('DOCKER-USER') ?? [];
+      assert.equal(user.length, 5);
+      assert.equal(user.at(-1), '-j RETURN', "Docker's RETURN stays last");
+      assert.deepEqual(
+        user.slice(2, 4),
+        acceptRules('brqa').map((r) => r.join(' ')),
+      );
+      assert.deepEqual(t.chains.get('FORWARD'), ['-j DOCKER-USER'], 'FORWARD untouched');
+    }
+    await fw.removeNetwork('brqa');
+    await fw.removeNetwork('brqb');
+    await fw.removeNetwork('brqb');
+    for (const t of Object.values(tools)) assert.deepEqual(t.chains.get('DOCKER-USER'), ['-j RETURN']);
+  });
+
+  test('FORWARD DROP without DOCKER-USER: the rules go to FORWARD; ACCEPT without it: nothing is added', async () => {
+    const drop: FakeTables = { policy: 'DROP', chains: new Map([['FORWARD', ['-j SOMETHING']]]) };
+    const open: FakeTables = { policy: 'ACCEPT', chains: new Map([['FORWARD', []]]) };
+    const { exec, calls } = fakeIptables({ iptables: drop, ip6tables: open });
+    const fw = new IptablesAccept({ exec });
+    await fw.ensureNetwork('brqa');
+    assert.equal(drop.chains.get('FORWARD')?.length, 3);
+    assert.equal(drop.chains.get('FORWARD')?.at(-1), '-j SOMETHING');
+    assert.deepEqual(open.chains.get('FORWARD'), []);
+    assert.ok(!calls.some((c) => c.startsWith('ip6tables') && /-I /.test(c)));
+    await fw.removeNetwork('brqa');
+    assert.deepEqual(drop.chains.get('FORWARD'), ['-j SOMETHING']);
+  });
+
+  test('no iptables at all: nothing to do; a bad bridge name is refused before any command', async () => {
+    const { exec, calls } = fakeIptables({});
+    const fw = new IptablesAccept({ exec });
+    await fw.ensureNetwork('brqa');
+    await fw.removeNetwork('brqa');
+    await assert.rejects(fw.ensureNetwork('bad name'), /invalid interface name/);
+    assert.ok(calls.every((c) => !c.includes('bad name')));
+  });
+});
