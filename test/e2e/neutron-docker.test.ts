@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
 import { neutronConfSection, neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
+import { ovsInterfaceIds } from '../helpers/ovs.ts';
 import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -101,10 +102,20 @@ for (const mode of ['keystone', 'noauth'] as const) {
         await sleep(500);
       }
       const states = (await neutron.listPorts({ id: mine.map((p) => p.id) })).map((p) => p.status);
-      assert.deepEqual(states, ['ACTIVE', 'ACTIVE'], 'the linuxbridge agent wired both ports');
+      const wiredBy = lab.mechanismDriver === 'ovn' ? 'ovn-controller claimed' : 'the linuxbridge agent wired';
+      assert.deepEqual(states, ['ACTIVE', 'ACTIVE'], `${wiredBy} both ports`);
       for (const p of mine) {
-        assert.equal(p['binding:vif_type'], 'bridge');
+        assert.equal(p['binding:vif_type'], lab.vifType);
         assert.equal(p.device_owner, 'compute:kuryr');
+        if (lab.vifType === 'ovs') {
+          // Plugged as os-vif does: the host end of the veth in br-int, with the external ids ovn-controller reads.
+          const ids = await ovsInterfaceIds(p.id);
+          assert.equal(ids.bridge, lab.ovsBridge ?? 'br-int');
+          assert.equal(ids.external_ids['attached-mac'], p.mac_address);
+          assert.equal(ids.external_ids['vm-uuid'], p.device_id);
+          assert.equal(ids.external_ids['iface-status'], 'active');
+          assert.equal(ids.external_ids.owner, 'kuryr');
+        }
       }
       // The Docker network's name is recorded in the Neutron network's description.
       const id = (await engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'n1'])).trim();

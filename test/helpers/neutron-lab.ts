@@ -10,8 +10,10 @@
  *     // lab.noauth!.neutronUrl
  *   });
  *
- * The file is $KURYR_NEUTRON_LAB, default /var/lib/kuryr-neutron-lab/kuryr-test.json. stack.sh writes it last, once
- * everything answers, and stack-stop.sh removes it first. KURYR_WITH_NEUTRON=0 turns the lab off for the tests.
+ * The file is $KURYR_NEUTRON_LAB, default /var/lib/kuryr-neutron-lab/kuryr-test.json (the Linux bridge lab); the
+ * ML2/OVN lab (scripts/ovn/stack.sh) writes /var/lib/kuryr-ovn-lab/kuryr-test.json in the same format, plus
+ * `mechanism_driver`, `vif_type` and `bridge`: tests branch on `lab.mechanismDriver` / `lab.vifType` where the
+ * labs differ. Each stack.sh writes its file last, once everything answers, and stack-stop.sh removes it first. KURYR_WITH_NEUTRON=0 turns the lab off for the tests.
  * One stack can serve both modes at once (AUTH=both, the default: Keystone on :9696, noauth on :9697).
  */
 import { readFileSync } from 'node:fs';
@@ -58,6 +60,17 @@ export interface NeutronLab {
   physicalNetwork?: string;
   /** A neutron-dhcp-agent runs: subnets with enable_dhcp get a `network:dhcp` port. */
   dhcpAgent?: boolean;
+  /**
+   * The lab's ML2 mechanism driver: `linuxbridge` (scripts/neutron, agents, `brq…` bridges, VXLAN) or `ovn`
+   * (scripts/ovn: no L2 or DHCP agent, ports plugged into `br-int`, OVN's own DHCP, Geneve).
+   */
+  mechanismDriver: 'linuxbridge' | 'ovn';
+  /** `binding:vif_type` of the ports the lab binds: `bridge` (linuxbridge) or `ovs` (OVN). */
+  vifType: 'bridge' | 'ovs';
+  /** The Open vSwitch integration bridge ports are plugged into (`ovs` labs only). */
+  ovsBridge?: string;
+  /** The network type of tenant networks: `vxlan` (linuxbridge) or `geneve` (OVN). */
+  tenantNetworkType?: string;
   /** The JSON file read. */
   file: string;
 }
@@ -83,13 +96,25 @@ const labFileSchema = z.object({
   network_types: z.array(z.string()).optional(),
   physical_network: z.string().optional(),
   dhcp_agent: z.boolean().optional(),
+  tenant_network_type: z.string().optional(),
+  // scripts/ovn/stack.sh only (the Linux bridge lab's file predates them: absent means linuxbridge)
+  mechanism_driver: z.enum(['linuxbridge', 'ovn']).optional(),
+  vif_type: z.enum(['bridge', 'ovs']).optional(),
+  bridge: z.string().optional(),
 });
 export type NeutronLabFile = z.infer<typeof labFileSchema>;
 
-const HOW_TO_START = 'start it with `bash scripts/neutron/stack.sh` as root';
+const HOW_TO_START = `start it with \`bash ${NEUTRON_LAB_FILE.includes('ovn') ? 'scripts/ovn' : 'scripts/neutron'}/stack.sh\` as root`;
 
 function unavailable(reason: string): NeutronLab {
-  return { available: false, reason, skip: { keystone: reason, noauth: reason }, file: NEUTRON_LAB_FILE };
+  return {
+    available: false,
+    reason,
+    skip: { keystone: reason, noauth: reason },
+    mechanismDriver: 'linuxbridge',
+    vifType: 'bridge',
+    file: NEUTRON_LAB_FILE,
+  };
 }
 
 /** The lab file, parsed and checked, or the reason it cannot be used. Does not contact the lab. */
@@ -146,6 +171,10 @@ async function probe(timeoutMs: number): Promise<NeutronLab> {
     available: false,
     skip: { keystone: false, noauth: false },
     file: NEUTRON_LAB_FILE,
+    mechanismDriver: file.mechanism_driver ?? 'linuxbridge',
+    vifType: file.vif_type ?? (file.mechanism_driver === 'ovn' ? 'ovs' : 'bridge'),
+    ...(file.bridge !== undefined && { ovsBridge: file.bridge }),
+    ...(file.tenant_network_type !== undefined && { tenantNetworkType: file.tenant_network_type }),
     ...(file.host !== undefined && { host: file.host }),
     ...(file.network_types !== undefined && { networkTypes: file.network_types }),
     ...(file.physical_network !== undefined && { physicalNetwork: file.physical_network }),
