@@ -21,6 +21,8 @@ import { z } from 'zod';
 import type { NeutronApi } from '../../src/neutron/api.ts';
 
 export const NEUTRON_LAB_FILE = process.env.KURYR_NEUTRON_LAB || '/var/lib/kuryr-neutron-lab/kuryr-test.json';
+/** The ML2/OVN lab's file (scripts/ovn/stack.sh), whatever KURYR_NEUTRON_LAB says: $KURYR_OVN_LAB or the default. */
+export const OVN_LAB_FILE = process.env.KURYR_OVN_LAB || '/var/lib/kuryr-ovn-lab/kuryr-test.json';
 
 /** Keystone v3 password credentials of the lab's `kuryr` user (role admin), shaped like `PasswordAuthOptions`. */
 export interface NeutronLabKeystone {
@@ -104,16 +106,17 @@ const labFileSchema = z.object({
 });
 export type NeutronLabFile = z.infer<typeof labFileSchema>;
 
-const HOW_TO_START = `start it with \`bash ${NEUTRON_LAB_FILE.includes('ovn') ? 'scripts/ovn' : 'scripts/neutron'}/stack.sh\` as root`;
+const howToStart = (file: string) =>
+  `start it with \`bash ${file.includes('ovn') ? 'scripts/ovn' : 'scripts/neutron'}/stack.sh\` as root`;
 
-function unavailable(reason: string): NeutronLab {
+function unavailable(reason: string, file: string): NeutronLab {
   return {
     available: false,
     reason,
     skip: { keystone: reason, noauth: reason },
     mechanismDriver: 'linuxbridge',
     vifType: 'bridge',
-    file: NEUTRON_LAB_FILE,
+    file,
   };
 }
 
@@ -124,7 +127,7 @@ export function readNeutronLabFile(file = NEUTRON_LAB_FILE): NeutronLabFile | { 
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { error: `no Neutron lab: ${file} does not exist (${HOW_TO_START})` };
+    if (code === 'ENOENT') return { error: `no Neutron lab: ${file} does not exist (${howToStart(file)})` };
     return { error: `no Neutron lab: cannot read ${file}: ${code ?? String(err)}` };
   }
   let json: unknown;
@@ -158,19 +161,20 @@ let cached: Promise<NeutronLab> | undefined;
  * (pass `{ fresh: true }` to look again).
  */
 export function neutronLab(opts: { fresh?: boolean; timeoutMs?: number } = {}): Promise<NeutronLab> {
-  if (!cached || opts.fresh) cached = probe(opts.timeoutMs ?? 5_000);
+  if (!cached || opts.fresh) cached = neutronLabAt(NEUTRON_LAB_FILE, opts.timeoutMs);
   return cached;
 }
 
-async function probe(timeoutMs: number): Promise<NeutronLab> {
-  if (process.env.KURYR_WITH_NEUTRON === '0') return unavailable('Neutron lab turned off (KURYR_WITH_NEUTRON=0)');
-  const file = readNeutronLabFile();
-  if ('error' in file) return unavailable(file.error);
+/** The lab described by `path` (e.g. `OVN_LAB_FILE`, for a bench column), probed now. */
+export async function neutronLabAt(path: string, timeoutMs = 5_000): Promise<NeutronLab> {
+  if (process.env.KURYR_WITH_NEUTRON === '0') return unavailable('Neutron lab turned off (KURYR_WITH_NEUTRON=0)', path);
+  const file = readNeutronLabFile(path);
+  if ('error' in file) return unavailable(file.error, path);
 
   const lab: NeutronLab = {
     available: false,
     skip: { keystone: false, noauth: false },
-    file: NEUTRON_LAB_FILE,
+    file: path,
     mechanismDriver: file.mechanism_driver ?? 'linuxbridge',
     vifType: file.vif_type ?? (file.mechanism_driver === 'ovn' ? 'ovs' : 'bridge'),
     ...(file.bridge !== undefined && { ovsBridge: file.bridge }),
@@ -212,7 +216,7 @@ async function probe(timeoutMs: number): Promise<NeutronLab> {
     lab.skip.noauth = `Neutron lab (noauth) not usable: ${naDown}`;
   }
   lab.available = lab.keystone !== undefined || lab.noauth !== undefined;
-  if (!lab.available) lab.reason = `${lab.skip.keystone}; ${lab.skip.noauth} (${HOW_TO_START})`;
+  if (!lab.available) lab.reason = `${lab.skip.keystone}; ${lab.skip.noauth} (${howToStart(path)})`;
   return lab;
 }
 

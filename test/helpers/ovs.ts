@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 async function vsctl(args: readonly string[]): Promise<string> {
-  const { stdout } = await run('ovs-vsctl', ['--timeout=10', ...args]);
+  const timeout = args.some((a) => a.startsWith('--timeout=')) ? [] : ['--timeout=10'];
+  const { stdout } = await run('ovs-vsctl', [...timeout, ...args]);
   return stdout;
 }
 
@@ -49,4 +50,22 @@ export async function ovsInterfaceIds(portId: string): Promise<OvsInterface> {
 /** Names of the ports on `bridge`. */
 export async function ovsBridgePorts(bridge: string): Promise<string[]> {
   return (await vsctl(['list-ports', bridge])).split('\n').filter((l) => l !== '');
+}
+
+/** One column of an interface, as ovs-vsctl prints it (`ofport` → `3`, `error` → `[]` or `"..."`). */
+export async function ovsInterfaceColumn(name: string, column: string): Promise<string> {
+  return (await vsctl(['get', 'Interface', name, column])).trim();
+}
+
+/** Why the real Open vSwitch cannot be used here (`ovs-vsctl` missing, no database, no `bridge`), or false. */
+export async function realOvsSkipReason(bridge = 'br-int'): Promise<string | false> {
+  try {
+    await vsctl(['--timeout=3', 'br-exists', bridge]);
+    return false;
+  } catch (err) {
+    const e = err as { code?: unknown; stderr?: string };
+    if (e.code === 'ENOENT') return 'Open vSwitch is not installed (ovs-vsctl not found)';
+    if (e.code === 2) return `Open vSwitch has no ${bridge} (start the OVN lab: scripts/ovn/stack.sh)`;
+    return `Open vSwitch does not answer: ${(e.stderr ?? String(err)).trim()} (start the OVN lab: scripts/ovn/stack.sh)`;
+  }
 }
