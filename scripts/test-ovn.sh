@@ -25,7 +25,7 @@ FILES=(
   test/e2e/neutron-concurrency.test.ts
   test/e2e/neutron-tagless.test.ts
   test/e2e/orchestrator.test.ts
-  test/e2e/ovn-docker.test.ts
+  test/e2e/ovn-host.test.ts
   test/binding/vif-ovs.test.ts
 )
 [ $# -gt 0 ] && FILES=("$@")

@@ -1,6 +1,6 @@
 /**
  * What a crashed `ovs` bind leaves on the host, for reconciliation (reconcile/gc.ts): the Open vSwitch interfaces
- * plugged with our marks (`external_ids:owner=kuryr` and an `iface-id`), and the hybrid plug's Linux devices
+ * plugged with our marks (`external_ids:owner=kuryr`, `kuryr-ts-owner=<owner>` and an `iface-id`), and the hybrid plug's Linux devices
  * (`qbr…` bridge, `qvb…`/`qvo…` veth pair, named after the port's first 11 characters and carrying our owner
  * alias). Whether a Neutron port is still behind them is the caller's question.
  *
@@ -9,7 +9,7 @@
  */
 import { CommandError } from './command.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { delPortArgs, OVS_OWNER, type OvsVsctl } from './ovs.ts';
+import { delPortArgs, OVS_INSTANCE_KEY, OVS_OWNER, type OvsVsctl } from './ovs.ts';
 
 /** An OVS interface plugged by kuryr(-ts) for a Neutron port. */
 export interface OwnOvsInterface {
@@ -19,9 +19,17 @@ export interface OwnOvsInterface {
   portId: string;
 }
 
-/** `ovs-vsctl` arguments listing (JSON) name and external ids of the interfaces with our owner mark. */
-export function ownInterfacesArgs(): string[] {
-  return ['--format=json', '--', '--columns=name,external_ids', 'find', 'Interface', `external_ids:owner=${OVS_OWNER}`];
+/** `ovs-vsctl` arguments listing (JSON) name and external ids of the interfaces plugged by the instance `owner`. */
+export function ownInterfacesArgs(owner: string): string[] {
+  return [
+    '--format=json',
+    '--',
+    '--columns=name,external_ids',
+    'find',
+    'Interface',
+    `external_ids:owner=${OVS_OWNER}`,
+    `external_ids:${OVS_INSTANCE_KEY}=${owner}`,
+  ];
 }
 
 /** Parse `ownInterfacesArgs()` output; interfaces without an `iface-id` are not ours to judge and are left out. */
@@ -63,12 +71,17 @@ function noOpenVswitch(err: unknown): boolean {
   return /database connection failed/i.test(err.stderr ?? '');
 }
 
-/** Finds and removes the OVS interfaces of our binds. */
+/**
+ * Finds and removes the OVS interfaces of our binds: those plugged by this instance (`owner`, the same owner as
+ * the devices' alias); kuryr's and other instances' interfaces are never looked at.
+ */
 export class OvsLeftovers {
   readonly #vsctl: OvsVsctl;
+  readonly #owner: string;
 
-  constructor(vsctl: OvsVsctl) {
+  constructor(vsctl: OvsVsctl, owner: string) {
     this.#vsctl = vsctl;
+    this.#owner = owner;
   }
 
   /**
@@ -77,7 +90,7 @@ export class OvsLeftovers {
    */
   async snapshot(): Promise<OwnOvsInterface[]> {
     try {
-      return parseOwnInterfaces(await this.#vsctl.run(ownInterfacesArgs()));
+      return parseOwnInterfaces(await this.#vsctl.run(ownInterfacesArgs(this.#owner)));
     } catch (err) {
       if (noOpenVswitch(err)) return [];
       throw err;

@@ -46,7 +46,9 @@ export async function runGc(
     docker: docker.view,
     ownsBridges: config.backend === 'embedded',
     owner: config.driverName,
-    ...(config.backend === 'neutron' ? { onlyHost: config.driver.hostId, ovs: new OvsLeftovers(new OvsVsctl()) } : {}),
+    ...(config.backend === 'neutron'
+      ? { onlyHost: config.driver.hostId, ovs: new OvsLeftovers(new OvsVsctl(), config.driverName) }
+      : {}),
     // An engine named explicitly (--docker-host, DOCKER_HOST) is the one to trust; the default socket is
     // only trusted when it knows at least one of our networks.
     force: opts.force || opts.dockerHost !== undefined,

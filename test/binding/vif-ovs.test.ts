@@ -64,6 +64,13 @@ describe('ovs-vsctl command lines', () => {
     ]);
   });
 
+  test('with the plugin instance: also kuryr-ts-owner, the mark gc finds its interfaces by', () => {
+    const plan = ovsPlan(fixedPort(), names, MAC);
+    const args = addPortArgs(plan, plan.host, 'kuryr');
+    assert.deepEqual(args.slice(-2), ['external_ids:owner=kuryr', 'external_ids:kuryr-ts-owner=kuryr']);
+    assert.throws(() => addPortArgs(plan, plan.host, 'a b'), /invalid owner/);
+  });
+
   test('hybrid plan: qbr/qvb/qvo names and bridge_name from vif_details', () => {
     const plan = ovsPlan(fixedPort({ ovs_hybrid_plug: true, bridge_name: 'br-tenant' }), names, MAC);
     assert.equal(plan.hybrid, true);
@@ -172,6 +179,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
         `external_ids:vm-uuid=${port.device_id}`,
         'external_ids:iface-status=active',
         'external_ids:owner=kuryr',
+        'external_ids:kuryr-ts-owner=vif-ovs-test',
       ],
     ]);
     assert.deepEqual(await ovs.ports(), {
@@ -183,6 +191,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
           'vm-uuid': port.device_id,
           'iface-status': 'active',
           owner: 'kuryr',
+          'kuryr-ts-owner': 'vif-ovs-test',
         },
       },
     });
@@ -227,6 +236,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     ]);
     assert.ok(call?.includes(`external_ids:iface-id=${port.id}`));
     assert.ok(call?.includes(`external_ids:vm-uuid=${port.device_id}`));
+    assert.ok(call?.includes('external_ids:kuryr-ts-owner=vif-ovs-test'));
     assert.deepEqual(Object.keys(await ovs.ports()), [hybrid.qvo]);
 
     const qbr = await ip.getLink(hybrid.qbr);
@@ -373,6 +383,7 @@ describe('ovs vif type (real kernel, real Open vSwitch: br-int)', { skip: realSk
       'vm-uuid': port.device_id,
       'iface-status': 'active',
       owner: 'kuryr',
+      'kuryr-ts-owner': 'vif-ovs-real',
     });
     // ovs-vswitchd opened the device (an OpenFlow port number, no error): the datapath really has it.
     assert.match(await ovsInterfaceColumn(names.host, 'ofport'), /^[1-9][0-9]*$/);

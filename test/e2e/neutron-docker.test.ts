@@ -115,6 +115,7 @@ for (const mode of ['keystone', 'noauth'] as const) {
           assert.equal(ids.external_ids['vm-uuid'], p.device_id);
           assert.equal(ids.external_ids['iface-status'], 'active');
           assert.equal(ids.external_ids.owner, 'kuryr');
+          assert.equal(ids.external_ids['kuryr-ts-owner'], driver, 'the plugin instance, for its gc');
         }
       }
       // The Docker network's name is recorded in the Neutron network's description.

@@ -12,6 +12,9 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { IpCommand } from '../../src/binding/ip-command.ts';
@@ -21,13 +24,14 @@ import { OvsLeftovers } from '../../src/binding/ovs-leftovers.ts';
 import { VethBinder } from '../../src/binding/veth-binder.ts';
 import type { Config } from '../../src/config/config.ts';
 import { checkOvs, ovsPortFacts } from '../../src/doctor/ovs.ts';
+import { runDoctor } from '../../src/doctor/run.ts';
 import { createRuntime } from '../../src/driver/context.ts';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import type { Network, Port } from '../../src/neutron/types.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { collectGarbage } from '../../src/reconcile/gc.ts';
 import { TEST_SETTINGS } from '../helpers/fakes.ts';
-import { neutronLab } from '../helpers/neutron-lab.ts';
+import { neutronConfSection, neutronLab } from '../helpers/neutron-lab.ts';
 import { ovsInterfaces } from '../helpers/ovs.ts';
 import { findPing } from '../binding/kernel.ts';
 
@@ -204,7 +208,7 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
       ownsBridges: false,
       onlyHost: host,
       owner,
-      ovs: new OvsLeftovers(new OvsVsctl()),
+      ovs: new OvsLeftovers(new OvsVsctl(), owner),
     });
     const removed = report.actions.filter((x) => x.result === 'removed').map((x) => `${x.kind} ${x.id}`);
     assert.deepEqual(
@@ -239,5 +243,25 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
     const bad = await checkOvs(config, { count: 1, bridges: ['br-kxmissing'] });
     assert.equal(bad.status, 'fail');
     assert.match(bad.summary, /bridge br-kxmissing does not exist/);
+
+    // The whole `kuryr doctor` with a kuryr.conf for this Neutron: it asks Neutron for this host's ports.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kx-ovn-doctor-'));
+    try {
+      const conf = path.join(dir, 'kuryr.conf');
+      writeFileSync(conf, `[kuryr_ts]\nhost_id = ${host}\n${neutronConfSection(lab, 'noauth')}`, { mode: 0o600 });
+      const report = await runDoctor({
+        flags: {
+          config: conf,
+          backend: 'neutron',
+          stateDir: path.join(dir, 'state'),
+          dockerHost: 'unix:///nonexistent',
+        },
+      });
+      const check = report.checks.find((c) => c.id === 'ovs.bridge');
+      assert.equal(check?.status, 'ok', JSON.stringify(check));
+      assert.match(check!.summary, /OVN chassis .*, [1-9][0-9]* port\(s\) of this host have vif_type ovs: br-int/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

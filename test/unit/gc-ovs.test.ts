@@ -50,7 +50,12 @@ function fakeVsctl(rows: [string, Record<string, string>][], fail?: { code?: num
   const runner: CommandRunner = async (_file, args) => {
     calls.push([...args]);
     if (fail !== undefined) throw Object.assign(new Error('failed'), { code: fail.code ?? 1, stderr: fail.stderr });
-    if (args.includes('find')) return { stdout: findOutput(rows), stderr: '' };
+    if (args.includes('find')) {
+      // ovsdb's find: rows whose external_ids hold every key=value asked for
+      const wanted = args.filter((a) => a.startsWith('external_ids:')).map((a) => a.slice(13).split('='));
+      const found = rows.filter(([, ids]) => wanted.every(([k, v]) => ids[k!] === v));
+      return { stdout: findOutput(found), stderr: '' };
+    }
     if (args.includes('del-port')) {
       const name = args[args.length - 1]!;
       const at = rows.findIndex(([n]) => n === name);
@@ -63,14 +68,15 @@ function fakeVsctl(rows: [string, Record<string, string>][], fail?: { code?: num
 }
 
 describe('OVS leftovers: finding our interfaces', () => {
-  test('find by owner=kuryr; rows without an iface-id are left out', () => {
-    assert.deepEqual(ownInterfacesArgs(), [
+  test("find by owner=kuryr and this instance's kuryr-ts-owner; rows without an iface-id are left out", () => {
+    assert.deepEqual(ownInterfacesArgs('kx1'), [
       '--format=json',
       '--',
       '--columns=name,external_ids',
       'find',
       'Interface',
       'external_ids:owner=kuryr',
+      'external_ids:kuryr-ts-owner=kx1',
     ]);
     const out = findOutput([
       ['tap11111111-11', { 'iface-id': '11111111-1111-1111-1111-111111111111', owner: 'kuryr' }],
@@ -86,13 +92,13 @@ describe('OVS leftovers: finding our interfaces', () => {
 
   test('no Open vSwitch here (not installed, or its database does not answer): nothing to find', async () => {
     const missing = fakeVsctl([], { code: 'ENOENT', stderr: '' });
-    assert.deepEqual(await new OvsLeftovers(missing.vsctl).snapshot(), []);
+    assert.deepEqual(await new OvsLeftovers(missing.vsctl, 'kuryr').snapshot(), []);
     const down = fakeVsctl([], {
       stderr: 'ovs-vsctl: unix:/var/run/openvswitch/db.sock: database connection failed (No such file or directory)\n',
     });
-    assert.deepEqual(await new OvsLeftovers(down.vsctl).snapshot(), []);
+    assert.deepEqual(await new OvsLeftovers(down.vsctl, 'kuryr').snapshot(), []);
     const other = fakeVsctl([], { stderr: 'ovs-vsctl: something else\n' });
-    await assert.rejects(new OvsLeftovers(other.vsctl).snapshot(), /something else/);
+    await assert.rejects(new OvsLeftovers(other.vsctl, 'kuryr').snapshot(), /something else/);
   });
 
   test('hybrid plug devices: qbr… bridges and qvb… veths, by name and kind', () => {
@@ -136,10 +142,10 @@ describe('gc: OVS interfaces and hybrid plug devices of crashed binds', () => {
   test("an OVS interface whose Neutron port is gone is deleted; a live port's stays", async () => {
     const live = await livePortId();
     const { vsctl, calls, rows } = fakeVsctl([
-      [`tap${live.slice(0, 11)}`, { 'iface-id': live, owner: 'kuryr' }],
-      [`tap${dead.slice(0, 11)}`, { 'iface-id': dead, owner: 'kuryr' }],
+      [`tap${live.slice(0, 11)}`, { 'iface-id': live, owner: 'kuryr', 'kuryr-ts-owner': 'kuryr' }],
+      [`tap${dead.slice(0, 11)}`, { 'iface-id': dead, owner: 'kuryr', 'kuryr-ts-owner': 'kuryr' }],
     ]);
-    const report = await gc(new OvsLeftovers(vsctl));
+    const report = await gc(new OvsLeftovers(vsctl, 'kuryr'));
     assert.deepEqual(
       report.actions.map((a) => [a.kind, a.id, a.result]),
       [['ovs-port', 'tapdeadbeef-00', 'removed']],
@@ -152,9 +158,23 @@ describe('gc: OVS interfaces and hybrid plug devices of crashed binds', () => {
     );
   });
 
+  test('interfaces of kuryr or of another kuryr-ts instance are never removed, even with their port gone', async () => {
+    const { vsctl, calls, rows } = fakeVsctl([
+      ['tapdeadbeef-01', { 'iface-id': dead, owner: 'kuryr' }],
+      ['tapdeadbeef-02', { 'iface-id': dead, owner: 'kuryr', 'kuryr-ts-owner': 'other' }],
+      ['tapdeadbeef-03', { 'iface-id': dead, 'kuryr-ts-owner': 'kuryr' }],
+    ]);
+    const report = await gc(new OvsLeftovers(vsctl, 'kuryr'));
+    assert.deepEqual(report.actions, []);
+    assert.equal(rows.length, 3);
+    assert.deepEqual(calls[0]?.slice(-2), ['external_ids:owner=kuryr', 'external_ids:kuryr-ts-owner=kuryr']);
+  });
+
   test('dry run only plans; without the ovs option OVS is not looked at', async () => {
-    const { vsctl, calls } = fakeVsctl([[`tap${dead.slice(0, 11)}`, { 'iface-id': dead, owner: 'kuryr' }]]);
-    const report = await gc(new OvsLeftovers(vsctl), true);
+    const { vsctl, calls } = fakeVsctl([
+      [`tap${dead.slice(0, 11)}`, { 'iface-id': dead, owner: 'kuryr', 'kuryr-ts-owner': 'kuryr' }],
+    ]);
+    const report = await gc(new OvsLeftovers(vsctl, 'kuryr'), true);
     assert.deepEqual(
       report.actions.map((a) => [a.kind, a.result]),
       [['ovs-port', 'planned']],
@@ -192,7 +212,7 @@ describe('gc: OVS interfaces and hybrid plug devices of crashed binds', () => {
     // taken after the OVS snapshot includes it.
     const order: string[] = [];
     const { vsctl } = fakeVsctl([]);
-    const ovs = new OvsLeftovers(vsctl);
+    const ovs = new OvsLeftovers(vsctl, 'kuryr');
     const snapshot = ovs.snapshot.bind(ovs);
     ovs.snapshot = async () => {
       order.push('ovs');
