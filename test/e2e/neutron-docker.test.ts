@@ -126,6 +126,11 @@ for (const mode of ['keystone', 'noauth'] as const) {
         if (!description.includes(' n1 ')) await sleep(250);
       }
       assert.match(description, new RegExp(`^Docker network n1 ${id} \\(kuryr-ts on .+\\)$`));
+      // The container's interface has the Neutron network's MTU (VXLAN 1450 on the Linux bridge lab, Geneve 1442
+      // on the OVN lab), so full-size packets survive the tunnel.
+      const [network] = await neutron.listNetworks({ name: `kuryr-net-${id.slice(0, 8)}` });
+      const mtu = (await engine.dockerOk(['exec', 'ca', 'cat', '/sys/class/net/eth0/mtu'])).trim();
+      assert.equal(Number(mtu), network!.mtu);
     });
 
     it('--expose becomes a security group on the port, removed with the container', async () => {
