@@ -1,7 +1,7 @@
 /**
  * `ovs.bridge` with a fake Open vSwitch (a fake program runner and a fake /sys/module): when the host needs
  * Open vSwitch (ports of vif type ovs, or an OVN chassis), each missing piece is a failure with its hint; when it
- * does not, the check only reports. test/e2e/ovn-doctor.test.ts runs it against the OVN lab's real Open vSwitch.
+ * does not, the check only reports. test/e2e/ovn-host.test.ts runs it against the OVN lab's real Open vSwitch.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';

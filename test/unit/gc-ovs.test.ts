@@ -1,7 +1,7 @@
 /**
  * gc and the `ovs` vif type: OVS interfaces of our binds whose Neutron port is gone, and the hybrid plug's
  * qbr…/qvb…/qvo… devices, are removed; everything else stays. With fakes (a fake `ovs-vsctl` runner and fake
- * `ip`); test/e2e/ovn-gc.test.ts does the same against the real Open vSwitch of the OVN lab.
+ * `ip`); test/e2e/ovn-host.test.ts does the same against the real Open vSwitch of the OVN lab.
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
