@@ -31,7 +31,7 @@ import { renderProfile, summarizeProfile } from './profile.ts';
 import { renderEndpoints, renderMachine, renderScale, renderStandard } from './report.ts';
 import { runScale, type ScaleResult } from './scale.ts';
 import { runStandard, rssProbe, type StandardResult } from './standard.ts';
-import { neutronLab, neutronLabAt, OVN_LAB_FILE } from '../test/helpers/neutron-lab.ts';
+import { neutronLab } from '../test/helpers/neutron-lab.ts';
 import { type BenchTarget, TARGETS, type TargetContext } from './targets.ts';
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -40,7 +40,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --networks N        networks created/removed (default 5; with --scale 50)
   --pings N           container pairs for the time to first ping (default 3)
   --rounds N          repeat the standard workload N times, pooling the samples (default 3)
-  --targets LIST      columns, comma-separated (default bridge,kuryr-embedded, and kuryr-neutron / kuryr-ovn when their labs run; known: ${Object.keys(TARGETS).join(', ')})
+  --targets LIST      columns, comma-separated (default bridge,kuryr-embedded, and kuryr-neutron when the Neutron lab runs; kuryr-ovn: the ML2/OVN lab, on request; known: ${Object.keys(TARGETS).join(', ')})
   --scale             the scale run instead: containers over networks, latency as the count grows
   --concurrency N     --scale: docker commands in flight at once (default 2)
   --buckets N         --scale: points of the curves (default 10)
@@ -124,13 +124,9 @@ async function main(): Promise<number> {
   if (process.getuid?.() !== 0) throw new Error('the bench starts a private dockerd: run it as root');
   if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run npm run build first');
   const scale = values.scale === true;
-  // The real-Neutron columns join by default when their labs (scripts/neutron, scripts/ovn) answer.
-  const byDefault = !scale && values.targets === undefined;
-  const withNeutron = byDefault && (await neutronLab()).noauth !== undefined;
-  const withOvn = byDefault && (await neutronLabAt(OVN_LAB_FILE)).noauth !== undefined;
-  const defaults = scale
-    ? 'kuryr-embedded'
-    : `bridge,kuryr-embedded${withNeutron ? ',kuryr-neutron' : ''}${withOvn ? ',kuryr-ovn' : ''}`;
+  // The real-Neutron column joins by default when the lab (scripts/neutron/stack.sh) answers.
+  const withNeutron = !scale && values.targets === undefined && (await neutronLab()).noauth !== undefined;
+  const defaults = scale ? 'kuryr-embedded' : `bridge,kuryr-embedded${withNeutron ? ',kuryr-neutron' : ''}`;
   const targetNames = (values.targets ?? defaults).split(',');
   for (const name of targetNames) if (!TARGETS[name]) throw new Error(`unknown target ${name}\n\n${USAGE}`);
 
