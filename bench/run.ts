@@ -40,7 +40,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --networks N        networks created/removed (default 5; with --scale 50)
   --pings N           container pairs for the time to first ping (default 3)
   --rounds N          repeat the standard workload N times, pooling the samples (default 3)
-  --targets LIST      columns, comma-separated (default bridge,kuryr-embedded, and kuryr-neutron when the Neutron lab runs; known: ${Object.keys(TARGETS).join(', ')})
+  --targets LIST      columns, comma-separated (default bridge,kuryr-embedded, and kuryr-neutron when the Neutron lab runs; kuryr-ovn: the ML2/OVN lab, on request; known: ${Object.keys(TARGETS).join(', ')})
   --scale             the scale run instead: containers over networks, latency as the count grows
   --concurrency N     --scale: docker commands in flight at once (default 2)
   --buckets N         --scale: points of the curves (default 10)

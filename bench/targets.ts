@@ -8,7 +8,13 @@ import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } 
 import path from 'node:path';
 import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
 import { type PluginProcess, startPlugin } from '../test/helpers/plugin-process.ts';
-import { neutronConfSection, neutronLab } from '../test/helpers/neutron-lab.ts';
+import {
+  type NeutronLab,
+  neutronConfSection,
+  neutronLab,
+  neutronLabAt,
+  OVN_LAB_FILE,
+} from '../test/helpers/neutron-lab.ts';
 import { parsePrometheus, type Sample } from '../test/helpers/prometheus.ts';
 
 /** One line of the plugin's access log (server.ts). */
@@ -137,15 +143,32 @@ export const kuryrEmbeddedTarget: TargetFactory = (ctx) =>
 export const kuryrNeutronTarget: TargetFactory = async (ctx) => {
   const lab = await neutronLab();
   if (lab.noauth === undefined) throw new Error(`kuryr-neutron: the Neutron lab is not usable: ${lab.skip.noauth}`);
+  return kuryrOnLab(ctx, lab, { name: 'kuryr-neutron', label: 'kuryr-ts (Neutron)', driverPrefix: 'kxbenchn' });
+};
+
+/**
+ * kuryr-ts on the ML2/OVN lab (scripts/ovn/stack.sh, its noauth server): ports bound with vif_type ovs into the
+ * userspace-datapath br-int and claimed by ovn-controller, OVN's own DHCP, no agents. Throws when the lab is not
+ * running.
+ */
+export const kuryrOvnTarget: TargetFactory = async (ctx) => {
+  const lab = await neutronLabAt(OVN_LAB_FILE);
+  if (lab.noauth === undefined) throw new Error(`kuryr-ovn: the OVN lab is not usable: ${lab.skip.noauth}`);
+  return kuryrOnLab(ctx, lab, { name: 'kuryr-ovn', label: 'kuryr-ts (Neutron ML2/OVN)', driverPrefix: 'kxbencho' });
+};
+
+function kuryrOnLab(
+  ctx: TargetContext,
+  lab: NeutronLab,
+  column: Pick<KuryrVariant, 'name' | 'label' | 'driverPrefix'>,
+): Promise<BenchTarget> {
   return kuryrTarget(ctx, {
-    name: 'kuryr-neutron',
-    label: 'kuryr-ts (Neutron)',
-    driverPrefix: 'kxbenchn',
+    ...column,
     conf: neutronConfSection(lab, 'noauth'),
     extraArgs: ['--backend', 'neutron', '--docker-host', ctx.engine.host],
     subnets: true,
   });
-};
+}
 
 interface KuryrVariant {
   name: string;
@@ -215,4 +238,5 @@ export const TARGETS: Record<string, TargetFactory> = {
   bridge: bridgeTarget,
   'kuryr-embedded': kuryrEmbeddedTarget,
   'kuryr-neutron': kuryrNeutronTarget,
+  'kuryr-ovn': kuryrOvnTarget,
 };

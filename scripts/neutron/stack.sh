@@ -531,7 +531,8 @@ for spec in e["REG_USERS"].split():
     print("user", name, "project", pname)
 svc = first(ks.services.list(type="network")) or ks.services.create("neutron", type="network")
 for iface in ("public", "internal", "admin"):
-    eps = ks.endpoints.list(service=svc, interface=iface)
+    # this region's only: the OVN lab (scripts/ovn) adds endpoints of the same service in RegionOVN
+    eps = [ep for ep in ks.endpoints.list(service=svc, interface=iface) if ep.region_id == e["REGION"]]
     if not eps:
         ks.endpoints.create(svc, e["NEUTRON_URL"], interface=iface, region=e["REGION"])
     elif eps[0].url != e["NEUTRON_URL"]:

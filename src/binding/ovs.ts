@@ -21,6 +21,12 @@ import { validateInterfaceName } from './names.ts';
 export const DEFAULT_OVS_BRIDGE = 'br-int';
 /** `external_ids:owner` of the interfaces we add (kuryr's value: ports plugged by either are found alike). */
 export const OVS_OWNER = 'kuryr';
+/**
+ * `external_ids` key naming the kuryr-ts instance that plugged an interface (its owner, as in the devices' alias
+ * `kuryr-ts:<owner>`): reconciliation removes only interfaces carrying its own owner, never kuryr's or another
+ * instance's.
+ */
+export const OVS_INSTANCE_KEY = 'kuryr-ts-owner';
 /** Default time limit of one `ovs-vsctl` run. */
 export const DEFAULT_OVS_TIMEOUT_MS = 10_000;
 
@@ -117,8 +123,12 @@ function invalid(what: string): BindingError {
   return new BindingError(bindingErrorReasons.invalidInput, `vif_type(ovs): invalid ${what}`);
 }
 
-/** `ovs-vsctl` arguments that add `device` to the plan's bridge with the port's external ids (idempotent). */
-export function addPortArgs(plan: OvsPlan, device: string): string[] {
+/**
+ * `ovs-vsctl` arguments that add `device` to the plan's bridge with the port's external ids (idempotent); with
+ * `owner`, also `kuryr-ts-owner=<owner>`.
+ */
+export function addPortArgs(plan: OvsPlan, device: string, owner?: string): string[] {
+  if (owner !== undefined && !OVS_ATOM.test(owner)) throw invalid(`owner ${JSON.stringify(owner)}`);
   return [
     '--',
     '--may-exist',
@@ -134,6 +144,7 @@ export function addPortArgs(plan: OvsPlan, device: string): string[] {
     `external_ids:vm-uuid=${plan.endpointId}`,
     'external_ids:iface-status=active',
     `external_ids:owner=${OVS_OWNER}`,
+    ...(owner === undefined ? [] : [`external_ids:${OVS_INSTANCE_KEY}=${owner}`]),
   ];
 }
 
@@ -184,6 +195,8 @@ export interface OvsBindingOptions {
   vsctl: OvsVsctl;
   /** `['alias', 'kuryr-ts:<owner>']` or `[]`: set on the Linux devices created for the hybrid plug. */
   alias: readonly string[];
+  /** The plugin instance (`kuryr-ts-owner` external id of the interfaces it plugs). */
+  owner?: string;
 }
 
 /** Plugs and unplugs the host end of `ovs` ports. */
@@ -191,11 +204,13 @@ export class OvsBinding {
   readonly #ip: IpCommand;
   readonly #vsctl: OvsVsctl;
   readonly #alias: readonly string[];
+  readonly #owner: string | undefined;
 
   constructor(options: OvsBindingOptions) {
     this.#ip = options.ip;
     this.#vsctl = options.vsctl;
     this.#alias = options.alias;
+    this.#owner = options.owner;
   }
 
   /** Attach the (existing, up) host end as the plan says; `undo` gets a step for everything created. */
@@ -205,7 +220,7 @@ export class OvsBinding {
       await this.#plugLinuxSide(plan, mtu, undo);
       device = plan.ovsEnd;
     }
-    await this.#vsctl.run(addPortArgs(plan, device));
+    await this.#vsctl.run(addPortArgs(plan, device, this.#owner));
     undo.push(async () => {
       await this.#vsctl.run(delPortArgs([device]));
     });

@@ -66,7 +66,12 @@ export class VethBinder implements Binder {
       ...(options.hookRunner === undefined ? {} : { runner: options.hookRunner }),
       ...(options.log === undefined ? {} : { log: options.log }),
     });
-    this.#ovs = new OvsBinding({ ip: this.#ip, vsctl: new OvsVsctl(options.ovs), alias: this.#alias });
+    this.#ovs = new OvsBinding({
+      ip: this.#ip,
+      vsctl: new OvsVsctl(options.ovs),
+      alias: this.#alias,
+      ...(options.owner === undefined ? {} : { owner: options.owner }),
+    });
   }
 
   async bind(req: BindRequest): Promise<InterfaceNames> {

@@ -4,6 +4,8 @@
  */
 import { detectTagSupport, openBackend } from '../backend.ts';
 import { IpCommand } from '../binding/ip-command.ts';
+import { OvsVsctl } from '../binding/ovs.ts';
+import { OvsLeftovers } from '../binding/ovs-leftovers.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import { IptablesAccept } from '../binding/host-firewall.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
@@ -45,7 +47,9 @@ export async function runGc(
     docker: docker.view,
     ownsBridges: config.backend === 'embedded',
     owner: config.driverName,
-    ...(config.backend === 'neutron' ? { onlyHost: config.driver.hostId } : {}),
+    ...(config.backend === 'neutron'
+      ? { onlyHost: config.driver.hostId, ovs: new OvsLeftovers(new OvsVsctl(), config.driverName) }
+      : {}),
     // An engine named explicitly (--docker-host, DOCKER_HOST) is the one to trust; the default socket is
     // only trusted when it knows at least one of our networks.
     force: opts.force || opts.dockerHost !== undefined,

@@ -12,6 +12,7 @@ import { checkDockerEngine, DEFAULT_DOCKER_HOST } from './docker.ts';
 import { checkForwarding, checkKernel, checkTools } from './host.ts';
 import { checkLeftovers } from './leftovers.ts';
 import { checkNeutron, openNeutronBackend, skipNeutron } from './neutron.ts';
+import { checkOvs, type OvsPortFacts, ovsPortFacts } from './ovs.ts';
 import { checkPluginName, checkPluginSocket } from './plugin.ts';
 import {
   type CheckResult,
@@ -38,6 +39,7 @@ export const CHECK_IDS = [
   'tools.ip',
   'tools.nft',
   'tools.ovs-vsctl',
+  'ovs.bridge',
   'kernel.bridge',
   'kernel.veth',
   'kernel.vxlan',
@@ -77,6 +79,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const engine = await checkDockerEngine(dockerHost);
   checks.push(engine.result);
 
+  let ovsPorts: OvsPortFacts | undefined;
   if (config === null) {
     const why = 'not checked: the configuration did not load';
     for (const id of ['plugin.socket', 'plugin.name', 'state-dir', 'backend.store', 'backend.pools'])
@@ -86,9 +89,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     checks.push(await checkPluginSocket(config, paths, engine.managedPlugins));
     checks.push(checkPluginName(config, paths, engine.managedPlugins));
     checks.push(checkStateDir(config));
-    checks.push(...(await backendChecks(config)));
+    const backend = await backendChecks(config);
+    checks.push(...backend.results);
+    ovsPorts = backend.ovsPorts;
   }
   checks.push(...(await checkTools(config, ip)));
+  checks.push(await checkOvs(config, ovsPorts, { sysModule: paths.sysModule }));
   checks.push(...(await checkKernel(config, paths, ip)));
   checks.push(...(await checkForwarding(config)));
   checks.push(await leftoversCheck(config, checks));
@@ -98,35 +104,47 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   return { ok: counts.fail === 0, counts, checks };
 }
 
-/** `backend.store`, `backend.pools` and the `neutron.*` checks, by backend. */
-async function backendChecks(config: Config): Promise<CheckResult[]> {
+/**
+ * `backend.store`, `backend.pools` and the `neutron.*` checks, by backend; with Neutron also what it says about
+ * this host's `ovs` ports (for `ovs.bridge`), when it could be asked.
+ */
+async function backendChecks(config: Config): Promise<{ results: CheckResult[]; ovsPorts?: OvsPortFacts }> {
   if (config.backend === 'embedded') {
     const store = checkEmbeddedStore(config);
     const pools =
       store.status === 'ok'
         ? await withBackend(config, (api) => checkDefaultPools(config, api))
         : skip('backend.pools', 'not checked: no usable store');
-    return [store, pools, ...skipNeutron('not used: the backend is embedded')];
+    return { results: [store, pools, ...skipNeutron('not used: the backend is embedded')] };
   }
   const results: CheckResult[] = [skip('backend.store', 'embedded backend only')];
   let opened: OpenBackend;
   try {
     opened = await openNeutronBackend(config);
   } catch (err) {
-    return [
-      ...results,
-      skip('backend.pools', 'not checked: no Neutron client'),
-      failed('neutron.reachable', messageOf(err), 'fix the [neutron] options named above (docs/configuration.md)'),
-      skip('neutron.auth', 'not checked: no Neutron client'),
-      skip('neutron.extensions', 'not checked: no Neutron client'),
-    ];
+    return {
+      results: [
+        ...results,
+        skip('backend.pools', 'not checked: no Neutron client'),
+        failed('neutron.reachable', messageOf(err), 'fix the [neutron] options named above (docs/configuration.md)'),
+        skip('neutron.auth', 'not checked: no Neutron client'),
+        skip('neutron.extensions', 'not checked: no Neutron client'),
+      ],
+    };
   }
   try {
     const neutron = await checkNeutron(opened.neutron);
-    const pools = neutron.every((c) => c.status !== 'fail' && c.status !== 'skip')
+    const usable = neutron.every((c) => c.status !== 'fail' && c.status !== 'skip');
+    const pools = usable
       ? await checkDefaultPools(config, opened.neutron)
       : skip('backend.pools', 'not checked: Neutron is not usable');
-    return [...results, pools, ...neutron];
+    let ovsPorts: OvsPortFacts | undefined;
+    if (usable) {
+      ovsPorts = await opened.neutron
+        .listPorts({ 'binding:host_id': config.driver.hostId, fields: ['binding:vif_type', 'binding:vif_details'] })
+        .then(ovsPortFacts, () => undefined);
+    }
+    return { results: [...results, pools, ...neutron], ...(ovsPorts === undefined ? {} : { ovsPorts }) };
   } finally {
     await opened.close();
   }

@@ -7,6 +7,7 @@
  * Anything younger than the grace period is left alone: it may belong to an operation in flight.
  */
 import type { IpCommand } from '../binding/ip-command.ts';
+import { hybridPlugPortPrefix, type OvsLeftovers } from '../binding/ovs-leftovers.ts';
 import { ownerAlias } from '../binding/names.ts';
 import type { DockerEndpoints } from '../docker/client.ts';
 import type { DriverRuntime } from '../driver/context.ts';
@@ -19,7 +20,7 @@ import { isOwnPool } from '../driver/pools.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
 import type { Network, Port } from '../neutron/types.ts';
 
-export type GcKind = 'network' | 'port' | 'subnetpool' | 'security-group' | 'bridge' | 'veth';
+export type GcKind = 'network' | 'port' | 'subnetpool' | 'security-group' | 'bridge' | 'veth' | 'ovs-port';
 
 export interface GcAction {
   kind: GcKind;
@@ -47,6 +48,8 @@ export interface GcOptions {
   force?: boolean;
   /** Devices are ours only when they carry this owner's alias (`kuryr-ts:<owner>`, see binding/names.ts). */
   owner: string;
+  /** Open vSwitch (Neutron backend): our OVS interfaces whose Neutron port is gone are deleted. */
+  ovs?: Pick<OvsLeftovers, 'snapshot' | 'remove'>;
   now?: number;
 }
 
@@ -168,11 +171,19 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
     );
   }
 
+  // Before listing the live ports (see OvsLeftovers.snapshot).
+  const ovsInterfaces = opts.ovs === undefined ? [] : await opts.ovs.snapshot();
   const [liveNetworks, livePorts] = await Promise.all([
     rt.neutron.listNetworks({ fields: ['id'] }),
     rt.neutron.listPorts({ fields: ['id'] }),
   ]);
   await collectDevices(ip, opts, liveNetworks, livePorts, act);
+  const livePortIds = new Set(livePorts.map((p) => p.id));
+  for (const i of ovsInterfaces.filter((i) => !livePortIds.has(i.portId))) {
+    await act({ kind: 'ovs-port', id: i.name, reason: `its Neutron port ${i.portId} no longer exists` }, () =>
+      opts.ovs!.remove(i.name),
+    );
+  }
   const dockerChecked = opts.docker !== undefined && dockerSkipped === undefined;
   return { dockerChecked, ...(dockerSkipped === undefined ? {} : { dockerSkipped }), actions };
 }
@@ -228,6 +239,14 @@ async function collectDevices(
       await act({ kind: 'veth', id: name, reason: 'no Neutron port behind it' }, () => ip.deleteLink(name));
     } else if (opts.ownsBridges && kind === 'bridge' && name.startsWith('brq') && !liveNetworks.has(name.slice(3))) {
       await act({ kind: 'bridge', id: name, reason: 'no network behind it' }, () => ip.deleteLink(name));
+    } else if (isDeadHybridPlug(hybridPlugPortPrefix(kind, name), livePorts)) {
+      // The ovs hybrid plug's qbr… bridge and qvb…/qvo… pair (binding/ovs.ts).
+      await act({ kind: kind === 'bridge' ? 'bridge' : 'veth', id: name, reason: 'no Neutron port behind it' }, () =>
+        ip.deleteLink(name),
+      );
     }
   }
 }
+
+const isDeadHybridPlug = (prefix: string | undefined, livePorts: ReadonlySet<string>) =>
+  prefix !== undefined && !livePorts.has(prefix);

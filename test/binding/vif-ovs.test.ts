@@ -1,9 +1,13 @@
 /**
- * The `ovs` vif type. This host has no Open vSwitch, so the `ovs-vsctl` command lines are checked exactly,
- * against a fake `ovs-vsctl` (vif-fake-ovs.ts) that records them and keeps a tiny OVSDB; the Linux side
- * (the `tap…` host end, and `qbr…`/`qvb…`/`qvo…` of the hybrid plug) runs against the real kernel.
+ * The `ovs` vif type. The `ovs-vsctl` command lines are checked exactly against a fake `ovs-vsctl`
+ * (vif-fake-ovs.ts) that records them and keeps a tiny OVSDB; the Linux side (the `tap…` host end, and
+ * `qbr…`/`qvb…`/`qvo…` of the hybrid plug) runs against the real kernel. Then the same binds against the real
+ * Open vSwitch when one answers with a `br-int` (the OVN lab, scripts/ovn/stack.sh; skipped with the reason
+ * otherwise).
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import { CommandError } from '../../src/binding/command.ts';
 import { BindingError } from '../../src/binding/errors.ts';
@@ -13,8 +17,16 @@ import { VethBinder } from '../../src/binding/veth-binder.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { deleteLinks, existingLinks, ip, kernelSkipReason, makePort, randomId } from './kernel.ts';
 import { type FakeOvs, fakeOvsVsctl } from './vif-fake-ovs.ts';
+import {
+  ovsBridgePorts,
+  ovsInterfaceColumn,
+  ovsInterfaceIds,
+  ovsInterfaces,
+  realOvsSkipReason,
+} from '../helpers/ovs.ts';
 
 const skip = await kernelSkipReason();
+const execFileAsync = promisify(execFile);
 
 const PORT_ID = '3f6f0e2c-9b1d-4c1a-8f00-123456789abc';
 const ENDPOINT = 'a'.repeat(64);
@@ -50,6 +62,13 @@ describe('ovs-vsctl command lines', () => {
       'external_ids:iface-status=active',
       'external_ids:owner=kuryr',
     ]);
+  });
+
+  test('with the plugin instance: also kuryr-ts-owner, the mark gc finds its interfaces by', () => {
+    const plan = ovsPlan(fixedPort(), names, MAC);
+    const args = addPortArgs(plan, plan.host, 'kuryr');
+    assert.deepEqual(args.slice(-2), ['external_ids:owner=kuryr', 'external_ids:kuryr-ts-owner=kuryr']);
+    assert.throws(() => addPortArgs(plan, plan.host, 'a b'), /invalid owner/);
   });
 
   test('hybrid plan: qbr/qvb/qvo names and bridge_name from vif_details', () => {
@@ -160,6 +179,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
         `external_ids:vm-uuid=${port.device_id}`,
         'external_ids:iface-status=active',
         'external_ids:owner=kuryr',
+        'external_ids:kuryr-ts-owner=vif-ovs-test',
       ],
     ]);
     assert.deepEqual(await ovs.ports(), {
@@ -171,6 +191,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
           'vm-uuid': port.device_id,
           'iface-status': 'active',
           owner: 'kuryr',
+          'kuryr-ts-owner': 'vif-ovs-test',
         },
       },
     });
@@ -215,6 +236,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     ]);
     assert.ok(call?.includes(`external_ids:iface-id=${port.id}`));
     assert.ok(call?.includes(`external_ids:vm-uuid=${port.device_id}`));
+    assert.ok(call?.includes('external_ids:kuryr-ts-owner=vif-ovs-test'));
     assert.deepEqual(Object.keys(await ovs.ports()), [hybrid.qvo]);
 
     const qbr = await ip.getLink(hybrid.qbr);
@@ -317,5 +339,92 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     await binder.unbind(port);
     assert.deepEqual(await ovs.ports(), {});
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
+  });
+});
+
+// The same binder with the real ovs-vsctl, against the integration bridge of the OVN lab (scripts/ovn/stack.sh:
+// userspace datapath, br-int made the way ovn-controller makes it). No Neutron here: the ports are not claimed
+// (test/e2e/ovn-host.test.ts does that); this checks what Open vSwitch itself records and does.
+const realSkip = skip || (await realOvsSkipReason());
+
+describe('ovs vif type (real kernel, real Open vSwitch: br-int)', { skip: realSkip }, () => {
+  const created = new Set<string>();
+  const portIds: string[] = [];
+  const binder = new VethBinder({ owner: 'vif-ovs-real' });
+  const setup = (details: Record<string, unknown>) => {
+    const port = makePort({ device_id: randomId(), 'binding:vif_type': 'ovs', 'binding:vif_details': details });
+    const names = interfaceNames(port.id);
+    const suffix = names.host.slice(3);
+    const hybrid = { qbr: `qbr${suffix}`, qvb: `qvb${suffix}`, qvo: `qvo${suffix}` };
+    for (const n of [names.host, names.container, hybrid.qbr, hybrid.qvb, hybrid.qvo]) created.add(n);
+    portIds.push(port.id);
+    return { port, names, hybrid };
+  };
+
+  after(async () => {
+    for (const id of portIds) {
+      for (const i of await ovsInterfaces({ 'iface-id': id })) {
+        await execFileAsync('ovs-vsctl', ['--timeout=10', '--if-exists', 'del-port', i.name]);
+      }
+    }
+    await deleteLinks(created);
+    assert.deepEqual(await existingLinks(created), [], 'test devices left behind');
+  });
+
+  test('plain: tap… becomes a port of br-int with the external ids ovn-controller and os-vif use', async () => {
+    const { port, names, hybrid } = setup({ port_filter: true, connectivity: 'l2' }); // what ML2/OVN (Zed) sends
+    await binder.bind({ port, mtu: 1442 });
+    const iface = await ovsInterfaceIds(port.id);
+    assert.equal(iface.name, names.host);
+    assert.equal(iface.bridge, 'br-int', 'no bridge_name in vif_details: br-int');
+    assert.deepEqual(iface.external_ids, {
+      'attached-mac': port.mac_address.toLowerCase(),
+      'iface-id': port.id,
+      'vm-uuid': port.device_id,
+      'iface-status': 'active',
+      owner: 'kuryr',
+      'kuryr-ts-owner': 'vif-ovs-real',
+    });
+    // ovs-vswitchd opened the device (an OpenFlow port number, no error): the datapath really has it.
+    assert.match(await ovsInterfaceColumn(names.host, 'ofport'), /^[1-9][0-9]*$/);
+    assert.equal(await ovsInterfaceColumn(names.host, 'error'), '[]');
+    const host = await ip.getLink(names.host);
+    assert.ok(host?.flags.includes('UP'));
+    assert.equal(host?.mtu, 1442);
+    assert.equal(await ip.getLink(hybrid.qbr), undefined);
+
+    await binder.bind({ port, mtu: 1442 }); // a retried request stays one port
+    assert.equal((await ovsInterfaces({ 'iface-id': port.id })).length, 1);
+
+    await binder.unbind(port);
+    assert.deepEqual(await ovsInterfaces({ 'iface-id': port.id }), []);
+    assert.ok(!(await ovsBridgePorts('br-int')).includes(names.host));
+    assert.deepEqual(await existingLinks([names.host, names.container]), []);
+  });
+
+  test('hybrid: qvo… is the port of br-int, tap… and qvb… are in qbr…; unbind removes all of it', async () => {
+    const { port, names, hybrid } = setup({ ovs_hybrid_plug: true, bridge_name: 'br-int' });
+    await binder.bind({ port, mtu: 1442 });
+    const iface = await ovsInterfaceIds(port.id);
+    assert.equal(iface.name, hybrid.qvo);
+    assert.equal(iface.bridge, 'br-int');
+    assert.match(await ovsInterfaceColumn(hybrid.qvo, 'ofport'), /^[1-9][0-9]*$/);
+    assert.equal((await ip.getLink(names.host))?.master, hybrid.qbr);
+    assert.equal((await ip.getLink(hybrid.qvb))?.master, hybrid.qbr);
+    await binder.unbind(port);
+    assert.deepEqual(await ovsInterfaces({ 'iface-id': port.id }), []);
+    assert.deepEqual(await existingLinks(Object.values(hybrid)), []);
+    assert.deepEqual(await existingLinks([names.host, names.container]), []);
+  });
+
+  test("a bridge that does not exist: the bind fails with ovs-vsctl's words and leaves nothing", async () => {
+    const { port, names, hybrid } = setup({ bridge_name: 'br-kxnone' });
+    await assert.rejects(binder.bind({ port, mtu: 1442 }), (err: unknown) => {
+      assert.ok(err instanceof CommandError);
+      assert.match(err.stderr, /no bridge named br-kxnone/);
+      return true;
+    });
+    assert.deepEqual(await ovsInterfaces({ 'iface-id': port.id }), []);
+    assert.deepEqual(await existingLinks([names.host, names.container, ...Object.values(hybrid)]), []);
   });
 });

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
 import { neutronConfSection, neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
+import { ovsInterfaceIds } from '../helpers/ovs.ts';
 import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -101,10 +102,21 @@ for (const mode of ['keystone', 'noauth'] as const) {
         await sleep(500);
       }
       const states = (await neutron.listPorts({ id: mine.map((p) => p.id) })).map((p) => p.status);
-      assert.deepEqual(states, ['ACTIVE', 'ACTIVE'], 'the linuxbridge agent wired both ports');
+      const wiredBy = lab.mechanismDriver === 'ovn' ? 'ovn-controller claimed' : 'the linuxbridge agent wired';
+      assert.deepEqual(states, ['ACTIVE', 'ACTIVE'], `${wiredBy} both ports`);
       for (const p of mine) {
-        assert.equal(p['binding:vif_type'], 'bridge');
+        assert.equal(p['binding:vif_type'], lab.vifType);
         assert.equal(p.device_owner, 'compute:kuryr');
+        if (lab.vifType === 'ovs') {
+          // Plugged as os-vif does: the host end of the veth in br-int, with the external ids ovn-controller reads.
+          const ids = await ovsInterfaceIds(p.id);
+          assert.equal(ids.bridge, lab.ovsBridge ?? 'br-int');
+          assert.equal(ids.external_ids['attached-mac'], p.mac_address);
+          assert.equal(ids.external_ids['vm-uuid'], p.device_id);
+          assert.equal(ids.external_ids['iface-status'], 'active');
+          assert.equal(ids.external_ids.owner, 'kuryr');
+          assert.equal(ids.external_ids['kuryr-ts-owner'], driver, 'the plugin instance, for its gc');
+        }
       }
       // The Docker network's name is recorded in the Neutron network's description.
       const id = (await engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'n1'])).trim();
@@ -114,6 +126,11 @@ for (const mode of ['keystone', 'noauth'] as const) {
         if (!description.includes(' n1 ')) await sleep(250);
       }
       assert.match(description, new RegExp(`^Docker network n1 ${id} \\(kuryr-ts on .+\\)$`));
+      // The container's interface has the Neutron network's MTU (VXLAN 1450 on the Linux bridge lab, Geneve 1442
+      // on the OVN lab), so full-size packets survive the tunnel.
+      const [network] = await neutron.listNetworks({ name: `kuryr-net-${id.slice(0, 8)}` });
+      const mtu = (await engine.dockerOk(['exec', 'ca', 'cat', '/sys/class/net/eth0/mtu'])).trim();
+      assert.equal(Number(mtu), network!.mtu);
     });
 
     it('--expose becomes a security group on the port, removed with the container', async () => {

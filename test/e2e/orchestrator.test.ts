@@ -367,7 +367,8 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
       assert.equal(port.fixed_ips[0]!.subnet_id, sub.id);
       ports.push(port.id);
     }
-    for (const p of await untilActive(ports)) assert.equal(p['binding:vif_type'], 'bridge');
+    // `bridge` on the Linux bridge lab, `ovs` (br-int, claimed by ovn-controller) on the OVN lab.
+    for (const p of await untilActive(ports)) assert.equal(p['binding:vif_type'], lab.vifType);
   });
 
   /** Runs `cp` on the network with `--ip ip` (and more flags); returns the port of its endpoint. */

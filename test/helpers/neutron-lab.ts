@@ -10,8 +10,10 @@
  *     // lab.noauth!.neutronUrl
  *   });
  *
- * The file is $KURYR_NEUTRON_LAB, default /var/lib/kuryr-neutron-lab/kuryr-test.json. stack.sh writes it last, once
- * everything answers, and stack-stop.sh removes it first. KURYR_WITH_NEUTRON=0 turns the lab off for the tests.
+ * The file is $KURYR_NEUTRON_LAB, default /var/lib/kuryr-neutron-lab/kuryr-test.json (the Linux bridge lab); the
+ * ML2/OVN lab (scripts/ovn/stack.sh) writes /var/lib/kuryr-ovn-lab/kuryr-test.json in the same format, plus
+ * `mechanism_driver`, `vif_type` and `bridge`: tests branch on `lab.mechanismDriver` / `lab.vifType` where the
+ * labs differ. Each stack.sh writes its file last, once everything answers, and stack-stop.sh removes it first. KURYR_WITH_NEUTRON=0 turns the lab off for the tests.
  * One stack can serve both modes at once (AUTH=both, the default: Keystone on :9696, noauth on :9697).
  */
 import { readFileSync } from 'node:fs';
@@ -19,6 +21,8 @@ import { z } from 'zod';
 import type { NeutronApi } from '../../src/neutron/api.ts';
 
 export const NEUTRON_LAB_FILE = process.env.KURYR_NEUTRON_LAB || '/var/lib/kuryr-neutron-lab/kuryr-test.json';
+/** The ML2/OVN lab's file (scripts/ovn/stack.sh), whatever KURYR_NEUTRON_LAB says: $KURYR_OVN_LAB or the default. */
+export const OVN_LAB_FILE = process.env.KURYR_OVN_LAB || '/var/lib/kuryr-ovn-lab/kuryr-test.json';
 
 /** Keystone v3 password credentials of the lab's `kuryr` user (role admin), shaped like `PasswordAuthOptions`. */
 export interface NeutronLabKeystone {
@@ -58,6 +62,17 @@ export interface NeutronLab {
   physicalNetwork?: string;
   /** A neutron-dhcp-agent runs: subnets with enable_dhcp get a `network:dhcp` port. */
   dhcpAgent?: boolean;
+  /**
+   * The lab's ML2 mechanism driver: `linuxbridge` (scripts/neutron, agents, `brq…` bridges, VXLAN) or `ovn`
+   * (scripts/ovn: no L2 or DHCP agent, ports plugged into `br-int`, OVN's own DHCP, Geneve).
+   */
+  mechanismDriver: 'linuxbridge' | 'ovn';
+  /** `binding:vif_type` of the ports the lab binds: `bridge` (linuxbridge) or `ovs` (OVN). */
+  vifType: 'bridge' | 'ovs';
+  /** The Open vSwitch integration bridge ports are plugged into (`ovs` labs only). */
+  ovsBridge?: string;
+  /** The network type of tenant networks: `vxlan` (linuxbridge) or `geneve` (OVN). */
+  tenantNetworkType?: string;
   /** The JSON file read. */
   file: string;
 }
@@ -83,13 +98,26 @@ const labFileSchema = z.object({
   network_types: z.array(z.string()).optional(),
   physical_network: z.string().optional(),
   dhcp_agent: z.boolean().optional(),
+  tenant_network_type: z.string().optional(),
+  // scripts/ovn/stack.sh only (the Linux bridge lab's file predates them: absent means linuxbridge)
+  mechanism_driver: z.enum(['linuxbridge', 'ovn']).optional(),
+  vif_type: z.enum(['bridge', 'ovs']).optional(),
+  bridge: z.string().optional(),
 });
 export type NeutronLabFile = z.infer<typeof labFileSchema>;
 
-const HOW_TO_START = 'start it with `bash scripts/neutron/stack.sh` as root';
+const howToStart = (file: string) =>
+  `start it with \`bash ${file.includes('ovn') ? 'scripts/ovn' : 'scripts/neutron'}/stack.sh\` as root`;
 
-function unavailable(reason: string): NeutronLab {
-  return { available: false, reason, skip: { keystone: reason, noauth: reason }, file: NEUTRON_LAB_FILE };
+function unavailable(reason: string, file: string): NeutronLab {
+  return {
+    available: false,
+    reason,
+    skip: { keystone: reason, noauth: reason },
+    mechanismDriver: 'linuxbridge',
+    vifType: 'bridge',
+    file,
+  };
 }
 
 /** The lab file, parsed and checked, or the reason it cannot be used. Does not contact the lab. */
@@ -99,7 +127,7 @@ export function readNeutronLabFile(file = NEUTRON_LAB_FILE): NeutronLabFile | { 
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { error: `no Neutron lab: ${file} does not exist (${HOW_TO_START})` };
+    if (code === 'ENOENT') return { error: `no Neutron lab: ${file} does not exist (${howToStart(file)})` };
     return { error: `no Neutron lab: cannot read ${file}: ${code ?? String(err)}` };
   }
   let json: unknown;
@@ -133,19 +161,24 @@ let cached: Promise<NeutronLab> | undefined;
  * (pass `{ fresh: true }` to look again).
  */
 export function neutronLab(opts: { fresh?: boolean; timeoutMs?: number } = {}): Promise<NeutronLab> {
-  if (!cached || opts.fresh) cached = probe(opts.timeoutMs ?? 5_000);
+  if (!cached || opts.fresh) cached = neutronLabAt(NEUTRON_LAB_FILE, opts.timeoutMs);
   return cached;
 }
 
-async function probe(timeoutMs: number): Promise<NeutronLab> {
-  if (process.env.KURYR_WITH_NEUTRON === '0') return unavailable('Neutron lab turned off (KURYR_WITH_NEUTRON=0)');
-  const file = readNeutronLabFile();
-  if ('error' in file) return unavailable(file.error);
+/** The lab described by `path` (e.g. `OVN_LAB_FILE`, for a bench column), probed now. */
+export async function neutronLabAt(path: string, timeoutMs = 5_000): Promise<NeutronLab> {
+  if (process.env.KURYR_WITH_NEUTRON === '0') return unavailable('Neutron lab turned off (KURYR_WITH_NEUTRON=0)', path);
+  const file = readNeutronLabFile(path);
+  if ('error' in file) return unavailable(file.error, path);
 
   const lab: NeutronLab = {
     available: false,
     skip: { keystone: false, noauth: false },
-    file: NEUTRON_LAB_FILE,
+    file: path,
+    mechanismDriver: file.mechanism_driver ?? 'linuxbridge',
+    vifType: file.vif_type ?? (file.mechanism_driver === 'ovn' ? 'ovs' : 'bridge'),
+    ...(file.bridge !== undefined && { ovsBridge: file.bridge }),
+    ...(file.tenant_network_type !== undefined && { tenantNetworkType: file.tenant_network_type }),
     ...(file.host !== undefined && { host: file.host }),
     ...(file.network_types !== undefined && { networkTypes: file.network_types }),
     ...(file.physical_network !== undefined && { physicalNetwork: file.physical_network }),
@@ -183,7 +216,7 @@ async function probe(timeoutMs: number): Promise<NeutronLab> {
     lab.skip.noauth = `Neutron lab (noauth) not usable: ${naDown}`;
   }
   lab.available = lab.keystone !== undefined || lab.noauth !== undefined;
-  if (!lab.available) lab.reason = `${lab.skip.keystone}; ${lab.skip.noauth} (${HOW_TO_START})`;
+  if (!lab.available) lab.reason = `${lab.skip.keystone}; ${lab.skip.noauth} (${howToStart(path)})`;
   return lab;
 }
 
