@@ -50,6 +50,12 @@ export interface PrivateDockerdOptions {
   extraArgs?: string[];
   /** how long to wait for `docker version` to answer (default 60 s) */
   startTimeoutMs?: number;
+  /**
+   * run dockerd in this named network namespace (/run/netns/<netns>), e.g. the lab's second host
+   * (test/helpers/second-host.ts); `nsenter --net` leaves the mounts alone (`ip netns exec` would remount /sys
+   * and hide the cgroup tree dockerd needs). The API socket is a file: the CLI reaches it from anywhere.
+   */
+  netns?: string;
 }
 
 export interface PrivateDockerd {
@@ -324,7 +330,12 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(dockerd, args, {
+    const [file, argv] =
+      opts.netns === undefined
+        ? [dockerd, args]
+        : ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', dockerd, ...args]];
+    // nsenter execs dockerd: the pid (and process group) stay dockerd's
+    child = spawn(file, argv, {
       detached: true, // own session and process group: pgid == pid
       stdio: ['ignore', logFd, logFd],
       env: { ...process.env, PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
