@@ -110,6 +110,19 @@ agent_alive() {
   echo "$js" | jq -e --arg t "$t" '[.agents[] | select(.alive and .admin_state_up and .started_at >= $t)] | length > 0' >/dev/null
 }
 
+# tunnel_ok IP: the lab's tunnel address answers ARP on phys0 (one UDP datagram makes the namespace ask; no
+# ping needed, which these machines may lack)
+tunnel_ok() {
+  local i state
+  ip netns exec "$NS" bash -c "echo > /dev/udp/$1/9" 2>/dev/null || true
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    state=$(ip -n "$NS" -j neigh show "$1" dev phys0 | jq -r '.[0].state[0] // ""')
+    case $state in REACHABLE | STALE | DELAY | PROBE | PERMANENT) return 0 ;; esac
+    sleep 0.2
+  done
+  return 1
+}
+
 # ---------------------------------------------------------------- status
 status() {
   local rc=0 p
@@ -132,10 +145,12 @@ status() {
     echo "$PHYS_PEER: NOT in $SEG (the lab was restarted? run host2.sh again)"
     rc=1
   fi
-  if ip netns exec "$NS" ping -c 1 -W 2 -I phys0 "$(cat "$STATE/lab_tun_ip" 2>/dev/null)" >/dev/null 2>&1; then
-    echo "tunnel $(cat "$STATE/tun_ip") -> $(cat "$STATE/lab_tun_ip"): answers"
+  local lab_tun
+  lab_tun=$(cat "$STATE/lab_tun_ip" 2>/dev/null || true)
+  if [ -n "$lab_tun" ] && tunnel_ok "$lab_tun"; then
+    echo "tunnel $(cat "$STATE/tun_ip") -> $lab_tun: reachable"
   else
-    echo "tunnel to the lab's agent: NOT ANSWERING"
+    echo "tunnel to the lab's agent ($lab_tun): NOT REACHABLE"
     rc=1
   fi
   if agent_alive; then echo "agent $HOST2_NAME: alive"; else
@@ -168,11 +183,13 @@ stop_pid() { # stop_pid NAME MATCH: TERM the process group of a pid file's proce
 
 stop() {
   rm -f "$JSON" # first: tests must stop using host 2
-  stop_pid "$AGENT" "$ETC/neutron.conf"
+  # all at once: each may take a moment to go
+  stop_pid "$AGENT" "$ETC/neutron.conf" &
   for f in "$RUN"/fwd-*.pid; do
     [ -e "$f" ] || continue
-    stop_pid "$(basename "$f" .pid)" "bind=$MGMT_HOST"
+    stop_pid "$(basename "$f" .pid)" "bind=$MGMT_HOST" &
   done
+  wait
   if ns_exists; then
     # whatever still runs in the namespace was started there for host 2 (privsep helpers, a test's dockerd)
     local pids

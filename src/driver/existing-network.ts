@@ -134,11 +134,14 @@ export async function releaseExistingNetwork(
 
 /**
  * Our ports on a network, by host (hosts.ts): `mine` are bound to this host or unbound and made by its IPAM;
- * `elsewhere` belong to other hosts, which still use the network. Unbound ports that name no host are in neither.
+ * `elsewhere` belong to other hosts, which still use the network. Unbound ports that name no host are in neither
+ * (with a real Neutron; on the embedded backend every port is this host's).
  */
 export async function portsByHost(rt: DriverRuntime, networkId: string): Promise<{ mine: Port[]; elsewhere: Port[] }> {
   const host = rt.settings.hostId;
   const ours = (await rt.neutron.listPorts({ network_id: networkId })).filter((p) => rt.marks.isOurPort(p));
+  // The embedded backend (the plugin plays the agent) serves this host alone: every port is its own.
+  if (rt.agent !== undefined) return { mine: ours, elsewhere: [] };
   return {
     mine: ours.filter((p) => isPortOfHost(p, host)),
     elsewhere: ours.filter((p) => isOtherHostsPort(rt.marks, p, host)),

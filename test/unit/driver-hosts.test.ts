@@ -21,22 +21,23 @@ interface Host {
   binder: FakeBinder;
 }
 
-/** Host A (the store's own driver) and host B: a second plugin on the same Neutron, its own binder. */
+/**
+ * Hosts A and B: two plugins on the same Neutron (the store plays it), each its own binder and no embedded agent
+ * (a real Neutron's L2 agents wire the ports).
+ */
 async function twoHosts(settings: Partial<DriverSettings> = {}) {
-  const env = await makeDriver({ ...settings, hostId: 'host-a' });
-  const a: Host = { name: 'host-a', driver: env.driver, binder: env.binder };
-  const bBinder = new FakeBinder();
-  const b: Host = {
-    name: 'host-b',
-    binder: bBinder,
-    driver: new KuryrDriver({
+  const env = await makeDriver();
+  const host = (name: string): Host => {
+    const binder = new FakeBinder();
+    const driver = new KuryrDriver({
       neutron: env.neutron,
-      binder: bBinder,
-      settings: { ...TEST_SETTINGS, ...settings, hostId: 'host-b' },
+      binder,
+      settings: { ...TEST_SETTINGS, ...settings, hostId: name },
       log: silentLogger(),
-    }),
+    });
+    return { name, driver, binder };
   };
-  return { env, a, b };
+  return { env, a: host('host-a'), b: host('host-b') };
 }
 
 /** `CreateNetwork` of the same Docker network on another host (global scope: same ID, same IPAM data). */
@@ -151,6 +152,20 @@ describe('several hosts on one Neutron: a host releases only its own ports', () 
       assert.equal(b.binder.bound.size, 1);
       await endpointLeave(b.driver, epB);
       await b.driver.deleteNetwork(netB.id);
+    });
+  });
+
+  describe('the embedded backend serves one host', () => {
+    test('DeleteNetwork removes every leftover port, whatever host it names (e.g. after a rename)', async () => {
+      const env = await makeDriver({ hostId: 'new-name' });
+      hosts = { env, a: { name: 'new-name', driver: env.driver, binder: env.binder }, b: undefined as never };
+      const net = await networkCreate(env.driver, { subnet: '10.76.0.0/24' });
+      const leftover = await endpointJoin(env.driver, net);
+      const [port] = await env.neutron.listPorts({ device_owner: 'compute:kuryr' });
+      await env.neutron.updatePort(port!.id, { 'binding:host_id': 'old-name' });
+      await env.driver.deleteNetwork(net.id);
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+      assert.equal(holding(await env.neutron.listPorts(), leftover.address.split('/')[0]!), undefined);
     });
   });
 
