@@ -54,6 +54,8 @@ describe('two hosts on one Neutron', { skip }, () => {
   let globalA: PluginProcess;
   let globalB: PluginProcess;
   const driverA = `k2a${tag}`;
+  let neutronNet = '';
+  let globalNet = '';
   const driverB = `k2b${tag}`;
 
   const conf = (name: string, text: string) => {
@@ -126,13 +128,21 @@ describe('two hosts on one Neutron', { skip }, () => {
   after(async () => {
     await Promise.all([engineA?.stop({ killContainers: true }), engineB?.stop({ killContainers: true })]);
     await Promise.all([pluginA?.stop(), pluginB?.stop(), globalA?.stop(), globalB?.stop()]);
+    // After a failure, what this test made in Neutron (nothing when every test passed).
+    for (const id of neutron === undefined ? [] : [neutronNet, globalNet].filter(Boolean)) {
+      for (const p of await neutron.listPorts({ network_id: id }).catch(() => [])) {
+        if (!p.device_owner.startsWith('network:')) await neutron.deletePort(p.id).catch(() => undefined);
+      }
+      await neutron.deleteNetwork(id).catch(() => undefined);
+    }
+    for (const cidr of neutron === undefined ? [] : [`10.${x}.1.0/24`, `10.${x}.3.0/24`]) {
+      for (const pool of await neutron.listSubnetPools({ name: `kuryrPool-${cidr}` }).catch(() => []))
+        await neutron.deleteSubnetPool(pool.id).catch(() => undefined);
+    }
     await neutron?.close();
     rmSync(dir, { recursive: true, force: true });
     if (Object.keys(figures).length > 0) console.log(`# two-host figures: ${JSON.stringify(figures)}`);
   });
-
-  let neutronNet = '';
-  let globalNet = '';
 
   it('one Neutron network with a container on each host: they ping each other across the hosts', async () => {
     const t0 = Date.now();
