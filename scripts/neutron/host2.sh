@@ -239,6 +239,10 @@ start() {
   local T0 lab_tun tun
   T0=$(date +%s)
   [ -s "$LAB_JSON" ] || die "the Neutron lab is not up ($LAB_JSON missing): run stack.sh first"
+  local tool
+  for tool in socat jq curl "$AGENT"; do
+    command -v "$tool" >/dev/null || die "$tool is missing (APT_ONLY=1 stack.sh installs it)"
+  done
   ip link show "$PHYS_IF" >/dev/null 2>&1 || die "$PHYS_IF missing: run stack.sh first"
   mkdir -p "$ETC" "$RUN" "$LOGD" "$STATE" "$H2/lock"
   lab_tun=$(lab_field '.tunnel_ip')

@@ -129,7 +129,7 @@ PKGS=(mariadb-server mariadb-client python3-pymysql rabbitmq-server
   python3-neutronclient python3-openstackclient
   python3-keystone uwsgi uwsgi-plugin-python3
   sudo iproute2 iptables ebtables ipset conntrack dnsmasq-base
-  curl jq util-linux procps kmod)
+  curl jq util-linux procps kmod socat) # socat: host2.sh's forwarders
 
 install_packages() {
   local missing=()
