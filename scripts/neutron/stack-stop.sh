@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/neutron/stack-stop.sh - stop what scripts/neutron/stack.sh started, and nothing else.
+# scripts/neutron/stack-stop.sh - stop what scripts/neutron/stack.sh started, and nothing else (first the
+# second host of host2.sh, when one was started: it needs the lab).
 #
 # Every daemon was started by stack.sh with setsid, so its PID (from $LAB_DIR/run/NAME.pid) is
 # also its process-group id; the group is signalled (this also reaches neutron's api/rpc/periodic
@@ -40,6 +41,10 @@ log() { printf '[neutron-stack-stop %(%H:%M:%S)T] %s\n' -1 "$*"; }
 }
 T0=$(date +%s)
 
+# The second host (host2.sh) needs the lab: it goes first (it takes the stack lock itself).
+if [ -d "$LAB_DIR/host2" ]; then
+  LAB_DIR=$LAB_DIR bash "$(dirname "$(readlink -f "$0")")/host2.sh" stop || log "WARNING: host2.sh stop failed"
+fi
 if [ -d "$RUN" ]; then
   exec 9>"$RUN/stack.lock"
   flock -w 300 9 || log "WARNING: $RUN/stack.lock still held after 300 s (a stack.sh running?); stopping anyway"

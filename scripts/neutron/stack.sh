@@ -129,7 +129,7 @@ PKGS=(mariadb-server mariadb-client python3-pymysql rabbitmq-server
   python3-neutronclient python3-openstackclient
   python3-keystone uwsgi uwsgi-plugin-python3
   sudo iproute2 iptables ebtables ipset conntrack dnsmasq-base
-  curl jq util-linux procps kmod)
+  curl jq util-linux procps kmod socat) # socat: host2.sh's forwarders
 
 install_packages() {
   local missing=()
@@ -181,6 +181,15 @@ fi
 trap 'rc=$?; if [ $rc != 0 ]; then rm -f "$JSON" "$LAB_DIR/kuryr-test.env"; fi' EXIT
 
 # ---------------------------------------------------------------- helpers
+# close_inherited_fds: closes every descriptor of this (sub)shell above 2
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
+  done
+}
+
 # start_daemon NAME USER MATCH CMD... : start in its own session (pgid == pid)
 start_daemon() {
   local name=$1 user=$2 match=$3
@@ -191,8 +200,13 @@ start_daemon() {
   fi
   local pre=()
   [ "$user" != root ] && pre=(setpriv --reuid="$user" --regid="$user" --init-groups)
-  # 9>&-: the daemon must not inherit (and so hold for ever) the stack lock
-  setsid "${pre[@]}" "$@" >>"$LOGD/$name.out" 2>&1 </dev/null 9>&- &
+  # Only 0-2 are passed on: a daemon must not inherit, and so hold for as long as it runs, the stack lock
+  # (fd 9) or a lock of whoever called stack.sh (`flock /tmp/kuryr-e2e.lock stack.sh` hands its lock on
+  # as fd 3, and the whole lab then held the tests' lock for good).
+  (
+    close_inherited_fds
+    exec setsid "${pre[@]}" "$@" >>"$LOGD/$name.out" 2>&1 </dev/null
+  ) &
   echo $! >"$RUN/$name.pid"
   log "$name started (pid $!)"
 }

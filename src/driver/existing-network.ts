@@ -6,9 +6,10 @@
  */
 import { fail } from '../errors.ts';
 import { ignoreNotFound } from '../neutron/errors.ts';
-import type { Network, Subnet } from '../neutron/types.ts';
+import type { Network, Port, Subnet } from '../neutron/types.ts';
 import { isUuid } from '../util/ids.ts';
 import type { DriverRuntime, Undo } from './context.ts';
+import { isOtherHostsPort, isPortOfHost } from './hosts.ts';
 import { releasePort } from './ipam-addresses.ts';
 import { networkOfDocker, single } from './lookup.ts';
 import { existingNetworkDescription, parseExistingNetworkDescription } from './marks.ts';
@@ -85,8 +86,10 @@ async function adoptUntagged(rt: DriverRuntime, existing: Network, dockerId: str
 }
 
 /**
- * A pre-existing network: our tags come off; our subnets and leftover ports go only when no other Docker
- * network (another host, another name) still maps to this Neutron network.
+ * A pre-existing network: our tags come off; this host's leftover ports and our subnets go only when no other
+ * Docker network (another name, or another host's in local scope) still maps to this Neutron network. With
+ * `capability_scope = global` the Docker network ID is the same on every host: while another host still has ports
+ * on the network, it still uses this very Docker network, so the tags and subnets stay for it.
  */
 export async function releaseExistingNetwork(
   rt: DriverRuntime,
@@ -98,8 +101,18 @@ export async function releaseExistingNetwork(
   // Without tags a network backs one Docker network only (see adoptUntagged).
   const othersRemain =
     rt.marks.support.tag && network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
+  // While another Docker network maps it, this host's ports there may be that network's: none is a leftover.
+  const elsewhere = othersRemain
+    ? (await portsByHost(rt, network.id)).elsewhere
+    : await removeLeftoverPorts(rt, network.id);
+  if (rt.settings.capabilityScope === 'global' && elsewhere.length > 0) {
+    rt.log.info(
+      { network: network.id, ports: elsewhere.length },
+      'other hosts still have ports on this Docker network: its Neutron network stays mapped to it',
+    );
+    return;
+  }
   if (!othersRemain) {
-    await removeLeftoverPorts(rt, network.id);
     for (const subnet of subnets) {
       if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
         await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
@@ -120,16 +133,34 @@ export async function releaseExistingNetwork(
 }
 
 /**
- * Docker has no endpoint left on a network it deletes, so any port of ours there is a leftover (a crash, a
- * retried request that came without its body): ours are deleted, taken-over ones handed back.
+ * Our ports on a network, by host (hosts.ts): `mine` are bound to this host or unbound and made by its IPAM;
+ * `elsewhere` belong to other hosts, which still use the network. Unbound ports that name no host are in neither
+ * (with a real Neutron; on the embedded backend every port is this host's).
  */
-export async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<void> {
-  const ports = await rt.neutron.listPorts({ network_id: networkId });
-  for (const port of ports) {
-    if (!rt.marks.isOurPort(port)) continue;
+export async function portsByHost(rt: DriverRuntime, networkId: string): Promise<{ mine: Port[]; elsewhere: Port[] }> {
+  const host = rt.settings.hostId;
+  const ours = (await rt.neutron.listPorts({ network_id: networkId })).filter((p) => rt.marks.isOurPort(p));
+  // The embedded backend (the plugin plays the agent) serves this host alone: every port is its own.
+  if (rt.agent !== undefined) return { mine: ours, elsewhere: [] };
+  return {
+    mine: ours.filter((p) => isPortOfHost(p, host)),
+    elsewhere: ours.filter((p) => isOtherHostsPort(rt.marks, p, host)),
+  };
+}
+
+/**
+ * Docker has no endpoint left on a network it deletes, so any port of ours bound to this host, or unbound and made
+ * by this host's IPAM, is a leftover (a crash, a retried request that came without its body): ours are deleted,
+ * taken-over ones handed back. Other hosts' ports are never touched: they are returned, so the caller can leave
+ * the network to the hosts still using it.
+ */
+export async function removeLeftoverPorts(rt: DriverRuntime, networkId: string): Promise<Port[]> {
+  const { mine, elsewhere } = await portsByHost(rt, networkId);
+  for (const port of mine) {
     rt.log.warn({ port: port.id, network: networkId }, 'removing leftover port of a deleted Docker network');
     // Unplugged whatever its tags say, then released like ReleaseAddress would (its exposed-ports group too).
     await rt.binder.unbind(port);
     await releasePort(rt, port);
   }
+  return elsewhere;
 }

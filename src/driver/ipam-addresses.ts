@@ -13,6 +13,7 @@ import { rangeAllocationPools, samePools } from './address-range.ts';
 import { addressKey } from './cache.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
+import { ipamPortDescription } from './hosts.ts';
 import type { DriverRuntime } from './context.ts';
 import { subnetOfPool } from './lookup.ts';
 import { decodePoolId, type PoolRef } from './pool-id.ts';
@@ -158,8 +159,8 @@ async function portAddress(
       network_id: subnet.network_id,
       admin_state_up: true,
       ...(mac === undefined ? {} : { mac_address: mac }),
-      // Newer engines name the container; the port is described before it is ever wired.
-      ...(containerName === undefined ? {} : { description: `Docker container ${containerName} (kuryr-ts)` }),
+      // Names this host (only it releases the port before it is bound, hosts.ts) and, with newer engines, the container.
+      description: ipamPortDescription(rt.settings.hostId, containerName),
       fixed_ips: [fixedIp],
     });
     faultPoint('request-address:after-create-port');

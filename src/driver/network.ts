@@ -5,7 +5,8 @@
  *
  * Unlike the original (kuryr-behaviour.md §10, §17 items 7, 8, 10, 23): CreateNetwork is idempotent per
  * Docker network ID, checks everything it can before creating anything, undoes its partial work on failure,
- * and DeleteNetwork removes leftover ports of ours instead of leaking the network.
+ * and DeleteNetwork removes this host's leftover ports instead of leaking the network (other hosts' ports stay,
+ * and so does the network while they have any: hosts.ts).
  */
 import { fail, KuryrError } from '../errors.ts';
 import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
@@ -340,16 +341,28 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
   });
 }
 
+/**
+ * Deletes a network we created. Docker has no endpoint left on it on this host, so any port of ours bound to this
+ * host is a leftover (e.g. a crash). Other hosts' ports are theirs: with `capability_scope = global` every host
+ * calls DeleteNetwork for the same Docker network, and the network stays until the last host's call.
+ */
 async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<void> {
   try {
     await rt.neutron.deleteNetwork(network.id);
+    return;
   } catch (err) {
     if (isNotFound(err)) return;
     if (!isConflict(err)) throw err;
-    // Docker has no endpoint left on this network, so any port of ours here is a leftover (e.g. a crash).
-    await removeLeftoverPorts(rt, network.id);
-    await rt.neutron.deleteNetwork(network.id).catch(ignoreNotFound);
   }
+  const elsewhere = await removeLeftoverPorts(rt, network.id);
+  if (elsewhere.length > 0) {
+    rt.log.info(
+      { network: network.id, ports: elsewhere.length },
+      'other hosts still have ports on this network: it stays for them',
+    );
+    return;
+  }
+  await rt.neutron.deleteNetwork(network.id).catch(ignoreNotFound);
 }
 
 /** Deletes the pools we created for these subnets once nothing is allocated from them. */

@@ -12,6 +12,7 @@ import { ownerAlias } from '../binding/names.ts';
 import type { DockerEndpoints } from '../docker/client.ts';
 import type { DriverRuntime } from '../driver/context.ts';
 import { errorMessage } from '../driver/context.ts';
+import { isOtherHostsPort, isPortOfHost } from '../driver/hosts.ts';
 import { releasePort } from '../driver/ipam-addresses.ts';
 import { isUntaggedLeftover, type Marks } from '../driver/marks.ts';
 import { deleteNetwork } from '../driver/network.ts';
@@ -40,8 +41,9 @@ export interface GcOptions {
   /** Embedded backend: the plugin owns the `brq…` bridges. */
   ownsBridges: boolean;
   /**
-   * With a real Neutron several hosts share the networks: only what this host created (networks whose
-   * description names it, ports bound to it or on its networks) is considered. Undefined: everything (embedded).
+   * With a real Neutron several hosts share the networks: only what this host created is considered (networks
+   * whose description names it; ports bound to it, or unbound and made by its IPAM: driver/hosts.ts), and a
+   * network another host still has ports on is never an orphan. Undefined: everything (embedded).
    */
   onlyHost?: string;
   /** Trust Docker's view even when it shares no network with the backend. */
@@ -84,13 +86,14 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
 
   const [allNetworks, allPorts] = await Promise.all([rt.neutron.listNetworks(), rt.neutron.listPorts()]);
   const host = opts.onlyHost;
-  const networks = host === undefined ? allNetworks : allNetworks.filter((n) => creatorOf(n.description) === host);
-  const hostNetworks = new Set(networks.map((n) => n.id));
-  const ports =
-    host === undefined
-      ? allPorts
-      : allPorts.filter((p) => p['binding:host_id'] === host || hostNetworks.has(p.network_id));
   const marks = rt.marks;
+  const networks = host === undefined ? allNetworks : allNetworks.filter((n) => creatorOf(n.description) === host);
+  // Only this host's ports, even on the networks it created: another host's are not known to this host's Docker.
+  const ports = host === undefined ? allPorts : allPorts.filter((p) => isPortOfHost(p, host));
+  // Networks other hosts still have ports on (the same Docker network on every host in global scope): not orphans.
+  const usedElsewhere = new Set(
+    host === undefined ? [] : allPorts.filter((p) => isOtherHostsPort(marks, p, host)).map((p) => p.network_id),
+  );
   const ourNetworks = networks.filter((n) => marks.dockerIdOfNetwork(n) !== undefined);
   const orphanNetworks = new Set<string>();
   const dockerSkipped =
@@ -100,7 +103,7 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
     const docker = opts.docker;
     for (const network of ourNetworks) {
       const dockerId = marks.dockerIdOfNetwork(network)!;
-      if (docker.networks.has(dockerId) || !old(network.updated_at)) continue;
+      if (docker.networks.has(dockerId) || !old(network.updated_at) || usedElsewhere.has(network.id)) continue;
       orphanNetworks.add(network.id);
       await act(
         { kind: 'network', id: network.id, name: network.name, reason: `Docker network ${dockerId} no longer exists` },
@@ -112,7 +115,7 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
       const dockerId = dockerIdInDescription(network.description);
       if (dockerId === undefined || marks.dockerIdOfNetwork(network) !== undefined || docker.networks.has(dockerId))
         continue;
-      if (!old(network.updated_at)) continue;
+      if (!old(network.updated_at) || usedElsewhere.has(network.id)) continue;
       orphanNetworks.add(network.id);
       await act(
         {

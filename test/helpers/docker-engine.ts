@@ -50,7 +50,11 @@ export interface PrivateDockerdOptions {
   extraArgs?: string[];
   /** how long to wait for `docker version` to answer (default 60 s) */
   startTimeoutMs?: number;
-  /** run dockerd in this named network namespace (`nsenter --net=/run/netns/NAME`): its firewall stays there */
+  /**
+   * run dockerd in this named network namespace (/run/netns/<netns>), e.g. the lab's second host
+   * (test/helpers/second-host.ts); `nsenter --net` leaves the mounts alone (`ip netns exec` would remount /sys
+   * and hide the cgroup tree dockerd needs). The API socket is a file: the CLI reaches it from anywhere.
+   */
   netns?: string;
   /** dockerd's own firewall defaults (`--iptables=true`, masquerading) instead of none; use it only with `netns` */
   firewall?: boolean;
@@ -331,6 +335,7 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
       opts.netns === undefined
         ? [dockerd, args]
         : ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', dockerd, ...args]];
+    // nsenter execs dockerd: the pid (and process group) stay dockerd's
     child = spawn(file, argv, {
       detached: true, // own session and process group: pgid == pid
       stdio: ['ignore', logFd, logFd],

@@ -35,7 +35,10 @@ export interface PluginOptions {
   logFile?: string;
   /** how long to wait for Plugin.Activate to answer 200 (default 30 s) */
   startTimeoutMs?: number;
-  /** run the plugin in this named network namespace (`nsenter --net=/run/netns/NAME`) */
+  /**
+   * run the plugin in this named network namespace (/run/netns/<netns>), e.g. the lab's second host: its veths
+   * and bridges are made there. The unix socket is a file, reached from anywhere.
+   */
   netns?: string;
 }
 

@@ -61,7 +61,7 @@ test('a container name sent by the engine describes its port from the start', as
       },
     });
     const [port] = await neutron.listPorts();
-    assert.equal(port!.description, 'Docker container web-1 (kuryr-ts)');
+    assert.equal(port!.description, 'Docker container web-1 (kuryr-ts on test-host)');
     assert.equal(port!.revision_number, 0, 'described at creation, never updated for it');
   } finally {
     neutron.close();
