@@ -23,6 +23,13 @@ if [ "${KURYR_WITH_NEUTRON:-1}" != 0 ] && [ "$(id -u)" = 0 ] \
     bash scripts/neutron/stack.sh \
       || echo "[test] WARNING: the Neutron lab did not start; the tests against a real Neutron will skip"
   fi
+  # the lab's second host (test/e2e/two-hosts.test.ts); stopped at exit unless it was already up
+  # (when this run stops the lab, stack-stop.sh stops the second host first)
+  if bash scripts/neutron/stack.sh status >/dev/null 2>&1 && ! bash scripts/neutron/host2.sh status >/dev/null 2>&1; then
+    [ -n "$(trap -p EXIT)" ] || trap 'bash scripts/neutron/host2.sh stop || true' EXIT
+    bash scripts/neutron/host2.sh \
+      || echo "[test] WARNING: the lab's second host did not start; the two-host tests will skip"
+  fi
 fi
 echo "[test] node $(node -v): npm test"
 rc=0
