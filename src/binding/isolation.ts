@@ -15,11 +15,16 @@
  *   addresses) and multicast (neighbour discovery); every other host address is dropped: another network's
  *   gateway, the host's other interfaces, 127.0.0.1.
  *
+ * - Published ports (publish.ts, chains `publish_…` in this same table): a connection DNATed into a network
+ *   (`ct status dnat`, original direction) and the replies of one (reply direction, also to the host) pass.
+ *   Nothing else is DNATed into our bridges but by an administrator's own rule.
+ *
  * The chains only drop: an `accept` here ends this table's chain, never another table's, so the host's own
  * firewall (iptables, Docker's FORWARD policy) still applies on top, and nothing outside this table is read
  * or written. The rules live in the kernel and survive a restart of the plugin; `ensureNetwork` is idempotent
  * and repairs a missing table, set, chain, rule or element; `removeNetwork` removes that bridge's elements
- * and the table once no network is left. Every command is `nft` with an argument array; changes go through
+ * and the table once no network is left (only its own chains and sets while
+ * published ports' chains are in it). Every command is `nft` with an argument array; changes go through
  * `nft -f -` as one atomic transaction.
  */
 import { spawn } from 'node:child_process';
@@ -98,6 +103,9 @@ const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[
     spec: 'type filter hook forward priority filter - 10; policy accept; comment "kuryr-ts: no routing between networks";',
     rules: [
       ['iifname . oifname @same_network accept', 'stays on its bridge'],
+      // Published ports (publish.ts): connections DNATed into a network, and their replies, pass.
+      ['oifname @networks ct status dnat ct direction original accept', 'to a published port'],
+      ['iifname @networks ct status dnat ct direction reply accept', 'reply of a published port'],
       ['iifname @networks counter drop', 'leaves a network'],
       ['oifname @networks counter drop', 'enters a network from elsewhere'],
     ],
@@ -115,6 +123,7 @@ const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[
       ['iifname . ip6 daddr @gateways6 accept', 'own gateway v6'],
       ['ip daddr { 224.0.0.0/24, 255.255.255.255 } accept', 'link-local multicast, broadcast'],
       ['ip6 daddr { fe80::/10, ff02::/16 } accept', 'link-local, neighbour discovery'],
+      ['ct status dnat ct direction reply accept', 'reply to the host from a published port'],
       ['counter drop', 'any other host address'],
     ],
   },
@@ -153,7 +162,7 @@ export class NftIsolation implements NetworkIsolation {
     if (this.#netns !== undefined) validateInterfaceName(this.#netns); // same safe alphabet
     this.#binary = options.binary ?? 'nft';
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#exec = options.exec ?? defaultRunner;
+    this.#exec = options.exec ?? runProcess;
   }
 
   /** `inet <table>`, as nft syntax. */
@@ -229,7 +238,16 @@ export class NftIsolation implements NetworkIsolation {
 
     if (!anyWanted) {
       if (state === undefined) return [];
-      if (!othersLeft) return [`delete table ${t}`];
+      if (!othersLeft) {
+        // Chains of other parts of the plugin (published ports: `publish_…`) keep the table; ours go.
+        const ours = new Set<string>([...SET_NAMES, ...CHAINS.map((c) => c.name)]);
+        if (![...state.chains.keys(), ...state.sets.keys()].some((name) => !ours.has(name))) {
+          return [`delete table ${t}`];
+        }
+        const chains = CHAINS.filter((c) => state.chains.has(c.name)).map((c) => `delete chain ${t} ${c.name}`);
+        const sets = SET_NAMES.filter((name) => state.sets.has(name)).map((name) => `delete set ${t} ${name}`);
+        return [...chains, ...sets];
+      }
     } else {
       // Structure: `add` is idempotent and recreates whatever is missing.
       const structureOk =
@@ -440,7 +458,8 @@ function parseTable(json: unknown, table: string): TableState {
   return state;
 }
 
-const defaultRunner: NftRunner = (file, args, { input, timeoutMs }) =>
+/** Runs a program with an argument array (never a shell), an optional standard input and a time limit. */
+export const runProcess: NftRunner = (file, args, { input, timeoutMs }) =>
   new Promise((resolve, reject) => {
     const child = spawn(file, [...args], {
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -6,6 +6,7 @@ import { detectTagSupport, openBackend } from '../backend.ts';
 import { IpCommand } from '../binding/ip-command.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
+import { NftPublisher } from '../binding/publish.ts';
 import type { Config } from '../config/config.ts';
 import { DockerClient, type DockerEndpoints } from '../docker/client.ts';
 import type { Logger } from '../driver/context.ts';
@@ -66,7 +67,9 @@ export async function gcCommand(
       neutron: backend.neutron,
       tagSupport,
       binder: new VethBinder({ owner: config.driverName }),
-      ...(config.backend === 'embedded' ? { agent: new LinuxBridgeAgent({ owner: config.driverName }) } : {}),
+      ...(config.backend === 'embedded'
+        ? { agent: new LinuxBridgeAgent({ owner: config.driverName }), publisher: new NftPublisher() }
+        : {}),
       settings: config.driver,
       log,
     });

@@ -7,6 +7,7 @@ import type http from 'node:http';
 import { detectTagSupport, ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
+import { NftPublisher } from '../binding/publish.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
@@ -45,7 +46,7 @@ export async function serve(config: Config): Promise<void> {
   const driver = new KuryrDriver({
     neutron,
     binder: new VethBinder({ owner: config.driverName, bindir: config.bindir, log }),
-    ...(agent === undefined ? {} : { agent }),
+    ...(agent === undefined ? {} : { agent, publisher: new NftPublisher() }),
     settings: config.driver,
     log,
     names: dockerNames(new DockerClient(config.dockerHost)),
