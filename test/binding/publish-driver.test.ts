@@ -162,7 +162,7 @@ describe('published ports in the driver', () => {
     // The endpoint's port disappears behind the plugin's back (a crash between DeleteEndpoint and the rules).
     const [port] = await env.neutron.listPorts({ device_id: ep.id });
     await env.neutron.deletePort(port!.id);
-    const noDevices = { runJson: async () => [], deleteLink: async () => {} };
+    const noDevices = { runJson: async () => [], deleteLink: async () => true };
     const opts = { dryRun: true, graceSeconds: 0, docker: undefined, ownsBridges: true, owner: 'kuryr' };
     const planned = await collectGarbage(env.driver.runtime, noDevices, opts);
     assert.deepEqual(
