@@ -50,6 +50,8 @@ export interface PrivateDockerdOptions {
   extraArgs?: string[];
   /** how long to wait for `docker version` to answer (default 60 s) */
   startTimeoutMs?: number;
+  /** run dockerd in this named network namespace (`nsenter --net=/run/netns/NAME`): a private "host" */
+  netns?: string;
 }
 
 export interface PrivateDockerd {
@@ -324,7 +326,9 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(dockerd, args, {
+    const [file, argv] =
+      opts.netns === undefined ? [dockerd, args] : ['nsenter', [`--net=/run/netns/${opts.netns}`, dockerd, ...args]];
+    child = spawn(file, argv, {
       detached: true, // own session and process group: pgid == pid
       stdio: ['ignore', logFd, logFd],
       env: { ...process.env, PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },

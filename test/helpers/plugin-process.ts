@@ -35,6 +35,8 @@ export interface PluginOptions {
   logFile?: string;
   /** how long to wait for Plugin.Activate to answer 200 (default 30 s) */
   startTimeoutMs?: number;
+  /** run the plugin in this named network namespace (`nsenter --net=/run/netns/NAME`; nsenter execs it) */
+  netns?: string;
 }
 
 export interface PluginExit {
@@ -183,7 +185,11 @@ export async function startPlugin(opts: PluginOptions): Promise<PluginProcess> {
   const launch = async (): Promise<void> => {
     const fd = openSync(logFile, 'a');
     try {
-      child = spawn(KURYR_BIN, args, {
+      const [file, argv] =
+        opts.netns === undefined
+          ? [KURYR_BIN, args]
+          : ['nsenter', [`--net=/run/netns/${opts.netns}`, KURYR_BIN, ...args]];
+      child = spawn(file, argv, {
         detached: true,
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...opts.env },
