@@ -51,6 +51,8 @@ export interface PublishRequest {
   bridge: string;
   /** The container's IPv4 address. */
   containerIp: string;
+  /** The container's port in the bridge (`tap…`): hairpin mode goes on, see `setHairpin`. */
+  hostDevice?: string;
   mappings: readonly PortMapping[];
 }
 
@@ -105,12 +107,19 @@ export interface NftPublisherOptions {
   ephemeralRange?: () => Promise<[number, number]>;
   /** Sets `route_localnet` on a bridge; default: `sysctl -w`. */
   setRouteLocalnet?: (bridge: string, on: boolean) => Promise<void>;
+  /**
+   * Turns hairpin mode on for a bridge port; default: `ip link set dev PORT type bridge_slave hairpin on`. With
+   * `br_netfilter`, a container's own connection to its published port is DNATed in the bridge and bridged back
+   * out of the port it came in by, which a bridge only does in hairpin mode.
+   */
+  setHairpin?: (device: string) => Promise<void>;
 }
 
 const MAP_ADDR = 'publish_addr4';
 const MAP_ANY = 'publish_any4';
 const SET_BRIDGES = 'publish_bridges';
 const SET_HAIRPIN = 'publish_hairpin';
+const SET_SELF = 'publish_self';
 
 const OBJECTS: ReadonlyArray<{ kind: 'map' | 'set'; name: string; spec: string }> = [
   {
@@ -132,6 +141,11 @@ const OBJECTS: ReadonlyArray<{ kind: 'map' | 'set'; name: string; spec: string }
     kind: 'set',
     name: SET_HAIRPIN,
     spec: 'type ifname . ifname; comment "kuryr-ts: bridge . bridge: container to a published port of its own network";',
+  },
+  {
+    kind: 'set',
+    name: SET_SELF,
+    spec: 'type ipv4_addr . ipv4_addr; comment "kuryr-ts: container . container: a container to its own published port";',
   },
 ];
 
@@ -157,6 +171,8 @@ const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[
     rules: [
       ['ct status dnat fib saddr type local masquerade', 'from the host itself'],
       [`ct status dnat iifname . oifname @${SET_HAIRPIN} masquerade`, 'hairpin within a network'],
+      // With br_netfilter such a connection is bridged, and postrouting has no input device: match addresses.
+      [`ct status dnat ip saddr . ip daddr @${SET_SELF} masquerade`, 'a container to itself'],
     ],
   },
   {
@@ -179,6 +195,8 @@ interface PublishState {
   ports: PublishedPort[];
   bridges: string[];
   hairpin: string[];
+  /** Container addresses in `publish_self`. */
+  self: string[];
 }
 
 const locks = new Map<string, Promise<unknown>>();
@@ -192,6 +210,7 @@ export class NftPublisher implements PortPublisher {
   readonly #listeners: () => Promise<HostListener[]>;
   readonly #ephemeralRange: () => Promise<[number, number]>;
   readonly #setRouteLocalnet: (bridge: string, on: boolean) => Promise<void>;
+  readonly #setHairpin: (device: string) => Promise<void>;
 
   constructor(options: NftPublisherOptions = {}) {
     this.#table = options.table ?? DEFAULT_ISOLATION_TABLE;
@@ -205,6 +224,11 @@ export class NftPublisher implements PortPublisher {
     this.#listeners = options.listeners ?? (() => this.#ssListeners());
     this.#ephemeralRange = options.ephemeralRange ?? (() => this.#kernelPortRange());
     this.#setRouteLocalnet = options.setRouteLocalnet ?? ((bridge, on) => this.#sysctlRouteLocalnet(bridge, on));
+    this.#setHairpin =
+      options.setHairpin ??
+      (async (device) => {
+        await this.#run(['ip', 'link', 'set', 'dev', device, 'type', 'bridge_slave', 'hairpin', 'on']);
+      });
   }
 
   get table(): string {
@@ -213,6 +237,7 @@ export class NftPublisher implements PortPublisher {
 
   async publish(req: PublishRequest): Promise<PublishedPort[]> {
     validateInterfaceName(req.bridge);
+    if (req.hostDevice !== undefined) validateInterfaceName(req.hostDevice);
     checkEndpointId(req.endpointId);
     if (!isIpv4(req.containerIp)) {
       throw new BindingError(bindingErrorReasons.invalidInput, `published ports need an IPv4 container address`);
@@ -255,6 +280,7 @@ export class NftPublisher implements PortPublisher {
         const result = [...wanted, ...added];
         if (added.length === 0 && stale.length === 0 && structureOk(state)) return result;
         await this.#setRouteLocalnet(req.bridge, true);
+        if (req.hostDevice !== undefined) await this.#setHairpin(req.hostDevice);
         try {
           await this.#nft(['-f', '-'], this.#script(state, stale, added, [...others, ...result]));
           return result;
@@ -335,6 +361,12 @@ export class NftPublisher implements PortPublisher {
     if (staleHairpin.length > 0)
       lines.push(`delete element ${t} ${SET_HAIRPIN} { ${staleHairpin.map(pair).join(', ')} }`);
     if (newHairpin.length > 0) lines.push(`add element ${t} ${SET_HAIRPIN} { ${newHairpin.map(pair).join(', ')} }`);
+    const addresses = [...new Set(after.map((p) => p.containerIp))];
+    const staleSelf = state.self.filter((a) => !addresses.includes(a));
+    const newSelf = addresses.filter((a) => !state.self.includes(a));
+    const self = (list: string[]) => list.map((a) => `${a} . ${a}`).join(', ');
+    if (staleSelf.length > 0) lines.push(`delete element ${t} ${SET_SELF} { ${self(staleSelf)} }`);
+    if (newSelf.length > 0) lines.push(`add element ${t} ${SET_SELF} { ${self(newSelf)} }`);
     return `${lines.join('\n')}\n`;
   }
 
@@ -344,7 +376,15 @@ export class NftPublisher implements PortPublisher {
       out = await this.#nft(['-j', 'list', 'table', 'inet', this.#table]);
     } catch (err) {
       if (err instanceof NftCommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
-        return { tableExists: false, objects: new Set(), chains: new Map(), ports: [], bridges: [], hairpin: [] };
+        return {
+          tableExists: false,
+          objects: new Set(),
+          chains: new Map(),
+          ports: [],
+          bridges: [],
+          hairpin: [],
+          self: [],
+        };
       }
       throw err;
     }
@@ -604,6 +644,7 @@ export function parsePublishState(json: unknown, table: string): PublishState {
     ports: [],
     bridges: [],
     hairpin: [],
+    self: [],
   };
   const ourChains = new Set(CHAINS.map((c) => c.name));
   for (const item of items) {
@@ -630,6 +671,15 @@ export function parsePublishState(json: unknown, table: string): PublishState {
           const v = isRecord(e) && isRecord(e.elem) ? e.elem.val : e;
           const parts = isRecord(v) && Array.isArray(v.concat) ? v.concat : [];
           if (typeof parts[0] === 'string' && parts[0] === parts[1]) state.hairpin.push(parts[0]);
+        }
+      }
+      if (kind === 'set' && obj.name === SET_SELF) {
+        for (const e of elems) {
+          const v = isRecord(e) && isRecord(e.elem) ? e.elem.val : e;
+          const parts = isRecord(v) && Array.isArray(v.concat) ? v.concat : [];
+          if (typeof parts[0] === 'string' && parts[0] === parts[1] && isIpv4(parts[0])) {
+            state.self.push(normalizeIp(parts[0]));
+          }
         }
       }
     }

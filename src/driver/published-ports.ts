@@ -10,7 +10,7 @@
  */
 import { type PortMapping, PortTakenError, type PublishedPort, type Transport } from '../binding/publish.ts';
 import { BindingError, bindingErrorReasons } from '../binding/errors.ts';
-import { bridgeName } from '../binding/names.ts';
+import { bridgeName, interfaceNames } from '../binding/names.ts';
 import { fail } from '../errors.ts';
 import { ipVersion } from '../util/ip.ts';
 import type { DriverRuntime } from './context.ts';
@@ -86,6 +86,7 @@ export async function publishPorts(
     published = await publisher.publish({
       endpointId,
       bridge: bridgeName(port.network_id),
+      hostDevice: interfaceNames(port.id).host,
       containerIp,
       mappings,
     });

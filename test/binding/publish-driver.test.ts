@@ -74,6 +74,7 @@ describe('published ports in the driver', () => {
       exec: nft.exec,
       listeners: async () => listening,
       ephemeralRange: async () => [49153, 49160],
+      setHairpin: async () => {},
       setRouteLocalnet: async () => {},
     });
     env.driver.runtime.publisher = publisher;

@@ -42,12 +42,20 @@ function tableJson(ports: PublishedPort[], extra: object[] = []): string {
       { map: { family: 'inet', table, name: 'publish_any4', elem: ports.filter((p) => !p.hostIp).map(elem) } },
       { set: { family: 'inet', table, name: 'publish_bridges', elem: bridges } },
       { set: { family: 'inet', table, name: 'publish_hairpin', elem: bridges.map((b) => ({ concat: [b, b] })) } },
+      {
+        set: {
+          family: 'inet',
+          table,
+          name: 'publish_self',
+          elem: [...new Set(ports.map((p) => p.containerIp))].map((a) => ({ concat: [a, a] })),
+        },
+      },
       ...['publish_prerouting', 'publish_output', 'publish_postrouting', 'publish_input'].map((name) => ({
         chain: { family: 'inet', table, name },
       })),
       ...rules('publish_prerouting', ['published on this address', 'published on every address']),
       ...rules('publish_output', ['published on this address', 'published on every address']),
-      ...rules('publish_postrouting', ['from the host itself', 'hairpin within a network']),
+      ...rules('publish_postrouting', ['from the host itself', 'hairpin within a network', 'a container to itself']),
       ...rules('publish_input', ['published reply', 'loopback from a container']),
       ...extra,
     ],
@@ -89,6 +97,7 @@ function publisher(fake: Fake, listeners: HostListener[] = [], localnet: string[
     exec: fake.exec,
     listeners: async () => listeners,
     ephemeralRange: async () => [40000, 40009],
+    setHairpin: async () => {},
     setRouteLocalnet: async (bridge, on) => {
       localnet.push(`${bridge}=${on ? 1 : 0}`);
     },
@@ -148,6 +157,7 @@ describe('NftPublisher transactions', () => {
     assert.match(s, /add element inet kuryr_ts publish_addr4 \{ 192\.0\.2\.7 \. sctp \. 9000 comment/);
     assert.match(s, /add element inet kuryr_ts publish_bridges \{ "brq11111111-11" \}/);
     assert.match(s, /add element inet kuryr_ts publish_hairpin \{ "brq11111111-11" \. "brq11111111-11" \}/);
+    assert.match(s, /add element inet kuryr_ts publish_self \{ 10\.9\.0\.5 \. 10\.9\.0\.5 \}/);
     assert.deepEqual(localnet, ['brq11111111-11=1']);
   });
 
