@@ -157,13 +157,14 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
     await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, 'pub']);
     await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, 'pub2']);
     await docker(['network', 'create', '-d', 'bridge', '--subnet', `10.${x}.200.0/24`, 'bpub']);
+    await docker(['network', 'create', '-d', 'bridge', '--subnet', `10.${x}.201.0/24`, 'bpub2']);
   });
 
   after(async () => {
     if (engine !== undefined) {
       const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
       if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-      for (const n of ['pub', 'pub2', 'bpub']) await engine.docker(['network', 'rm', n]);
+      for (const n of ['pub', 'pub2', 'bpub', 'bpub2']) await engine.docker(['network', 'rm', n]);
     }
     const left = await table();
     await engine?.stop({ killContainers: true });
@@ -180,6 +181,7 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
     await docker(['run', '-d', '--name', 'cli', '--net', 'pub', 'busybox:local', 'sleep', '3600']);
     await docker(['run', '-d', '--name', 'cli2', '--net', 'pub2', 'busybox:local', 'sleep', '3600']);
     await docker(['run', '-d', '--name', 'bcli', '--net', 'bpub', 'busybox:local', 'sleep', '3600']);
+    await docker(['run', '-d', '--name', 'bcli2', '--net', 'bpub2', 'busybox:local', 'sleep', '3600']);
     const webIp = await ipOf('web', 'pub');
     assert.deepEqual(await published(), [
       {
@@ -192,25 +194,32 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
       },
     ]);
 
-    const clients: Array<[string, { ns: string } | { container: string }, string]> = [
-      ['outside, to the host address', { ns: OUT }, hostIp],
-      ['the host, localhost', { ns: HOST }, '127.0.0.1'],
-      ['the host, its own address', { ns: HOST }, hostIp],
-      ['a container of the same network', { container: 'cli' }, hostIp],
-      ['a container of another kuryr network', { container: 'cli2' }, hostIp],
-      ["a container of Docker's bridge network", { container: 'bcli' }, hostIp],
-      ['the published container itself', { container: 'web' }, hostIp],
+    type Where = { ns: string } | { container: string };
+    // The same scenario for both drivers: [who, the client for kuryr's port, the client for the bridge's].
+    const clients: Array<[string, Where, Where]> = [
+      ['outside, to the host address', { ns: OUT }, { ns: OUT }],
+      ['the host, localhost', { ns: HOST }, { ns: HOST }],
+      ['the host, its own address', { ns: HOST }, { ns: HOST }],
+      ['a container of the same network', { container: 'cli' }, { container: 'bcli' }],
+      ['a container of another network (same driver)', { container: 'cli2' }, { container: 'bcli2' }],
+      ['the published container itself', { container: 'web' }, { container: 'bweb' }],
     ];
     const results: string[] = [];
-    for (const [who, where, ip] of clients) {
-      const kuryr = await answer(where, ip, 8080, 'hello-kuryr');
-      const bridge = await answer(where, ip, 8081, 'hello-bridge');
+    for (const [who, forKuryr, forBridge] of clients) {
+      const ip = 'ns' in forKuryr && forKuryr.ns === HOST && who.includes('localhost') ? '127.0.0.1' : hostIp;
+      const kuryr = await answer(forKuryr, ip, 8080, 'hello-kuryr');
+      const bridge = await answer(forBridge, ip, 8081, 'hello-bridge');
       results.push(`${who}: kuryr=${kuryr || '(nothing)'} bridge=${bridge || '(nothing)'}`);
     }
     assert.deepEqual(
       results,
       clients.map(([who]) => `${who}: kuryr=hello-kuryr bridge=hello-bridge`),
     );
+    // Across drivers: a bridge network's container reaches kuryr's port. A kuryr container does not reach the
+    // bridge's, which Docker's userland proxy serves on a host address: isolation lets kuryr containers reach
+    // no host address but their gateway ([embedded] allow_host_access = false).
+    assert.equal(await answer({ container: 'bcli' }, hostIp, 8080, 'hello-kuryr'), 'hello-kuryr');
+    assert.equal(await readFrom({ container: 'cli' }, hostIp, 8081), '');
     // The outside machine has no route to the containers: only the published port reaches them.
     assert.equal(await readFrom({ ns: OUT }, webIp, 80), '');
   });
