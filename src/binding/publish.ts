@@ -2,8 +2,11 @@
  * Published ports of the embedded backend (`docker run -p` / `-P`): destination NAT to the container, in the
  * plugin's own nftables table (`table inet kuryr_ts`, shared with isolation.ts), in chains and maps of its own,
  * all named `publish_…`. The ruleset is fixed; each published port is one map element whose comment names its
- * endpoint and bridge (`<endpoint id> <bridge>`), so the kernel holds the whole state and nothing is kept in
- * memory: Revoke, DeleteEndpoint, a restart and `kuryr gc` all find it again there.
+ * endpoint and bridge (`<endpoint id> <bridge>`), so the kernel holds the whole state: Revoke, DeleteEndpoint,
+ * a restart and `kuryr gc` all find it again there. The only thing kept in memory is a shortcut: which endpoints
+ * publish anything, as last read and then written by this process, so that the Revoke and DeleteEndpoint of
+ * the many endpoints that publish nothing run no `nft` (a process unpublishes only its own endpoints, and
+ * reads the kernel again after a restart).
  *
  * - `publish_addr4` (`host address . protocol . host port : container address . container port`) for
  *   `-p IP:port:port`, `publish_any4` (`protocol . host port : …`) for every host address.
@@ -211,6 +214,8 @@ export class NftPublisher implements PortPublisher {
   readonly #ephemeralRange: () => Promise<[number, number]>;
   readonly #setRouteLocalnet: (bridge: string, on: boolean) => Promise<void>;
   readonly #setHairpin: (device: string) => Promise<void>;
+  /** Endpoints with published ports, as last read (and since written) by this process; undefined: not read. */
+  #publishing: Set<string> | undefined;
 
   constructor(options: NftPublisherOptions = {}) {
     this.#table = options.table ?? DEFAULT_ISOLATION_TABLE;
@@ -283,6 +288,7 @@ export class NftPublisher implements PortPublisher {
         if (req.hostDevice !== undefined) await this.#setHairpin(req.hostDevice);
         try {
           await this.#nft(['-f', '-'], this.#script(state, stale, added, [...others, ...result]));
+          if (result.length > 0) this.#publishing?.add(req.endpointId);
           return result;
         } catch (err) {
           if (attempt >= 2 || !(err instanceof NftCommandError) || err.exitCode === null) throw err;
@@ -294,6 +300,7 @@ export class NftPublisher implements PortPublisher {
   async unpublish(endpointId: string): Promise<PublishedPort[]> {
     checkEndpointId(endpointId);
     return this.#locked(async () => {
+      if (this.#publishing !== undefined && !this.#publishing.has(endpointId)) return [];
       for (let attempt = 1; ; attempt++) {
         const state = await this.#read();
         const gone = state.ports.filter((p) => p.endpointId === endpointId);
@@ -305,6 +312,7 @@ export class NftPublisher implements PortPublisher {
           if (attempt >= 2 || !(err instanceof NftCommandError) || err.exitCode === null) throw err;
           continue;
         }
+        this.#publishing?.delete(endpointId);
         for (const bridge of new Set(gone.map((p) => p.bridge))) {
           if (!after.some((p) => p.bridge === bridge)) await this.#setRouteLocalnet(bridge, false).catch(() => {});
         }
@@ -376,6 +384,7 @@ export class NftPublisher implements PortPublisher {
       out = await this.#nft(['-j', 'list', 'table', 'inet', this.#table]);
     } catch (err) {
       if (err instanceof NftCommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
+        this.#publishing = new Set();
         return {
           tableExists: false,
           objects: new Set(),
@@ -394,7 +403,9 @@ export class NftPublisher implements PortPublisher {
     } catch (err) {
       throw new NftCommandError(this.#argv(['-j', 'list', 'table']), 0, '', `printed invalid JSON (${err})`);
     }
-    return parsePublishState(json, this.#table);
+    const state = parsePublishState(json, this.#table);
+    this.#publishing = new Set(state.ports.map((p) => p.endpointId));
+    return state;
   }
 
   #argv(args: readonly string[]): string[] {

@@ -272,15 +272,30 @@ describe('NftPublisher transactions', () => {
     await p.unpublish(EP2);
     assert.equal(fake.scripts[1], 'delete table inet kuryr_ts\n');
 
-    // Isolation's chains in the same table stay.
+    // Isolation's chains in the same table stay (a process that starts with that table).
     fake.table = tableJson([two[1]!], [{ chain: { family: 'inet', table: 'kuryr_ts', name: 'forward' } }]);
-    await p.unpublish(EP2);
+    await publisher(fake).unpublish(EP2);
     assert.doesNotMatch(fake.scripts[2]!, /delete table/);
     assert.match(fake.scripts[2]!, /delete chain inet kuryr_ts publish_prerouting/);
     assert.match(fake.scripts[2]!, /delete map inet kuryr_ts publish_any4/);
     assert.doesNotMatch(fake.scripts[2]!, /forward/);
 
     assert.deepEqual(await p.unpublish(EP1), [], 'nothing left: idempotent');
+  });
+
+  test('endpoints that publish nothing cost one read per process, then no nft at all', async () => {
+    const fake = fakeNft(tableJson([published({ endpointId: EP2 })]));
+    const p = publisher(fake);
+    assert.deepEqual(await p.unpublish(EP1), []);
+    assert.deepEqual(await p.unpublish(EP1), []);
+    assert.equal(fake.calls.length, 1, 'one listing, then known');
+    await p.publish({ endpointId: EP1, bridge: 'brq11111111-11', containerIp: '10.9.0.5', mappings: [tcp(9000)] });
+    fake.table = tableJson([published({ endpointId: EP2 }), published({ hostPort: 9000 })]);
+    assert.equal((await p.unpublish(EP1)).length, 1, 'what this process published is unpublished');
+    assert.match(fake.scripts.at(-1)!, /delete element inet kuryr_ts publish_any4 \{ tcp \. 9000 \}/);
+    const calls = fake.calls.length;
+    assert.deepEqual(await p.unpublish(EP1), []);
+    assert.equal(fake.calls.length, calls);
   });
 
   test('list reads back what the kernel holds', async () => {
