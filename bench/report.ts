@@ -72,6 +72,12 @@ export function renderStandard(result: StandardResult, markdown = false): string
   add('docker network create (p50)', p50('network create'), ms);
   add('docker network rm (p50)', p50('network rm'), ms);
   add('first ping between two new containers (p50)', p50('first ping'), ms);
+  // Results of runs from before this phase existed have none.
+  add(
+    'first answer on a published port, docker run -p to localhost (p50)',
+    (t) => t.phases['first answer (-p)']?.perOp.p50,
+    ms,
+  );
   add('dockerd CPU per container run + rm', (t) => perContainer(t, (phase) => t.phases[phase].dockerdCpuMs), ms);
   const pluginRows: [string, (t: TargetResult) => number | undefined][] = [
     [

@@ -38,7 +38,8 @@ const USAGE = `Usage: npm run bench -- [options]
 
   --containers N      containers per phase (default 20; with --scale 500)
   --networks N        networks created/removed (default 5; with --scale 50)
-  --pings N           container pairs for the time to first ping (default 3)
+  --pings N           container pairs for the time to first ping, and containers for the first answer
+                      on a published port (default 3)
   --rounds N          repeat the standard workload N times, pooling the samples (default 3)
   --targets LIST      columns, comma-separated (default bridge,kuryr-embedded, and kuryr-neutron when the Neutron lab runs; kuryr-ovn: the ML2/OVN lab, on request; known: ${Object.keys(TARGETS).join(', ')})
   --scale             the scale run instead: containers over networks, latency as the count grows

@@ -8,7 +8,7 @@ import type { MachineInfo } from './machine.ts';
 import { type MemoryStatus, memoryOf } from './proc.ts';
 import { percentile, round } from './stats.ts';
 import type { AccessLogEntry, BenchTarget, TargetContext, TargetFactory } from './targets.ts';
-import { measurePhase, mergePhases, type PhaseResult, pool, Workload } from './workload.ts';
+import { firstAnswer, measurePhase, mergePhases, type PhaseResult, pool, Workload } from './workload.ts';
 
 export interface StandardOptions {
   /** Containers per run/rm phase (default 20). */
@@ -32,6 +32,7 @@ export const PHASES = [
   'run (all at once)',
   'rm -f (all at once)',
   'first ping',
+  'first answer (-p)',
   'network rm',
   'lifecycle',
 ] as const;
@@ -159,6 +160,8 @@ export async function runStandard(
   const created = new Map<string, string[]>();
   const containers = new Map<string, string[]>();
   const N = options.containers;
+  let port = 20000 + Math.floor(Math.random() * 20000);
+  const nextPort = () => port++;
 
   const bodies: Record<PhaseName, (w: Workload) => Promise<number[]>> = {
     'network create': async (w) => {
@@ -204,6 +207,14 @@ export async function runStandard(
     'first ping': async (w) => {
       const ms: number[] = [];
       for (let i = 0; i < options.pings; i++) ms.push(await w.firstPing(mainNet.get(w.target.name)!));
+      return ms;
+    },
+    'first answer (-p)': async (w) => {
+      // Published ports (docker run -p), read from the host's localhost: a fresh host port each time, from a
+      // range of this run (nothing else on the host is expected to listen there).
+      const ms: number[] = [];
+      if (w.target.publishesPorts === false) return ms;
+      for (let i = 0; i < options.pings; i++) ms.push(await firstAnswer(w, mainNet.get(w.target.name)!, nextPort()));
       return ms;
     },
     'network rm': async (w) => {

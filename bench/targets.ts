@@ -49,6 +49,8 @@ export interface BenchTarget {
   /** Arguments of `docker network create` for a new network `name` (the index-th of this target). */
   networkCreateArgs(name: string, index: number): string[];
   readonly plugin?: PluginHandle;
+  /** False when `docker run -p` publishes nothing (kuryr on a real Neutron: no host agent of ours). */
+  readonly publishesPorts?: boolean;
   stop(): Promise<void>;
 }
 
@@ -167,6 +169,7 @@ function kuryrOnLab(
     conf: neutronConfSection(lab, 'noauth'),
     extraArgs: ['--backend', 'neutron', '--docker-host', ctx.engine.host],
     subnets: true,
+    publishesPorts: false,
   });
 }
 
@@ -178,6 +181,7 @@ interface KuryrVariant {
   extraArgs: string[];
   /** Give every network a `--subnet` (no default pool). */
   subnets: boolean;
+  publishesPorts?: boolean;
 }
 
 async function kuryrTarget(ctx: TargetContext, variant: KuryrVariant): Promise<BenchTarget> {
@@ -227,6 +231,7 @@ async function kuryrTarget(ctx: TargetContext, variant: KuryrVariant): Promise<B
       name,
     ],
     plugin: handle,
+    ...(variant.publishesPorts === false ? { publishesPorts: false } : {}),
     stop: async () => {
       await plugin.stop();
     },

@@ -3,6 +3,7 @@
  * docker command, and around the phase the CPU of dockerd and of the plugin (/proc), the Neutron calls
  * (the plugin's metrics) and the libnetwork requests (its access log).
  */
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
 import { sumOf } from '../test/helpers/prometheus.ts';
@@ -198,6 +199,67 @@ export class Workload {
     if (!ok) throw new Error(`${this.target.name}: ${a.name} cannot ping ${b.name} (${ip}): ${last.trim()}`);
     return ms;
   }
+}
+
+/**
+ * What a TCP connection to `host:port` reads before the peer closes it or `timeoutMs` passes: '' when the
+ * connection is refused or nothing comes (Docker's proxy accepts before the container listens).
+ */
+export function readOnce(host: string, port: number, timeoutMs = 1000): Promise<string> {
+  return new Promise((resolve) => {
+    let data = '';
+    const socket = net.connect({ host, port });
+    const done = () => {
+      socket.destroy();
+      resolve(data);
+    };
+    socket.setTimeout(timeoutMs, done);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
+    socket.on('end', done);
+    socket.on('error', done);
+  });
+}
+
+/**
+ * Time to the first answer on a published port: from `docker run -d -p <hostPort>:80` of a container whose
+ * server answers one line to the first time that line is read through the host's 127.0.0.1:<hostPort>.
+ * Removes the container afterwards (not timed).
+ */
+export async function firstAnswer(w: Workload, network: string, hostPort: number): Promise<number> {
+  const name = `${w.prefix}-p${hostPort}`;
+  const t0 = performance.now();
+  await w.engine.dockerOk([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--net',
+    network,
+    '-p',
+    `${hostPort}:80`,
+    IMAGE,
+    'nc',
+    '-ll',
+    '-p',
+    '80',
+    '-e',
+    'echo',
+    'published',
+  ]);
+  let got = '';
+  for (let i = 0; i < 200 && got.trim() !== 'published'; i++) {
+    got = await readOnce('127.0.0.1', hostPort);
+    if (got.trim() !== 'published') await sleep(20);
+  }
+  const ms = performance.now() - t0;
+  await w.remove(name);
+  if (got.trim() !== 'published') {
+    throw new Error(`${w.target.name}: nothing answered on the published port 127.0.0.1:${hostPort}`);
+  }
+  return ms;
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; results in the order of `items`. */

@@ -19,6 +19,10 @@
  *   through an interface that is not one of our bridges is masqueraded, IPv4 and IPv6 alike (Docker's
  *   `enable_ip_masquerade`, on by default; never for internal networks).
  *
+ * - Published ports (publish.ts, chains `publish_…` in this same table): a connection DNATed into a network
+ *   (`ct status dnat`) and the replies of one pass; the table is kept while published ports' chains are in it
+ *   (then `removeNetwork` deletes only its own chains and sets).
+ *
  * The filter chains only drop or end their own chain: an `accept` here ends this table's chain, never another
  * table's, so the host's own firewall (iptables, Docker's FORWARD policy) still applies on top (host-firewall.ts
  * adds the few iptables rules a `FORWARD DROP` host needs), and nothing outside this table is read or written
@@ -134,6 +138,7 @@ const CHAINS: ReadonlyArray<{ name: string; spec: string; rules: ReadonlyArray<[
       ['iifname . ip6 daddr @gateways6 accept', 'own gateway v6'],
       ['ip daddr { 224.0.0.0/24, 255.255.255.255 } accept', 'link-local multicast, broadcast'],
       ['ip6 daddr { fe80::/10, ff02::/16 } accept', 'link-local, neighbour discovery'],
+      ['ct status dnat ct direction reply accept', 'reply to the host from a published port'],
       ['counter drop', 'any other host address'],
     ],
   },
@@ -273,7 +278,16 @@ export class NftIsolation implements NetworkIsolation {
 
     if (!anyWanted) {
       if (state === undefined) return [];
-      if (!othersLeft) return [`delete table ${t}`];
+      if (!othersLeft) {
+        // Chains of other parts of the plugin (published ports: `publish_…`) keep the table; ours go.
+        const ours = new Set<string>([...SET_NAMES, ...CHAINS.map((c) => c.name)]);
+        if (![...state.chains.keys(), ...state.sets.keys()].some((name) => !ours.has(name))) {
+          return [`delete table ${t}`];
+        }
+        const chains = CHAINS.filter((c) => state.chains.has(c.name)).map((c) => `delete chain ${t} ${c.name}`);
+        const sets = SET_NAMES.filter((name) => state.sets.has(name)).map((name) => `delete set ${t} ${name}`);
+        return [...chains, ...sets];
+      }
     } else {
       // Structure: `add` is idempotent and recreates whatever is missing.
       const structureOk =

@@ -9,6 +9,7 @@ import { OvsLeftovers } from '../binding/ovs-leftovers.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import { IptablesAccept } from '../binding/host-firewall.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
+import { NftPublisher } from '../binding/publish.ts';
 import type { Config } from '../config/config.ts';
 import { DockerClient, type DockerEndpoints } from '../docker/client.ts';
 import type { Logger } from '../driver/context.ts';
@@ -72,7 +73,10 @@ export async function gcCommand(
       tagSupport,
       binder: new VethBinder({ owner: config.driverName }),
       ...(config.backend === 'embedded'
-        ? { agent: new LinuxBridgeAgent({ owner: config.driverName, firewall: new IptablesAccept() }) }
+        ? {
+            agent: new LinuxBridgeAgent({ owner: config.driverName, firewall: new IptablesAccept() }),
+            publisher: new NftPublisher(),
+          }
         : {}),
       settings: config.driver,
       log,

@@ -8,6 +8,7 @@ import { detectTagSupport, ensureDefaultPools, openBackend, restoreHostNetworks 
 import { IptablesAccept } from '../binding/host-firewall.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
+import { NftPublisher } from '../binding/publish.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
@@ -52,7 +53,7 @@ export async function serve(config: Config): Promise<void> {
   const driver = new KuryrDriver({
     neutron,
     binder: new VethBinder({ owner: config.driverName, bindir: config.bindir, log }),
-    ...(agent === undefined ? {} : { agent }),
+    ...(agent === undefined ? {} : { agent, publisher: new NftPublisher() }),
     settings: config.driver,
     log,
     names: dockerNames(new DockerClient(config.dockerHost)),

@@ -10,6 +10,7 @@ import { isNotFound } from '../neutron/errors.ts';
 import type { Port, SecurityGroup, SecurityGroupRuleCreate } from '../neutron/types.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint } from './lookup.ts';
+import { publishPorts, unpublishPorts } from './published-ports.ts';
 
 export const EXPOSED_PORTS_OPTION = 'com.docker.network.endpoint.exposedports';
 const SG_DESCRIPTION = 'Docker exposed ports created by Kuryr.';
@@ -118,11 +119,27 @@ export async function deleteExposedGroups(rt: DriverRuntime, groups: readonly Se
 }
 
 /**
- * `NetworkDriver.ProgramExternalConnectivity`. CreateEndpoint already attached the group when Docker gave it
+ * `NetworkDriver.ProgramExternalConnectivity`: the published ports (published-ports.ts), then the exposed ports'
+ * group; the ports are unpublished again when the group fails.
+ */
+export async function programExternalConnectivity(
+  rt: DriverRuntime,
+  endpointId: string,
+  options: Readonly<Record<string, unknown>> | null | undefined,
+): Promise<void> {
+  await publishPorts(rt, endpointId, options);
+  await programExposedGroup(rt, endpointId, options).catch(async (err: unknown) => {
+    await unpublishPorts(rt, endpointId);
+    throw err;
+  });
+}
+
+/**
+ * The exposed ports' group. CreateEndpoint already attached the group when Docker gave it
  * the exposed ports (it usually does), so this normally finds it in place and changes nothing: updating a port
  * that is already wired makes agents re-apply their rules, which some (linuxbridge with ebtables-nft) fail at.
  */
-export async function programExternalConnectivity(
+async function programExposedGroup(
   rt: DriverRuntime,
   endpointId: string,
   options: Readonly<Record<string, unknown>> | null | undefined,
@@ -156,7 +173,9 @@ export async function programExternalConnectivity(
 }
 
 /**
- * `NetworkDriver.RevokeExternalConnectivity`. The exposed-ports group lives as long as the endpoint's port
- * and goes with it (ReleaseAddress), so revoking changes nothing on a wired port (see Program above).
+ * `NetworkDriver.RevokeExternalConnectivity`: the published ports go. The exposed-ports group lives as long as
+ * the endpoint's port and goes with it (ReleaseAddress), so revoking does not change a wired port (see above).
  */
-export async function revokeExternalConnectivity(_rt: DriverRuntime, _endpointId: string): Promise<void> {}
+export async function revokeExternalConnectivity(rt: DriverRuntime, endpointId: string): Promise<void> {
+  await unpublishPorts(rt, endpointId);
+}

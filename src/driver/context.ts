@@ -5,6 +5,7 @@
  */
 import type { HostNetworkAgent } from '../binding/binder.ts';
 import type { Binder } from '../binding/binder.ts';
+import type { PortPublisher } from '../binding/publish.ts';
 import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { DriverCache } from './cache.ts';
@@ -24,6 +25,8 @@ export interface DriverDeps {
   binder: Binder;
   /** Present for the embedded backend, where the plugin plays the Neutron agent (bridge + gateway). */
   agent?: HostNetworkAgent;
+  /** Embedded backend: published ports (`-p`) as DNAT on this host (binding/publish.ts). */
+  publisher?: PortPublisher;
   settings: DriverSettings;
   log: Logger;
   /** Asks Docker for names people can read (recorded in Neutron descriptions); absent when Docker is not asked. */

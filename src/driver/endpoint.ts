@@ -19,6 +19,7 @@ import { waitForActivePort } from './vif-plugging.ts';
 import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { bindOptions } from './embedded-options.ts';
 import { mtuOf } from './network.ts';
+import { unpublishPorts } from './published-ports.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
 export interface CreateEndpointInput {
@@ -195,6 +196,7 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
 /** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
 export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Promise<void> {
   await rt.locks.run(`endpoint:${endpointId}`, async () => {
+    await unpublishPorts(rt, endpointId); // when Docker never revoked them
     const port = await portOfEndpoint(rt, endpointId);
     if (port === undefined) return;
     await rt.binder.unbind(port);

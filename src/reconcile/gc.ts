@@ -21,7 +21,15 @@ import { isOwnPool } from '../driver/pools.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
 import type { Network, Port } from '../neutron/types.ts';
 
-export type GcKind = 'network' | 'port' | 'subnetpool' | 'security-group' | 'bridge' | 'veth' | 'ovs-port';
+export type GcKind =
+  | 'network'
+  | 'port'
+  | 'subnetpool'
+  | 'security-group'
+  | 'bridge'
+  | 'veth'
+  | 'ovs-port'
+  | 'published-port';
 
 export interface GcAction {
   kind: GcKind;
@@ -187,6 +195,7 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
       opts.ovs!.remove(i.name),
     );
   }
+  await collectPublishedPorts(rt, act);
   const dockerChecked = opts.docker !== undefined && dockerSkipped === undefined;
   return { dockerChecked, ...(dockerSkipped === undefined ? {} : { dockerSkipped }), actions };
 }
@@ -216,6 +225,24 @@ function orphanPortReason(
   if (dockerNetwork === undefined || !docker.networks.has(dockerNetwork)) return 'its network is not a Docker network';
   if (port.fixed_ips.some((f) => docker.addresses.has(f.ip_address))) return undefined;
   return 'no Docker container holds its addresses';
+}
+
+/** Published ports (binding/publish.ts) of endpoints no port in the backend belongs to any more. */
+async function collectPublishedPorts(
+  rt: DriverRuntime,
+  act: (action: Omit<GcAction, 'result'>, run: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
+  const publisher = rt.publisher;
+  if (publisher === undefined) return;
+  const published = await publisher.list();
+  if (published.length === 0) return;
+  const endpoints = new Set((await rt.neutron.listPorts()).map((p) => rt.marks.endpointIdOfPort(p)));
+  for (const endpointId of new Set(published.map((p) => p.endpointId))) {
+    if (endpoints.has(endpointId)) continue;
+    await act({ kind: 'published-port', id: endpointId, reason: 'its endpoint no longer exists' }, () =>
+      publisher.unpublish(endpointId),
+    );
+  }
 }
 
 /** Host devices of ours with no backend object behind them. */
