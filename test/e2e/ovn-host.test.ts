@@ -42,7 +42,7 @@ const skip =
     ? 'needs root'
     : lab.skip.noauth ||
       (lab.mechanismDriver !== 'ovn'
-        ? `the lab of ${lab.file} is ${lab.mechanismDriver}, not ML2/OVN: this file runs against the OVN lab (scripts/test-ovn.sh)`
+        ? `elsewhere: the lab of ${lab.file} is ${lab.mechanismDriver}, not ML2/OVN; this file runs in the OVN pass (scripts/test-ovn.sh)`
         : false);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const PYTHON = '/usr/bin/python3';

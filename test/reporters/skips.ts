@@ -4,7 +4,8 @@
  *   skipped: 3 (Zed: ... ×2; opt-in: ... ×1)
  *
  * With KURYR_REQUIRE_LAB=1 (set by .ci/run), a skip is a failure unless its reason says it was meant:
- * `opt-in: ...` (a long case run on request) or `Zed: ...` (a documented difference of the Neutron release).
+ * `opt-in: ...` (a long case run on request), `Zed: ...` (a documented difference of the Neutron release) or
+ * `elsewhere: ...` (a file that runs in the other pass of the same run, e.g. on the ML2/OVN lab).
  * Any other reason means a lab, root, a kernel feature or a tool was missing, and a suite that skips for that
  * proves nothing; the run then ends with exit code 1 and a line naming each such test.
  *
@@ -14,7 +15,7 @@
 import type { TestEvent } from 'node:test/reporters';
 
 /** Reasons that mark a deliberate skip, allowed even when the lab is required. */
-const DELIBERATE = [/^opt-in:/, /^Zed:/];
+const DELIBERATE = [/^opt-in:/, /^Zed:/, /^elsewhere:/];
 
 interface Skip {
   name: string;
