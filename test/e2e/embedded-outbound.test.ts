@@ -10,7 +10,8 @@
  * network ping the outside and fetch the page; on an --internal network of either driver they cannot; the MTU
  * option reaches eth0 on both. Then what only the plugin does: its default pool steps around a host route inside
  * its first block, a --subnet over a host route or another network is refused, two containers of one kuryr network
- * talk to each other with no hand-made iptables rule. After teardown no nftables table of ours, no iptables rule,
+ * talk to each other with no hand-made iptables rule, and a published port (-p) answers from the outside, the
+ * host's localhost and other containers, as the bridge driver's does. After teardown no nftables table of ours, no iptables rule,
  * no device is left, and the real host's tables never changed.
  */
 import assert from 'node:assert/strict';
@@ -192,6 +193,52 @@ describe('embedded backend on a host with Docker’s default firewall (private h
       .split('\n')
       .filter((l) => l.includes('kuryr-ts'));
     assert.equal(rules.length, 2, rules.join('\n'));
+  });
+
+  it('published ports (-p) answer from the outside, localhost and another container with FORWARD DROP, like the bridge driver', async () => {
+    const serve = (name: string, net: string, hostPort: number, text: string) =>
+      docker([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--net',
+        net,
+        '-p',
+        `${hostPort}:80`,
+        'busybox:local',
+        'nc',
+        '-ll',
+        '-p',
+        '80',
+        '-e',
+        'echo',
+        text,
+      ]);
+    await serve('kweb', 'k-out', 8088, `k-${tag}`);
+    await serve('bweb', 'b-out', 8089, `b-${tag}`);
+    const ask = async (where: 'outside' | 'localhost' | 'k2' | 'b1', port: number): Promise<string> => {
+      const args = ['nc', '-w', '3', where === 'localhost' ? '127.0.0.1' : '198.51.100.1', String(port)];
+      for (let i = 0; i < 20; i++) {
+        let out = '';
+        try {
+          if (where === 'outside') out = inOut(['busybox', ...args]);
+          else if (where === 'localhost') out = inHost(['busybox', ...args]);
+          else out = (await engine.docker(['exec', where, ...args])).stdout;
+        } catch {
+          // not answering (yet)
+        }
+        if (out.trim() !== '') return out.trim();
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return '';
+    };
+    for (const where of ['outside', 'localhost', 'k2', 'b1'] as const) {
+      assert.equal(await ask(where, 8088), `k-${tag}`, `kuryr's published port answers from ${where}`);
+      assert.equal(await ask(where, 8089), `b-${tag}`, `the bridge driver's published port answers from ${where}`);
+    }
+    await docker(['rm', '-f', 'kweb', 'bweb']);
+    assert.equal(await ask('outside', 8088), '', 'nothing answers once the container is gone');
   });
 
   it('the default pool stepped around the host route in its first block', async () => {
