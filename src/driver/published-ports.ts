@@ -10,10 +10,11 @@
  */
 import { type PortMapping, PortTakenError, type PublishedPort, type Transport } from '../binding/publish.ts';
 import { BindingError, bindingErrorReasons } from '../binding/errors.ts';
-import { bridgeName, interfaceNames } from '../binding/names.ts';
+import { interfaceNames } from '../binding/names.ts';
 import { fail } from '../errors.ts';
 import { ipVersion } from '../util/ip.ts';
 import type { DriverRuntime } from './context.ts';
+import { bridgeOf, bridgeOptionsOf } from './embedded-options.ts';
 import { portOfEndpoint } from './lookup.ts';
 
 export const PORT_MAP_OPTION = 'com.docker.network.portmap';
@@ -81,14 +82,21 @@ export async function publishPorts(
   if (port === undefined) throw fail.notFound(`The port doesn't exist for the identifier ${endpointId}`);
   const containerIp = port.fixed_ips.map((f) => f.ip_address).find((a) => ipVersion(a) === 4);
   if (containerIp === undefined) throw fail.invalid('Published ports need an IPv4 address on the endpoint');
+  // The network's own bridge (`com.docker.network.bridge.name`) and default host address
+  // (`com.docker.network.bridge.host_binding_ipv4`), as Docker's bridge driver applies them.
+  const network = await rt.neutron.showNetwork(port.network_id);
+  const { hostBindingIpv4 } = bridgeOptionsOf(network);
   let published: PublishedPort[];
   try {
     published = await publisher.publish({
       endpointId,
-      bridge: bridgeName(port.network_id),
+      bridge: bridgeOf(network),
       hostDevice: interfaceNames(port.id).host,
       containerIp,
-      mappings,
+      mappings:
+        hostBindingIpv4 === undefined
+          ? mappings
+          : mappings.map((m) => (m.hostIp === undefined ? { ...m, hostIp: hostBindingIpv4 } : m)),
     });
   } catch (err) {
     if (err instanceof PortTakenError) throw fail.conflict(err.message, err);

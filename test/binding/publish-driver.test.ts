@@ -119,6 +119,30 @@ describe('published ports in the driver', () => {
     assert.deepEqual(await publisher.list(), []);
   });
 
+  test("the network's bridge.name and host_binding_ipv4 options: its own bridge, its default host address", async () => {
+    const net = await networkCreate(env.driver, {
+      subnet: '10.64.0.0/24',
+      opts: {
+        'com.docker.network.bridge.name': 'kxpubbr0',
+        'com.docker.network.bridge.host_binding_ipv4': '192.0.2.7',
+      },
+    });
+    const ep = await endpointJoin(env.driver, net);
+    await env.driver.programExternalConnectivity(ep.id, {
+      [PORTMAP]: [
+        { Proto: 6, Port: 80, HostIP: '', HostPort: 8080, HostPortEnd: 8080 },
+        { Proto: 6, Port: 81, HostIP: '192.0.2.9', HostPort: 8081, HostPortEnd: 8081 },
+      ],
+    });
+    const summary = (p: PublishedPort) => `${p.hostIp ?? '*'}:${p.hostPort} ${p.bridge}`;
+    assert.deepEqual((await publisher.list()).map(summary).sort(), [
+      '192.0.2.7:8080 kxpubbr0',
+      '192.0.2.9:8081 kxpubbr0',
+    ]);
+    await env.driver.revokeExternalConnectivity(ep.id);
+    assert.deepEqual(await publisher.list(), []);
+  });
+
   test('a port already taken is a 409 and changes nothing; another endpoint may take it once it is free', async () => {
     const net = await networkCreate(env.driver, { subnet: '10.61.0.0/24' });
     const a = await endpointJoin(env.driver, net);
