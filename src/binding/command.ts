@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { BindingError, type BindingErrorReason } from './errors.ts';
+import { toolEnv } from './tool-env.ts';
 
 /** What a finished program printed. */
 export interface CommandOutput {
@@ -78,13 +79,13 @@ interface ExecFileFailure {
   message?: string;
 }
 
-/** The default runner: `execFile` with a SIGKILL at the time limit and 16 MiB of output at most. */
+/** The default runner: `execFile` with a SIGKILL at the time limit, 16 MiB of output at most, `toolEnv()`. */
 export const execRunner: CommandRunner = (file, args, { timeoutMs }) =>
   new Promise((resolve, reject) => {
     execFile(
       file,
       [...args],
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', env: toolEnv() },
       (error, stdout, stderr) => {
         if (error) reject(Object.assign(error, { stdout, stderr }));
         else resolve({ stdout, stderr });
