@@ -10,6 +10,7 @@ import ipaddr from 'ipaddr.js';
 import { fail } from '../errors.ts';
 import { isCidr, parseCidr } from '../util/ip.ts';
 import { type Backend, type Config, type LogLevel, PLUGIN_SOCKET_DIR } from './config.ts';
+import { kuryrUriListen } from './kuryr-uri.ts';
 import { OPTIONS, type OptionSpec } from './options-table.ts';
 
 /** Flags every subcommand accepts. */
@@ -127,7 +128,8 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
   checkPool(`${file ?? 'defaults'}: [embedded] default_pool_prefix_v4`, v4, v4len);
   checkPool(`${file ?? 'defaults'}: [embedded] default_pool_prefix_v6`, v6, v6len);
 
-  const listen = flags.listen ?? null;
+  // --listen, else a set kuryr_uri (unless --socket asks for the unix socket), else the unix socket.
+  const listen = flags.listen ?? (flags.socket === undefined ? (kuryrUriListen(values, env, file) ?? null) : null);
   const stateDir = path.resolve(flags.stateDir ?? get('kuryr_ts', 'state_dir'));
   const socketGroup = get('kuryr_ts', 'socket_group');
   const hostId = get('kuryr_ts', 'host_id');
@@ -205,7 +207,7 @@ function tlsSettings(get: (section: string, key: string) => string, tcp: boolean
   if (!truthy(get('DEFAULT', 'enable_ssl'))) return null;
   if (!tcp)
     throw fail.config(
-      `${file ?? 'defaults'}: [DEFAULT] enable_ssl needs --listen HOST:PORT (the unix socket is root-only already)`,
+      `${file ?? 'defaults'}: [DEFAULT] enable_ssl needs --listen HOST:PORT or kuryr_uri (the unix socket is root-only already)`,
     );
   const certFile = get('DEFAULT', 'ssl_cert_file');
   const keyFile = get('DEFAULT', 'ssl_key_file');
