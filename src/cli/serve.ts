@@ -22,8 +22,8 @@ import { runGc } from './gc.ts';
 import { acquireStoreLock } from './store-lock.ts';
 
 /**
- * How long requests in flight may take to finish on shutdown: longer than any of them can run (a bind script's
- * 60 s limit, Neutron's 20 s deadline), shorter than systemd's 90 s before SIGKILL.
+ * How long requests in flight may take to finish on shutdown: more than a request normally runs (a bind script
+ * has 60 s, each Neutron call its own time limit), less than systemd's 90 s before SIGKILL.
  */
 const SHUTDOWN_GRACE_MS = 75_000;
 
@@ -123,6 +123,7 @@ export async function serve(config: Config): Promise<void> {
     log.error({ inFlight: unfinished }, `requests still running after ${SHUTDOWN_GRACE_MS / 1000} s: exiting`);
     process.exit(1);
   }
+  await reconciling; // a gc pass uses the store too (bounded by Neutron's and Docker's time limits)
   await backend.close();
   storeLock?.release();
   log.info({}, 'store closed, stopped');
@@ -160,16 +161,22 @@ async function listenForDocker(
 
 /** Grace period of reconciliation while serving: anything younger may belong to an operation in flight. */
 const GC_GRACE_SECONDS = 60;
-let reconciling = false;
+/** The reconciliation pass running now, if any (shutdown waits for it before the store closes). */
+let reconciling: Promise<void> | undefined;
 
-async function reconcile(
+function reconcile(driver: KuryrDriver, config: Config, log: Logger, when: 'start-up' | 'periodic'): Promise<void> {
+  reconciling ??= reconcileOnce(driver, config, log, when).finally(() => {
+    reconciling = undefined;
+  });
+  return reconciling;
+}
+
+async function reconcileOnce(
   driver: KuryrDriver,
   config: Config,
   log: Logger,
   when: 'start-up' | 'periodic',
 ): Promise<void> {
-  if (reconciling) return;
-  reconciling = true;
   try {
     const report = await runGc(driver.runtime, config, {
       dryRun: false,
@@ -183,8 +190,6 @@ async function reconcile(
     log[level]({ removed: report.actions.length, ...(skipped ? { dockerView: skipped } : {}) }, `${when} gc done`);
   } catch (err) {
     log.error({ err: errorMessage(err) }, `${when} gc failed`);
-  } finally {
-    reconciling = false;
   }
 }
 
