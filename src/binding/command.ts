@@ -4,7 +4,9 @@
  * oslo.concurrency `processutils` reports them, so an operator sees the same text as with the original.
  */
 import { execFile } from 'node:child_process';
+import { redactText } from '../observability/redact.ts';
 import { BindingError, type BindingErrorReason } from './errors.ts';
+import { toolEnv } from './tool-env.ts';
 
 /** What a finished program printed. */
 export interface CommandOutput {
@@ -19,9 +21,24 @@ export type CommandRunner = (
   options: { timeoutMs: number },
 ) => Promise<CommandOutput>;
 
+/** Most characters of each of stdout and stderr an error message shows (the rest is in the error's fields). */
+export const OUTPUT_EXCERPT_CHARS = 400;
+
+/**
+ * What an error message shows of a program's output: credentials replaced (`redactText`), and only the last
+ * `max` characters of a longer output (where a failing program says why), marked as cut.
+ */
+export function outputExcerpt(text: string, max = OUTPUT_EXCERPT_CHARS): string {
+  const clean = redactText(text);
+  if (clean.length <= max) return clean;
+  return `[${clean.length - max} characters omitted]…${clean.slice(-max)}`;
+}
+
 /**
  * A program that exited non-zero, timed out, was killed or could not be started. The message is
- * processutils' text: `Unexpected error while running command.\nCommand: …\nExit code: N\nStdout: '…'\nStderr: '…'`.
+ * processutils' text: `Unexpected error while running command.\nCommand: …\nExit code: N\nStdout: '…'\nStderr: '…'`,
+ * with a short, redacted excerpt of each output (`outputExcerpt`): the message becomes Docker's `Err`, which
+ * ends up in `docker` command output and dockerd's log. The full output stays in `stdout` / `stderr`.
  */
 export class CommandError extends BindingError {
   override readonly name = 'CommandError';
@@ -57,7 +74,7 @@ export class CommandError extends BindingError {
     const exit = result.exitCode ?? (result.signal === undefined ? '-' : result.signal);
     super(
       reason,
-      `${description}\nCommand: ${argv.join(' ')}\nExit code: ${exit}\nStdout: ${pythonRepr(result.stdout)}\nStderr: ${pythonRepr(result.stderr)}`,
+      `${description}\nCommand: ${argv.join(' ')}\nExit code: ${exit}\nStdout: ${pythonRepr(outputExcerpt(result.stdout))}\nStderr: ${pythonRepr(outputExcerpt(result.stderr))}`,
     );
     this.argv = argv;
     this.exitCode = result.exitCode;
@@ -78,13 +95,13 @@ interface ExecFileFailure {
   message?: string;
 }
 
-/** The default runner: `execFile` with a SIGKILL at the time limit and 16 MiB of output at most. */
+/** The default runner: `execFile` with a SIGKILL at the time limit, 16 MiB of output at most, `toolEnv()`. */
 export const execRunner: CommandRunner = (file, args, { timeoutMs }) =>
   new Promise((resolve, reject) => {
     execFile(
       file,
       [...args],
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', env: toolEnv() },
       (error, stdout, stderr) => {
         if (error) reject(Object.assign(error, { stdout, stderr }));
         else resolve({ stdout, stderr });

@@ -12,7 +12,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Port } from '../neutron/types.ts';
-import { type CommandRunner, pythonRepr, runCommand } from './command.ts';
+import { redactText } from '../observability/redact.ts';
+import { CommandError, type CommandOutput, type CommandRunner, pythonRepr, runCommand } from './command.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 
 /** Where bind scripts' output goes (structurally a subset of the plugin's logger). */
@@ -141,14 +142,27 @@ export class BindHooks {
   }
 
   async #run(script: string, args: string[]): Promise<void> {
-    const { stdout, stderr } = await runCommand(bindingErrorReasons.bindScript, script, args, {
-      timeoutMs: this.#timeoutMs,
-      ...(this.#runner === undefined ? {} : { runner: this.#runner }),
-    });
-    // As kuryr: standard output at debug level, standard error at error level.
-    if (stdout.trim() !== '')
-      this.#log.debug({ script, command: args[0], port: args[1], stdout }, 'bind script output');
-    if (stderr.trim() !== '') this.#log.error({ script, command: args[0], port: args[1], stderr }, 'bind script error');
+    const what = { script, command: args[0], port: args[1] };
+    let output: CommandOutput;
+    try {
+      output = await runCommand(bindingErrorReasons.bindScript, script, args, {
+        timeoutMs: this.#timeoutMs,
+        ...(this.#runner === undefined ? {} : { runner: this.#runner }),
+      });
+    } catch (err) {
+      // Docker's Err gets a short excerpt (CommandError); the whole output, redacted, goes to the log.
+      if (err instanceof CommandError)
+        this.#log.error(
+          { ...what, exit: err.exitCode, stdout: redactText(err.stdout), stderr: redactText(err.stderr) },
+          'bind script failed',
+        );
+      throw err;
+    }
+    // As kuryr: standard output at debug level, standard error at error level; credentials in them redacted.
+    if (output.stdout.trim() !== '')
+      this.#log.debug({ ...what, stdout: redactText(output.stdout) }, 'bind script output');
+    if (output.stderr.trim() !== '')
+      this.#log.error({ ...what, stderr: redactText(output.stderr) }, 'bind script error');
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { BindingError, bindingErrorReasons } from './errors.ts';
+import { toolEnv } from './tool-env.ts';
 
 /** An `ip` invocation that failed: its full command line, exit status and standard error. */
 export class IpCommandError extends BindingError {
@@ -127,7 +128,7 @@ const defaultExec: ExecRunner = (file, args, { timeoutMs }) =>
         killSignal: 'SIGKILL',
         maxBuffer: 64 * 1024 * 1024,
         encoding: 'utf8',
-        env: { ...process.env, LC_ALL: 'C' },
+        env: toolEnv(),
       },
       (error, stdout, stderr) => {
         if (error) reject(Object.assign(error, { stdout, stderr }));

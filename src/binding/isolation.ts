@@ -36,6 +36,7 @@ import { bigIntToIp, InvalidAddressError, ipVersion, lastAddress, normalizeIp, p
 import type { InterfaceAddress } from './binder.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { validateInterfaceName } from './names.ts';
+import { toolEnv } from './tool-env.ts';
 
 /** What the agent asks of an isolation policy, per network bridge. */
 export interface NetworkIsolation {
@@ -503,7 +504,7 @@ export const runTool: NftRunner = (file, args, { input, timeoutMs }) =>
   new Promise((resolve, reject) => {
     const child = spawn(file, [...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C' },
+      env: toolEnv(),
       timeout: timeoutMs,
       killSignal: 'SIGKILL',
     });

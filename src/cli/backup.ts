@@ -3,9 +3,9 @@
  */
 import { embeddedStorePath } from '../backend.ts';
 import type { Config } from '../config/config.ts';
-import { fail } from '../errors.ts';
+import { fail, KuryrError } from '../errors.ts';
 import { type BackupInfo, backupStore, restoreStore } from '../neutron/embedded/backup.ts';
-import { socketAnswers } from '../plugin/listen.ts';
+import { acquireStoreLock } from './store-lock.ts';
 
 function requireEmbedded(config: Config): void {
   if (config.backend !== 'embedded')
@@ -18,13 +18,25 @@ export function backupCommand(config: Config, target: string): BackupInfo {
   return backupStore(embeddedStorePath(config.stateDir), target);
 }
 
-/** `kuryr restore FILE`: replaces the store; refused while the plugin serves unless forced. */
-export async function restoreCommand(config: Config, source: string, force: boolean): Promise<BackupInfo> {
+/**
+ * `kuryr restore FILE`: replaces the store. Refused while any `serve` holds the store (store-lock.ts), whatever
+ * it listens on; `--force` does not override that (a serving plugin would go on writing to the replaced file).
+ * The lock is held during the restore, so a `serve` starting meanwhile is refused as well.
+ */
+export async function restoreCommand(config: Config, source: string, _force: boolean): Promise<BackupInfo> {
   requireEmbedded(config);
-  if (!force && config.socketPath !== null && (await socketAnswers(config.socketPath))) {
-    throw fail.config(`a plugin serves ${config.socketPath}: stop it before restoring (or use --force)`);
+  let lock: ReturnType<typeof acquireStoreLock>;
+  try {
+    lock = acquireStoreLock(config.stateDir, 'restore');
+  } catch (err) {
+    if (!(err instanceof KuryrError)) throw err;
+    throw fail.config(`${err.message}: stop the plugin (kuryr serve) before restoring`);
   }
-  return restoreStore(source, embeddedStorePath(config.stateDir));
+  try {
+    return restoreStore(source, embeddedStorePath(config.stateDir));
+  } finally {
+    lock.release();
+  }
 }
 
 /** One line about a store file. */

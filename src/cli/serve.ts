@@ -18,17 +18,24 @@ import { openLogDestination } from '../observability/log-destination.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
-import { createPluginServer } from '../plugin/server.ts';
+import { acceptOnlyLocalPeers } from '../plugin/local-peers.ts';
+import { createPluginServer, type PluginServer, requestsInFlight, shutdownPluginServer } from '../plugin/server.ts';
 import { DockerClient, dockerNames } from '../docker/client.ts';
 import { runGc } from './gc.ts';
+import { acquireStoreLock } from './store-lock.ts';
 
-/** How long in-flight requests may take to finish on shutdown. */
-const DRAIN_MS = 10_000;
+/**
+ * How long requests in flight may take to finish on shutdown: more than a request normally runs (a bind script
+ * has 60 s, each Neutron call its own time limit), less than systemd's 90 s before SIGKILL.
+ */
+const SHUTDOWN_GRACE_MS = 75_000;
 
 export async function serve(config: Config): Promise<void> {
   const logFile = openLogDestination(config.logging);
   const log = createLogger(config.logLevel, 'kuryr', logFile === null ? {} : { destination: logFile.stream });
   for (const warning of config.warnings) log.warn({ config: config.configFile }, warning);
+  // Held until exit: `kuryr restore` (and a second serve) is refused while this process uses the store.
+  const storeLock = config.backend === 'embedded' ? acquireStoreLock(config.stateDir, 'serve') : undefined;
   const backend = await openBackend(config);
   // prom-client is loaded only when metrics are on (it costs ~7 MB of RSS).
   const metricsModule = config.metricsListen === null ? undefined : await import('../observability/metrics.ts');
@@ -89,20 +96,7 @@ export async function serve(config: Config): Promise<void> {
   }
   let where: string;
   try {
-    if (config.listen !== null) {
-      const spec = await listenTcp(
-        server,
-        config.listen.host,
-        config.listen.port,
-        config.specDir,
-        config.driverName,
-        tls,
-      );
-      where = `tcp ${config.listen.host}:${config.listen.port} (spec ${spec})`;
-    } else {
-      await listenUnix(server, config.socketPath!, config.socketGroup);
-      where = `unix ${config.socketPath}`;
-    }
+    where = await listenForDocker(server, config, log, metrics);
   } catch (err) {
     metricsServer?.close();
     throw err;
@@ -124,29 +118,74 @@ export async function serve(config: Config): Promise<void> {
       ? setInterval(() => void reconcile(driver, config, log, 'periodic'), config.gcIntervalSeconds * 1000)
       : undefined;
   gcTimer?.unref();
-  await waitForSignal();
+  await waitForSignal(() => log.warn({ inFlight: requestsInFlight(server) }, 'already shutting down'));
   clearInterval(gcTimer);
-  log.info({}, 'shutting down');
+  log.info({ inFlight: requestsInFlight(server) }, 'shutting down: requests in flight finish first');
   metricsServer?.close();
   metricsServer?.closeAllConnections();
-  await drain(server);
+  const unfinished = await shutdownPluginServer(server, SHUTDOWN_GRACE_MS);
   if (config.socketPath !== null) fs.rmSync(config.socketPath, { force: true });
+  if (unfinished.length > 0) {
+    // Never close the store under running requests: exit instead. Each store write is one transaction (an open
+    // one rolls back with the process); what a request left half-done, reconciliation (gc) removes.
+    log.error({ inFlight: unfinished }, `requests still running after ${SHUTDOWN_GRACE_MS / 1000} s: exiting`);
+    process.exit(1);
+  }
+  await reconciling; // a gc pass uses the store too (bounded by Neutron's and Docker's time limits)
   await backend.close();
+  storeLock?.release();
+  log.info({}, 'store closed, stopped');
   logFile?.close();
+}
+
+/**
+ * Listens where Docker looks: `--listen` / `kuryr_uri` (TCP, with its spec file) or the unix socket. Over TCP
+ * only this host may connect (plugin/local-peers.ts), unless TLS verifies client certificates: then any client
+ * with a valid certificate may. Returns where, for the log.
+ */
+async function listenForDocker(
+  server: PluginServer,
+  config: Config,
+  log: Logger,
+  metrics: PluginMetrics | undefined,
+): Promise<string> {
+  if (config.listen === null) {
+    await listenUnix(server, config.socketPath!, config.socketGroup);
+    return `unix ${config.socketPath}`;
+  }
+  const { host, port } = config.listen;
+  const anyCertifiedClient = config.tls?.verifyClient === true;
+  if (!anyCertifiedClient) {
+    acceptOnlyLocalPeers(server, {
+      onRefused: (address, first) => {
+        metrics?.observeRefusedConnection();
+        if (first) log.warn({ peer: address }, `refused a connection from ${address}: not an address of this host`);
+      },
+    });
+  }
+  const spec = await listenTcp(server, host, port, config.specDir, config.driverName, config.tls);
+  const who = anyCertifiedClient ? 'clients with a valid certificate' : 'this host only';
+  return `tcp ${host}:${port} (spec ${spec}, ${who})`;
 }
 
 /** Grace period of reconciliation while serving: anything younger may belong to an operation in flight. */
 const GC_GRACE_SECONDS = 60;
-let reconciling = false;
+/** The reconciliation pass running now, if any (shutdown waits for it before the store closes). */
+let reconciling: Promise<void> | undefined;
 
-async function reconcile(
+function reconcile(driver: KuryrDriver, config: Config, log: Logger, when: 'start-up' | 'periodic'): Promise<void> {
+  reconciling ??= reconcileOnce(driver, config, log, when).finally(() => {
+    reconciling = undefined;
+  });
+  return reconciling;
+}
+
+async function reconcileOnce(
   driver: KuryrDriver,
   config: Config,
   log: Logger,
   when: 'start-up' | 'periodic',
 ): Promise<void> {
-  if (reconciling) return;
-  reconciling = true;
   try {
     const report = await runGc(driver.runtime, config, {
       dryRun: false,
@@ -160,29 +199,19 @@ async function reconcile(
     log[level]({ removed: report.actions.length, ...(skipped ? { dockerView: skipped } : {}) }, `${when} gc done`);
   } catch (err) {
     log.error({ err: errorMessage(err) }, `${when} gc failed`);
-  } finally {
-    reconciling = false;
   }
 }
 
-function waitForSignal(): Promise<void> {
+/** Resolves on the first SIGTERM or SIGINT; later ones only call `again` (the shutdown is under way). */
+function waitForSignal(again: () => void): Promise<void> {
   return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
-}
-
-function drain(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.closeAllConnections();
+    let received = false;
+    const onSignal = () => {
+      if (received) again();
+      received = true;
       resolve();
-    }, DRAIN_MS);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    server.closeIdleConnections();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
   });
 }

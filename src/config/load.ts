@@ -14,6 +14,7 @@ import { fail } from '../errors.ts';
 import { isCidr, parseCidr } from '../util/ip.ts';
 import { type Backend, type Config, type LogLevel, PLUGIN_SOCKET_DIR } from './config.ts';
 import { parseIni } from './ini.ts';
+import { kuryrUriListen } from './kuryr-uri.ts';
 import { OPTIONS, type OptionSpec } from './options-table.ts';
 
 /** A `--config-file FILE` or `--config-dir DIR`, in command-line order. */
@@ -219,7 +220,8 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
   const logFile = flags.logFile ?? get('DEFAULT', 'log_file');
   const logDir = flags.logDir ?? get('DEFAULT', 'log_dir');
 
-  const listen = flags.listen ?? null;
+  // --listen, else a set kuryr_uri (unless --socket asks for the unix socket), else the unix socket.
+  const listen = flags.listen ?? (flags.socket === undefined ? (kuryrUriListen(values, env, file) ?? null) : null);
   const stateDir = path.resolve(flags.stateDir ?? get('kuryr_ts', 'state_dir'));
   const socketGroup = get('kuryr_ts', 'socket_group');
   const hostId = get('kuryr_ts', 'host_id');
@@ -312,7 +314,7 @@ function tlsSettings(
   if (!truthy(get('DEFAULT', 'enable_ssl'))) return null;
   if (!tcp)
     throw fail.config(
-      `${whereOf('DEFAULT', 'enable_ssl')} needs --listen HOST:PORT (the unix socket is root-only already)`,
+      `${whereOf('DEFAULT', 'enable_ssl')} needs --listen HOST:PORT or kuryr_uri (the unix socket is root-only already)`,
     );
   const certFile = get('DEFAULT', 'ssl_cert_file');
   const keyFile = get('DEFAULT', 'ssl_key_file');

@@ -138,9 +138,9 @@ export const OPTIONS: Record<string, Section> = {
     },
     kuryr_uri: {
       type: 'string',
-      default: 'http://127.0.0.1:23750',
+      default: '',
       env: 'OS_KURYR_URI',
-      help: 'TCP address of the original standalone server (used by --listen default only).',
+      help: 'When set (e.g. http://10.0.0.5:23750): serve the plugin API there over TCP, as --listen, and write the spec file for Docker; unset: the unix socket.',
     },
     debug: { type: 'bool', default: 'false', help: 'Log at debug level.' },
     log_level: {

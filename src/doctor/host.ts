@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { toolEnv } from '../binding/tool-env.ts';
 import type { Config } from '../config/config.ts';
 import { type CheckResult, type DoctorPaths, failed, ok, skip, warn } from './types.ts';
 
@@ -22,7 +23,7 @@ interface Ran {
 /** Runs a command (argument array, no shell); never throws. */
 export function runTool(file: string, args: readonly string[], timeoutMs = 5_000): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(file, [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(file, [...args], { timeout: timeoutMs, encoding: 'utf8', env: toolEnv() }, (err, stdout, stderr) => {
       if (err === null) return resolve({ code: 0, stdout, stderr });
       const code = (err as { code?: unknown }).code;
       resolve({ code: typeof code === 'number' ? code : null, stdout, stderr: stderr || err.message });

@@ -1,5 +1,6 @@
 /**
- * Structured logging (pino) on stderr, with credentials redacted wherever they appear in a field.
+ * Structured logging (pino) on stderr, with credentials redacted wherever they appear in a record, at any depth
+ * (redact.ts: every field named like a password, secret or token, in nested objects, arrays and errors alike).
  *
  * Two renderings of the same records: JSON lines (the default when stderr is not a terminal: journald, Docker's
  * plugin log, files) and one readable line per record when stderr is a terminal
@@ -10,16 +11,7 @@ import { writeSync } from 'node:fs';
 import { pino } from 'pino';
 import type { LogLevel } from '../config/config.ts';
 import type { Logger } from '../driver/context.ts';
-
-/** Fields never written to logs (credentials). */
-export const REDACT_PATHS = [
-  'password',
-  '*.password',
-  'token',
-  '*.token',
-  'headers["x-auth-token"]',
-  '*.headers["x-auth-token"]',
-];
+import { redactSecrets } from './redact.ts';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -49,8 +41,19 @@ export function createLogger(
     (format === 'json'
       ? pino.destination({ fd: 2, sync: true })
       : { write: (line: string) => void writeSync(2, `${formatPretty(line, color)}\n`) });
-  return pino({ name, level, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, destination);
+  return pino({ name, level, ...REDACTING }, destination);
 }
+
+/**
+ * pino options that redact every record (its fields and the base bindings) before it is written. pino's
+ * own `redact` takes fixed paths (`*.password` is one level deep only); this walks the whole record.
+ */
+export const REDACTING = {
+  formatters: {
+    log: (record: Record<string, unknown>) => redactSecrets(record),
+    bindings: (bindings: Record<string, unknown>) => redactSecrets(bindings),
+  },
+} as const;
 
 /** A logger that drops everything (tests, one-shot commands). */
 export function silentLogger(): Logger {

@@ -7,6 +7,7 @@
  *   `kuryr_request_errors_total{endpoint,code}` (by `KURYR_ERR_...` code);
  * - `kuryr_neutron_calls_total{endpoint,call}`: Neutron API calls per libnetwork endpoint (`endpoint="none"`
  *   outside requests, e.g. at start-up) and `kuryr_neutron_call_duration_seconds{call,outcome}`;
+ * - `kuryr_refused_connections_total`: TCP connections closed unread because the peer is not this host;
  * - prom-client's default process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...)
  *   and `kuryr_process_peak_resident_memory_bytes` (the peak RSS, VmHWM).
  *
@@ -69,6 +70,7 @@ export class PluginMetrics {
   private readonly neutronCalls: Counter<'endpoint' | 'call'>;
   private readonly neutronDuration: Histogram<'call' | 'outcome'>;
   private readonly endpoints: ReadonlySet<string>;
+  private readonly refused: Counter;
 
   constructor(options: PluginMetricsOptions = {}) {
     const registers = [this.registry];
@@ -116,6 +118,11 @@ export class PluginMetrics {
       buckets: NEUTRON_BUCKETS,
       registers,
     });
+    this.refused = new Counter({
+      name: 'kuryr_refused_connections_total',
+      help: 'TCP connections to the plugin API closed unread: the peer is not this host',
+      registers,
+    });
     new Gauge({
       name: 'kuryr_process_peak_resident_memory_bytes',
       help: 'Peak resident set size of the plugin process (VmHWM)',
@@ -139,6 +146,11 @@ export class PluginMetrics {
   observeNeutronCall(event: NeutronCallEvent): void {
     this.neutronCalls.inc({ endpoint: event.endpoint ?? 'none', call: event.method });
     this.neutronDuration.observe({ call: event.method, outcome: event.outcome }, event.seconds);
+  }
+
+  /** Counts one TCP connection refused because its peer is not this host (plugin/local-peers.ts). */
+  observeRefusedConnection(): void {
+    this.refused.inc();
   }
 
   /** The exposition text of every metric. */

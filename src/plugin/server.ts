@@ -7,6 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { KuryrError } from '../errors.ts';
 import type { Logger } from '../driver/context.ts';
 import type { KuryrDriver } from '../driver/driver.ts';
@@ -44,6 +45,16 @@ export interface PluginServerOptions {
 /** The plugin's server: node:http, or node:https with `tls`. */
 export type PluginServer = http.Server | https.Server;
 
+/** Requests being served, and whether the server is shutting down (`shutdownPluginServer`). */
+interface ServerState {
+  inFlight: Map<string, string>;
+  closing: boolean;
+  /** Called each time a request finishes. */
+  onSettled: (() => void) | undefined;
+}
+
+const states = new WeakMap<PluginServer, ServerState>();
+
 /** Creates the server (not yet listening). */
 export function createPluginServer(
   options: PluginServerOptions & { tls: NonNullable<PluginServerOptions['tls']> },
@@ -52,10 +63,28 @@ export function createPluginServer(options: PluginServerOptions): http.Server;
 export function createPluginServer(options: PluginServerOptions): PluginServer {
   const table = routes(options.driver);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const state: ServerState = { inFlight: new Map(), closing: false, onSettled: undefined };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Every request runs in its own context: request ID, method, start time, Neutron call count.
     const context = createRequestContext(requestPath(req).slice(1));
-    runInRequestContext(context, () => void handle(req, res, table, maxBody, options, context));
+    if (state.closing) {
+      // Shutting down: requests already running finish, new ones (on a kept-alive connection) are turned away.
+      req.resume();
+      res.setHeader('Connection', 'close');
+      send(res, 503, { Err: 'KURYR_ERR_INTERNAL: kuryr-ts is shutting down; retry once it is back' });
+      return;
+    }
+    state.inFlight.set(context.id, context.method);
+    // Settled once the driver is done and the reply has been handed to the kernel (or the client went away).
+    const replied = finished(res).catch(() => undefined);
+    runInRequestContext(
+      context,
+      () =>
+        void Promise.all([handle(req, res, table, maxBody, options, context), replied]).finally(() => {
+          state.inFlight.delete(context.id);
+          state.onSettled?.();
+        }),
+    );
   };
   const tls = options.tls;
   const server =
@@ -75,7 +104,41 @@ export function createPluginServer(options: PluginServerOptions): PluginServer {
   server.keepAliveTimeout = 0;
   server.requestTimeout = 0;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => rejectMalformed(err, socket, options.log));
+  states.set(server, state);
   return server;
+}
+
+/**
+ * Stops `server` for shutdown: no new connections, new requests on open connections answered 503, and waits
+ * until every request in flight has finished (its reply sent, its work done or rolled back by the driver), at
+ * most `graceMs`. Then closes every connection. Resolves with the methods of the requests still running (empty
+ * when all finished): the caller must not close the store under those.
+ */
+export function shutdownPluginServer(server: PluginServer, graceMs: number): Promise<string[]> {
+  const state = states.get(server);
+  if (state === undefined) throw new Error('not a plugin server');
+  state.closing = true;
+  server.close();
+  server.closeIdleConnections();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      state.onSettled = undefined;
+      server.closeAllConnections();
+      resolve([...state.inFlight.values()]);
+    };
+    const timer = setTimeout(done, graceMs);
+    state.onSettled = () => {
+      if (state.inFlight.size === 0) done();
+      else server.closeIdleConnections();
+    };
+    if (state.inFlight.size === 0) done();
+  });
+}
+
+/** Methods of the requests being served right now. */
+export function requestsInFlight(server: PluginServer): string[] {
+  return [...(states.get(server)?.inFlight.values() ?? [])];
 }
 
 /**

@@ -193,8 +193,8 @@ describe('secrets', () => {
         done();
       },
     });
-    const { REDACT_PATHS } = await import('../../src/observability/logger.ts');
-    const log = pino({ redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } }, sink);
+    const { REDACTING } = await import('../../src/observability/logger.ts');
+    const log = pino({ ...REDACTING }, sink);
     log.info(
       { password: 'p4ss', auth: { token: 't0ken', password: 'p4ss2' }, headers: { 'x-auth-token': 'hdr' } },
       'login',
