@@ -1,5 +1,5 @@
 /**
- * `kuryr backup FILE` and `kuryr restore FILE [--force]` for the embedded store.
+ * `kuryr backup FILE` and `kuryr restore FILE` for the embedded store.
  */
 import { embeddedStorePath } from '../backend.ts';
 import type { Config } from '../config/config.ts';
@@ -20,10 +20,10 @@ export function backupCommand(config: Config, target: string): BackupInfo {
 
 /**
  * `kuryr restore FILE`: replaces the store. Refused while any `serve` holds the store (store-lock.ts), whatever
- * it listens on; `--force` does not override that (a serving plugin would go on writing to the replaced file).
+ * it listens on (there is no override: a serving plugin would go on writing to the replaced file).
  * The lock is held during the restore, so a `serve` starting meanwhile is refused as well.
  */
-export async function restoreCommand(config: Config, source: string, _force: boolean): Promise<BackupInfo> {
+export async function restoreCommand(config: Config, source: string): Promise<BackupInfo> {
   requireEmbedded(config);
   let lock: ReturnType<typeof acquireStoreLock>;
   try {

@@ -31,7 +31,7 @@ Commands:
   doctor [--json] [--docker-host URL]
                       check the set-up (Docker, plugin, config, backend, host); exit 1 on a failure
   backup FILE         consistent copy of the embedded store (online)
-  restore FILE [--force]
+  restore FILE
                       replace the embedded store by a backup (stop serve first)
   gc [--dry-run] [--json] [--grace SECONDS] [--docker-host URL] [--force]
                       remove what this plugin created and nothing uses any more
@@ -97,13 +97,12 @@ async function main(argv: readonly string[]): Promise<number> {
       return networkCommand(rest);
     case 'backup':
     case 'restore': {
-      const { values, positionals } = parseCommand(rest, { force: { type: 'boolean' } });
+      const { values, positionals } = parseCommand(rest, {});
       if (values.help) return help();
       const [file] = positionals;
       if (file === undefined) throw new KuryrError('KURYR_ERR_CONFIG', `${command} needs a FILE`);
       const config = load(values);
-      const info =
-        command === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file, values.force === true);
+      const info = command === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file);
       process.stdout.write(`${renderBackup(command === 'backup' ? 'backed up to' : 'restored from', info)}\n`);
       return 0;
     }

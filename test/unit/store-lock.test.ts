@@ -35,7 +35,7 @@ async function holder(stateDir: string) {
   return child;
 }
 
-test('restore is refused while another process holds the store (--force too), allowed after its kill -9', async () => {
+test('restore is refused while another process holds the store, allowed after its kill -9', async () => {
   const stateDir = path.join(dir, 'state');
   mkdirSync(stateDir);
   const conf = path.join(dir, 'kuryr.conf');
@@ -49,18 +49,16 @@ test('restore is refused while another process holds the store (--force too), al
 
   const child = await holder(stateDir);
   try {
-    for (const force of [false, true]) {
-      await assert.rejects(
-        restoreCommand(config, backup, force),
-        new RegExp(`in use by pid ${child.pid} \\(serve\\): restore refused: stop the plugin`),
-      );
-    }
+    await assert.rejects(
+      restoreCommand(config, backup),
+      new RegExp(`in use by pid ${child.pid} \\(serve\\): restore refused: stop the plugin`),
+    );
     assert.throws(() => acquireStoreLock(stateDir, 'serve'), /in use by pid \d+ \(serve\): serve refused/);
   } finally {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
   }
-  const info = await restoreCommand(config, backup, false);
+  const info = await restoreCommand(config, backup);
   assert.equal(info.counts.networks, 1);
   // Released by restore: serve may take it now.
   acquireStoreLock(stateDir, 'serve').release();
