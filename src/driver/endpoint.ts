@@ -107,6 +107,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       await rt.binder.bind({ port, mtu: mtuOf(network) });
     } catch (err) {
       enterRollback();
+      rt.cache.forgetPort(port);
       await undoClaim(rt, before, port).catch((undoErr: unknown) =>
         rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
       );
@@ -186,8 +187,13 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
     rt.cache.endpoints.delete(endpointId);
-    // Without tags nothing is written: ReleaseAddress, next, deletes or hands back the port (clearing its device).
-    if (!rt.marks.support.tagExt) return;
+    // Without tags the port is unbound in Neutron (the mark that no endpoint holds it any more, see
+    // `endpointHolding`); ReleaseAddress, next, deletes or hands it back (clearing its device).
+    if (!rt.marks.support.tagExt) {
+      const unbound = await rt.neutron.updatePort(port.id, { 'binding:host_id': '' });
+      rt.cache.rememberPort(unbound);
+      return;
+    }
     // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
     const tags = await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
     rt.cache.rememberPort({ ...port, tags });

@@ -136,10 +136,14 @@ async function portAddress(
     });
     const holder = holders[0];
     if (holder !== undefined) {
+      // A port an endpoint holds is never handed out again, whatever the MAC: Docker's rollback of the refused
+      // container (ReleaseAddress) would otherwise remove the live one's port.
+      const user = endpointHolding(rt, holder);
+      if (user !== undefined) throw inUse(`address ${address}`, user, holder);
       // Our own port with this MAC: a retried request. A pre-created port with Docker's MAC (`--mac-address`,
       // as an orchestrator passes both) is not ours yet and is taken over below.
       const ours = rt.marks.isOurPort(holder);
-      if (ours && mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
+      if (ours && isUnclaimed(holder) && mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
       if (isFreeForTakeover(rt, holder)) {
         await takeOver(rt, holder);
         return address;
@@ -166,23 +170,61 @@ async function portAddress(
   } catch (err) {
     if (mac === undefined || !(err instanceof NeutronError && err.type === 'MacAddressInUse')) throw err;
   }
-  // Docker's MAC is already on this network: a retried request, or the other family of a dual-stack endpoint.
+  // Docker's MAC is already on this network: a retried request, the other family of a dual-stack endpoint, or
+  // a live container's MAC repeated (`docker run --mac-address`), which is refused.
   const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
-  const port = withMac.find((p) => rt.marks.isCreatedPort(p));
+  for (const p of withMac) {
+    const user = endpointHolding(rt, p);
+    if (user !== undefined) throw inUse(`MAC address ${mac}`, user, p);
+  }
+  const port = withMac.find((p) => isUnclaimed(p) && (rt.marks.isCreatedPort(p) || isFreeForTakeover(rt, p)));
   if (port === undefined) {
-    throw fail.conflict(`MAC address ${mac} is already used on this network by Neutron port ${withMac[0]?.id ?? '?'}`);
+    const other = withMac[0];
+    throw fail.conflict(
+      `MAC address ${mac} is already used on this network by Neutron port ${other?.id ?? '?'}${other === undefined ? '' : describeOwner(other)}`,
+    );
   }
   const held = port.fixed_ips.find((ip) => ip.subnet_id === subnet.id);
   if (held !== undefined) {
     if (address !== undefined && normalizeIp(held.ip_address) !== address) {
       throw fail.conflict(`the endpoint with MAC ${mac} already holds ${held.ip_address} in subnet ${subnet.cidr}`);
     }
+    if (!rt.marks.isCreatedPort(port)) await takeOver(rt, port);
     rt.cache.rememberPort(port);
     return normalizeIp(held.ip_address);
   }
   const updated = await rt.neutron.updatePort(port.id, { fixed_ips: [...port.fixed_ips, fixedIp] });
+  if (!rt.marks.isCreatedPort(updated)) await takeOver(rt, updated);
   rt.cache.rememberPort(updated);
   return addressIn(updated, subnet);
+}
+
+/**
+ * The Docker endpoint (or device) a port is held by, or undefined when no endpoint holds it. With tags an
+ * endpoint holds a port while the port carries its ID tags (DeleteEndpoint removes them); without tags while it
+ * is bound to a host with a device (DeleteEndpoint unbinds it in Neutron). A port of someone else that is bound
+ * or has a device is held too.
+ */
+export function endpointHolding(rt: DriverRuntime, port: Port): string | undefined {
+  if (rt.marks.support.tagExt && rt.marks.isOurPort(port)) {
+    return rt.marks.hasEndpoint(port) ? (rt.marks.endpointIdOfPort(port) ?? port.device_id) : undefined;
+  }
+  if (rt.marks.isOurPort(port)) {
+    return port.device_id !== '' && port['binding:host_id'] !== '' ? port.device_id : undefined;
+  }
+  if (port.device_id !== '' && !port.device_owner.startsWith('network:')) return port.device_id;
+  return undefined;
+}
+
+/** Neither bound to a host nor given to a device. */
+function isUnclaimed(port: Port): boolean {
+  return port.device_id === '' && port['binding:host_id'] === '';
+}
+
+function inUse(what: string, user: string, port: Port) {
+  return fail.conflict(
+    `${what} is already in use by endpoint ${user} (Neutron port ${port.id}${port['binding:host_id'] ? ` on host ${port['binding:host_id']}` : ''})`,
+  );
 }
 
 function addressIn(port: Port, subnet: Subnet): string {
@@ -245,7 +287,19 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
         network_id: subnet.network_id,
         fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
       });
-  for (const port of ports) await releasePort(rt, port);
+  for (const port of ports) {
+    // Never the port of a live endpoint: DeleteEndpoint comes first; a port still held is left to it (or to
+    // DeleteNetwork and `kuryr gc` when Docker forgot the endpoint).
+    const user = endpointHolding(rt, port);
+    if (user !== undefined) {
+      rt.log.warn(
+        { port: port.id, address, endpoint: user },
+        'ReleaseAddress of an address an endpoint still holds: the port is left alone',
+      );
+      continue;
+    }
+    await releasePort(rt, port);
+  }
 }
 
 /**

@@ -226,6 +226,7 @@ async function ensureSubnets(
     else {
       if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan, found, undo);
       else if (!found.tags.includes(plan.pool.id)) {
+        await refuseSecondSubnetOfPool(rt, plan, found);
         await rt.neutron.addTag('subnets', found.id, plan.pool.id);
         undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id).catch(ignoreNotFound));
       }
@@ -262,6 +263,19 @@ async function ensureSubnets(
     });
   }
   return { planned: result, others: othersOf(result) };
+}
+
+/**
+ * A pool (and so a Docker PoolID) stands for one subnet: were it tied to the subnets of the same CIDR on two
+ * Neutron networks, an address of one could not be told from the same address of the other (ownership).
+ */
+async function refuseSecondSubnetOfPool(rt: DriverRuntime, plan: PlannedSubnet, subnet: Subnet): Promise<void> {
+  const tied = await rt.neutron.listSubnets({ cidr: plan.cidr, tags: [plan.pool.id] });
+  const other = tied.find((s) => s.id !== subnet.id);
+  if (other === undefined) return;
+  throw fail.conflict(
+    `subnet pool ${plan.pool.name || plan.pool.id} already stands for subnet ${other.id} of Neutron network ${other.network_id}; to use subnet ${subnet.id} of the same CIDR, name it with -o neutron.subnet.uuid and --ipam-opt neutron.subnet.uuid`,
+  );
 }
 
 /**
