@@ -9,6 +9,7 @@ import { fail } from '../errors.ts';
 import { isNotFound } from '../neutron/errors.ts';
 import type { Port, SecurityGroup, SecurityGroupRuleCreate } from '../neutron/types.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
+import { lockKeys } from './locks.ts';
 import { portOfEndpoint } from './lookup.ts';
 
 export const EXPOSED_PORTS_OPTION = 'com.docker.network.endpoint.exposedports';
@@ -130,7 +131,7 @@ export async function programExternalConnectivity(
   if (!rt.settings.processExternalConnectivity) return;
   const ports = exposedPorts(options);
   if (ports.length === 0) return;
-  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+  await rt.locks.run(lockKeys.endpoint(endpointId), async () => {
     const port = await portOfEndpoint(rt, endpointId);
     if (port === undefined) throw fail.notFound(`The port doesn't exist for the identifier ${endpointId}`);
     const existing = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });

@@ -66,10 +66,46 @@ export class BlockReservations {
   }
 }
 
+/**
+ * Pools of ours (`<prefix>-<cidr>`) that RequestPool handed to a Docker network whose subnet CreateNetwork has not
+ * made yet. Counted: two Docker networks of one CIDR get the same pool. CreateNetwork gives its lease back
+ * (then the subnet keeps the pool); a lease whose network never came expires. While one is held, ReleasePool
+ * and DeleteNetwork never delete the pool: another Docker network may have been given it a moment ago. Lost on
+ * restart, when the subnets alone say whether a pool is used.
+ */
+export class PoolLeases {
+  private readonly held = new Map<string, number[]>();
+  private readonly ttlMs: number;
+
+  constructor(ttlMs = 120_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  take(poolId: string, now = Date.now()): void {
+    this.held.set(poolId, [...this.live(poolId, now), now + this.ttlMs]);
+  }
+
+  /** Gives one lease back (the oldest). */
+  give(poolId: string, now = Date.now()): void {
+    const left = this.live(poolId, now).slice(1);
+    if (left.length > 0) this.held.set(poolId, left);
+    else this.held.delete(poolId);
+  }
+
+  isHeld(poolId: string, now = Date.now()): boolean {
+    return this.live(poolId, now).length > 0;
+  }
+
+  private live(poolId: string, now: number): number[] {
+    return (this.held.get(poolId) ?? []).filter((expiry) => expiry > now);
+  }
+}
+
 /** Shared per-process coordination for the driver modules. */
 export interface DriverRuntime extends DriverDeps {
   locks: KeyedLock;
   reservations: BlockReservations;
+  leases: PoolLeases;
   cache: DriverCache;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
@@ -80,6 +116,7 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
     ...deps,
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
+    leases: new PoolLeases(),
     cache: new DriverCache(),
     marks: new Marks(deps.tagSupport),
   };

@@ -15,6 +15,7 @@ import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts
 import { enterRollback } from '../observability/request-context.ts';
 import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { lockKeys } from './locks.ts';
 import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { mtuOf } from './network.ts';
 import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
@@ -36,7 +37,7 @@ export interface CreateEndpointResult {
 
 /** `NetworkDriver.CreateEndpoint`. */
 export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput): Promise<CreateEndpointResult> {
-  return rt.locks.run(`endpoint:${req.EndpointID}`, async () => {
+  return rt.locks.run(lockKeys.endpoint(req.EndpointID), async () => {
     const network = await requireNetworkOfDocker(rt, req.NetworkID);
     const iface = req.Interface ?? {};
     const addresses = [iface.Address, iface.AddressIPv6]
@@ -181,7 +182,7 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
 
 /** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
 export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Promise<void> {
-  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+  await rt.locks.run(lockKeys.endpoint(endpointId), async () => {
     const port = await portOfEndpoint(rt, endpointId);
     if (port === undefined) return;
     await rt.binder.unbind(port);

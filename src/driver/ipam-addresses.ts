@@ -13,6 +13,8 @@ import { rangeAllocationPools, samePools } from './address-range.ts';
 import { addressKey } from './cache.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
+import { lockKeys } from './locks.ts';
+import { isDockerId } from '../util/ids.ts';
 import type { DriverRuntime } from './context.ts';
 import { subnetOfPool } from './lookup.ts';
 import { decodePoolId, type PoolRef } from './pool-id.ts';
@@ -52,7 +54,11 @@ export async function requestAddress(
   }
   if (ref.ipRange !== undefined) await applyIpRange(rt, subnet, ref.ipRange);
   const mac = macOption(options);
-  const ip = await portAddress(rt, subnet, address, mac, endpointName(options));
+  const request = () => portAddress(rt, subnet, address, mac, endpointName(options));
+  // A requested address is decided under its lock, which ReleaseAddress takes too: a release running alongside
+  // never undoes what this request is given.
+  const ip =
+    address === undefined ? await request() : await rt.locks.run(lockKeys.address(subnet.network_id, address), request);
   return withPrefix(ip);
 }
 
@@ -280,6 +286,10 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
   const subnet = await subnetOfPool(rt, ref);
   if (subnet === undefined) return;
   if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) return;
+  await rt.locks.run(lockKeys.address(subnet.network_id, address), () => releaseHeldAddress(rt, subnet, address));
+}
+
+async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: string): Promise<void> {
   const cached = rt.cache.addresses.get(addressKey(subnet.network_id, address));
   const ports = cached
     ? [cached]
@@ -298,7 +308,9 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
       );
       continue;
     }
-    await releasePort(rt, port);
+    // The endpoint the port was given to (its device), so that a retried CreateEndpoint of it waits.
+    if (isDockerId(port.device_id)) await rt.locks.run(lockKeys.endpoint(port.device_id), () => releasePort(rt, port));
+    else await releasePort(rt, port);
   }
 }
 

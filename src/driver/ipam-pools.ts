@@ -13,6 +13,7 @@ import type { SubnetPool } from '../neutron/types.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { lockKeys } from './locks.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single } from './lookup.ts';
 import { poolOfSubnetDescription } from './marks.ts';
@@ -134,9 +135,13 @@ async function subnetIdFromOptions(
  */
 async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | undefined, shared: boolean) {
   const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
-  return rt.locks.run(`pool-name:${name}:${subnetId ?? ''}`, async () => {
+  // The same lock as ReleasePool and DeleteNetwork take before deleting a pool of this name.
+  return rt.locks.run(lockKeys.poolName(name), async () => {
     const existing = await poolByName(rt, name, subnetId);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      rt.leases.take(existing.id);
+      return existing;
+    }
     const described = subnetId !== undefined && !rt.marks.support.tagExt;
     const created = await rt.neutron.createSubnetPool({
       name,
@@ -156,6 +161,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
         throw err;
       }
     }
+    rt.leases.take(created.id);
     return created;
   });
 }
@@ -198,10 +204,21 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
     }
     return;
   }
-  const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id'] });
-  if (subnets.length > 0) return;
-  await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
-    if (!isNotFound(err) && !isPoolInUse(err)) throw err;
+  await deleteUnusedOwnPool(rt, pool);
+}
+
+/**
+ * Deletes a pool of ours unless a subnet is allocated from it or a Docker network of this process holds a lease
+ * on it, under the pool-name lock RequestPool takes (ReleasePool, DeleteNetwork). A pool gone already is fine.
+ */
+export async function deleteUnusedOwnPool(rt: DriverRuntime, pool: SubnetPool, now = Date.now()): Promise<void> {
+  await rt.locks.run(lockKeys.poolName(pool.name), async () => {
+    // Another Docker network may have been given the pool a moment ago and not have made its subnet yet.
+    if (rt.leases.isHeld(pool.id, now)) return;
+    // Neutron refuses while a subnet is allocated from it (`SubnetPoolInUse`): then it stays.
+    await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
+      if (!isNotFound(err) && !isPoolInUse(err)) throw err;
+    });
+    rt.cache.forgetPool(pool.id);
   });
-  rt.cache.forgetPool(pool.id);
 }

@@ -8,7 +8,7 @@
  * and DeleteNetwork removes leftover ports of ours instead of leaking the network.
  */
 import { fail, KuryrError } from '../errors.ts';
-import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
+import { ignoreNotFound, isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
@@ -16,6 +16,7 @@ import { releaseExistingNetwork, removeLeftoverPorts, useExistingNetwork } from 
 import { dockerIdInDescription, networkDescription, recordNetworkName } from './network-description.ts';
 import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
+import { deleteUnusedOwnPool } from './ipam-pools.ts';
 import { isOwnPool } from './pools.ts';
 import { enterRollback } from '../observability/request-context.ts';
 import { poolKey } from './cache.ts';
@@ -74,7 +75,10 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       }
       throw err;
     } finally {
-      for (const p of planned) rt.reservations.release(p.pool.id, p.cidr);
+      for (const p of planned) {
+        rt.reservations.release(p.pool.id, p.cidr);
+        rt.leases.give(p.pool.id);
+      }
     }
   });
 }
@@ -362,9 +366,7 @@ async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Pr
       }
     }
     if (!isOwnPool(rt.settings, pool)) continue;
-    await rt.neutron.deleteSubnetPool(poolId).catch((err: unknown) => {
-      if (!isNotFound(err) && !isPoolInUse(err)) throw err;
-    });
-    rt.cache.forgetPool(poolId);
+    // Under the pool-name lock, and kept while another Docker network of this process holds it (ipam-pools.ts).
+    await deleteUnusedOwnPool(rt, pool);
   }
 }

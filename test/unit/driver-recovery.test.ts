@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { networkDescription } from '../../src/driver/network-description.ts';
 import { dockerId, makeDriver } from '../helpers/fakes.ts';
-import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
+import { endpointJoin, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
 
