@@ -138,17 +138,13 @@ export async function programExternalConnectivity(
     if (existing.length > 0) {
       const missing = existing.map((g) => g.id).filter((id) => !port.security_groups.includes(id));
       if (missing.length > 0) {
-        const updated = await rt.neutron.updatePort(port.id, {
-          security_groups: [...missing, ...port.security_groups],
-        });
-        rt.cache.rememberPort(updated, endpointId);
+        await rt.neutron.updatePort(port.id, { security_groups: [...missing, ...port.security_groups] });
       }
       return;
     }
     const group = await createExposedGroup(rt, port.id, ports);
     try {
-      const updated = await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
-      rt.cache.rememberPort(updated, endpointId);
+      await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
     } catch (err) {
       await deleteGroupQuietly(rt, group.id);
       throw err;

@@ -1,13 +1,14 @@
 /**
  * What the driver is given: the Neutron API, host binding, settings and a logger. The driver keeps no state
- * of its own beyond locks and short-lived reservations; everything else is found again in Neutron (by tags, or
- * by names on a Neutron without them).
+ * of its own beyond locks and short-lived reservations and leases; everything else is found again in Neutron (by
+ * tags, or by names on a Neutron without them), through the cache in front of the Neutron API.
  */
 import type { HostNetworkAgent } from '../binding/binder.ts';
 import type { Binder } from '../binding/binder.ts';
 import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
-import { DriverCache } from './cache.ts';
+import { type CachingNeutronApi, cachingNeutron, isCaching } from '../neutron/caching.ts';
+import { isNotFound } from '../neutron/errors.ts';
 import { KeyedLock } from './locks.ts';
 import { Marks, type TagSupport } from './marks.ts';
 
@@ -38,7 +39,10 @@ export interface DockerNames {
   networkName(dockerNetworkId: string): Promise<string | undefined>;
 }
 
-/** Blocks of a shared pool handed to Docker by RequestPool but not yet turned into a subnet by CreateNetwork. */
+/**
+ * Blocks of a shared pool (and pools RequestPool just created) handed to Docker by RequestPool but not yet turned
+ * into a subnet by CreateNetwork: the gateway request needs no subnet lookup for them.
+ */
 export class BlockReservations {
   private readonly held = new Map<string, number>();
   private readonly ttlMs: number;
@@ -55,6 +59,11 @@ export class BlockReservations {
       else if (key.startsWith(`${poolId}@`)) out.push(key.slice(poolId.length + 1));
     }
     return out;
+  }
+
+  /** True while the block (or a pool RequestPool just created) is reserved: no subnet of it exists yet. */
+  isReserved(poolId: string, cidr: string, now = Date.now()): boolean {
+    return this.reserved(poolId, now).includes(cidr);
   }
 
   reserve(poolId: string, cidr: string, now = Date.now()): void {
@@ -102,11 +111,12 @@ export class PoolLeases {
 }
 
 /** Shared per-process coordination for the driver modules. */
-export interface DriverRuntime extends DriverDeps {
+export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
+  /** The Neutron API behind its cache (neutron/caching.ts); `rt.neutron.fresh` always asks Neutron. */
+  neutron: CachingNeutronApi;
   locks: KeyedLock;
   reservations: BlockReservations;
   leases: PoolLeases;
-  cache: DriverCache;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
 }
@@ -114,12 +124,29 @@ export interface DriverRuntime extends DriverDeps {
 export function createRuntime(deps: DriverDeps): DriverRuntime {
   return {
     ...deps,
+    // The composition root (backend.ts) gives serve, gc and the CLI one already; tests may give a bare store.
+    neutron: isCaching(deps.neutron) ? deps.neutron : cachingNeutron(deps.neutron),
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
     leases: new PoolLeases(),
-    cache: new DriverCache(),
     marks: new Marks(deps.tagSupport),
   };
+}
+
+/**
+ * Runs one driver operation; when it failed on a 404 that showed the cache to hold a resource another process
+ * deleted or replaced (neutron/caching.ts dropped it), runs it once more: it then looks again in Neutron. Every
+ * operation is idempotent, so a second run only finishes what the first began.
+ */
+export async function lookingAgain<T>(rt: DriverRuntime, operation: (rt: DriverRuntime) => Promise<T>): Promise<T> {
+  const before = rt.neutron.staleDrops;
+  try {
+    return await operation(rt);
+  } catch (err) {
+    if (!isNotFound(err) || rt.neutron.staleDrops === before) throw err;
+    rt.log.info({ err: errorMessage(err) }, 'a cached Neutron resource was gone: looking again');
+    return operation(rt);
+  }
 }
 
 /** A step that puts back what part of an operation did (run in reverse order when the operation fails). */

@@ -13,7 +13,6 @@ import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
 import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts, groupName } from './connectivity.ts';
 import { enterRollback } from '../observability/request-context.ts';
-import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import { lockKeys } from './locks.ts';
 import { endpointPortName, isUntaggedLeftover } from './marks.ts';
@@ -46,12 +45,11 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     if (addresses.length === 0) throw fail.invalid('Interface address v4 or v6 not provided.');
     const mac = iface.MacAddress ? iface.MacAddress.toLowerCase() : undefined;
 
-    // The port RequestAddress made moments ago is known; otherwise ask Neutron who holds the addresses.
-    const known = [...new Set(addresses.map((a) => rt.cache.addresses.get(addressKey(network.id, a))))];
-    const holders =
-      known.length === 1 && known[0] !== undefined
-        ? [known[0]]
-        : await rt.neutron.listPorts({ network_id: network.id, fixed_ips: addresses.map((a) => `ip_address=${a}`) });
+    // Who holds the addresses: usually the port RequestAddress made moments ago, which the cache answers.
+    const holders = await rt.neutron.listPorts({
+      network_id: network.id,
+      fixed_ips: addresses.map((a) => `ip_address=${a}`),
+    });
     if (holders.length > 1) {
       throw fail.conflict(
         `Multiple ports exist for the addresses ${addresses.join(' and ')}: ${holders.map((p) => p.id).join(', ')}`,
@@ -102,13 +100,11 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       }
     }
 
-    rt.cache.rememberPort(port, req.EndpointID);
     faultPoint('create-endpoint:before-bind');
     try {
       await rt.binder.bind({ port, mtu: mtuOf(network) });
     } catch (err) {
       enterRollback();
-      rt.cache.forgetPort(port);
       await undoClaim(rt, before, port).catch((undoErr: unknown) =>
         rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
       );
@@ -187,17 +183,14 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     if (port === undefined) return;
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
-    rt.cache.endpoints.delete(endpointId);
     // Without tags the port is unbound in Neutron (the mark that no endpoint holds it any more, see
     // `endpointHolding`); ReleaseAddress, next, deletes or hands it back (clearing its device).
     if (!rt.marks.support.tagExt) {
-      const unbound = await rt.neutron.updatePort(port.id, { 'binding:host_id': '' });
-      rt.cache.rememberPort(unbound);
+      await rt.neutron.updatePort(port.id, { 'binding:host_id': '' });
       return;
     }
     // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
-    const tags = await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
-    rt.cache.rememberPort({ ...port, tags });
+    await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
   });
 }
 

@@ -10,7 +10,6 @@ import { ignoreNotFound, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import { cidrContainsIp, firstHost, isMac, normalizeCidr, normalizeIp, parseCidr } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
-import { addressKey } from './cache.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import { lockKeys } from './locks.ts';
@@ -136,7 +135,8 @@ async function portAddress(
     if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) {
       throw fail.conflict(`address ${address} is the gateway of subnet ${subnet.cidr}`);
     }
-    const holders = await rt.neutron.listPorts({
+    // Asked of Neutron itself: who holds an address is decided by others too (containers, hosts, operators).
+    const holders = await rt.neutron.fresh.listPorts({
       network_id: subnet.network_id,
       fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
     });
@@ -171,14 +171,13 @@ async function portAddress(
       fixed_ips: [fixedIp],
     });
     faultPoint('request-address:after-create-port');
-    rt.cache.rememberPort(created);
     return addressIn(created, subnet);
   } catch (err) {
     if (mac === undefined || !(err instanceof NeutronError && err.type === 'MacAddressInUse')) throw err;
   }
   // Docker's MAC is already on this network: a retried request, the other family of a dual-stack endpoint, or
   // a live container's MAC repeated (`docker run --mac-address`), which is refused.
-  const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
+  const withMac = await rt.neutron.fresh.listPorts({ network_id: subnet.network_id, mac_address: mac });
   for (const p of withMac) {
     const user = endpointHolding(rt, p);
     if (user !== undefined) throw inUse(`MAC address ${mac}`, user, p);
@@ -196,12 +195,10 @@ async function portAddress(
       throw fail.conflict(`the endpoint with MAC ${mac} already holds ${held.ip_address} in subnet ${subnet.cidr}`);
     }
     if (!rt.marks.isCreatedPort(port)) await takeOver(rt, port);
-    rt.cache.rememberPort(port);
     return normalizeIp(held.ip_address);
   }
   const updated = await rt.neutron.updatePort(port.id, { fixed_ips: [...port.fixed_ips, fixedIp] });
   if (!rt.marks.isCreatedPort(updated)) await takeOver(rt, updated);
-  rt.cache.rememberPort(updated);
   return addressIn(updated, subnet);
 }
 
@@ -248,7 +245,7 @@ async function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
     if (!port.tags.includes(PORT_EXISTING_TAG))
       await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_EXISTING_TAG]));
   } else if (port.device_owner !== DEVICE_OWNER) {
-    rt.cache.rememberPort(await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER }));
+    await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER });
   }
 }
 
@@ -290,13 +287,11 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
 }
 
 async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: string): Promise<void> {
-  const cached = rt.cache.addresses.get(addressKey(subnet.network_id, address));
-  const ports = cached
-    ? [cached]
-    : await rt.neutron.listPorts({
-        network_id: subnet.network_id,
-        fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
-      });
+  // Bounded by the network and subnet of the request: never a port of another network.
+  const ports = await rt.neutron.listPorts({
+    network_id: subnet.network_id,
+    fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
+  });
   for (const port of ports) {
     // Never the port of a live endpoint: DeleteEndpoint comes first; a port still held is left to it (or to
     // DeleteNetwork and `kuryr gc` when Docker forgot the endpoint).
@@ -319,7 +314,6 @@ async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: st
  * ran; a taken-over port is handed back; anything else is left alone.
  */
 export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
-  rt.cache.forgetPort(port);
   if (rt.marks.isCreatedPort(port)) {
     // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
     if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);

@@ -11,7 +11,6 @@ import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
-import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import { lockKeys } from './locks.ts';
 import type { DriverRuntime } from './context.ts';
@@ -45,10 +44,10 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   if (subPool !== '' && pool === '') throw fail.invalid('SubPool (--ip-range) given without Pool (--subnet)');
 
   if (pool === '') {
-    const shared = (await poolFromOptions(rt, opts)) ?? (await defaultPool(rt, version));
+    // Read afresh: the PoolID handed to Docker names the pool for the network's whole life.
+    const shared = (await poolFromOptions(rt, opts, FRESH)) ?? (await defaultPool(rt, version));
+    // Reserved: a block just chosen has no subnet yet (and the gateway request needs no lookup).
     const cidr = await allocateBlock(rt, shared);
-    // A block just chosen has no subnet yet: the gateway request needs no lookup.
-    rt.cache.subnetsByPool.set(poolKey(shared.id, cidr), null);
     return reply({ poolId: shared.id, cidr });
   }
 
@@ -62,7 +61,7 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
       throw fail.invalid(`ip-range ${subPool} is not inside subnet ${pool}`);
   }
 
-  const userPool = await poolFromOptions(rt, opts);
+  const userPool = await poolFromOptions(rt, opts, FRESH);
   if (userPool !== undefined) {
     if (!userPool.prefixes.some((p) => cidrContains(parseCidr(p), parsed))) {
       throw fail.conflict(
@@ -84,13 +83,16 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   return reply({ poolId: own.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
 }
 
+/** RequestPool reads pools afresh: another process may have deleted or replaced what the cache holds. */
+const FRESH = { fresh: true } as const;
+
 function reply(ref: PoolRef): RequestPoolResult {
   return { PoolID: encodePoolId(ref), Pool: ref.cidr ?? '', Data: {} };
 }
 
 async function defaultPool(rt: DriverRuntime, version: IpVersion): Promise<SubnetPool> {
   const name = version === 4 ? rt.settings.defaultSubnetpoolV4 : rt.settings.defaultSubnetpoolV6;
-  const pool = await poolByName(rt, name);
+  const pool = await poolByName(rt, name, undefined, FRESH);
   if (pool === undefined) {
     throw fail.notFound(
       `No subnetpools with {'name': '${name}'} is found: create the default IPv${version} subnet pool, or give --subnet`,
@@ -137,7 +139,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
   const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
   // The same lock as ReleasePool and DeleteNetwork take before deleting a pool of this name.
   return rt.locks.run(lockKeys.poolName(name), async () => {
-    const existing = await poolByName(rt, name, subnetId);
+    const existing = await poolByName(rt, name, subnetId, FRESH);
     if (existing !== undefined) {
       rt.leases.take(existing.id);
       return existing;
@@ -151,8 +153,8 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
       shared,
     });
     faultPoint('request-pool:after-create');
-    rt.cache.rememberPool(created);
-    rt.cache.subnetsByPool.set(poolKey(created.id, cidr), null);
+    // A pool just made has no subnet: the gateway request needs no lookup (CreateNetwork releases it).
+    rt.reservations.reserve(created.id, cidr);
     if (subnetId !== undefined && !described) {
       try {
         await rt.neutron.addTag('subnetpools', created.id, subnetId);
@@ -169,28 +171,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
 /** `IpamDriver.ReleasePool`: deletes our pool only when no subnet uses it (DeleteNetwork handles the rest). */
 export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
   const ref = decodePoolId(poolIdText);
-  if (ref.cidr !== undefined) {
-    rt.reservations.release(ref.poolId, ref.cidr);
-    // A pool of ours whose subnet this process made: DeleteNetwork (next) removes both.
-    const subnet = rt.cache.subnetsByPool.get(poolKey(ref.poolId, ref.cidr));
-    const cachedPool = rt.cache.pools.get(ref.poolId);
-    if (
-      subnet &&
-      subnet.subnetpool_id === ref.poolId &&
-      cachedPool !== undefined &&
-      isOwnPool(rt.settings, cachedPool)
-    ) {
-      return;
-    }
-    // The default pool (or another we only read): nothing to release.
-    if (
-      cachedPool !== undefined &&
-      !isOwnPool(rt.settings, cachedPool) &&
-      !cachedPool.tags.includes(POOL_EXISTING_TAG)
-    ) {
-      return;
-    }
-  }
+  if (ref.cidr !== undefined) rt.reservations.release(ref.poolId, ref.cidr);
   let pool: SubnetPool;
   try {
     pool = await rt.neutron.showSubnetPool(ref.poolId);
@@ -199,9 +180,14 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
     throw err;
   }
   if (!isOwnPool(rt.settings, pool)) {
+    // The default pool (or another we only read) is left alone; a pool the user named only loses our mark.
     if (pool.tags.includes(POOL_EXISTING_TAG)) {
       await rt.neutron.removeTag('subnetpools', pool.id, POOL_EXISTING_TAG).catch(ignoreNotFound);
     }
+    return;
+  }
+  // Its subnet still there: DeleteNetwork removes both (usually from what the cache holds: no call).
+  if (ref.cidr !== undefined && (await rt.neutron.listSubnets({ subnetpool_id: pool.id, cidr: ref.cidr })).length > 0) {
     return;
   }
   await deleteUnusedOwnPool(rt, pool);
@@ -219,6 +205,5 @@ export async function deleteUnusedOwnPool(rt: DriverRuntime, pool: SubnetPool, n
     await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
       if (!isNotFound(err) && !isPoolInUse(err)) throw err;
     });
-    rt.cache.forgetPool(pool.id);
   });
 }

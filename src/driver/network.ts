@@ -19,7 +19,6 @@ import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions
 import { deleteUnusedOwnPool } from './ipam-pools.ts';
 import { isOwnPool } from './pools.ts';
 import { enterRollback } from '../observability/request-context.ts';
-import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
 import { idTags, isIdTag, networkName, poolName, subnetName, withTags } from './tags.ts';
@@ -61,7 +60,6 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways });
         undo.push(() => rt.agent!.removeNetwork(network.id));
       }
-      remember(rt, req.NetworkID, network, subnets, planned);
       // Only our own networks, not yet named (pre-existing networks keep the operator's description).
       if (network.description === networkDescription(req.NetworkID, rt.settings.hostId)) {
         recordNetworkName(rt, req.NetworkID, network);
@@ -81,25 +79,6 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       }
     }
   });
-}
-
-/** What CreateNetwork made, for the calls that follow (see cache.ts). */
-function remember(
-  rt: DriverRuntime,
-  dockerId: string,
-  network: Network,
-  subnets: readonly Subnet[],
-  planned: readonly PlannedSubnet[],
-): void {
-  rt.cache.networks.set(dockerId, { ...network, subnets: subnets.map((s) => s.id) });
-  rt.cache.networkSubnets.set(network.id, [...subnets]);
-  for (const plan of planned) {
-    rt.cache.rememberPool(plan.pool);
-    const subnet = subnets.find((s) => normalizeCidr(s.cidr) === plan.cidr);
-    if (subnet === undefined) continue;
-    rt.cache.subnetsById.set(subnet.id, subnet);
-    rt.cache.subnetsByPool.set(poolKey(plan.pool.id, plan.cidr), subnet);
-  }
 }
 
 /** MTU of a Neutron network (1500 when it has none, as kuryr does). */
@@ -177,8 +156,6 @@ async function obtainNetwork(
   if (options.netId !== undefined || options.netName !== undefined) {
     return useExistingNetwork(rt, dockerId, options, undo);
   }
-  const cached = rt.cache.networks.get(dockerId);
-  if (cached !== undefined) return cached;
   if (!rt.marks.support.tag) {
     // Without tags the name is the Docker ID (as the original names it): one lookup finds an earlier attempt's.
     const found = await networkOfDocker(rt, dockerId, { fresh: true });
@@ -319,13 +296,13 @@ function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): un
 /** `NetworkDriver.DeleteNetwork`: removes what CreateNetwork made; a network already gone is fine. */
 export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promise<void> {
   await rt.locks.run(`network:${dockerId}`, async () => {
-    const cached = rt.cache.networks.get(dockerId);
+    const cached = await networkOfDocker(rt, dockerId);
     // A shared (pre-existing) network is read afresh: other Docker networks may have tagged it since.
     const shared = cached === undefined || rt.marks.isExistingNetwork(cached, dockerId);
     const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
-    // Always listed: the cache knows what this process made, not every subnet the network may hold.
-    const subnets = await rt.neutron.listSubnets({ network_id: network.id });
+    // Asked of Neutron: the cache knows what this process made, not every subnet the network may hold.
+    const subnets = await rt.neutron.fresh.listSubnets({ network_id: network.id });
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id);
     faultPoint('delete-network:before-neutron');
@@ -335,7 +312,6 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
       await deleteOwnNetwork(rt, network);
     }
     faultPoint('delete-network:before-pools');
-    rt.cache.forgetNetwork(dockerId, network.id, subnets);
     await deleteOwnPools(rt, subnets);
   });
 }
@@ -356,14 +332,12 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
 async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Promise<void> {
   const poolIds = new Set(subnets.map((s) => s.subnetpool_id).filter((id): id is string => id !== null));
   for (const poolId of poolIds) {
-    let pool = rt.cache.pools.get(poolId);
-    if (pool === undefined) {
-      try {
-        pool = await rt.neutron.showSubnetPool(poolId);
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
+    let pool: SubnetPool;
+    try {
+      pool = await rt.neutron.showSubnetPool(poolId);
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw err;
     }
     if (!isOwnPool(rt.settings, pool)) continue;
     // Under the pool-name lock, and kept while another Docker network of this process holds it (ipam-pools.ts).
