@@ -76,37 +76,55 @@ export class BlockReservations {
 }
 
 /**
- * Pools of ours (`<prefix>-<cidr>`) that RequestPool handed to a Docker network whose subnet CreateNetwork has not
- * made yet. Counted: two Docker networks of one CIDR get the same pool. CreateNetwork gives its lease back
- * (then the subnet keeps the pool); a lease whose network never came expires. While one is held, ReleasePool
- * and DeleteNetwork never delete the pool: another Docker network may have been given it a moment ago. Lost on
- * restart, when the subnets alone say whether a pool is used.
+ * Leases on pools of ours (`<prefix>-<cidr>`), counted per pool since Docker networks of one CIDR share the pool:
+ * RequestPool takes one (pending); CreateNetwork turns a pending one into a created one (then the subnet keeps
+ * the pool); ReleasePool gives back a created one, or else a pending one (a network whose creation failed).
+ * While a pending lease is held, ReleasePool, DeleteNetwork and gc never delete the pool: another Docker network
+ * was given it a moment ago and has not made its subnet yet. A pending lease whose network never came expires.
+ * Lost on restart, when the subnets alone say whether a pool is used.
  */
 export class PoolLeases {
-  private readonly held = new Map<string, number[]>();
+  private readonly pending = new Map<string, number[]>();
+  private readonly created = new Map<string, number>();
   private readonly ttlMs: number;
 
   constructor(ttlMs = 120_000) {
     this.ttlMs = ttlMs;
   }
 
+  /** RequestPool handed the pool out. */
   take(poolId: string, now = Date.now()): void {
-    this.held.set(poolId, [...this.live(poolId, now), now + this.ttlMs]);
+    this.pending.set(poolId, [...this.live(poolId, now), now + this.ttlMs]);
   }
 
-  /** Gives one lease back (the oldest). */
-  give(poolId: string, now = Date.now()): void {
-    const left = this.live(poolId, now).slice(1);
-    if (left.length > 0) this.held.set(poolId, left);
-    else this.held.delete(poolId);
+  /** CreateNetwork made the subnet of a pending lease. */
+  networkCreated(poolId: string, now = Date.now()): void {
+    if (this.live(poolId, now).length === 0) return;
+    this.shift(poolId, now);
+    this.created.set(poolId, (this.created.get(poolId) ?? 0) + 1);
   }
 
+  /** ReleasePool: a created network's lease if there is one, else a pending one. */
+  release(poolId: string, now = Date.now()): void {
+    const created = this.created.get(poolId) ?? 0;
+    if (created > 1) this.created.set(poolId, created - 1);
+    else if (created === 1) this.created.delete(poolId);
+    else this.shift(poolId, now);
+  }
+
+  /** True while a Docker network was given the pool and has not made its subnet yet. */
   isHeld(poolId: string, now = Date.now()): boolean {
     return this.live(poolId, now).length > 0;
   }
 
+  private shift(poolId: string, now: number): void {
+    const left = this.live(poolId, now).slice(1);
+    if (left.length > 0) this.pending.set(poolId, left);
+    else this.pending.delete(poolId);
+  }
+
   private live(poolId: string, now: number): number[] {
-    return (this.held.get(poolId) ?? []).filter((expiry) => expiry > now);
+    return (this.pending.get(poolId) ?? []).filter((expiry) => expiry > now);
   }
 }
 

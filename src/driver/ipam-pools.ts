@@ -186,6 +186,7 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
     }
     return;
   }
+  rt.leases.release(pool.id);
   // Its subnet still there: DeleteNetwork removes both (usually from what the cache holds: no call).
   if (ref.cidr !== undefined && (await rt.neutron.listSubnets({ subnetpool_id: pool.id, cidr: ref.cidr })).length > 0) {
     return;

@@ -60,6 +60,8 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         await rt.agent.ensureNetwork({ networkId: network.id, mtu: mtuOf(network), gateways });
         undo.push(() => rt.agent!.removeNetwork(network.id));
       }
+      // The subnets now keep their pools (a failed create leaves its lease to Docker's ReleasePool).
+      for (const p of planned) rt.leases.networkCreated(p.pool.id);
       // Only our own networks, not yet named (pre-existing networks keep the operator's description).
       if (network.description === networkDescription(req.NetworkID, rt.settings.hostId)) {
         recordNetworkName(rt, req.NetworkID, network);
@@ -73,10 +75,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       }
       throw err;
     } finally {
-      for (const p of planned) {
-        rt.reservations.release(p.pool.id, p.cidr);
-        rt.leases.give(p.pool.id);
-      }
+      for (const p of planned) rt.reservations.release(p.pool.id, p.cidr);
     }
   });
 }
