@@ -74,14 +74,35 @@ describe('ownership on a real Neutron: a repeated MAC or address never harms ano
   });
 
   after(async () => {
+    // Docker's own teardown first (the plugin removes what it made), whatever happened above.
+    if (engine !== undefined && plugin !== undefined) {
+      await engine.docker(['rm', '-f', 'first', 'peer', 'dup2', 'dup4', 'ca', 'cb']);
+      for (const n of ['m1', 'oa', 'ob']) await engine.docker(['network', 'rm', n]);
+    }
     await engine?.stop({ killContainers: true });
     await plugin?.stop();
-    // What the test made in Neutron itself (the operator's part), whatever happened above.
-    for (const p of made.ports) await neutron?.deletePort(p.id).catch(() => undefined);
-    for (const n of made.networks) await neutron?.deleteNetwork(n.id).catch(() => undefined);
+    if (neutron !== undefined) await sweep();
     await neutron?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** Whatever this run left in the lab (a failed run): new ports, networks and our pools since `before`. */
+  const sweep = async () => {
+    for (const p of made.ports) await neutron.deletePort(p.id).catch(() => undefined);
+    const now = await neutronSnapshot(neutron);
+    const fresh = (kind: keyof typeof now) => now[kind].filter((id) => !before_[kind].includes(id));
+    const networks = fresh('networks').length === 0 ? [] : await neutron.listNetworks({ id: fresh('networks') });
+    const ours = networks.filter((n) => n.name.startsWith('kuryr-net-') || n.name.endsWith(`-${tag}`));
+    for (const n of ours) {
+      for (const p of await neutron.listPorts({ network_id: n.id }))
+        await neutron.deletePort(p.id).catch(() => undefined);
+      await neutron.deleteNetwork(n.id).catch(() => undefined);
+    }
+    const pools = fresh('subnetpools').length === 0 ? [] : await neutron.listSubnetPools({ id: fresh('subnetpools') });
+    for (const pool of pools.filter((p) => p.name.startsWith(`kuryrPool-10.${x}.`))) {
+      await neutron.deleteSubnetPool(pool.id).catch(() => undefined);
+    }
+  };
 
   it('docker run --mac-address repeating a live container’s MAC is refused; the first keeps its ACTIVE port and pings', async () => {
     await engine.dockerOk([
