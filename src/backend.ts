@@ -13,14 +13,21 @@ import { gatewaysOf } from './driver/network.ts';
 import { LOWER_HALF_PREFIX } from './driver/tags.ts';
 import { fail } from './errors.ts';
 import type { NeutronApi } from './neutron/api.ts';
+import { cachingNeutron } from './neutron/caching.ts';
 import { openEmbeddedNeutron } from './neutron/embedded/store.ts';
 import { detectNeutronFeatures } from './neutron/http/extensions.ts';
 import { type NeutronHttpClient, openNeutronHttp } from './neutron/http/index.ts';
 
 export interface OpenBackend {
+  /** The backend, behind the cache (neutron/caching.ts) when opened here: serve, gc and the CLI go through it. */
   neutron: NeutronApi;
   /** Releases the backend (closes the store). */
   close(): Promise<void>;
+}
+
+export interface OpenBackendOptions {
+  /** Wraps the bare backend before the cache (e.g. `countingNeutron`, so that only real calls are counted). */
+  observe?: (api: NeutronApi) => NeutronApi;
 }
 
 /** File of the embedded store inside the state directory. */
@@ -28,8 +35,14 @@ export function embeddedStorePath(stateDir: string): string {
   return path.join(stateDir, 'kuryr.db');
 }
 
-/** Opens the configured backend. */
-export async function openBackend(config: Config): Promise<OpenBackend> {
+/** Opens the configured backend, behind the cache. */
+export async function openBackend(config: Config, opts: OpenBackendOptions = {}): Promise<OpenBackend> {
+  const opened = await openBareBackend(config);
+  const observed = opts.observe === undefined ? opened.neutron : opts.observe(opened.neutron);
+  return { neutron: cachingNeutron(observed), close: opened.close };
+}
+
+async function openBareBackend(config: Config): Promise<{ neutron: NeutronApi; close(): Promise<void> }> {
   if (config.backend === 'neutron') {
     let client: NeutronHttpClient;
     try {

@@ -36,12 +36,15 @@ export async function serve(config: Config): Promise<void> {
   for (const warning of config.warnings) log.warn({ config: config.configFile }, warning);
   // Held until exit: `kuryr restore` (and a second serve) is refused while this process uses the store.
   const storeLock = config.backend === 'embedded' ? acquireStoreLock(config.stateDir, 'serve') : undefined;
-  const backend = await openBackend(config);
   // prom-client is loaded only when metrics are on (it costs ~7 MB of RSS).
   const metricsModule = config.metricsListen === null ? undefined : await import('../observability/metrics.ts');
   const metrics: PluginMetrics | undefined = metricsModule && new metricsModule.PluginMetrics();
-  // Every Neutron call is counted (the access log's neutronCalls) and, with metrics on, measured.
-  const neutron = countingNeutron(backend.neutron, metrics && ((event) => metrics.observeNeutronCall(event)));
+  // Every Neutron call is counted (the access log's neutronCalls) and, with metrics on, measured; behind the
+  // cache, so that only the calls that reach Neutron are.
+  const backend = await openBackend(config, {
+    observe: (api) => countingNeutron(api, metrics && ((event) => metrics.observeNeutronCall(event))),
+  });
+  const neutron = backend.neutron;
   const agent =
     config.backend === 'embedded'
       ? new LinuxBridgeAgent({

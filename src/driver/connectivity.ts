@@ -9,6 +9,7 @@ import { fail } from '../errors.ts';
 import { isNotFound } from '../neutron/errors.ts';
 import type { Port, SecurityGroup, SecurityGroupRuleCreate } from '../neutron/types.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
+import { lockKeys } from './locks.ts';
 import { portOfEndpoint } from './lookup.ts';
 import { publishPorts, unpublishPorts } from './published-ports.ts';
 
@@ -147,24 +148,20 @@ async function programExposedGroup(
   if (!rt.settings.processExternalConnectivity) return;
   const ports = exposedPorts(options);
   if (ports.length === 0) return;
-  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+  await rt.locks.run(lockKeys.endpoint(endpointId), async () => {
     const port = await portOfEndpoint(rt, endpointId);
     if (port === undefined) throw fail.notFound(`The port doesn't exist for the identifier ${endpointId}`);
     const existing = await rt.neutron.listSecurityGroups({ name: groupName(port.id) });
     if (existing.length > 0) {
       const missing = existing.map((g) => g.id).filter((id) => !port.security_groups.includes(id));
       if (missing.length > 0) {
-        const updated = await rt.neutron.updatePort(port.id, {
-          security_groups: [...missing, ...port.security_groups],
-        });
-        rt.cache.rememberPort(updated, endpointId);
+        await rt.neutron.updatePort(port.id, { security_groups: [...missing, ...port.security_groups] });
       }
       return;
     }
     const group = await createExposedGroup(rt, port.id, ports);
     try {
-      const updated = await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
-      rt.cache.rememberPort(updated, endpointId);
+      await rt.neutron.updatePort(port.id, { security_groups: [group.id, ...port.security_groups] });
     } catch (err) {
       await deleteGroupQuietly(rt, group.id);
       throw err;

@@ -1,14 +1,15 @@
 /**
  * What the driver is given: the Neutron API, host binding, settings and a logger. The driver keeps no state
- * of its own beyond locks and short-lived reservations; everything else is found again in Neutron (by tags, or
- * by names on a Neutron without them).
+ * of its own beyond locks and short-lived reservations and leases; everything else is found again in Neutron (by
+ * tags, or by names on a Neutron without them), through the cache in front of the Neutron API.
  */
 import type { HostNetworkAgent } from '../binding/binder.ts';
 import type { Binder } from '../binding/binder.ts';
 import type { PortPublisher } from '../binding/publish.ts';
 import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
-import { DriverCache } from './cache.ts';
+import { type CachingNeutronApi, cachingNeutron, isCaching } from '../neutron/caching.ts';
+import { isNotFound } from '../neutron/errors.ts';
 import { KeyedLock } from './locks.ts';
 import { Marks, type TagSupport } from './marks.ts';
 
@@ -41,7 +42,10 @@ export interface DockerNames {
   networkName(dockerNetworkId: string): Promise<string | undefined>;
 }
 
-/** Blocks of a shared pool handed to Docker by RequestPool but not yet turned into a subnet by CreateNetwork. */
+/**
+ * Blocks of a shared pool (and pools RequestPool just created) handed to Docker by RequestPool but not yet turned
+ * into a subnet by CreateNetwork: the gateway request needs no subnet lookup for them.
+ */
 export class BlockReservations {
   private readonly held = new Map<string, number>();
   private readonly ttlMs: number;
@@ -60,6 +64,11 @@ export class BlockReservations {
     return out;
   }
 
+  /** True while the block (or a pool RequestPool just created) is reserved: no subnet of it exists yet. */
+  isReserved(poolId: string, cidr: string, now = Date.now()): boolean {
+    return this.reserved(poolId, now).includes(cidr);
+  }
+
   reserve(poolId: string, cidr: string, now = Date.now()): void {
     this.held.set(`${poolId}@${cidr}`, now + this.ttlMs);
   }
@@ -69,11 +78,66 @@ export class BlockReservations {
   }
 }
 
+/**
+ * Leases on pools of ours (`<prefix>-<cidr>`), counted per pool since Docker networks of one CIDR share the pool:
+ * RequestPool takes one (pending); CreateNetwork turns a pending one into a created one (then the subnet keeps
+ * the pool); ReleasePool gives back a created one, or else a pending one (a network whose creation failed).
+ * While a pending lease is held, ReleasePool, DeleteNetwork and gc never delete the pool: another Docker network
+ * was given it a moment ago and has not made its subnet yet. A pending lease whose network never came expires.
+ * Lost on restart, when the subnets alone say whether a pool is used.
+ */
+export class PoolLeases {
+  private readonly pending = new Map<string, number[]>();
+  private readonly created = new Map<string, number>();
+  private readonly ttlMs: number;
+
+  constructor(ttlMs = 120_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  /** RequestPool handed the pool out. */
+  take(poolId: string, now = Date.now()): void {
+    this.pending.set(poolId, [...this.live(poolId, now), now + this.ttlMs]);
+  }
+
+  /** CreateNetwork made the subnet of a pending lease. */
+  networkCreated(poolId: string, now = Date.now()): void {
+    if (this.live(poolId, now).length === 0) return;
+    this.shift(poolId, now);
+    this.created.set(poolId, (this.created.get(poolId) ?? 0) + 1);
+  }
+
+  /** ReleasePool: a created network's lease if there is one, else a pending one. */
+  release(poolId: string, now = Date.now()): void {
+    const created = this.created.get(poolId) ?? 0;
+    if (created > 1) this.created.set(poolId, created - 1);
+    else if (created === 1) this.created.delete(poolId);
+    else this.shift(poolId, now);
+  }
+
+  /** True while a Docker network was given the pool and has not made its subnet yet. */
+  isHeld(poolId: string, now = Date.now()): boolean {
+    return this.live(poolId, now).length > 0;
+  }
+
+  private shift(poolId: string, now: number): void {
+    const left = this.live(poolId, now).slice(1);
+    if (left.length > 0) this.pending.set(poolId, left);
+    else this.pending.delete(poolId);
+  }
+
+  private live(poolId: string, now: number): number[] {
+    return (this.pending.get(poolId) ?? []).filter((expiry) => expiry > now);
+  }
+}
+
 /** Shared per-process coordination for the driver modules. */
-export interface DriverRuntime extends DriverDeps {
+export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
+  /** The Neutron API behind its cache (neutron/caching.ts); `rt.neutron.fresh` always asks Neutron. */
+  neutron: CachingNeutronApi;
   locks: KeyedLock;
   reservations: BlockReservations;
-  cache: DriverCache;
+  leases: PoolLeases;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
 }
@@ -81,11 +145,29 @@ export interface DriverRuntime extends DriverDeps {
 export function createRuntime(deps: DriverDeps): DriverRuntime {
   return {
     ...deps,
+    // The composition root (backend.ts) gives serve, gc and the CLI one already; tests may give a bare store.
+    neutron: isCaching(deps.neutron) ? deps.neutron : cachingNeutron(deps.neutron),
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
-    cache: new DriverCache(),
+    leases: new PoolLeases(),
     marks: new Marks(deps.tagSupport),
   };
+}
+
+/**
+ * Runs one driver operation; when it failed on a 404 that showed the cache to hold a resource another process
+ * deleted or replaced (neutron/caching.ts dropped it), runs it once more: it then looks again in Neutron. Every
+ * operation is idempotent, so a second run only finishes what the first began.
+ */
+export async function lookingAgain<T>(rt: DriverRuntime, operation: (rt: DriverRuntime) => Promise<T>): Promise<T> {
+  const before = rt.neutron.staleDrops;
+  try {
+    return await operation(rt);
+  } catch (err) {
+    if (!isNotFound(err) || rt.neutron.staleDrops === before) throw err;
+    rt.log.info({ err: errorMessage(err) }, 'a cached Neutron resource was gone: looking again');
+    return operation(rt);
+  }
 }
 
 /** A step that puts back what part of an operation did (run in reverse order when the operation fails). */

@@ -3,7 +3,7 @@
  */
 import { type CreateEndpointInput, createEndpoint, deleteEndpoint, endpointOperInfo } from './endpoint.ts';
 import { programExternalConnectivity, revokeExternalConnectivity } from './connectivity.ts';
-import { createRuntime, type DriverDeps, type DriverRuntime } from './context.ts';
+import { createRuntime, type DriverDeps, type DriverRuntime, lookingAgain } from './context.ts';
 import {
   type ReleaseAddressInput,
   type RequestAddressInput,
@@ -43,32 +43,32 @@ export class KuryrDriver {
   // ---- IPAM ----
 
   requestPool(req: RequestPoolInput) {
-    return requestPool(this.runtime, req);
+    return lookingAgain(this.runtime, (rt) => requestPool(rt, req));
   }
 
   async releasePool(poolId: string): Promise<Record<string, never>> {
-    await releasePool(this.runtime, poolId);
+    await lookingAgain(this.runtime, (rt) => releasePool(rt, poolId));
     return {};
   }
 
   requestAddress(req: RequestAddressInput) {
-    return requestAddress(this.runtime, req);
+    return lookingAgain(this.runtime, (rt) => requestAddress(rt, req));
   }
 
   async releaseAddress(req: ReleaseAddressInput): Promise<Record<string, never>> {
-    await releaseAddress(this.runtime, req);
+    await lookingAgain(this.runtime, (rt) => releaseAddress(rt, req));
     return {};
   }
 
   // ---- networks ----
 
   async createNetwork(req: CreateNetworkInput): Promise<Record<string, never>> {
-    await createNetwork(this.runtime, req);
+    await lookingAgain(this.runtime, (rt) => createNetwork(rt, req));
     return {};
   }
 
   async deleteNetwork(networkId: string): Promise<Record<string, never>> {
-    await deleteNetwork(this.runtime, networkId);
+    await lookingAgain(this.runtime, (rt) => deleteNetwork(rt, networkId));
     return {};
   }
 
@@ -80,32 +80,32 @@ export class KuryrDriver {
   // ---- endpoints ----
 
   createEndpoint(req: CreateEndpointInput) {
-    return createEndpoint(this.runtime, req);
+    return lookingAgain(this.runtime, (rt) => createEndpoint(rt, req));
   }
 
   async deleteEndpoint(endpointId: string): Promise<Record<string, never>> {
-    await deleteEndpoint(this.runtime, endpointId);
+    await lookingAgain(this.runtime, (rt) => deleteEndpoint(rt, endpointId));
     return {};
   }
 
   endpointOperInfo(endpointId: string) {
-    return endpointOperInfo(this.runtime, endpointId);
+    return lookingAgain(this.runtime, (rt) => endpointOperInfo(rt, endpointId));
   }
 
   join(endpointId: string) {
-    return join(this.runtime, endpointId);
+    return lookingAgain(this.runtime, (rt) => join(rt, endpointId));
   }
 
   async programExternalConnectivity(
     endpointId: string,
     options: Readonly<Record<string, unknown>> | null | undefined,
   ): Promise<Record<string, never>> {
-    await programExternalConnectivity(this.runtime, endpointId, options);
+    await lookingAgain(this.runtime, (rt) => programExternalConnectivity(rt, endpointId, options));
     return {};
   }
 
   async revokeExternalConnectivity(endpointId: string): Promise<Record<string, never>> {
-    await revokeExternalConnectivity(this.runtime, endpointId);
+    await lookingAgain(this.runtime, (rt) => revokeExternalConnectivity(rt, endpointId));
     return {};
   }
 }

@@ -13,8 +13,8 @@ import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
 import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts, groupName } from './connectivity.ts';
 import { enterRollback } from '../observability/request-context.ts';
-import { addressKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
+import { lockKeys } from './locks.ts';
 import { waitForActivePort } from './vif-plugging.ts';
 import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { bindOptions } from './embedded-options.ts';
@@ -39,7 +39,7 @@ export interface CreateEndpointResult {
 
 /** `NetworkDriver.CreateEndpoint`. */
 export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput): Promise<CreateEndpointResult> {
-  return rt.locks.run(`endpoint:${req.EndpointID}`, async () => {
+  return rt.locks.run(lockKeys.endpoint(req.EndpointID), async () => {
     const network = await requireNetworkOfDocker(rt, req.NetworkID);
     const iface = req.Interface ?? {};
     const addresses = [iface.Address, iface.AddressIPv6]
@@ -48,12 +48,11 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     if (addresses.length === 0) throw fail.invalid('Interface address v4 or v6 not provided.');
     const mac = iface.MacAddress ? iface.MacAddress.toLowerCase() : undefined;
 
-    // The port RequestAddress made moments ago is known; otherwise ask Neutron who holds the addresses.
-    const known = [...new Set(addresses.map((a) => rt.cache.addresses.get(addressKey(network.id, a))))];
-    const holders =
-      known.length === 1 && known[0] !== undefined
-        ? [known[0]]
-        : await rt.neutron.listPorts({ network_id: network.id, fixed_ips: addresses.map((a) => `ip_address=${a}`) });
+    // Who holds the addresses: usually the port RequestAddress made moments ago, which the cache answers.
+    const holders = await rt.neutron.listPorts({
+      network_id: network.id,
+      fixed_ips: addresses.map((a) => `ip_address=${a}`),
+    });
     if (holders.length > 1) {
       throw fail.conflict(
         `Multiple ports exist for the addresses ${addresses.join(' and ')}: ${holders.map((p) => p.id).join(', ')}`,
@@ -104,7 +103,6 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
       }
     }
 
-    rt.cache.rememberPort(port, req.EndpointID);
     faultPoint('create-endpoint:before-bind');
     try {
       await rt.binder.bind({ port, mtu: mtuOf(network), ...bindOptions(network) });
@@ -195,18 +193,20 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
 
 /** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
 export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Promise<void> {
-  await rt.locks.run(`endpoint:${endpointId}`, async () => {
+  await rt.locks.run(lockKeys.endpoint(endpointId), async () => {
     await unpublishPorts(rt, endpointId); // when Docker never revoked them
     const port = await portOfEndpoint(rt, endpointId);
     if (port === undefined) return;
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
-    rt.cache.endpoints.delete(endpointId);
-    // Without tags nothing is written: ReleaseAddress, next, deletes or hands back the port (clearing its device).
-    if (!rt.marks.support.tagExt) return;
+    // Without tags the port is unbound in Neutron (the mark that no endpoint holds it any more, see
+    // `endpointHolding`); ReleaseAddress, next, deletes or hands it back (clearing its device).
+    if (!rt.marks.support.tagExt) {
+      await rt.neutron.updatePort(port.id, { 'binding:host_id': '' });
+      return;
+    }
     // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
-    const tags = await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
-    rt.cache.rememberPort({ ...port, tags });
+    await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
   });
 }
 

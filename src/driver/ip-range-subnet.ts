@@ -12,22 +12,24 @@
 import { fail } from '../errors.ts';
 import type { Network, Subnet } from '../neutron/types.ts';
 import { cidrsOverlap, normalizeCidr, parseCidr } from '../util/ip.ts';
-import { poolKey } from './cache.ts';
 import type { DriverRuntime } from './context.ts';
 
 /** How long a noted ip-range is kept (Docker calls CreateNetwork right after RequestPool). */
 const NOTE_TTL_MS = 120_000;
 
-const notes = new WeakMap<object, Map<string, { ipRange: string; expiresAt: number }>>();
+/** Per driver runtime (one per process; tests make several): Docker pool → its noted ip-range. */
+const notes = new WeakMap<DriverRuntime, Map<string, { ipRange: string; expiresAt: number }>>();
 
 function notesOf(rt: DriverRuntime) {
-  let map = notes.get(rt.cache);
+  let map = notes.get(rt);
   if (map === undefined) {
     map = new Map();
-    notes.set(rt.cache, map);
+    notes.set(rt, map);
   }
   return map;
 }
+
+const poolKey = (poolId: string, cidr: string) => `${poolId} ${cidr}`;
 
 /** RequestPool: the Docker pool `cidr` of `poolId` hands out addresses from `ipRange` only. */
 export function noteIpRange(rt: DriverRuntime, poolId: string, cidr: string, ipRange: string | undefined): void {

@@ -10,10 +10,11 @@ import { ignoreNotFound, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import { cidrContainsIp, firstHost, isMac, normalizeCidr, normalizeIp, parseCidr } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
-import { addressKey } from './cache.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
 import { faultPoint } from './faults.ts';
 import { ipamPortDescription } from './hosts.ts';
+import { lockKeys } from './locks.ts';
+import { isDockerId } from '../util/ids.ts';
 import type { DriverRuntime } from './context.ts';
 import { subnetOfPool } from './lookup.ts';
 import { decodePoolId, type PoolRef } from './pool-id.ts';
@@ -53,7 +54,11 @@ export async function requestAddress(
   }
   if (ref.ipRange !== undefined) await applyIpRange(rt, subnet, ref.ipRange);
   const mac = macOption(options);
-  const ip = await portAddress(rt, subnet, address, mac, endpointName(options));
+  const request = () => portAddress(rt, subnet, address, mac, endpointName(options));
+  // A requested address is decided under its lock, which ReleaseAddress takes too: a release running alongside
+  // never undoes what this request is given.
+  const ip =
+    address === undefined ? await request() : await rt.locks.run(lockKeys.address(subnet.network_id, address), request);
   return withPrefix(ip);
 }
 
@@ -133,16 +138,21 @@ async function portAddress(
     if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) {
       throw fail.conflict(`address ${address} is the gateway of subnet ${subnet.cidr}`);
     }
-    const holders = await rt.neutron.listPorts({
+    // Asked of Neutron itself: who holds an address is decided by others too (containers, hosts, operators).
+    const holders = await rt.neutron.fresh.listPorts({
       network_id: subnet.network_id,
       fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
     });
     const holder = holders[0];
     if (holder !== undefined) {
+      // A port an endpoint holds is never handed out again, whatever the MAC: Docker's rollback of the refused
+      // container (ReleaseAddress) would otherwise remove the live one's port.
+      const user = endpointHolding(rt, holder);
+      if (user !== undefined) throw inUse(`address ${address}`, user, holder);
       // Our own port with this MAC: a retried request. A pre-created port with Docker's MAC (`--mac-address`,
       // as an orchestrator passes both) is not ours yet and is taken over below.
       const ours = rt.marks.isOurPort(holder);
-      if (ours && mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
+      if (ours && isUnclaimed(holder) && mac !== undefined && holder.mac_address.toLowerCase() === mac) return address;
       if (isFreeForTakeover(rt, holder)) {
         await takeOver(rt, holder);
         return address;
@@ -164,28 +174,63 @@ async function portAddress(
       fixed_ips: [fixedIp],
     });
     faultPoint('request-address:after-create-port');
-    rt.cache.rememberPort(created);
     return addressIn(created, subnet);
   } catch (err) {
     if (mac === undefined || !(err instanceof NeutronError && err.type === 'MacAddressInUse')) throw err;
   }
-  // Docker's MAC is already on this network: a retried request, or the other family of a dual-stack endpoint.
-  const withMac = await rt.neutron.listPorts({ network_id: subnet.network_id, mac_address: mac });
-  const port = withMac.find((p) => rt.marks.isCreatedPort(p));
+  // Docker's MAC is already on this network: a retried request, the other family of a dual-stack endpoint, or
+  // a live container's MAC repeated (`docker run --mac-address`), which is refused.
+  const withMac = await rt.neutron.fresh.listPorts({ network_id: subnet.network_id, mac_address: mac });
+  for (const p of withMac) {
+    const user = endpointHolding(rt, p);
+    if (user !== undefined) throw inUse(`MAC address ${mac}`, user, p);
+  }
+  const port = withMac.find((p) => isUnclaimed(p) && (rt.marks.isCreatedPort(p) || isFreeForTakeover(rt, p)));
   if (port === undefined) {
-    throw fail.conflict(`MAC address ${mac} is already used on this network by Neutron port ${withMac[0]?.id ?? '?'}`);
+    const other = withMac[0];
+    throw fail.conflict(
+      `MAC address ${mac} is already used on this network by Neutron port ${other?.id ?? '?'}${other === undefined ? '' : describeOwner(other)}`,
+    );
   }
   const held = port.fixed_ips.find((ip) => ip.subnet_id === subnet.id);
   if (held !== undefined) {
     if (address !== undefined && normalizeIp(held.ip_address) !== address) {
       throw fail.conflict(`the endpoint with MAC ${mac} already holds ${held.ip_address} in subnet ${subnet.cidr}`);
     }
-    rt.cache.rememberPort(port);
+    if (!rt.marks.isCreatedPort(port)) await takeOver(rt, port);
     return normalizeIp(held.ip_address);
   }
   const updated = await rt.neutron.updatePort(port.id, { fixed_ips: [...port.fixed_ips, fixedIp] });
-  rt.cache.rememberPort(updated);
+  if (!rt.marks.isCreatedPort(updated)) await takeOver(rt, updated);
   return addressIn(updated, subnet);
+}
+
+/**
+ * The Docker endpoint (or device) a port is held by, or undefined when no endpoint holds it. With tags an
+ * endpoint holds a port while the port carries its ID tags (DeleteEndpoint removes them); without tags while it
+ * is bound to a host with a device (DeleteEndpoint unbinds it in Neutron). A port of someone else that is bound
+ * or has a device is held too.
+ */
+export function endpointHolding(rt: DriverRuntime, port: Port): string | undefined {
+  if (rt.marks.support.tagExt && rt.marks.isOurPort(port)) {
+    return rt.marks.hasEndpoint(port) ? (rt.marks.endpointIdOfPort(port) ?? port.device_id) : undefined;
+  }
+  if (rt.marks.isOurPort(port)) {
+    return port.device_id !== '' && port['binding:host_id'] !== '' ? port.device_id : undefined;
+  }
+  if (port.device_id !== '' && !port.device_owner.startsWith('network:')) return port.device_id;
+  return undefined;
+}
+
+/** Neither bound to a host nor given to a device. */
+function isUnclaimed(port: Port): boolean {
+  return port.device_id === '' && port['binding:host_id'] === '';
+}
+
+function inUse(what: string, user: string, port: Port) {
+  return fail.conflict(
+    `${what} is already in use by endpoint ${user} (Neutron port ${port.id}${port['binding:host_id'] ? ` on host ${port['binding:host_id']}` : ''})`,
+  );
 }
 
 function addressIn(port: Port, subnet: Subnet): string {
@@ -203,7 +248,7 @@ async function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
     if (!port.tags.includes(PORT_EXISTING_TAG))
       await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_EXISTING_TAG]));
   } else if (port.device_owner !== DEVICE_OWNER) {
-    rt.cache.rememberPort(await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER }));
+    await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER });
   }
 }
 
@@ -241,14 +286,30 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
   const subnet = await subnetOfPool(rt, ref);
   if (subnet === undefined) return;
   if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) return;
-  const cached = rt.cache.addresses.get(addressKey(subnet.network_id, address));
-  const ports = cached
-    ? [cached]
-    : await rt.neutron.listPorts({
-        network_id: subnet.network_id,
-        fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
-      });
-  for (const port of ports) await releasePort(rt, port);
+  await rt.locks.run(lockKeys.address(subnet.network_id, address), () => releaseHeldAddress(rt, subnet, address));
+}
+
+async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: string): Promise<void> {
+  // Bounded by the network and subnet of the request: never a port of another network.
+  const ports = await rt.neutron.listPorts({
+    network_id: subnet.network_id,
+    fixed_ips: [`subnet_id=${subnet.id}`, `ip_address=${address}`],
+  });
+  for (const port of ports) {
+    // Never the port of a live endpoint: DeleteEndpoint comes first; a port still held is left to it (or to
+    // DeleteNetwork and `kuryr gc` when Docker forgot the endpoint).
+    const user = endpointHolding(rt, port);
+    if (user !== undefined) {
+      rt.log.warn(
+        { port: port.id, address, endpoint: user },
+        'ReleaseAddress of an address an endpoint still holds: the port is left alone',
+      );
+      continue;
+    }
+    // The endpoint the port was given to (its device), so that a retried CreateEndpoint of it waits.
+    if (isDockerId(port.device_id)) await rt.locks.run(lockKeys.endpoint(port.device_id), () => releasePort(rt, port));
+    else await releasePort(rt, port);
+  }
 }
 
 /**
@@ -256,7 +317,6 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
  * ran; a taken-over port is handed back; anything else is left alone.
  */
 export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
-  rt.cache.forgetPort(port);
   if (rt.marks.isCreatedPort(port)) {
     // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
     if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);

@@ -11,10 +11,10 @@ import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
-import { poolKey } from './cache.ts';
 import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
 import { faultPoint } from './faults.ts';
 import { noteIpRange } from './ip-range-subnet.ts';
+import { lockKeys } from './locks.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single } from './lookup.ts';
 import { poolOfSubnetDescription } from './marks.ts';
@@ -46,10 +46,10 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   if (subPool !== '' && pool === '') throw fail.invalid('SubPool (--ip-range) given without Pool (--subnet)');
 
   if (pool === '') {
-    const shared = (await poolFromOptions(rt, opts)) ?? (await defaultPool(rt, version));
+    // Read afresh: the PoolID handed to Docker names the pool for the network's whole life.
+    const shared = (await poolFromOptions(rt, opts, FRESH)) ?? (await defaultPool(rt, version));
+    // Reserved: a block just chosen has no subnet yet (and the gateway request needs no lookup).
     const cidr = await allocateBlock(rt, shared);
-    // A block just chosen has no subnet yet: the gateway request needs no lookup.
-    rt.cache.subnetsByPool.set(poolKey(shared.id, cidr), null);
     return reply({ poolId: shared.id, cidr });
   }
 
@@ -64,7 +64,7 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
       throw fail.invalid(`ip-range ${subPool} is not inside subnet ${pool}`);
   }
 
-  const userPool = await poolFromOptions(rt, opts);
+  const userPool = await poolFromOptions(rt, opts, FRESH);
   if (userPool !== undefined) {
     if (!userPool.prefixes.some((p) => cidrContains(parseCidr(p), parsed))) {
       throw fail.conflict(
@@ -88,13 +88,16 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   return reply({ poolId: own.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
 }
 
+/** RequestPool reads pools afresh: another process may have deleted or replaced what the cache holds. */
+const FRESH = { fresh: true } as const;
+
 function reply(ref: PoolRef): RequestPoolResult {
   return { PoolID: encodePoolId(ref), Pool: ref.cidr ?? '', Data: {} };
 }
 
 async function defaultPool(rt: DriverRuntime, version: IpVersion): Promise<SubnetPool> {
   const name = version === 4 ? rt.settings.defaultSubnetpoolV4 : rt.settings.defaultSubnetpoolV6;
-  const pool = await poolByName(rt, name);
+  const pool = await poolByName(rt, name, undefined, FRESH);
   if (pool === undefined) {
     throw fail.notFound(
       `No subnetpools with {'name': '${name}'} is found: create the default IPv${version} subnet pool, or give --subnet`,
@@ -141,9 +144,13 @@ async function subnetIdFromOptions(
  */
 async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | undefined, shared: boolean) {
   const name = poolName(rt.settings.subnetpoolNamePrefix, cidr);
-  return rt.locks.run(`pool-name:${name}:${subnetId ?? ''}`, async () => {
-    const existing = await poolByName(rt, name, subnetId);
-    if (existing !== undefined) return existing;
+  // The same lock as ReleasePool and DeleteNetwork take before deleting a pool of this name.
+  return rt.locks.run(lockKeys.poolName(name), async () => {
+    const existing = await poolByName(rt, name, subnetId, FRESH);
+    if (existing !== undefined) {
+      rt.leases.take(existing.id);
+      return existing;
+    }
     const described = subnetId !== undefined && !rt.marks.support.tagExt;
     const created = await rt.neutron.createSubnetPool({
       name,
@@ -153,8 +160,8 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
       shared,
     });
     faultPoint('request-pool:after-create');
-    rt.cache.rememberPool(created);
-    rt.cache.subnetsByPool.set(poolKey(created.id, cidr), null);
+    // A pool just made has no subnet: the gateway request needs no lookup (CreateNetwork releases it).
+    rt.reservations.reserve(created.id, cidr);
     if (subnetId !== undefined && !described) {
       try {
         await rt.neutron.addTag('subnetpools', created.id, subnetId);
@@ -163,6 +170,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
         throw err;
       }
     }
+    rt.leases.take(created.id);
     return created;
   });
 }
@@ -170,28 +178,7 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
 /** `IpamDriver.ReleasePool`: deletes our pool only when no subnet uses it (DeleteNetwork handles the rest). */
 export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
   const ref = decodePoolId(poolIdText);
-  if (ref.cidr !== undefined) {
-    rt.reservations.release(ref.poolId, ref.cidr);
-    // A pool of ours whose subnet this process made: DeleteNetwork (next) removes both.
-    const subnet = rt.cache.subnetsByPool.get(poolKey(ref.poolId, ref.cidr));
-    const cachedPool = rt.cache.pools.get(ref.poolId);
-    if (
-      subnet &&
-      subnet.subnetpool_id === ref.poolId &&
-      cachedPool !== undefined &&
-      isOwnPool(rt.settings, cachedPool)
-    ) {
-      return;
-    }
-    // The default pool (or another we only read): nothing to release.
-    if (
-      cachedPool !== undefined &&
-      !isOwnPool(rt.settings, cachedPool) &&
-      !cachedPool.tags.includes(POOL_EXISTING_TAG)
-    ) {
-      return;
-    }
-  }
+  if (ref.cidr !== undefined) rt.reservations.release(ref.poolId, ref.cidr);
   let pool: SubnetPool;
   try {
     pool = await rt.neutron.showSubnetPool(ref.poolId);
@@ -200,15 +187,31 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
     throw err;
   }
   if (!isOwnPool(rt.settings, pool)) {
+    // The default pool (or another we only read) is left alone; a pool the user named only loses our mark.
     if (pool.tags.includes(POOL_EXISTING_TAG)) {
       await rt.neutron.removeTag('subnetpools', pool.id, POOL_EXISTING_TAG).catch(ignoreNotFound);
     }
     return;
   }
-  const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id'] });
-  if (subnets.length > 0) return;
-  await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
-    if (!isNotFound(err) && !isPoolInUse(err)) throw err;
+  rt.leases.release(pool.id);
+  // Its subnet still there: DeleteNetwork removes both (usually from what the cache holds: no call).
+  if (ref.cidr !== undefined && (await rt.neutron.listSubnets({ subnetpool_id: pool.id, cidr: ref.cidr })).length > 0) {
+    return;
+  }
+  await deleteUnusedOwnPool(rt, pool);
+}
+
+/**
+ * Deletes a pool of ours unless a subnet is allocated from it or a Docker network of this process holds a lease
+ * on it, under the pool-name lock RequestPool takes (ReleasePool, DeleteNetwork). A pool gone already is fine.
+ */
+export async function deleteUnusedOwnPool(rt: DriverRuntime, pool: SubnetPool, now = Date.now()): Promise<void> {
+  await rt.locks.run(lockKeys.poolName(pool.name), async () => {
+    // Another Docker network may have been given the pool a moment ago and not have made its subnet yet.
+    if (rt.leases.isHeld(pool.id, now)) return;
+    // Neutron refuses while a subnet is allocated from it (`SubnetPoolInUse`): then it stays.
+    await rt.neutron.deleteSubnetPool(pool.id).catch((err: unknown) => {
+      if (!isNotFound(err) && !isPoolInUse(err)) throw err;
+    });
   });
-  rt.cache.forgetPool(pool.id);
 }

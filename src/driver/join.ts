@@ -22,13 +22,12 @@ export interface JoinResult {
   DisableGatewayService: boolean;
 }
 
-/** `NetworkDriver.Join` (two Neutron calls: the port by tags, its subnets by ID). */
+/** `NetworkDriver.Join` (two Neutron calls, usually both answered by the cache: the port by tags, its subnets by ID). */
 export async function join(rt: DriverRuntime, endpointId: string): Promise<JoinResult> {
   const port = await portOfEndpoint(rt, endpointId);
   if (port === undefined) throw fail.notFound(`The port doesn't exist for the identifier ${endpointId}`);
   const subnetIds = [...new Set(port.fixed_ips.map((f) => f.subnet_id))];
-  const known = subnetIds.map((id) => rt.cache.subnetsById.get(id));
-  const subnets = known.every((s) => s !== undefined) ? known : await rt.neutron.listSubnets({ id: subnetIds });
+  const subnets = await rt.neutron.listSubnets({ id: subnetIds });
   const result: JoinResult = {
     InterfaceName: { SrcName: interfaceNames(port.id).container, DstPrefix: rt.settings.vethDstPrefix },
     StaticRoutes: [],

@@ -28,3 +28,13 @@ export class KeyedLock {
     return this.tails.size;
   }
 }
+
+/**
+ * Lock keys shared by the create and release paths (one place, so that both always take the same key):
+ * the pools named `<prefix>-<cidr>`, and an address on a Neutron network.
+ */
+export const lockKeys = {
+  poolName: (name: string) => `pool-name:${name}`,
+  address: (networkId: string, ip: string) => `address:${networkId}/${ip}`,
+  endpoint: (endpointId: string) => `endpoint:${endpointId}`,
+} as const;

@@ -1,13 +1,13 @@
 /**
  * Finding our Neutron resources again from Docker IDs (by tags, or names without them; marks.ts) and from pool
  * references.
- * Each function is one Neutron call unless its comment says otherwise.
+ * Each function is one Neutron call unless its comment says otherwise, often answered by the cache in front of
+ * the Neutron API (neutron/caching.ts); `fresh` asks Neutron itself.
  */
 import { fail } from '../errors.ts';
 import type { ListFilter } from '../neutron/api.ts';
 import { isNotFound } from '../neutron/errors.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
-import { poolKey } from './cache.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
 import type { FamilyOptions } from './options.ts';
@@ -31,12 +31,9 @@ export async function networkOfDocker(
   dockerNetworkId: string,
   opts: { fresh?: boolean } = {},
 ): Promise<Network | undefined> {
-  const cached = opts.fresh ? undefined : rt.cache.networks.get(dockerNetworkId);
-  if (cached !== undefined) return cached;
   const filter = rt.marks.networkFilter(dockerNetworkId);
-  const network = single(await rt.neutron.listNetworks(filter), 'networks', filter);
-  if (network !== undefined) rt.cache.networks.set(dockerNetworkId, network);
-  return network;
+  const api = opts.fresh ? rt.neutron.fresh : rt.neutron;
+  return single(await api.listNetworks(filter), 'networks', filter);
 }
 
 /** Like networkOfDocker, but a missing network is a 404. */
@@ -54,19 +51,21 @@ export async function portOfEndpoint(
   endpointId: string,
   opts: { fresh?: boolean } = {},
 ): Promise<Port | undefined> {
-  const cached = opts.fresh ? undefined : rt.cache.endpoints.get(endpointId);
-  if (cached !== undefined) return cached;
   const filter = rt.marks.endpointFilter(endpointId);
-  const port = single(await rt.neutron.listPorts(filter), 'ports', filter);
-  if (port !== undefined) rt.cache.rememberPort(port, endpointId);
-  return port;
+  const api = opts.fresh ? rt.neutron.fresh : rt.neutron;
+  return single(await api.listPorts(filter), 'ports', filter);
 }
 
 /** A subnet pool chosen by `neutron.pool.uuid` / `neutron.pool.name`; missing → 404. */
-export async function poolFromOptions(rt: DriverRuntime, opts: FamilyOptions): Promise<SubnetPool | undefined> {
+export async function poolFromOptions(
+  rt: DriverRuntime,
+  opts: FamilyOptions,
+  read: { fresh?: boolean } = {},
+): Promise<SubnetPool | undefined> {
   if (opts.poolId === undefined && opts.poolName === undefined) return undefined;
   const filter: ListFilter = opts.poolId !== undefined ? { id: opts.poolId } : { name: opts.poolName };
-  const pool = single(await rt.neutron.listSubnetPools(filter), 'subnetpools', filter);
+  const api = read.fresh ? rt.neutron.fresh : rt.neutron;
+  const pool = single(await api.listSubnetPools(filter), 'subnetpools', filter);
   if (pool === undefined) {
     throw fail.notFound(`Specified subnetpool id/name(${opts.poolId ?? opts.poolName}) does not exist.`);
   }
@@ -77,24 +76,24 @@ export async function poolFromOptions(rt: DriverRuntime, opts: FamilyOptions): P
  * A subnet pool by name (one call); several with that name → conflict. With `subnetId`, the pool of that name made
  * for that subnet: tagged with its ID, or without tags on pools, naming it in its description.
  */
-export async function poolByName(rt: DriverRuntime, name: string, subnetId?: string): Promise<SubnetPool | undefined> {
-  const cached = subnetId === undefined ? rt.cache.poolsByName.get(name) : undefined;
-  if (cached !== undefined) return cached;
-  let pool: SubnetPool | undefined;
+export async function poolByName(
+  rt: DriverRuntime,
+  name: string,
+  subnetId?: string,
+  read: { fresh?: boolean } = {},
+): Promise<SubnetPool | undefined> {
+  const api = read.fresh ? rt.neutron.fresh : rt.neutron;
   if (subnetId !== undefined && !rt.marks.support.tagExt) {
     const description = poolOfSubnetDescription(subnetId);
-    const named = await rt.neutron.listSubnetPools({ name });
-    pool = single(
+    const named = await api.listSubnetPools({ name });
+    return single(
       named.filter((p) => p.description === description),
       'subnetspool',
       { name, description },
     );
-  } else {
-    const filter: ListFilter = subnetId === undefined ? { name } : { name, tags: [subnetId] };
-    pool = single(await rt.neutron.listSubnetPools(filter), 'subnetspool', filter);
   }
-  if (pool !== undefined && subnetId === undefined) rt.cache.rememberPool(pool);
-  return pool;
+  const filter: ListFilter = subnetId === undefined ? { name } : { name, tags: [subnetId] };
+  return single(await api.listSubnetPools(filter), 'subnetspool', filter);
 }
 
 /**
@@ -102,16 +101,9 @@ export async function poolByName(rt: DriverRuntime, name: string, subnetId?: str
  * subnet of that CIDR that CreateNetwork tagged with the pool ID (one or two calls).
  */
 export async function subnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
-  if (ref.cidr !== undefined) {
-    const cached = rt.cache.subnetsByPool.get(poolKey(ref.poolId, ref.cidr));
-    if (cached !== undefined) return cached ?? undefined;
-  }
-  const found = await lookupSubnetOfPool(rt, ref);
-  if (found !== undefined) {
-    rt.cache.subnetsById.set(found.id, found);
-    if (ref.cidr !== undefined) rt.cache.subnetsByPool.set(poolKey(ref.poolId, ref.cidr), found);
-  }
-  return found;
+  // A block or pool RequestPool has just handed out: CreateNetwork has not made its subnet yet.
+  if (ref.cidr !== undefined && rt.reservations.isReserved(ref.poolId, ref.cidr)) return undefined;
+  return lookupSubnetOfPool(rt, ref);
 }
 
 async function lookupSubnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
@@ -141,13 +133,11 @@ async function existingSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: str
  * for ours); several → a conflict naming the way out, never a guess.
  */
 async function untaggedSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
-  let pool = rt.cache.pools.get(poolId);
-  if (pool === undefined) {
-    try {
-      pool = await rt.neutron.showSubnetPool(poolId);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+  let pool: SubnetPool | undefined;
+  try {
+    pool = await rt.neutron.showSubnetPool(poolId);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
   const subnetId = pool === undefined ? undefined : subnetOfPoolDescription(pool.description);
   if (subnetId !== undefined) {

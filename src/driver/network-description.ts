@@ -41,12 +41,9 @@ export function recordNetworkName(rt: DriverRuntime, dockerId: string, network: 
       return;
     }
     const description = networkDescription(dockerId, rt.settings.hostId, name.replace(/\s+/g, '_').slice(0, 128));
-    const updated = await rt.neutron.updateNetwork(network.id, { description }).catch((err: unknown) => {
+    await rt.neutron.updateNetwork(network.id, { description }).catch((err: unknown) => {
       rt.log.debug({ err: errorMessage(err), network: network.id }, 'could not record the Docker network name');
-      return undefined;
     });
-    const cached = rt.cache.networks.get(dockerId);
-    if (updated !== undefined && cached !== undefined) rt.cache.networks.set(dockerId, { ...cached, description });
   };
   setTimeout(() => void attempt(NAME_TRIES), NAME_RETRY_MS).unref();
 }

@@ -9,7 +9,7 @@
  * and so does the network while they have any: hosts.ts).
  */
 import { fail, KuryrError } from '../errors.ts';
-import { ignoreNotFound, isConflict, isNotFound, isPoolInUse, NeutronError } from '../neutron/errors.ts';
+import { ignoreNotFound, isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
@@ -19,9 +19,9 @@ import { releaseExistingNetwork, removeLeftoverPorts, useExistingNetwork } from 
 import { dockerIdInDescription, networkDescription, recordNetworkName } from './network-description.ts';
 import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
+import { deleteUnusedOwnPool } from './ipam-pools.ts';
 import { isOwnPool } from './pools.ts';
 import { enterRollback } from '../observability/request-context.ts';
-import { poolKey } from './cache.ts';
 import { faultPoint } from './faults.ts';
 import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
 import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
@@ -73,7 +73,8 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         await rt.agent.ensureNetwork(hostNetworkSpec(network, gateways));
         undo.push(() => rt.agent!.removeNetwork(network.id, bridgeOf(network)));
       }
-      remember(rt, req.NetworkID, network, subnets, planned);
+      // The subnets now keep their pools (a failed create leaves its lease to Docker's ReleasePool).
+      for (const p of planned) rt.leases.networkCreated(p.pool.id);
       // Only our own networks, not yet named (pre-existing networks keep the operator's description).
       if (network.description === networkDescription(req.NetworkID, rt.settings.hostId)) {
         recordNetworkName(rt, req.NetworkID, network);
@@ -90,27 +91,6 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       for (const p of planned) rt.reservations.release(p.pool.id, p.cidr);
     }
   });
-}
-
-/** What CreateNetwork made, for the calls that follow (see cache.ts). */
-function remember(
-  rt: DriverRuntime,
-  dockerId: string,
-  network: Network,
-  subnets: readonly Subnet[],
-  planned: readonly PlannedSubnet[],
-): void {
-  rt.cache.networks.set(dockerId, { ...network, subnets: subnets.map((s) => s.id) });
-  rt.cache.networkSubnets.set(network.id, [...subnets]);
-  for (const plan of planned) {
-    rt.cache.rememberPool(plan.pool);
-    const subnet =
-      subnets.find((s) => normalizeCidr(s.cidr) === plan.cidr) ??
-      subnets.find((s) => normalizeCidr(s.cidr) === plan.ipRange);
-    if (subnet === undefined) continue;
-    rt.cache.subnetsById.set(subnet.id, subnet);
-    rt.cache.subnetsByPool.set(poolKey(plan.pool.id, plan.cidr), subnet);
-  }
 }
 
 /** MTU of a Neutron network (1500 when it has none, as kuryr does). */
@@ -189,8 +169,6 @@ async function obtainNetwork(
   if (options.netId !== undefined || options.netName !== undefined) {
     return useExistingNetwork(rt, dockerId, options, undo);
   }
-  const cached = rt.cache.networks.get(dockerId);
-  if (cached !== undefined) return cached;
   if (!rt.marks.support.tag) {
     // Without tags the name is the Docker ID (as the original names it): one lookup finds an earlier attempt's.
     const found = await networkOfDocker(rt, dockerId, { fresh: true });
@@ -245,6 +223,7 @@ async function ensureSubnets(
     else {
       if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan, found, undo);
       else if (!found.tags.includes(plan.pool.id)) {
+        await refuseSecondSubnetOfPool(rt, plan, found);
         await rt.neutron.addTag('subnets', found.id, plan.pool.id);
         undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id).catch(ignoreNotFound));
       }
@@ -284,6 +263,19 @@ async function ensureSubnets(
 }
 
 /**
+ * A pool (and so a Docker PoolID) stands for one subnet: were it tied to the subnets of the same CIDR on two
+ * Neutron networks, an address of one could not be told from the same address of the other (ownership).
+ */
+async function refuseSecondSubnetOfPool(rt: DriverRuntime, plan: PlannedSubnet, subnet: Subnet): Promise<void> {
+  const tied = await rt.neutron.listSubnets({ cidr: plan.cidr, tags: [plan.pool.id] });
+  const other = tied.find((s) => s.id !== subnet.id);
+  if (other === undefined) return;
+  throw fail.conflict(
+    `subnet pool ${plan.pool.name || plan.pool.id} already stands for subnet ${other.id} of Neutron network ${other.network_id}; to use subnet ${subnet.id} of the same CIDR, name it with -o neutron.subnet.uuid and --ipam-opt neutron.subnet.uuid`,
+  );
+}
+
+/**
  * Without tags on subnets, a pre-existing subnet is tied to the pool we made for its CIDR by the pool's
  * description (lookup.ts reads it). Pools we do not own (defaults, `neutron.pool.*`) are never written to.
  */
@@ -320,13 +312,13 @@ function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): un
 /** `NetworkDriver.DeleteNetwork`: removes what CreateNetwork made; a network already gone is fine. */
 export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promise<void> {
   await rt.locks.run(`network:${dockerId}`, async () => {
-    const cached = rt.cache.networks.get(dockerId);
+    const cached = await networkOfDocker(rt, dockerId);
     // A shared (pre-existing) network is read afresh: other Docker networks may have tagged it since.
     const shared = cached === undefined || rt.marks.isExistingNetwork(cached, dockerId);
     const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
-    // Always listed: the cache knows what this process made, not every subnet the network may hold.
-    const subnets = await rt.neutron.listSubnets({ network_id: network.id });
+    // Asked of Neutron: the cache knows what this process made, not every subnet the network may hold.
+    const subnets = await rt.neutron.fresh.listSubnets({ network_id: network.id });
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id, bridgeOf(network));
     faultPoint('delete-network:before-neutron');
@@ -336,7 +328,6 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
       await deleteOwnNetwork(rt, network);
     }
     faultPoint('delete-network:before-pools');
-    rt.cache.forgetNetwork(dockerId, network.id, subnets);
     await deleteOwnPools(rt, subnets);
   });
 }
@@ -369,19 +360,15 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
 async function deleteOwnPools(rt: DriverRuntime, subnets: readonly Subnet[]): Promise<void> {
   const poolIds = new Set(subnets.map((s) => s.subnetpool_id).filter((id): id is string => id !== null));
   for (const poolId of poolIds) {
-    let pool = rt.cache.pools.get(poolId);
-    if (pool === undefined) {
-      try {
-        pool = await rt.neutron.showSubnetPool(poolId);
-      } catch (err) {
-        if (isNotFound(err)) continue;
-        throw err;
-      }
+    let pool: SubnetPool;
+    try {
+      pool = await rt.neutron.showSubnetPool(poolId);
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw err;
     }
     if (!isOwnPool(rt.settings, pool)) continue;
-    await rt.neutron.deleteSubnetPool(poolId).catch((err: unknown) => {
-      if (!isNotFound(err) && !isPoolInUse(err)) throw err;
-    });
-    rt.cache.forgetPool(poolId);
+    // Under the pool-name lock, and kept while another Docker network of this process holds it (ipam-pools.ts).
+    await deleteUnusedOwnPool(rt, pool);
   }
 }

@@ -48,7 +48,7 @@ export async function waitForActivePort(
     if (left <= 0) break;
     await sleep(Math.min(POLL_INTERVAL_MS, left));
     try {
-      status = (await rt.neutron.showPort(port.id)).status;
+      status = (await rt.neutron.fresh.showPort(port.id)).status; // the agent changes it: never from the cache
     } catch (err) {
       // As the original: a failed read is logged and the wait goes on.
       rt.log.warn({ port: port.id, err: errorMessage(err) }, 'could not read the port to check its status');

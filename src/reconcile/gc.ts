@@ -6,6 +6,7 @@
  *
  * Anything younger than the grace period is left alone: it may belong to an operation in flight.
  */
+import { deleteUnusedOwnPool } from '../driver/ipam-pools.ts';
 import type { IpCommand } from '../binding/ip-command.ts';
 import { hybridPlugPortPrefix, type OvsLeftovers } from '../binding/ovs-leftovers.ts';
 import { ownerAlias } from '../binding/names.ts';
@@ -178,7 +179,7 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
   for (const pool of pools) {
     if (!isOwnPool(rt.settings, pool) || poolsInUse.has(pool.id) || !old(pool.created_at)) continue;
     await act({ kind: 'subnetpool', id: pool.id, name: pool.name, reason: 'no subnet is allocated from it' }, () =>
-      rt.neutron.deleteSubnetPool(pool.id),
+      deleteUnusedOwnPool(rt, pool, now),
     );
   }
 

@@ -929,7 +929,8 @@ export const ROUTES: readonly RouteSpec[] = [
   },
   {
     method: 'IpamDriver.ReleaseAddress',
-    base: (w) => fc.constant({ PoolID: w.poolA, Address: w.addrA }),
+    // The unbound port's address: a live endpoint's (addrA) is never released (src/driver/ipam-addresses.ts).
+    base: (w) => fc.constant({ PoolID: w.poolA, Address: w.spareAddr }),
     fields: (w) => [
       { path: ['PoolID'], invalid: invalidPoolId(w.poolAUuid, w.cidrA), required: true },
       { path: ['Address'], invalid: invalidIp(), required: true },

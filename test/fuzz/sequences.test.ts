@@ -128,6 +128,11 @@ interface Held {
  */
 class Model {
   pools: Pool[] = [];
+  /**
+   * Granted and not yet released, per PoolID: Docker releases each RequestPool it was answered once, and two
+   * Docker networks of one CIDR get the same PoolID, so the plugin counts them (src/driver/context.ts PoolLeases).
+   */
+  grants = new Map<string, number>();
   held: Held[] = [];
   networks: { id: string; pools: string[] }[] = [];
   /** Security groups orphaned by the known defect (see runSequence). */
@@ -165,6 +170,8 @@ function assertAcceptable(method: string, body: unknown, reply: Reply): void {
 function idempotent(op: Op): boolean {
   if (op.k === 'requestPool') return V4_POOLS[op.pool % V4_POOLS.length] !== '' && !op.v6;
   if (op.k === 'requestAddress') return op.mac !== null;
+  // A second ReleasePool of one PoolID is another Docker network's (same CIDR) as far as the plugin can tell.
+  if (op.k === 'releasePool') return false;
   return true;
 }
 
@@ -298,7 +305,11 @@ async function runSequence(
   for (const h of m.held) {
     await call('IpamDriver.ReleaseAddress', { PoolID: h.poolId, Address: h.address.split('/')[0] });
   }
-  for (const p of m.pools) await call('IpamDriver.ReleasePool', { PoolID: p.id });
+  // Once per grant still held (a resent RequestPool counts: it is a grant Docker would never give back).
+  for (const p of m.pools) {
+    for (let i = Math.max(1, m.grants.get(p.id) ?? 0); i > 0; i--)
+      await call('IpamDriver.ReleasePool', { PoolID: p.id });
+  }
   for (const group of await orphanGroups(s)) assert.ok(m.leaked.has(group), `the teardown orphaned group ${group}`);
   for (const net of seq.nets) await call('NetworkDriver.DeleteNetwork', { NetworkID: net });
   for (const p of m.pools) await call('IpamDriver.ReleasePool', { PoolID: p.id });
@@ -467,6 +478,10 @@ function learn(op: Op, body: Record<string, unknown>, reply: Reply, m: Model): v
   if (op.k === 'requestPool') {
     const id = String(json.PoolID);
     if (!m.pools.some((p) => p.id === id)) m.pools.push({ id, cidr: String(json.Pool), version: op.v6 ? 6 : 4 });
+    m.grants.set(id, (m.grants.get(id) ?? 0) + 1);
+  } else if (op.k === 'releasePool') {
+    const id = String(body.PoolID);
+    m.grants.set(id, Math.max(0, (m.grants.get(id) ?? 0) - 1));
   } else if (op.k === 'requestAddress' && op.mac !== null) {
     const h = { poolId: String(body.PoolID), address: String(json.Address) };
     if (!m.held.some((x) => x.poolId === h.poolId && x.address === h.address)) m.held.push(h);

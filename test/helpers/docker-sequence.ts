@@ -93,13 +93,13 @@ export interface DockerEndpoint {
 
 let macCounter = 0;
 
-/** `docker run --net N [--ip A] [--ip6 A6]` (or `docker network connect`) up to Join. */
+/** `docker run --net N [--ip A] [--ip6 A6] [--mac-address M]` (or `docker network connect`) up to Join. */
 export async function endpointJoin(
   driver: KuryrDriver,
   net: DockerNetwork,
-  opts: { ip?: string; ip6?: string; exposed?: { Proto: number; Port: number }[] } = {},
+  opts: { ip?: string; ip6?: string; mac?: string; exposed?: { Proto: number; Port: number }[] } = {},
 ): Promise<DockerEndpoint> {
-  const endpointMac = mac(++macCounter);
+  const endpointMac = opts.mac ?? mac(++macCounter);
   const options = { 'com.docker.network.endpoint.macaddress': endpointMac };
   const v4 = net.pools.find((p) => !p.v6);
   const v6 = net.pools.find((p) => p.v6);

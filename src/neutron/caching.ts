@@ -1,0 +1,357 @@
+/**
+ * A `NeutronApi` decorator that saves round trips: it keeps the networks, subnets, subnet pools and ports it has
+ * seen (created, updated, listed, shown) and answers some reads from them. It is the driver's only cache: no driver
+ * file keeps Neutron state of its own. Being in the API, every write made through it (driver, gc, CLI) updates or
+ * drops what it keeps. Other processes' writes (the CLI, gc, another host, an operator) are not seen; they are
+ * found out when a call naming a kept resource gets a 404: everything kept about that ID is dropped and
+ * `staleDrops` grows, so that the caller can look again once (driver.ts does).
+ *
+ * What is answered without a call:
+ * - `show<X>(id)` of a kept resource;
+ * - a list whose filter names one resource by what identifies it (IDs; a tag carrying half of a 64-hex ID, a
+ *   64-hex name or device ID; a subnet by pool and CIDR; an address on a network), when kept resources match;
+ * - a list asked before through this decorator, with the answer kept up to date by its own writes, when not
+ *   empty (an empty answer is never served: another process may have created the resource since).
+ * Reads about shared resources that decide ownership go through `fresh`, which always asks Neutron (and refreshes
+ * what is kept). Lists with `fields`, unknown filter keys or no filter are never kept.
+ */
+import type { FilterValue, ListFilter, NeutronApi } from './api.ts';
+import { isNotFound } from './errors.ts';
+import type { Network, Port, Subnet, SubnetPool, TaggedResource } from './types.ts';
+import { normalizeCidr, normalizeIp } from '../util/ip.ts';
+
+type Kind = 'networks' | 'subnets' | 'subnetpools' | 'ports';
+type Resource = Network | Subnet | SubnetPool | Port;
+
+export interface CachingNeutronApi extends NeutronApi {
+  /** The same API, always asking Neutron; what it answers refreshes what is kept. */
+  readonly fresh: NeutronApi;
+  /** How many times a 404 showed a kept resource to be gone (grows; compare before and after an operation). */
+  readonly staleDrops: number;
+  /** Resources currently kept (for tests and metrics). */
+  keptCount(): number;
+}
+
+const CACHING = Symbol('cachingNeutron');
+
+export function isCaching(api: NeutronApi): api is CachingNeutronApi {
+  return (api as Partial<Record<typeof CACHING, boolean>>)[CACHING] === true;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+/** A tag carrying half of a 64-hex ID (kuryr's `kuryr.net.uuid.lh:<32 hex>`): one resource carries it. */
+const ID_HALF_TAG = /:[0-9a-f]{32}$/;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+/** Filter keys this cache can evaluate; anything else makes a list pass through. */
+const KEYS: Readonly<Record<Kind, ReadonlySet<string>>> = {
+  networks: new Set(['id', 'name', 'tags', 'shared']),
+  subnets: new Set(['id', 'name', 'network_id', 'subnetpool_id', 'cidr', 'ip_version', 'tags']),
+  subnetpools: new Set(['id', 'name', 'tags']),
+  ports: new Set(['id', 'name', 'network_id', 'device_id', 'device_owner', 'mac_address', 'fixed_ips', 'tags']),
+};
+
+const list = (v: FilterValue | readonly FilterValue[]): readonly FilterValue[] =>
+  Array.isArray(v) ? (v as readonly FilterValue[]) : [v as FilterValue];
+
+function normalizeValue(key: string, value: FilterValue): string {
+  const text = String(value);
+  if (key === 'cidr') {
+    try {
+      return normalizeCidr(text);
+    } catch {
+      return text;
+    }
+  }
+  if (key === 'mac_address') return text.toLowerCase();
+  return text;
+}
+
+/** The filter's keys in a fixed order, without undefined values; undefined when it cannot be kept. */
+function cacheable(kind: Kind, filter: ListFilter | undefined): [string, readonly FilterValue[]][] | undefined {
+  if (filter === undefined) return undefined;
+  const entries: [string, readonly FilterValue[]][] = [];
+  for (const [key, value] of Object.entries(filter)) {
+    if (value === undefined) continue;
+    if (!KEYS[kind].has(key)) return undefined;
+    entries.push([key, list(value)]);
+  }
+  if (entries.length === 0) return undefined;
+  return entries.sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** Neutron's list semantics for the keys above. */
+function matches(resource: Resource, filter: readonly [string, readonly FilterValue[]][]): boolean {
+  const record = resource as unknown as Record<string, unknown>;
+  for (const [key, values] of filter) {
+    if (key === 'tags') {
+      const tags = (record.tags as string[] | undefined) ?? [];
+      if (!values.every((t) => tags.includes(String(t)))) return false;
+    } else if (key === 'fixed_ips') {
+      const ips = (record.fixed_ips as Port['fixed_ips'] | undefined) ?? [];
+      const wanted = parseFixedIps(values);
+      if (wanted.ips.size > 0 && !ips.some((f) => wanted.ips.has(normalizeIp(f.ip_address)))) return false;
+      if (wanted.subnets.size > 0 && !ips.some((f) => wanted.subnets.has(f.subnet_id))) return false;
+    } else {
+      const actual = record[key];
+      if (actual === undefined || actual === null) return false;
+      const have = normalizeValue(key, actual as FilterValue);
+      if (!values.some((v) => normalizeValue(key, v) === have)) return false;
+    }
+  }
+  return true;
+}
+
+function parseFixedIps(values: readonly FilterValue[]): { ips: Set<string>; subnets: Set<string> } {
+  const ips = new Set<string>();
+  const subnets = new Set<string>();
+  for (const v of values) {
+    const [k, val] = String(v).split('=', 2);
+    if (k === 'ip_address' && val !== undefined) ips.add(normalizeIp(val));
+    else if (k === 'subnet_id' && val !== undefined) subnets.add(val);
+  }
+  return { ips, subnets };
+}
+
+/**
+ * Whether the filter names resources by what identifies them, so that the kept ones that match are the whole
+ * answer; and, for IDs and addresses, whether the kept ones cover every value asked for.
+ */
+function identifies(kind: Kind, filter: readonly [string, readonly FilterValue[]][], found: readonly Resource[]) {
+  const get = (key: string) => filter.find(([k]) => k === key)?.[1];
+  const ids = get('id');
+  if (ids !== undefined) return ids.every((id) => found.some((r) => r.id === String(id)));
+  if (found.length === 0) return false;
+  const tags = get('tags');
+  if (tags?.some((t) => ID_HALF_TAG.test(String(t)))) return true;
+  if (kind === 'networks') return get('name')?.length === 1 && HEX64.test(String(get('name')![0]));
+  if (kind === 'ports') {
+    const device = get('device_id');
+    if (device?.length === 1 && HEX64.test(String(device[0]))) return true;
+    const fixed = get('fixed_ips');
+    if (fixed === undefined || get('network_id')?.length !== 1) return false;
+    const wanted = parseFixedIps(fixed).ips;
+    const held = new Set(found.flatMap((p) => (p as Port).fixed_ips.map((f) => normalizeIp(f.ip_address))));
+    return wanted.size > 0 && [...wanted].every((ip) => held.has(ip));
+  }
+  if (kind === 'subnets') {
+    const single = (key: string) => get(key)?.length === 1;
+    return single('cidr') && (single('subnetpool_id') || (tags !== undefined && tags.length > 0));
+  }
+  if (kind === 'subnetpools') return get('name') !== undefined && tags !== undefined && tags.length > 0;
+  return false;
+}
+
+const TAGGED: Partial<Record<TaggedResource, Kind>> = {
+  networks: 'networks',
+  subnets: 'subnets',
+  subnetpools: 'subnetpools',
+  ports: 'ports',
+};
+
+/** Wraps `inner`: same results and errors, fewer calls (see above). */
+export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
+  const kept: Record<Kind, Map<string, Resource>> = {
+    networks: new Map(),
+    subnets: new Map(),
+    subnetpools: new Map(),
+    ports: new Map(),
+  };
+  /** Lists asked before: kind + filter → the IDs of the answer, kept up to date by this decorator's writes. */
+  const lists: Record<Kind, Map<string, { filter: [string, readonly FilterValue[]][]; ids: Set<string> }>> = {
+    networks: new Map(),
+    subnets: new Map(),
+    subnetpools: new Map(),
+    ports: new Map(),
+  };
+  let staleDrops = 0;
+
+  const copy = <T>(value: T): T => structuredClone(value);
+
+  /** Keeps a resource as Neutron (or our write) returned it; never an older revision over a newer one. */
+  const keep = (kind: Kind, resource: Resource): void => {
+    const known = kept[kind].get(resource.id);
+    if (known !== undefined && resource.revision_number < known.revision_number) return;
+    kept[kind].set(resource.id, copy(resource));
+    for (const entry of lists[kind].values()) {
+      if (matches(resource, entry.filter)) entry.ids.add(resource.id);
+      else entry.ids.delete(resource.id);
+    }
+  };
+
+  const drop = (kind: Kind, id: string): boolean => {
+    const had = kept[kind].delete(id);
+    for (const entry of lists[kind].values()) entry.ids.delete(id);
+    if (kind === 'networks') {
+      // Neutron deletes a network's subnets (and network-owned ports) with it.
+      for (const child of ['subnets', 'ports'] as const) {
+        for (const [childId, r] of kept[child]) if ((r as Subnet | Port).network_id === id) drop(child, childId);
+      }
+    }
+    return had;
+  };
+
+  /** A 404 naming kept resources: they are gone (another process deleted or replaced them). */
+  const notFound = (args: readonly unknown[]): void => {
+    const named = new Set(JSON.stringify(args).match(UUID) ?? []);
+    let dropped = false;
+    for (const kind of Object.keys(kept) as Kind[]) for (const id of named) if (drop(kind, id)) dropped = true;
+    if (dropped) staleDrops++;
+  };
+
+  const call = async <T>(args: readonly unknown[], run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (isNotFound(err)) notFound(args);
+      throw err;
+    }
+  };
+
+  const patchTags = (resource: TaggedResource, id: string, change: (tags: readonly string[]) => string[]) => {
+    const kind = TAGGED[resource];
+    const known = kind === undefined ? undefined : kept[kind].get(id);
+    if (kind === undefined || known === undefined) return;
+    // Neutron bumps the revision on a tag change: an answer read before it must not overwrite this one.
+    keep(kind, { ...known, tags: change(known.tags), revision_number: known.revision_number + 1 } as Resource);
+  };
+
+  /** A network's `subnets` attribute follows the subnets created and deleted through this decorator. */
+  const networkSubnets = (networkId: string, change: (ids: readonly string[]) => string[]) => {
+    const network = kept.networks.get(networkId) as Network | undefined;
+    if (network !== undefined) kept.networks.set(networkId, { ...network, subnets: change(network.subnets) });
+  };
+
+  const freshList = async <T extends Resource>(
+    kind: Kind,
+    filter: ListFilter | undefined,
+    run: (f: ListFilter | undefined) => Promise<T[]>,
+  ): Promise<T[]> => {
+    const result = await call([filter], () => run(filter));
+    const key = cacheable(kind, filter);
+    if (key === undefined || filter?.fields !== undefined) return result;
+    for (const r of result) keep(kind, r);
+    lists[kind].set(JSON.stringify(key), { filter: key, ids: new Set(result.map((r) => r.id)) });
+    return result;
+  };
+
+  const cachedList = async <T extends Resource>(
+    kind: Kind,
+    filter: ListFilter | undefined,
+    run: (f: ListFilter | undefined) => Promise<T[]>,
+  ): Promise<T[]> => {
+    const key = cacheable(kind, filter);
+    if (key !== undefined) {
+      const entry = lists[kind].get(JSON.stringify(key));
+      if (entry !== undefined && entry.ids.size > 0) {
+        const found = [...entry.ids].map((id) => kept[kind].get(id));
+        if (found.every((r) => r !== undefined && matches(r, key))) return copy(found as T[]);
+      }
+      const found = [...kept[kind].values()].filter((r) => matches(r, key));
+      if (identifies(kind, key, found)) return copy(found as T[]);
+    }
+    return freshList(kind, filter, run);
+  };
+
+  const show = async <T extends Resource>(kind: Kind, id: string, run: () => Promise<T>, cached: boolean) => {
+    const known = cached ? kept[kind].get(id) : undefined;
+    if (known !== undefined) return copy(known as T);
+    const result = await call([id], run);
+    keep(kind, result);
+    return result;
+  };
+
+  const write = async <T extends Resource>(kind: Kind, args: readonly unknown[], run: () => Promise<T>) => {
+    const result = await call(args, run);
+    keep(kind, result);
+    return result;
+  };
+
+  const remove = async (kind: Kind, id: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (err) {
+      if (isNotFound(err)) notFound([id]);
+      throw err;
+    }
+    drop(kind, id);
+  };
+
+  const reads = (cached: boolean) => ({
+    listNetworks: (f?: ListFilter) => (cached ? cachedList : freshList)('networks', f, (x) => inner.listNetworks(x)),
+    showNetwork: (id: string) => show('networks', id, () => inner.showNetwork(id), cached),
+    listSubnets: (f?: ListFilter) => (cached ? cachedList : freshList)('subnets', f, (x) => inner.listSubnets(x)),
+    showSubnet: (id: string) => show('subnets', id, () => inner.showSubnet(id), cached),
+    listSubnetPools: (f?: ListFilter) =>
+      (cached ? cachedList : freshList)('subnetpools', f, (x) => inner.listSubnetPools(x)),
+    showSubnetPool: (id: string) => show('subnetpools', id, () => inner.showSubnetPool(id), cached),
+    listPorts: (f?: ListFilter) => (cached ? cachedList : freshList)('ports', f, (x) => inner.listPorts(x)),
+    showPort: (id: string) => show('ports', id, () => inner.showPort(id), cached),
+  });
+
+  const writes: Omit<NeutronApi, keyof ReturnType<typeof reads>> = {
+    listExtensions: () => inner.listExtensions(),
+    createNetwork: (body) => write('networks', [body], () => inner.createNetwork(body)),
+    updateNetwork: (id, body) => write('networks', [id, body], () => inner.updateNetwork(id, body)),
+    deleteNetwork: (id) => remove('networks', id, () => inner.deleteNetwork(id)),
+    createSubnets: async (bodies) => {
+      const created = await call([bodies], () => inner.createSubnets(bodies));
+      for (const s of created) {
+        keep('subnets', s);
+        networkSubnets(s.network_id, (ids) => [...ids, s.id]);
+      }
+      return created;
+    },
+    updateSubnet: (id, body) => write('subnets', [id, body], () => inner.updateSubnet(id, body)),
+    deleteSubnet: async (id) => {
+      const networkId = (kept.subnets.get(id) as Subnet | undefined)?.network_id;
+      try {
+        await remove('subnets', id, () => inner.deleteSubnet(id));
+      } finally {
+        if (networkId !== undefined) networkSubnets(networkId, (ids) => ids.filter((s) => s !== id));
+        // A kept network whose subnets are unknown now is dropped: its `subnets` must not lie.
+        else for (const [netId, n] of kept.networks) if ((n as Network).subnets.includes(id)) drop('networks', netId);
+      }
+    },
+    createSubnetPool: (body) => write('subnetpools', [body], () => inner.createSubnetPool(body)),
+    updateSubnetPool: (id, body) => write('subnetpools', [id, body], () => inner.updateSubnetPool(id, body)),
+    deleteSubnetPool: (id) => remove('subnetpools', id, () => inner.deleteSubnetPool(id)),
+    createPort: (body) => write('ports', [body], () => inner.createPort(body)),
+    updatePort: (id, body) => write('ports', [id, body], () => inner.updatePort(id, body)),
+    deletePort: (id) => remove('ports', id, () => inner.deletePort(id)),
+    listSecurityGroups: (f) => inner.listSecurityGroups(f),
+    createSecurityGroup: (body) => inner.createSecurityGroup(body),
+    deleteSecurityGroup: (id) => inner.deleteSecurityGroup(id),
+    createSecurityGroupRules: (bodies) => inner.createSecurityGroupRules(bodies),
+    replaceTags: async (resource, id, tags) => {
+      const stored = await call([id, tags], () => inner.replaceTags(resource, id, tags));
+      patchTags(resource, id, () => [...stored]);
+      return stored;
+    },
+    addTag: async (resource, id, tag) => {
+      await call([id], () => inner.addTag(resource, id, tag));
+      patchTags(resource, id, (tags) => (tags.includes(tag) ? [...tags] : [...tags, tag]));
+    },
+    removeTag: async (resource, id, tag) => {
+      try {
+        await inner.removeTag(resource, id, tag);
+      } finally {
+        // Gone either way (a 404 may only mean the tag was): never keep a tag Neutron may not have.
+        patchTags(resource, id, (tags) => tags.filter((t) => t !== tag));
+      }
+    },
+  };
+
+  const fresh: NeutronApi = { ...writes, ...reads(false) };
+  const api = {
+    ...writes,
+    ...reads(true),
+    fresh,
+    get staleDrops() {
+      return staleDrops;
+    },
+    keptCount: () => Object.values(kept).reduce((n, m) => n + m.size, 0),
+    [CACHING]: true,
+  };
+  return api as CachingNeutronApi;
+}
