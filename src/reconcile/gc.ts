@@ -16,7 +16,7 @@ import { isOtherHostsPort, isPortOfHost } from '../driver/hosts.ts';
 import { releasePort } from '../driver/ipam-addresses.ts';
 import { isUntaggedLeftover, type Marks } from '../driver/marks.ts';
 import { deleteNetwork } from '../driver/network.ts';
-import { creatorOf, dockerIdInDescription } from '../driver/network-description.ts';
+import { creatorOf, dockerIdInDescription, isCreatedBy } from '../driver/network-description.ts';
 import { isOwnPool } from '../driver/pools.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
 import type { Network, Port } from '../neutron/types.ts';
@@ -50,7 +50,7 @@ export interface GcOptions {
   ownsBridges: boolean;
   /**
    * With a real Neutron several hosts share the networks: only what this host created is considered (networks
-   * whose description names it; ports bound to it, or unbound and made by its IPAM: driver/hosts.ts), and a
+   * whose description names it and `owner` as the driver, or no driver: network-description.ts; ports bound to it, or unbound and made by its IPAM: driver/hosts.ts), and a
    * network another host still has ports on is never an orphan. Undefined: everything (embedded).
    */
   onlyHost?: string;
@@ -95,9 +95,23 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
   const [allNetworks, allPorts] = await Promise.all([rt.neutron.listNetworks(), rt.neutron.listPorts()]);
   const host = opts.onlyHost;
   const marks = rt.marks;
-  const networks = host === undefined ? allNetworks : allNetworks.filter((n) => creatorOf(n.description) === host);
-  // Only this host's ports, even on the networks it created: another host's are not known to this host's Docker.
-  const ports = host === undefined ? allPorts : allPorts.filter((p) => isPortOfHost(p, host));
+  // Only the networks this instance created: another host's, or another instance's on this host (another driver
+  // name: its engine view is not ours), are not known to the Docker view we have.
+  const networks =
+    host === undefined ? allNetworks : allNetworks.filter((n) => isCreatedBy(n.description, host, opts.owner));
+  // Networks another instance on this host created: the ports on them are its own (another host's network is
+  // shared by every host, and this host's ports on it are this host's).
+  const others = new Set(
+    host === undefined
+      ? []
+      : allNetworks
+          .filter((n) => creatorOf(n.description)?.host === host && !isCreatedBy(n.description, host, opts.owner))
+          .map((n) => n.id),
+  );
+  // Only this host's ports, even on the networks it created: another host's are not known to this host's Docker;
+  // nor those on another instance's networks.
+  const ports =
+    host === undefined ? allPorts : allPorts.filter((p) => isPortOfHost(p, host) && !others.has(p.network_id));
   // Networks other hosts still have ports on (the same Docker network on every host in global scope): not orphans.
   const usedElsewhere = new Set(
     host === undefined ? [] : allPorts.filter((p) => isOtherHostsPort(marks, p, host)).map((p) => p.network_id),
