@@ -101,9 +101,10 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
     }
   }
 
+  /** `networkId` may be '' with `name`: a bridge reconciliation found with no network behind it. */
   async removeNetwork(networkId: string, name?: string): Promise<void> {
     const bridge = validateInterfaceName(name ?? bridgeName(networkId));
-    if (bridge !== bridgeName(networkId)) await this.#assertNotForeign(bridge);
+    if (networkId === '' || bridge !== bridgeName(networkId)) await this.#assertNotForeign(bridge);
     const link = await this.#ip.getLink(bridge);
     if (link) {
       if (link.kind !== 'bridge') {

@@ -9,6 +9,7 @@ import { OvsLeftovers } from '../binding/ovs-leftovers.ts';
 import { VethBinder } from '../binding/veth-binder.ts';
 import { IptablesAccept } from '../binding/host-firewall.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
+import { NftIsolation } from '../binding/isolation.ts';
 import { NftPublisher } from '../binding/publish.ts';
 import type { Config } from '../config/config.ts';
 import { DockerClient, type DockerEndpoints } from '../docker/client.ts';
@@ -74,7 +75,12 @@ export async function gcCommand(
       binder: new VethBinder({ owner: config.driverName }),
       ...(config.backend === 'embedded'
         ? {
-            agent: new LinuxBridgeAgent({ owner: config.driverName, firewall: new IptablesAccept() }),
+            // As serve's: a leaked bridge goes with its nftables elements and iptables rules (reconcile/gc.ts).
+            agent: new LinuxBridgeAgent({
+              owner: config.driverName,
+              isolation: new NftIsolation(config.embedded),
+              firewall: new IptablesAccept(),
+            }),
             publisher: new NftPublisher(),
           }
         : {}),

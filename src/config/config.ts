@@ -31,6 +31,11 @@ export interface DriverSettings {
   vethDstPrefix: string;
   /** `binding:host_id` of the ports we bind (default: the hostname). */
   hostId: string;
+  /**
+   * The plugin's driver name (`Config.driverName`), recorded with the host in the description of the networks it
+   * creates so that two instances on one host tell their networks apart (driver/network-description.ts).
+   */
+  driverName?: string;
   /** `[DEFAULT] process_external_connectivity`: map exposed ports to security groups. */
   processExternalConnectivity: boolean;
   /** `[neutron] vif_plugging_is_fatal` / `vif_plugging_timeout` (driver/vif-plugging.ts); absent = not fatal. */

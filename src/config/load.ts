@@ -245,6 +245,7 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
       enableDhcp: truthy(get('neutron', 'enable_dhcp')),
       vethDstPrefix: get('binding', 'veth_dst_prefix'),
       hostId: hostId === '' ? hostname() : hostId,
+      driverName,
       processExternalConnectivity: truthy(get('DEFAULT', 'process_external_connectivity')),
       vifPlugging: {
         fatal: truthy(get('neutron', 'vif_plugging_is_fatal')),

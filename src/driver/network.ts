@@ -76,7 +76,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       // The subnets now keep their pools (a failed create leaves its lease to Docker's ReleasePool).
       for (const p of planned) rt.leases.networkCreated(p.pool.id);
       // Only our own networks, not yet named (pre-existing networks keep the operator's description).
-      if (network.description === networkDescription(req.NetworkID, rt.settings.hostId)) {
+      if (network.description === networkDescription(req.NetworkID, rt.settings)) {
         recordNetworkName(rt, req.NetworkID, network);
       }
     } catch (err) {
@@ -175,7 +175,7 @@ async function obtainNetwork(
     if (found !== undefined) return found;
     const created = await rt.neutron.createNetwork({
       name: rt.marks.createdNetworkName(dockerId),
-      description: networkDescription(dockerId, rt.settings.hostId),
+      description: networkDescription(dockerId, rt.settings),
       admin_state_up: true,
       shared: options.shared ?? false,
     });
@@ -193,7 +193,7 @@ async function obtainNetwork(
     orphan ??
     (await rt.neutron.createNetwork({
       name: networkName(dockerId),
-      description: networkDescription(dockerId, rt.settings.hostId),
+      description: networkDescription(dockerId, rt.settings),
       admin_state_up: true,
       shared: options.shared ?? false,
     }));

@@ -2,7 +2,7 @@
  * Reconciliation (`kuryr gc`, and at start-up): compares Docker's view, the backend and the host, and removes
  * only what this plugin created and nothing uses any more. Never touches what it did not create:
  * pre-existing networks and pools only lose our tags, pre-existing ports are handed back, devices are ours only
- * by the owner alias they were created with, name and kind (veths `tap…`, and `brq…` bridges in embedded mode).
+ * by the owner alias they were created with, and kind (veths `tap…`, and bridges of any name in embedded mode).
  *
  * Anything younger than the grace period is left alone: it may belong to an operation in flight.
  */
@@ -16,8 +16,9 @@ import { errorMessage } from '../driver/context.ts';
 import { isOtherHostsPort, isPortOfHost } from '../driver/hosts.ts';
 import { releasePort } from '../driver/ipam-addresses.ts';
 import { isUntaggedLeftover, type Marks } from '../driver/marks.ts';
+import { bridgeOf } from '../driver/embedded-options.ts';
 import { deleteNetwork } from '../driver/network.ts';
-import { creatorOf, dockerIdInDescription } from '../driver/network-description.ts';
+import { creatorOf, dockerIdInDescription, isCreatedBy } from '../driver/network-description.ts';
 import { isOwnPool } from '../driver/pools.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
 import type { Network, Port } from '../neutron/types.ts';
@@ -47,11 +48,11 @@ export interface GcOptions {
   graceSeconds: number;
   /** Docker's view; undefined when Docker could not be asked (then only Docker-independent checks run). */
   docker: DockerEndpoints | undefined;
-  /** Embedded backend: the plugin owns the `brq…` bridges. */
+  /** Embedded backend: the plugin owns the bridges carrying its owner alias (`brq…` or custom-named). */
   ownsBridges: boolean;
   /**
    * With a real Neutron several hosts share the networks: only what this host created is considered (networks
-   * whose description names it; ports bound to it, or unbound and made by its IPAM: driver/hosts.ts), and a
+   * whose description names it and `owner` as the driver, or no driver: network-description.ts; ports bound to it, or unbound and made by its IPAM: driver/hosts.ts), and a
    * network another host still has ports on is never an orphan. Undefined: everything (embedded).
    */
   onlyHost?: string;
@@ -96,9 +97,23 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
   const [allNetworks, allPorts] = await Promise.all([rt.neutron.listNetworks(), rt.neutron.listPorts()]);
   const host = opts.onlyHost;
   const marks = rt.marks;
-  const networks = host === undefined ? allNetworks : allNetworks.filter((n) => creatorOf(n.description) === host);
-  // Only this host's ports, even on the networks it created: another host's are not known to this host's Docker.
-  const ports = host === undefined ? allPorts : allPorts.filter((p) => isPortOfHost(p, host));
+  // Only the networks this instance created: another host's, or another instance's on this host (another driver
+  // name: its engine view is not ours), are not known to the Docker view we have.
+  const networks =
+    host === undefined ? allNetworks : allNetworks.filter((n) => isCreatedBy(n.description, host, opts.owner));
+  // Networks another instance on this host created: the ports on them are its own (another host's network is
+  // shared by every host, and this host's ports on it are this host's).
+  const others = new Set(
+    host === undefined
+      ? []
+      : allNetworks
+          .filter((n) => creatorOf(n.description)?.host === host && !isCreatedBy(n.description, host, opts.owner))
+          .map((n) => n.id),
+  );
+  // Only this host's ports, even on the networks it created: another host's are not known to this host's Docker;
+  // nor those on another instance's networks.
+  const ports =
+    host === undefined ? allPorts : allPorts.filter((p) => isPortOfHost(p, host) && !others.has(p.network_id));
   // Networks other hosts still have ports on (the same Docker network on every host in global scope): not orphans.
   const usedElsewhere = new Set(
     host === undefined ? [] : allPorts.filter((p) => isOtherHostsPort(marks, p, host)).map((p) => p.network_id),
@@ -186,10 +201,10 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
   // Before listing the live ports (see OvsLeftovers.snapshot).
   const ovsInterfaces = opts.ovs === undefined ? [] : await opts.ovs.snapshot();
   const [liveNetworks, livePorts] = await Promise.all([
-    rt.neutron.listNetworks({ fields: ['id'] }),
+    rt.neutron.listNetworks({ fields: ['id', 'tags'] }),
     rt.neutron.listPorts({ fields: ['id'] }),
   ]);
-  await collectDevices(ip, opts, liveNetworks, livePorts, act);
+  await collectDevices(rt, ip, opts, liveNetworks, livePorts, act);
   const livePortIds = new Set(livePorts.map((p) => p.id));
   for (const i of ovsInterfaces.filter((i) => !livePortIds.has(i.portId))) {
     await act({ kind: 'ovs-port', id: i.name, reason: `its Neutron port ${i.portId} no longer exists` }, () =>
@@ -246,11 +261,17 @@ async function collectPublishedPorts(
   }
 }
 
-/** Host devices of ours with no backend object behind them. */
+/**
+ * Host devices of ours with no backend object behind them. Ours: carrying our owner alias (`kuryr-ts:<owner>`),
+ * never a device without it. A bridge of the embedded backend is a leftover when no live network has it, whatever
+ * its name (`brq…`, or a network's `com.docker.network.bridge.name`); it goes through the agent, as on
+ * `DeleteNetwork`, so its elements in the plugin's nftables table and its iptables rules go with it.
+ */
 async function collectDevices(
+  rt: DriverRuntime,
   ip: DeviceTool,
   opts: GcOptions,
-  networks: readonly Pick<Network, 'id'>[],
+  networks: readonly Pick<Network, 'id' | 'tags'>[],
   ports: readonly Pick<Port, 'id'>[],
   act: (action: Omit<GcAction, 'result'>, run: () => Promise<unknown>) => Promise<void>,
 ): Promise<void> {
@@ -261,15 +282,22 @@ async function collectDevices(
     linkinfo?: { info_kind?: string };
   }[];
   const livePorts = new Set(ports.map((p) => p.id.slice(0, 11)));
-  const liveNetworks = new Set(networks.map((n) => n.id.slice(0, 11)));
+  const liveBridges = new Set(networks.map(bridgeOf));
   for (const link of links) {
     if (link.ifalias !== mark) continue;
     const kind = link.linkinfo?.info_kind;
     const name = link.ifname;
     if (kind === 'veth' && name.startsWith('tap') && !livePorts.has(name.slice(3))) {
       await act({ kind: 'veth', id: name, reason: 'no Neutron port behind it' }, () => ip.deleteLink(name));
-    } else if (opts.ownsBridges && kind === 'bridge' && name.startsWith('brq') && !liveNetworks.has(name.slice(3))) {
-      await act({ kind: 'bridge', id: name, reason: 'no network behind it' }, () => ip.deleteLink(name));
+    } else if (
+      opts.ownsBridges &&
+      kind === 'bridge' &&
+      hybridPlugPortPrefix(kind, name) === undefined &&
+      !liveBridges.has(name)
+    ) {
+      await act({ kind: 'bridge', id: name, reason: 'no network behind it' }, () =>
+        rt.agent === undefined ? ip.deleteLink(name) : rt.agent.removeNetwork(networkIdOfBridge(name), name),
+      );
     } else if (isDeadHybridPlug(hybridPlugPortPrefix(kind, name), livePorts)) {
       // The ovs hybrid plug's qbr… bridge and qvb…/qvo… pair (binding/ovs.ts).
       await act({ kind: kind === 'bridge' ? 'bridge' : 'veth', id: name, reason: 'no Neutron port behind it' }, () =>
@@ -278,6 +306,9 @@ async function collectDevices(
     }
   }
 }
+
+/** What `removeNetwork` takes for the network of a bridge found on its own: the ID part of a `brq…` name. */
+const networkIdOfBridge = (name: string) => (name.startsWith('brq') ? name.slice(3) : '');
 
 const isDeadHybridPlug = (prefix: string | undefined, livePorts: ReadonlySet<string>) =>
   prefix !== undefined && !livePorts.has(prefix);

@@ -125,7 +125,7 @@ for (const mode of ['keystone', 'noauth'] as const) {
         description = (await neutron.listNetworks({ name: `kuryr-net-${id.slice(0, 8)}` }))[0]?.description ?? '';
         if (!description.includes(' n1 ')) await sleep(250);
       }
-      assert.match(description, new RegExp(`^Docker network n1 ${id} \\(kuryr-ts on .+\\)$`));
+      assert.match(description, new RegExp(`^Docker network n1 ${id} \\(kuryr-ts \\S+ on .+\\)$`));
       // The container's interface has the Neutron network's MTU (VXLAN 1450 on the Linux bridge lab, Geneve 1442
       // on the OVN lab), so full-size packets survive the tunnel.
       const [network] = await neutron.listNetworks({ name: `kuryr-net-${id.slice(0, 8)}` });

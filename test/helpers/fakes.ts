@@ -79,6 +79,7 @@ export const TEST_SETTINGS: DriverSettings = {
   enableDhcp: true,
   vethDstPrefix: 'eth',
   hostId: 'test-host',
+  driverName: 'kuryr',
   processExternalConnectivity: true,
 };
 

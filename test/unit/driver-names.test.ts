@@ -33,7 +33,7 @@ test("the Docker network's name is recorded in the description of the Neutron ne
     for (let i = 0; i < 50 && !(await neutron.listNetworks())[0]!.description.includes('frontend'); i++)
       await sleep(100);
     const [network] = await neutron.listNetworks();
-    assert.equal(network!.description, `Docker network frontend_net ${net.id} (kuryr-ts on test-host)`);
+    assert.equal(network!.description, `Docker network frontend_net ${net.id} (kuryr-ts kuryr on test-host)`);
     assert.equal(dockerIdInDescription(network!.description), net.id, 'still recognisable as ours');
     assert.equal(network!.name, `kuryr-net-${net.id.slice(0, 8)}`, 'the name stays kuryr-libnetwork’s');
   } finally {

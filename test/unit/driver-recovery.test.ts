@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { networkDescription } from '../../src/driver/network-description.ts';
-import { dockerId, makeDriver } from '../helpers/fakes.ts';
+import { dockerId, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
@@ -19,7 +19,7 @@ describe('recovery from a crash between two steps', () => {
     const pool = await env.driver.requestPool({ Pool: '10.70.0.0/24', SubPool: '', Options: {}, V6: false });
     const orphan = await env.neutron.createNetwork({
       name: `kuryr-net-${id.slice(0, 8)}`,
-      description: networkDescription(id, 'test-host'),
+      description: networkDescription(id, TEST_SETTINGS),
     });
     await env.driver.createNetwork({
       NetworkID: id,
@@ -38,7 +38,7 @@ describe('recovery from a crash between two steps', () => {
     const other = `${id.slice(0, 8)}${'cd'.repeat(28)}`;
     await env.neutron.createNetwork({
       name: `kuryr-net-${id.slice(0, 8)}`,
-      description: networkDescription(other, 'test-host'),
+      description: networkDescription(other, TEST_SETTINGS),
     });
     const pool = await env.driver.requestPool({ Pool: '10.71.0.0/24', SubPool: '', Options: {}, V6: false });
     await env.driver.createNetwork({
