@@ -75,7 +75,11 @@ export function renderStandard(result: StandardResult, markdown = false): string
   // Results of runs from before this phase existed have none.
   add(
     'first answer on a published port, docker run -p to localhost (p50)',
-    (t) => t.phases['first answer (-p)']?.perOp.p50,
+    // Not measured for a target that cannot publish (the Neutron columns): no samples, shown as –.
+    (t) => {
+      const phase = t.phases['first answer (-p)'];
+      return phase === undefined || phase.perOp.n === 0 ? undefined : phase.perOp.p50;
+    },
     ms,
   );
   add('dockerd CPU per container run + rm', (t) => perContainer(t, (phase) => t.phases[phase].dockerdCpuMs), ms);
