@@ -4,7 +4,7 @@
  */
 import { detectTagSupport, openBackend } from '../backend.ts';
 import { IpCommand } from '../binding/ip-command.ts';
-import { VethBinder } from '../binding/veth-binder.ts';
+import { createPortBinder } from '../driver/port-drivers/index.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import type { Config } from '../config/config.ts';
 import { DockerClient, type DockerEndpoints } from '../docker/client.ts';
@@ -65,7 +65,12 @@ export async function gcCommand(
     const rt = createRuntime({
       neutron: backend.neutron,
       tagSupport,
-      binder: new VethBinder({ owner: config.driverName }),
+      binder: createPortBinder({
+        settings: config.portDrivers,
+        neutron: backend.neutron,
+        owner: config.driverName,
+        veth: { owner: config.driverName },
+      }),
       ...(config.backend === 'embedded' ? { agent: new LinuxBridgeAgent({ owner: config.driverName }) } : {}),
       settings: config.driver,
       log,

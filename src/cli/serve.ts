@@ -7,10 +7,10 @@ import type http from 'node:http';
 import { detectTagSupport, ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
-import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
+import { createPortBinder } from '../driver/port-drivers/index.ts';
 import { countingNeutron } from '../neutron/counting.ts';
 import { openLogDestination } from '../observability/log-destination.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -46,7 +46,12 @@ export async function serve(config: Config): Promise<void> {
   const tagSupport = await detectTagSupport(config, neutron, log);
   const driver = new KuryrDriver({
     neutron,
-    binder: new VethBinder({ owner: config.driverName, bindir: config.bindir, log }),
+    binder: createPortBinder({
+      settings: config.portDrivers,
+      neutron: backend.neutron,
+      owner: config.driverName,
+      veth: { owner: config.driverName, bindir: config.bindir, log },
+    }),
     ...(agent === undefined ? {} : { agent }),
     settings: config.driver,
     log,

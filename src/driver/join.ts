@@ -30,7 +30,10 @@ export async function join(rt: DriverRuntime, endpointId: string): Promise<JoinR
   const known = subnetIds.map((id) => rt.cache.subnetsById.get(id));
   const subnets = known.every((s) => s !== undefined) ? known : await rt.neutron.listSubnets({ id: subnetIds });
   const result: JoinResult = {
-    InterfaceName: { SrcName: interfaceNames(port.id).container, DstPrefix: rt.settings.vethDstPrefix },
+    InterfaceName: {
+      SrcName: (await rt.binder.containerInterface?.(port)) ?? interfaceNames(port.id).container,
+      DstPrefix: rt.settings.vethDstPrefix,
+    },
     StaticRoutes: [],
     // The network's gateway comes from Neutron; never fall back to docker_gwbridge.
     DisableGatewayService: true,
