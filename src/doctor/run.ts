@@ -11,6 +11,7 @@ import { checkConfig } from './config.ts';
 import { checkDockerEngine, DEFAULT_DOCKER_HOST } from './docker.ts';
 import { checkKernel, checkTools } from './host.ts';
 import { checkLeftovers } from './leftovers.ts';
+import { checkPortDriverKernel } from './port-drivers.ts';
 import { checkNeutron, openNeutronBackend, skipNeutron } from './neutron.ts';
 import { checkPluginName, checkPluginSocket } from './plugin.ts';
 import {
@@ -42,6 +43,7 @@ export const CHECK_IDS = [
   'kernel.veth',
   'kernel.vxlan',
   'kernel.macvlan',
+  'kernel.port-driver',
   'leftovers',
 ] as const;
 
@@ -86,6 +88,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
   checks.push(...(await checkTools(config, ip)));
   checks.push(...(await checkKernel(config, paths, ip)));
+  checks.push(await checkPortDriverKernel(config, paths, ip));
   checks.push(await leftoversCheck(config, checks));
 
   const counts: Record<CheckStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };

@@ -121,6 +121,8 @@ export class FakeVmNeutron implements NestedNeutronApi {
   async listPorts(filter?: ListFilter): Promise<Port[]> {
     return [...this.ports.values()]
       .filter((p) => filter?.mac_address === undefined || p.mac_address === filter.mac_address)
+      .filter((p) => filter?.network_id === undefined || p.network_id === filter.network_id)
+      .filter((p) => !Array.isArray(filter?.id) || (filter.id as readonly unknown[]).includes(p.id))
       .map((p) => structuredClone(p));
   }
 

@@ -162,7 +162,7 @@ describe('allowed_address_pairs', () => {
 describe('nested driver (macvlan)', () => {
   test('bind: the pair on the VM port, a macvlan child of link_iface; unbind takes both away', async () => {
     const { neutron, vm, links, finder, devices, locks } = vmLab();
-    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'macvlan');
+    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'macvlan', neutron);
     const port = containerPort(vm.network_id, 1);
     const names = await driver.bind({ port, mtu: 1450 });
     assert.deepEqual(names, interfaceNames(port.id));
@@ -201,7 +201,7 @@ describe('nested driver (macvlan)', () => {
 
   test('ipvlan pairs carry the VM port MAC and the device gets none of its own', async () => {
     const { neutron, vm, links, finder, devices, locks } = vmLab();
-    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'ipvlan');
+    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'ipvlan', neutron);
     const port = containerPort(vm.network_id, 2);
     await driver.bind({ port, mtu: 1400 });
     assert.deepEqual((await neutron.showPort(vm.id)).allowed_address_pairs, [
@@ -214,7 +214,7 @@ describe('nested driver (macvlan)', () => {
 
   test('a failing device leaves no pair behind; another network is refused before anything changes', async () => {
     const { neutron, vm, links, finder, devices, locks } = vmLab();
-    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'macvlan');
+    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'macvlan', neutron);
     links.failNextAdd = 'Error: Unknown device type.';
     await assert.rejects(driver.bind({ port: containerPort(vm.network_id, 3), mtu: 1450 }), /Unknown device type/);
     assert.deepEqual((await neutron.showPort(vm.id)).allowed_address_pairs, [], 'the pair was taken back');
@@ -231,7 +231,7 @@ describe('nested driver (macvlan)', () => {
   test("no port with link_iface's MAC: a clear refusal", async () => {
     const { neutron, vm, finder, devices, locks } = vmLab();
     neutron.ports.delete(vm.id);
-    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'macvlan');
+    const driver = new NestedPortDriver(finder, new AddressPairs(neutron, locks, tick), devices, 'macvlan', neutron);
     await assert.rejects(
       driver.bind({ port: containerPort(vm.network_id, 1), mtu: 1450 }),
       /no Neutron port has the MAC fa:16:3e:00:00:01 of eth0/,
@@ -272,7 +272,7 @@ describe('vlan driver', () => {
   test('host side: a VLAN child of link_iface with the subport ID and MAC; a failure removes the subport', async () => {
     const { neutron, vm, links, finder, devices, locks } = vmLab();
     const trunk = neutron.addTrunk(vm.id, [{ port_id: 'other', segmentation_type: 'vlan', segmentation_id: 1 }]);
-    const driver = new VlanPortDriver(finder, neutron, new Subports(neutron, locks), devices);
+    const driver = new VlanPortDriver(finder, neutron, new Subports(neutron, locks), devices, neutron);
     const port = containerPort('any-network', 5);
     const names = await driver.bind({ port, mtu: 1450 });
     assert.deepEqual(links.commands.find((c) => c[1] === 'add')?.slice(2), [
@@ -314,7 +314,7 @@ describe('vlan driver', () => {
 
   test('a VM port that is no trunk parent is refused', async () => {
     const { neutron, finder, devices, locks } = vmLab();
-    const driver = new VlanPortDriver(finder, neutron, new Subports(neutron, locks), devices);
+    const driver = new VlanPortDriver(finder, neutron, new Subports(neutron, locks), devices, neutron);
     await assert.rejects(driver.bind({ port: containerPort('n', 6), mtu: 1450 }), /is not the parent of a trunk/);
   });
 });

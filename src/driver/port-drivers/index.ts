@@ -16,6 +16,7 @@ import { nestedApiOf } from '../../neutron/nested-api.ts';
 import type { Port } from '../../neutron/types.ts';
 import { KeyedLock } from '../locks.ts';
 import { AddressPairs } from './address-pairs.ts';
+import { hasLeftoverFinder, type LeftoverContext, type PortDriverLeftover } from './leftovers.ts';
 import { NestedPortDriver } from './nested.ts';
 import { Subports } from './segmentation.ts';
 import { SRIOV_VNIC_TYPES, SriovPortDriver, SysfsVfs } from './sriov.ts';
@@ -71,6 +72,10 @@ export class PortDriverBinder implements Binder {
   async containerInterface(port: Port): Promise<string | undefined> {
     return this.driverFor(port).containerInterface?.(port);
   }
+
+  async leftovers(ctx: LeftoverContext): Promise<PortDriverLeftover[]> {
+    return hasLeftoverFinder(this.#default) ? this.#default.leftovers(ctx) : [];
+  }
 }
 
 export interface PortBinderOptions {
@@ -115,12 +120,12 @@ function defaultDriver(options: PortBinderOptions, ip: IpCommand): Binder {
   const vm = new VmPortFinder(options.neutron, macSource(ip), settings.linkIface);
   const devices = new ChildDevices({ ip, owner: options.owner });
   if (settings.default === 'vlan') {
-    return new VlanPortDriver(vm, nested, new Subports(nested, locks), devices);
+    return new VlanPortDriver(vm, nested, new Subports(nested, locks), devices, options.neutron);
   }
   const binding = settings.binding === 'ipvlan' ? 'ipvlan' : 'macvlan';
   const pairsApi = {
     showPort: (id: string) => options.neutron.showPort(id),
     updatePortIfRevision: nested.updatePortIfRevision.bind(nested),
   };
-  return new NestedPortDriver(vm, new AddressPairs(pairsApi, locks), devices, binding);
+  return new NestedPortDriver(vm, new AddressPairs(pairsApi, locks), devices, binding, options.neutron);
 }

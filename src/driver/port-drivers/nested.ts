@@ -8,8 +8,10 @@ import type { ChildDevices } from '../../binding/child-device.ts';
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import { macvlanSpec, type NestedBinding } from '../../binding/macvlan.ts';
 import { interfaceNames } from '../../binding/names.ts';
+import type { NeutronApi } from '../../neutron/api.ts';
 import type { AllowedAddressPair, Port } from '../../neutron/types.ts';
 import type { AddressPairs } from './address-pairs.ts';
+import type { LeftoverContext, PortDriverLeftover } from './leftovers.ts';
 import type { VmPort, VmPortFinder } from './vm-port.ts';
 
 export class NestedPortDriver implements Binder {
@@ -17,8 +19,16 @@ export class NestedPortDriver implements Binder {
   readonly #pairs: AddressPairs;
   readonly #devices: ChildDevices;
   readonly #binding: NestedBinding;
+  readonly #neutron: Pick<NeutronApi, 'listPorts'>;
 
-  constructor(vm: VmPortFinder, pairs: AddressPairs, devices: ChildDevices, binding: NestedBinding) {
+  constructor(
+    vm: VmPortFinder,
+    pairs: AddressPairs,
+    devices: ChildDevices,
+    binding: NestedBinding,
+    neutron: Pick<NeutronApi, 'listPorts'>,
+  ) {
+    this.#neutron = neutron;
     this.#vm = vm;
     this.#pairs = pairs;
     this.#devices = devices;
@@ -55,6 +65,25 @@ export class NestedPortDriver implements Binder {
     await this.#devices.remove(interfaceNames(port.id).container);
     const vm = await this.#vm.find();
     await this.#pairs.remove(vm.id, this.pairsOf(port, vm));
+  }
+
+  /** Pairs on the VM port for container ports that no longer exist (never a pair with the VM's own MAC). */
+  async leftovers(_ctx: LeftoverContext): Promise<PortDriverLeftover[]> {
+    const vm = await this.#vm.find();
+    const ports = await this.#neutron.listPorts({ network_id: vm.network_id });
+    const held = new Set(
+      ports.flatMap((p) => p.fixed_ips.map((f) => `${f.ip_address} ${p.mac_address.toLowerCase()}`)),
+    );
+    return vm.allowed_address_pairs
+      .filter((pair) => pair.mac_address.toLowerCase() !== vm.mac_address.toLowerCase())
+      .filter((pair) => !held.has(`${pair.ip_address.replace(/\/(32|128)$/, '')} ${pair.mac_address.toLowerCase()}`))
+      .map((pair) => ({
+        kind: 'address-pair' as const,
+        id: `${vm.id}:${pair.ip_address}`,
+        name: pair.mac_address,
+        reason: `no port holds ${pair.ip_address} with MAC ${pair.mac_address} any more`,
+        remove: () => this.#pairs.remove(vm.id, [pair]),
+      }));
   }
 
   /** The pairs a container port needs on the VM's port: its IPs with its MAC (macvlan) or the VM's (ipvlan). */

@@ -8,23 +8,28 @@ import type { ChildDevices } from '../../binding/child-device.ts';
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import { interfaceNames } from '../../binding/names.ts';
 import { vlanSpec } from '../../binding/vlan.ts';
+import type { NeutronApi } from '../../neutron/api.ts';
 import type { NestedNeutronApi } from '../../neutron/nested-api.ts';
 import type { Port } from '../../neutron/types.ts';
+import { type LeftoverContext, ownedByNoEndpoint, type PortDriverLeftover } from './leftovers.ts';
 import type { Subports } from './segmentation.ts';
 import type { VmPort, VmPortFinder } from './vm-port.ts';
 
 export class VlanPortDriver implements Binder {
   readonly #vm: VmPortFinder;
-  readonly #neutron: Pick<NestedNeutronApi, 'listTrunks'>;
+  readonly #neutron: Pick<NestedNeutronApi, 'listTrunks' | 'showTrunk'>;
+  readonly #ports: Pick<NeutronApi, 'listPorts'>;
   readonly #subports: Subports;
   readonly #devices: ChildDevices;
 
   constructor(
     vm: VmPortFinder,
-    neutron: Pick<NestedNeutronApi, 'listTrunks'>,
+    neutron: Pick<NestedNeutronApi, 'listTrunks' | 'showTrunk'>,
     subports: Subports,
     devices: ChildDevices,
+    ports: Pick<NeutronApi, 'listPorts'>,
   ) {
+    this.#ports = ports;
     this.#vm = vm;
     this.#neutron = neutron;
     this.#subports = subports;
@@ -51,6 +56,29 @@ export class VlanPortDriver implements Binder {
     await this.#devices.remove(interfaceNames(port.id).container);
     const trunkId = await this.trunkOf(await this.#vm.find());
     await this.#subports.detach(trunkId, port.id);
+  }
+
+  /** Subports of ours whose endpoint is gone, or whose port no longer exists. */
+  async leftovers(ctx: LeftoverContext): Promise<PortDriverLeftover[]> {
+    const trunkId = await this.trunkOf(await this.#vm.find());
+    const trunk = await this.#neutron.showTrunk(trunkId);
+    if (trunk.sub_ports.length === 0) return [];
+    const ports = new Map(
+      (await this.#ports.listPorts({ id: trunk.sub_ports.map((s) => s.port_id) })).map((p) => [p.id, p]),
+    );
+    const out: PortDriverLeftover[] = [];
+    for (const sub of trunk.sub_ports) {
+      const port = ports.get(sub.port_id);
+      if (port !== undefined && !ownedByNoEndpoint(port, ctx)) continue;
+      out.push({
+        kind: 'subport',
+        id: sub.port_id,
+        name: `${trunkId} VLAN ${sub.segmentation_id}`,
+        reason: port === undefined ? 'its port no longer exists' : 'no endpoint owns its port',
+        remove: () => this.#subports.detach(trunkId, sub.port_id),
+      });
+    }
+    return out;
   }
 
   /** The trunk whose parent is the VM's port (`trunk_details`, else asked by parent port). */

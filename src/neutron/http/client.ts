@@ -389,13 +389,13 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
   async addSubports(trunkId: string, subports: readonly SubPort[]): Promise<Trunk> {
     const path = `/v2.0/trunks/${encodeSegment(trunkId)}/add_subports`;
     const answer = await this.call('PUT', '/v2.0/trunks/{id}/add_subports', path, { body: { sub_ports: subports } });
-    return this.parse(answer) as unknown as Trunk;
+    return trunkOf(this.parse(answer));
   }
   async removeSubports(trunkId: string, portIds: readonly string[]): Promise<Trunk> {
     const path = `/v2.0/trunks/${encodeSegment(trunkId)}/remove_subports`;
     const body = { sub_ports: portIds.map((port_id) => ({ port_id })) };
     const answer = await this.call('PUT', '/v2.0/trunks/{id}/remove_subports', path, { body });
-    return this.parse(answer) as unknown as Trunk;
+    return trunkOf(this.parse(answer));
   }
 
   async replaceTags(resource: TaggedResource, id: string, tags: readonly string[]): Promise<string[]> {
@@ -413,6 +413,12 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
     const path = `/v2.0/${resource}/${encodeSegment(id)}/tags/${encodeSegment(tag)}`;
     await this.call('DELETE', `/v2.0/${resource}/{id}/tags/{tag}`, path);
   }
+}
+
+/** The trunk of a subport action's answer: Neutron answers the trunk itself, not wrapped in `{"trunk": ...}`. */
+function trunkOf(doc: Record<string, unknown>): Trunk {
+  const wrapped = doc.trunk;
+  return (typeof wrapped === 'object' && wrapped !== null ? wrapped : doc) as Trunk;
 }
 
 /** Subnet-pool attributes Neutron (Zed) answers as strings (`"min_prefixlen": "8"`) although they are integers. */
