@@ -34,6 +34,11 @@ export interface Binder {
    * VF keeps its own name).
    */
   containerInterface?(port: Port): Promise<string | undefined>;
+  /**
+   * The Neutron network of a Docker network created without `neutron.net.*` options, when the binding has one
+   * (the nested port drivers: the VM port's network); undefined: a network is created.
+   */
+  defaultNetworkId?(): Promise<string | undefined>;
 }
 
 /** An address with its prefix length, e.g. `{ address: '10.0.0.1', prefixLength: 24 }`. */

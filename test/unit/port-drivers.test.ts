@@ -368,3 +368,30 @@ describe('SR-IOV ports', () => {
     }
   });
 });
+
+describe('nested: the default network', () => {
+  test('a Docker network without network options is the VM port network; removing it leaves that network', async () => {
+    const { makeDriver } = await import('../helpers/fakes.ts');
+    const { networkCreate, networkRemove } = await import('../helpers/docker-sequence.ts');
+    const env = await makeDriver();
+    try {
+      const vmNet = await env.neutron.createNetwork({ name: 'vm-net' });
+      Object.assign(env.binder, { defaultNetworkId: async () => vmNet.id });
+      const net = await networkCreate(env.driver);
+      assert.deepEqual(
+        (await env.neutron.listNetworks()).map((n) => n.id),
+        [vmNet.id],
+        'no network of its own',
+      );
+      assert.equal((await env.neutron.listSubnets({ network_id: vmNet.id })).length, 1);
+      await networkRemove(env.driver, net);
+      assert.deepEqual(
+        (await env.neutron.listNetworks()).map((n) => n.id),
+        [vmNet.id],
+        'the VM network stays',
+      );
+    } finally {
+      env.close();
+    }
+  });
+});

@@ -73,6 +73,10 @@ export class PortDriverBinder implements Binder {
     return this.driverFor(port).containerInterface?.(port);
   }
 
+  async defaultNetworkId(): Promise<string | undefined> {
+    return this.#default.defaultNetworkId?.();
+  }
+
   async leftovers(ctx: LeftoverContext): Promise<PortDriverLeftover[]> {
     return hasLeftoverFinder(this.#default) ? this.#default.leftovers(ctx) : [];
   }

@@ -67,6 +67,11 @@ export class NestedPortDriver implements Binder {
     await this.#pairs.remove(vm.id, this.pairsOf(port, vm));
   }
 
+  /** Docker networks created without a network option use the VM port's network (the original's default). */
+  async defaultNetworkId(): Promise<string> {
+    return (await this.#vm.find()).network_id;
+  }
+
   /** Pairs on the VM port for container ports that no longer exist (never a pair with the VM's own MAC). */
   async leftovers(_ctx: LeftoverContext): Promise<PortDriverLeftover[]> {
     const vm = await this.#vm.find();
