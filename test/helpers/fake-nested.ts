@@ -161,6 +161,14 @@ export class FakeVmNeutron implements NestedNeutronApi {
     return structuredClone(p);
   }
 
+  async updatePort(id: string, body: PortUpdate): Promise<Port> {
+    const p = this.ports.get(id);
+    if (p === undefined) throw new NeutronError(404, 'PortNotFound', `Port ${id} could not be found.`);
+    Object.assign(p, structuredClone(body));
+    p.revision_number++;
+    return structuredClone(p);
+  }
+
   async listTrunks(filter?: ListFilter): Promise<Trunk[]> {
     return [...this.trunks.values()].filter((t) => filter?.port_id === undefined || t.port_id === filter.port_id);
   }
@@ -177,6 +185,9 @@ export class FakeVmNeutron implements NestedNeutronApi {
     const t = this.trunks.get(trunkId);
     if (t === undefined) throw new NeutronError(404, 'TrunkNotFound', 'no trunk');
     for (const s of subports) {
+      if ((this.ports.get(s.port_id)?.device_id ?? '') !== '') {
+        throw new NeutronError(409, 'PortInUse', `Port ${s.port_id} already has an attached device.`);
+      }
       if (t.sub_ports.some((x) => x.segmentation_id === s.segmentation_id || x.port_id === s.port_id)) {
         this.conflicts++;
         throw new NeutronError(409, 'DuplicateSubPort', `segmentation_id ${s.segmentation_id} already in use`);

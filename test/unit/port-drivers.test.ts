@@ -273,8 +273,11 @@ describe('vlan driver', () => {
     const { neutron, vm, links, finder, devices, locks } = vmLab();
     const trunk = neutron.addTrunk(vm.id, [{ port_id: 'other', segmentation_type: 'vlan', segmentation_id: 1 }]);
     const driver = new VlanPortDriver(finder, neutron, new Subports(neutron, locks), devices, neutron);
-    const port = containerPort('any-network', 5);
+    // Claimed by CreateEndpoint (device_id = the endpoint): Neutron takes no subport with a device.
+    const port = { ...containerPort('any-network', 5), device_id: 'endpoint-id' };
+    neutron.addPort(port);
     const names = await driver.bind({ port, mtu: 1450 });
+    assert.equal(neutron.ports.get(port.id)?.device_id, '', 'the device ID was cleared for the trunk');
     assert.deepEqual(links.commands.find((c) => c[1] === 'add')?.slice(2), [
       'link',
       'eth0',

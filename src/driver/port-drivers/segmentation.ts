@@ -46,11 +46,21 @@ export class Subports {
           ]);
           return id;
         } catch (err) {
-          // 409: the ID (or the port) was taken since our read; read again.
+          // 409 for a taken ID: another process chose it since our read; read again. Any other 409 (the port
+          // is in use) is final.
           if (!isConflict(err) || attempt >= ATTEMPTS) throw err;
+          const now = await this.#neutron.showTrunk(trunkId);
+          if (now.sub_ports.some((s) => s.port_id === portId))
+            return now.sub_ports.find((s) => s.port_id === portId)!.segmentation_id;
+          if (!now.sub_ports.some((s) => s.segmentation_id === id)) throw err;
         }
       }
     });
+  }
+
+  /** Whether `portId` is a subport of the trunk now. */
+  async isSubport(trunkId: string, portId: string): Promise<boolean> {
+    return (await this.#neutron.showTrunk(trunkId)).sub_ports.some((s) => s.port_id === portId);
   }
 
   /** Removes `portId` from the trunk; a port that is no subport (any more) is not an error. */

@@ -18,7 +18,7 @@ import type { VmPort, VmPortFinder } from './vm-port.ts';
 export class VlanPortDriver implements Binder {
   readonly #vm: VmPortFinder;
   readonly #neutron: Pick<NestedNeutronApi, 'listTrunks' | 'showTrunk'>;
-  readonly #ports: Pick<NeutronApi, 'listPorts'>;
+  readonly #ports: Pick<NeutronApi, 'listPorts' | 'updatePort'>;
   readonly #subports: Subports;
   readonly #devices: ChildDevices;
 
@@ -27,7 +27,7 @@ export class VlanPortDriver implements Binder {
     neutron: Pick<NestedNeutronApi, 'listTrunks' | 'showTrunk'>,
     subports: Subports,
     devices: ChildDevices,
-    ports: Pick<NeutronApi, 'listPorts'>,
+    ports: Pick<NeutronApi, 'listPorts' | 'updatePort'>,
   ) {
     this.#ports = ports;
     this.#vm = vm;
@@ -40,6 +40,10 @@ export class VlanPortDriver implements Binder {
     const names = interfaceNames(port.id);
     await this.#devices.parent(this.#vm.iface);
     const trunkId = await this.trunkOf(await this.#vm.find());
+    // Neutron takes no subport with a device ID (PortInUse); the endpoint stays recorded in the port's tags.
+    if (port.device_id !== '' && !(await this.#subports.isSubport(trunkId, port.id))) {
+      await this.#ports.updatePort(port.id, { device_id: '' });
+    }
     const segmentationId = await this.#subports.attach(trunkId, port.id);
     try {
       await this.#devices.create(
