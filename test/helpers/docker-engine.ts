@@ -50,6 +50,11 @@ export interface PrivateDockerdOptions {
   extraArgs?: string[];
   /** how long to wait for `docker version` to answer (default 60 s) */
   startTimeoutMs?: number;
+  /**
+   * a program that execs dockerd in place (so the pid stays dockerd's), e.g. `['nsenter', '--net=/run/netns/x']`
+   * to run the engine in a network namespace
+   */
+  launcher?: string[];
 }
 
 export interface PrivateDockerd {
@@ -324,7 +329,8 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(dockerd, args, {
+    const [program, ...before] = opts.launcher ?? [];
+    child = spawn(program ?? dockerd, program === undefined ? args : [...before, dockerd, ...args], {
       detached: true, // own session and process group: pgid == pid
       stdio: ['ignore', logFd, logFd],
       env: { ...process.env, PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },

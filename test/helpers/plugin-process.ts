@@ -35,6 +35,8 @@ export interface PluginOptions {
   logFile?: string;
   /** how long to wait for Plugin.Activate to answer 200 (default 30 s) */
   startTimeoutMs?: number;
+  /** a program that execs bin/kuryr in place, e.g. `['nsenter', '--net=/run/netns/x']` */
+  launcher?: string[];
 }
 
 export interface PluginExit {
@@ -183,7 +185,8 @@ export async function startPlugin(opts: PluginOptions): Promise<PluginProcess> {
   const launch = async (): Promise<void> => {
     const fd = openSync(logFile, 'a');
     try {
-      child = spawn(KURYR_BIN, args, {
+      const [program, ...before] = opts.launcher ?? [];
+      child = spawn(program ?? KURYR_BIN, program === undefined ? args : [...before, KURYR_BIN, ...args], {
         detached: true,
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...opts.env },
