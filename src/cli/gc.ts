@@ -69,6 +69,7 @@ export async function gcCommand(
         settings: config.portDrivers,
         neutron: backend.neutron,
         owner: config.driverName,
+        portsTakeTags: tagSupport.tagExt,
         veth: { owner: config.driverName },
       }),
       ...(config.backend === 'embedded' ? { agent: new LinuxBridgeAgent({ owner: config.driverName }) } : {}),

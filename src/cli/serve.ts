@@ -50,6 +50,7 @@ export async function serve(config: Config): Promise<void> {
       settings: config.portDrivers,
       neutron: backend.neutron,
       owner: config.driverName,
+      portsTakeTags: tagSupport.tagExt,
       veth: { owner: config.driverName, bindir: config.bindir, log },
     }),
     ...(agent === undefined ? {} : { agent }),

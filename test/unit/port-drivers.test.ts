@@ -398,3 +398,29 @@ describe('nested: the default network', () => {
     }
   });
 });
+
+describe('vlan without tags on ports', () => {
+  test('is a configuration error: the endpoint could not be found again once the device ID is cleared', async () => {
+    const { createPortBinder } = await import('../../src/driver/port-drivers/index.ts');
+    const neutron = new FakeVmNeutron();
+    const settings = {
+      default: 'vlan' as const,
+      enabled: ['vlan' as const],
+      binding: 'vlan' as const,
+      linkIface: 'eth0',
+    };
+    const make = (portsTakeTags: boolean) =>
+      createPortBinder({
+        settings,
+        neutron: neutron as unknown as Parameters<typeof createPortBinder>[0]['neutron'],
+        owner: 'kt',
+        veth: {},
+        portsTakeTags,
+      });
+    assert.throws(
+      () => make(false),
+      (e: unknown) => e instanceof KuryrError && /needs tags on ports/.test(e.message),
+    );
+    assert.ok(make(true));
+  });
+});

@@ -92,6 +92,8 @@ export interface PortBinderOptions {
   ip?: IpCommand;
   /** sysfs root for the sriov driver (tests). */
   sysRoot?: string;
+  /** Ports take tags (`tag-ext`); default true. The vlan driver needs them (vlan.ts clears the device ID). */
+  portsTakeTags?: boolean;
 }
 
 /** The host's MAC of an interface, by `ip link show` (answers for this process's network namespace). */
@@ -124,6 +126,11 @@ function defaultDriver(options: PortBinderOptions, ip: IpCommand): Binder {
   const vm = new VmPortFinder(options.neutron, macSource(ip), settings.linkIface);
   const devices = new ChildDevices({ ip, owner: options.owner });
   if (settings.default === 'vlan') {
+    if (options.portsTakeTags === false) {
+      throw fail.config(
+        'the vlan port driver needs tags on ports (the standard-attr-tag extension): a subport has no device ID to find its endpoint by',
+      );
+    }
     return new VlanPortDriver(vm, nested, new Subports(nested, locks), devices, options.neutron);
   }
   const binding = settings.binding === 'ipvlan' ? 'ipvlan' : 'macvlan';
