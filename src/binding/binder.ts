@@ -33,6 +33,16 @@ export interface Binder {
   bind(req: BindRequest): Promise<InterfaceNames>;
   /** Detach and delete the host interface of `port` (the peer goes with it). A missing device is not an error. */
   unbind(port: Port): Promise<void>;
+  /**
+   * The device Docker moves into the container, when it is not `interfaceNames(port.id).container` (an SR-IOV
+   * VF keeps its own name).
+   */
+  containerInterface?(port: Port): Promise<string | undefined>;
+  /**
+   * The Neutron network of a Docker network created without `neutron.net.*` options, when the binding has one
+   * (the nested port drivers: the VM port's network); undefined: a network is created.
+   */
+  defaultNetworkId?(): Promise<string | undefined>;
 }
 
 /** An address with its prefix length, e.g. `{ address: '10.0.0.1', prefixLength: 24 }`. */

@@ -22,6 +22,8 @@ export const bindingErrorReasons = {
   bindScript: 'bind-script',
   /** `ovs-vsctl` failed, timed out or could not be run (`CommandError`). */
   ovsCommand: 'ovs-command',
+  /** The port needs what no enabled port driver or this host provides (a VF, a trunk, the VM's port). */
+  portDriverRefused: 'port-driver-refused',
 } as const;
 
 export type BindingErrorReason = (typeof bindingErrorReasons)[keyof typeof bindingErrorReasons];

@@ -6,8 +6,8 @@ import { detectTagSupport, openBackend } from '../backend.ts';
 import { IpCommand } from '../binding/ip-command.ts';
 import { OvsVsctl } from '../binding/ovs.ts';
 import { OvsLeftovers } from '../binding/ovs-leftovers.ts';
-import { VethBinder } from '../binding/veth-binder.ts';
 import { IptablesAccept } from '../binding/host-firewall.ts';
+import { createPortBinder } from '../driver/port-drivers/index.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { NftPublisher } from '../binding/publish.ts';
@@ -72,7 +72,13 @@ export async function gcCommand(
     const rt = createRuntime({
       neutron: backend.neutron,
       tagSupport,
-      binder: new VethBinder({ owner: config.driverName }),
+      binder: createPortBinder({
+        settings: config.portDrivers,
+        neutron: backend.neutron,
+        owner: config.driverName,
+        portsTakeTags: tagSupport.tagExt,
+        veth: { owner: config.driverName },
+      }),
       ...(config.backend === 'embedded'
         ? {
             // As serve's: a leaked bridge goes with its nftables elements and iptables rules (reconcile/gc.ts).

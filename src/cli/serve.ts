@@ -9,10 +9,10 @@ import { IptablesAccept } from '../binding/host-firewall.ts';
 import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { NftPublisher } from '../binding/publish.ts';
-import { VethBinder } from '../binding/veth-binder.ts';
 import type { Config } from '../config/config.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
+import { createPortBinder } from '../driver/port-drivers/index.ts';
 import { countingNeutron } from '../neutron/counting.ts';
 import { openLogDestination } from '../observability/log-destination.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -62,7 +62,13 @@ export async function serve(config: Config): Promise<void> {
   const tagSupport = await detectTagSupport(config, neutron, log);
   const driver = new KuryrDriver({
     neutron,
-    binder: new VethBinder({ owner: config.driverName, bindir: config.bindir, log }),
+    binder: createPortBinder({
+      settings: config.portDrivers,
+      neutron: backend.neutron,
+      owner: config.driverName,
+      portsTakeTags: tagSupport.tagExt,
+      veth: { owner: config.driverName, bindir: config.bindir, log },
+    }),
     ...(agent === undefined ? {} : { agent, publisher: new NftPublisher() }),
     settings: config.driver,
     log,

@@ -2,6 +2,7 @@
  * The validated configuration of one kuryr-ts process. Built by config/load.ts from, in order of precedence:
  * command-line flags, environment variables, `kuryr.conf`, defaults.
  */
+import type { PortDriverSettings } from './port-drivers.ts';
 
 export type Backend = 'embedded' | 'neutron';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -97,6 +98,8 @@ export interface Config {
   configFiles: string[];
   /** `[DEFAULT] bindir`: directory of the bind scripts `<bindir>/<vif_type>` of vif types not built in. */
   bindir: string;
+  /** Port and binding drivers (`[DEFAULT] default_port_driver`, `[binding] default_driver`, `link_iface`, ...). */
+  portDrivers: PortDriverSettings;
 }
 
 /** `[DEFAULT] log_file`, `log_dir`, `use_stderr` (or `--log-file`, `--log-dir`) and the program's name. */

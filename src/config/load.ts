@@ -16,6 +16,7 @@ import { type Backend, type Config, type LogLevel, PLUGIN_SOCKET_DIR } from './c
 import { parseIni } from './ini.ts';
 import { kuryrUriListen } from './kuryr-uri.ts';
 import { OPTIONS, type OptionSpec } from './options-table.ts';
+import { type PortDriverSettings, portDriverSettings } from './port-drivers.ts';
 
 /** A `--config-file FILE` or `--config-dir DIR`, in command-line order. */
 export interface ConfigSource {
@@ -285,7 +286,25 @@ export function loadConfig(flags: CommonFlags, env: NodeJS.ProcessEnv = process.
     configFile: file,
     configFiles: files,
     bindir: get('DEFAULT', 'bindir'),
+    portDrivers: portDriversOf(read, get, whereOf, backend),
   };
+}
+
+/** The port driver options, checked; the drivers for VMs need a real Neutron. */
+function portDriversOf(
+  read: ReadSections,
+  get: (section: string, key: string) => string,
+  where: (section: string, key: string) => string,
+  backend: Backend,
+): PortDriverSettings {
+  const settings = portDriverSettings({ get, where, set: (section, key) => read.get(section)?.get(key) !== undefined });
+  const needsNeutron = settings.enabled.filter((d) => d !== 'veth');
+  if (backend === 'embedded' && needsNeutron.length > 0) {
+    throw fail.config(
+      `${where('DEFAULT', 'enabled_port_drivers')}: the ${needsNeutron.join(', ')} port driver needs the neutron backend (the VM's port, trunks and VFs are Neutron's)`,
+    );
+  }
+  return settings;
 }
 
 /** Parses `HOST:PORT` (`[v6]:PORT` for IPv6); `flag` names the option in the error. */

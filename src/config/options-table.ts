@@ -150,9 +150,21 @@ export const OPTIONS: Record<string, Section> = {
       env: 'LOG_LEVEL',
       help: 'Log level (kuryr-ts).',
     },
-    default_port_driver: ignored('Port driver (the veth driver is built in).'),
-    enabled_port_drivers: ignored('Port drivers (the veth driver is built in).'),
-    port_driver: ignored('Deprecated in the original.'),
+    default_port_driver: {
+      type: 'string',
+      default: 'kuryr_libnetwork.port_driver.drivers.veth',
+      help: 'Port driver of ordinary ports: veth (containers on the host), nested (containers in a Nova VM: macvlan or ipvlan children of link_iface), vlan (a trunk subport per container, a VLAN child of link_iface). Dotted (kuryr_libnetwork.port_driver.drivers.nested) or short (nested) names. See docs/nested.md.',
+    },
+    enabled_port_drivers: {
+      type: 'string',
+      default: 'kuryr_libnetwork.port_driver.drivers.veth',
+      help: 'Comma-separated port drivers; must hold default_port_driver. Add sriov to bind ports with binding:vnic_type direct, macvtap or direct-physical (their VF comes from binding:profile pci_slot); without it such ports are refused.',
+    },
+    port_driver: {
+      type: 'string',
+      default: 'kuryr_libnetwork.port_driver.drivers.veth',
+      help: 'Deprecated name of default_port_driver (used when only it is set).',
+    },
     enable_ssl: { type: 'bool', default: 'false', help: 'Serve HTTPS on the TCP listener (--listen).' },
     ssl_cert_file: {
       type: 'string',
@@ -217,10 +229,22 @@ export const OPTIONS: Record<string, Section> = {
   neutron: NEUTRON_OPTIONS,
   binding: {
     veth_dst_prefix: { type: 'string', default: 'eth', help: 'Prefix of container interface names.' },
-    default_driver: ignored('Binding driver (veth is built in).'),
-    driver: ignored('Old name of default_driver.'),
-    enabled_drivers: ignored('Binding drivers (veth is built in).'),
-    link_iface: ignored('Nested drivers (not supported).'),
+    default_driver: {
+      type: 'string',
+      default: 'kuryr.lib.binding.drivers.veth',
+      help: 'Binding driver of the default port driver: veth (veth port driver), macvlan or ipvlan (nested), vlan (vlan). Unset, the one that fits the port driver.',
+    },
+    driver: { type: 'string', default: 'kuryr.lib.binding.drivers.veth', help: 'Old name of default_driver.' },
+    enabled_drivers: {
+      type: 'string',
+      default: 'kuryr.lib.binding.drivers.veth',
+      help: 'Comma-separated binding drivers; when set, must hold default_driver.',
+    },
+    link_iface: {
+      type: 'string',
+      default: '',
+      help: "The VM's network interface (nested and vlan port drivers): its MAC finds the VM's Neutron port, and containers' interfaces are its children.",
+    },
   },
   kuryr_ts: {
     ssl_ca_file: {

@@ -11,6 +11,7 @@ import { checkConfig } from './config.ts';
 import { checkDockerEngine, DEFAULT_DOCKER_HOST } from './docker.ts';
 import { checkForwarding, checkKernel, checkTools } from './host.ts';
 import { checkLeftovers } from './leftovers.ts';
+import { checkPortDriverKernel } from './port-drivers.ts';
 import { checkNeutron, openNeutronBackend, skipNeutron } from './neutron.ts';
 import { checkOvs, type OvsPortFacts, ovsPortFacts } from './ovs.ts';
 import { checkPluginName, checkPluginSocket } from './plugin.ts';
@@ -48,6 +49,7 @@ export const CHECK_IDS = [
   'host.forward_policy',
   'host.br_netfilter',
   'host.route_localnet',
+  'kernel.port-driver',
   'leftovers',
 ] as const;
 
@@ -97,6 +99,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   checks.push(await checkOvs(config, ovsPorts, { sysModule: paths.sysModule }));
   checks.push(...(await checkKernel(config, paths, ip)));
   checks.push(...(await checkForwarding(config)));
+  checks.push(await checkPortDriverKernel(config, paths, ip));
   checks.push(await leftoversCheck(config, checks));
 
   const counts: Record<CheckStatus, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };

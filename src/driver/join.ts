@@ -29,7 +29,10 @@ export async function join(rt: DriverRuntime, endpointId: string): Promise<JoinR
   const subnetIds = [...new Set(port.fixed_ips.map((f) => f.subnet_id))];
   const subnets = await rt.neutron.listSubnets({ id: subnetIds });
   const result: JoinResult = {
-    InterfaceName: { SrcName: interfaceNames(port.id).container, DstPrefix: rt.settings.vethDstPrefix },
+    InterfaceName: {
+      SrcName: (await rt.binder.containerInterface?.(port)) ?? interfaceNames(port.id).container,
+      DstPrefix: rt.settings.vethDstPrefix,
+    },
     StaticRoutes: [],
     // The network's gateway comes from Neutron; never fall back to docker_gwbridge.
     DisableGatewayService: true,

@@ -53,7 +53,11 @@ interface PlannedSubnet {
 /** `NetworkDriver.CreateNetwork`. */
 export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput): Promise<void> {
   await rt.locks.run(`network:${req.NetworkID}`, async () => {
-    const options = parseNeutronOptions(genericOptions(req.Options));
+    const given = parseNeutronOptions(genericOptions(req.Options));
+    // Containers in a VM: without a network option the Docker network is the VM port's network.
+    const vmNetwork =
+      given.netId === undefined && given.netName === undefined ? await rt.binder.defaultNetworkId?.() : undefined;
+    const options = vmNetwork === undefined ? given : { ...given, netId: vmNetwork };
     // The bridge driver's options on the embedded backend (embedded-options.ts), checked before anything is made.
     const bridgeOptions = rt.agent === undefined ? undefined : parseBridgeOptions(req.Options);
     const planned = await planSubnets(rt, req, options);

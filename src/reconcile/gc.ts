@@ -18,6 +18,7 @@ import { releasePort } from '../driver/ipam-addresses.ts';
 import { isUntaggedLeftover, type Marks } from '../driver/marks.ts';
 import { bridgeOf } from '../driver/embedded-options.ts';
 import { deleteNetwork } from '../driver/network.ts';
+import { portDriverLeftovers } from '../driver/port-drivers/leftovers.ts';
 import { creatorOf, dockerIdInDescription, isCreatedBy } from '../driver/network-description.ts';
 import { isOwnPool } from '../driver/pools.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
@@ -31,7 +32,12 @@ export type GcKind =
   | 'bridge'
   | 'veth'
   | 'ovs-port'
-  | 'published-port';
+  | 'published-port'
+  | 'address-pair'
+  | 'subport'
+  | 'macvlan'
+  | 'ipvlan'
+  | 'vlan';
 
 export interface GcAction {
   kind: GcKind;
@@ -122,6 +128,15 @@ export async function collectGarbage(rt: DriverRuntime, ip: DeviceTool, opts: Gc
   const orphanNetworks = new Set<string>();
   const dockerSkipped =
     opts.force && opts.docker !== undefined ? undefined : wrongEngine(opts.docker, ourNetworks, marks);
+
+  // The port drivers for VMs: pairs and subports no endpoint owns (before ports go: a subport's port cannot).
+  const trusted = dockerSkipped === undefined ? opts.docker?.endpoints : undefined;
+  for (const l of await portDriverLeftovers(rt.binder, { marks: rt.marks, dockerEndpoints: trusted, old })) {
+    await act(
+      { kind: l.kind, id: l.id, ...(l.name === undefined ? {} : { name: l.name }), reason: l.reason },
+      l.remove,
+    );
+  }
 
   if (opts.docker !== undefined && dockerSkipped === undefined) {
     const docker = opts.docker;
@@ -261,6 +276,9 @@ async function collectPublishedPorts(
   }
 }
 
+/** Containers' devices of the nested port drivers (binding/child-device.ts), named `t_c<port[:11]>`. */
+const CHILD_KINDS: ReadonlySet<string> = new Set(['macvlan', 'ipvlan', 'vlan']);
+
 /**
  * Host devices of ours with no backend object behind them. Ours: carrying our owner alias (`kuryr-ts:<owner>`),
  * never a device without it. A bridge of the embedded backend is a leftover when no live network has it, whatever
@@ -289,6 +307,8 @@ async function collectDevices(
     const name = link.ifname;
     if (kind === 'veth' && name.startsWith('tap') && !livePorts.has(name.slice(3))) {
       await act({ kind: 'veth', id: name, reason: 'no Neutron port behind it' }, () => ip.deleteLink(name));
+    } else if (CHILD_KINDS.has(kind ?? '') && name.startsWith('t_c') && !livePorts.has(name.slice(3))) {
+      await act({ kind: kind as GcKind, id: name, reason: 'no Neutron port behind it' }, () => ip.deleteLink(name));
     } else if (
       opts.ownsBridges &&
       kind === 'bridge' &&

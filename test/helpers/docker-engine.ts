@@ -58,6 +58,11 @@ export interface PrivateDockerdOptions {
   netns?: string;
   /** dockerd's own firewall defaults (`--iptables=true`, masquerading) instead of none; use it only with `netns` */
   firewall?: boolean;
+  /**
+   * a program that execs dockerd in place (so the pid stays dockerd's), e.g. `['nsenter', '--net=/run/netns/x']`
+   * to run the engine in a network namespace
+   */
+  launcher?: string[];
 }
 
 export interface PrivateDockerd {
@@ -331,12 +336,11 @@ export async function startPrivateDockerd(opts: PrivateDockerdOptions = {}): Pro
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    const [file, argv] =
-      opts.netns === undefined
-        ? [dockerd, args]
-        : ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', dockerd, ...args]];
-    // nsenter execs dockerd: the pid (and process group) stay dockerd's
-    child = spawn(file, argv, {
+    // a launcher (or nsenter for `netns`) execs dockerd in place: the pid (and process group) stay dockerd's
+    const launcher =
+      opts.launcher ?? (opts.netns === undefined ? undefined : ['nsenter', `--net=/run/netns/${opts.netns}`, '--']);
+    const [program, ...before] = launcher ?? [];
+    child = spawn(program ?? dockerd, program === undefined ? args : [...before, dockerd, ...args], {
       detached: true, // own session and process group: pgid == pid
       stdio: ['ignore', logFd, logFd],
       env: { ...process.env, PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },

@@ -40,6 +40,8 @@ export interface PluginOptions {
    * and bridges are made there. The unix socket is a file, reached from anywhere.
    */
   netns?: string;
+  /** a program that execs bin/kuryr in place, e.g. `['nsenter', '--net=/run/netns/x']` */
+  launcher?: string[];
 }
 
 export interface PluginExit {
@@ -188,11 +190,10 @@ export async function startPlugin(opts: PluginOptions): Promise<PluginProcess> {
   const launch = async (): Promise<void> => {
     const fd = openSync(logFile, 'a');
     try {
-      const [file, argv] =
-        opts.netns === undefined
-          ? [KURYR_BIN, args]
-          : ['nsenter', [`--net=/run/netns/${opts.netns}`, '--', KURYR_BIN, ...args]];
-      child = spawn(file, argv, {
+      const launcher =
+        opts.launcher ?? (opts.netns === undefined ? undefined : ['nsenter', `--net=/run/netns/${opts.netns}`, '--']);
+      const [program, ...before] = launcher ?? [];
+      child = spawn(program ?? KURYR_BIN, program === undefined ? args : [...before, KURYR_BIN, ...args], {
         detached: true,
         stdio: ['ignore', fd, fd],
         env: { ...process.env, ...opts.env },

@@ -9,6 +9,7 @@ import type { Logger } from '../../driver/context.ts';
 import { requestDeadline } from '../../observability/request-context.ts';
 import { KuryrError } from '../../errors.ts';
 import type { FilterValue, ListFilter, NeutronApi } from '../api.ts';
+import type { NestedNeutronApi, SubPort, Trunk } from '../nested-api.ts';
 import type {
   Extension,
   Network,
@@ -110,6 +111,8 @@ interface CallOptions {
   query?: string;
   body?: unknown;
   deadline?: number;
+  /** Headers besides the token (`If-Match`). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** A successful answer; its body is parsed only by the calls that read it. */
@@ -132,7 +135,7 @@ export interface NeutronHttpClientDeps {
 }
 
 /** `NeutronApi` over HTTP. Create once per process and `close()` it at shutdown. */
-export class NeutronHttpClient implements NeutronApi {
+export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
   /** HTTP requests sent to Neutron per `METHOD /path/template` (retries and pages counted), for benchmarks. */
   readonly callCount = new Map<string, number>();
   private readonly options: NeutronClientOptions;
@@ -198,7 +201,7 @@ export class NeutronHttpClient implements NeutronApi {
         service: 'Neutron',
         deadline,
         onAttempt: () => this.callCount.set(key, (this.callCount.get(key) ?? 0) + 1),
-        ...(creds.token === undefined ? {} : { headers: { 'X-Auth-Token': creds.token } }),
+        headers: { ...opts.headers, ...(creds.token === undefined ? {} : { 'X-Auth-Token': creds.token }) },
         ...(body === undefined ? {} : { body }),
       });
       this.log?.debug(
@@ -372,6 +375,32 @@ export class NeutronHttpClient implements NeutronApi {
     return this.createBulk('security-group-rules', 'security_group_rules', bodies);
   }
 
+  // ---- NestedNeutronApi (nested-api.ts) -----------------------------------------------------------------------
+
+  async updatePortIfRevision(id: string, body: PortUpdate, revision: number): Promise<Port> {
+    const path = `/v2.0/ports/${encodeSegment(id)}`;
+    const headers = { 'If-Match': `revision_number=${revision}` };
+    const answer = await this.call('PUT', '/v2.0/ports/{id}', path, { body: { port: body }, headers });
+    return this.resource<Port>(answer, 'port');
+  }
+  listTrunks(filter?: ListFilter): Promise<Trunk[]> {
+    return this.list('trunks', 'trunks', filter);
+  }
+  showTrunk(id: string): Promise<Trunk> {
+    return this.show('trunks', 'trunk', id);
+  }
+  async addSubports(trunkId: string, subports: readonly SubPort[]): Promise<Trunk> {
+    const path = `/v2.0/trunks/${encodeSegment(trunkId)}/add_subports`;
+    const answer = await this.call('PUT', '/v2.0/trunks/{id}/add_subports', path, { body: { sub_ports: subports } });
+    return trunkOf(this.parse(answer));
+  }
+  async removeSubports(trunkId: string, portIds: readonly string[]): Promise<Trunk> {
+    const path = `/v2.0/trunks/${encodeSegment(trunkId)}/remove_subports`;
+    const body = { sub_ports: portIds.map((port_id) => ({ port_id })) };
+    const answer = await this.call('PUT', '/v2.0/trunks/{id}/remove_subports', path, { body });
+    return trunkOf(this.parse(answer));
+  }
+
   async replaceTags(resource: TaggedResource, id: string, tags: readonly string[]): Promise<string[]> {
     const path = `/v2.0/${resource}/${encodeSegment(id)}/tags`;
     const answer = await this.call('PUT', `/v2.0/${resource}/{id}/tags`, path, { body: { tags } });
@@ -387,6 +416,12 @@ export class NeutronHttpClient implements NeutronApi {
     const path = `/v2.0/${resource}/${encodeSegment(id)}/tags/${encodeSegment(tag)}`;
     await this.call('DELETE', `/v2.0/${resource}/{id}/tags/{tag}`, path);
   }
+}
+
+/** The trunk of a subport action's answer: Neutron answers the trunk itself, not wrapped in `{"trunk": ...}`. */
+function trunkOf(doc: Record<string, unknown>): Trunk {
+  const wrapped = doc.trunk;
+  return (typeof wrapped === 'object' && wrapped !== null ? wrapped : doc) as Trunk;
 }
 
 /** Subnet-pool attributes Neutron (Zed) answers as strings (`"min_prefixlen": "8"`) although they are integers. */
