@@ -27,6 +27,7 @@ FILES=(
   test/e2e/orchestrator.test.ts
   test/e2e/ovn-host.test.ts
   test/binding/vif-ovs.test.ts
+  test/e2e/vlan-trunk.test.ts
 )
 [ $# -gt 0 ] && FILES=("$@")
 
