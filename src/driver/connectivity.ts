@@ -1,9 +1,9 @@
 /**
  * `ProgramExternalConnectivity` / `RevokeExternalConnectivity`: a container's exposed ports become a Neutron
  * security group `<port id>-exposed_ports` with one ingress rule per protocol and run of consecutive ports,
- * added to the endpoint's port (kuryr-behaviour.md §12). Unlike the original, the group is attached when the
+ * added to the endpoint's port, as kuryr-libnetwork does. Unlike the original, the group is attached when the
  * endpoint's port is bound (CreateEndpoint carries the exposed ports too) and removed with the port, so a port
- * is never updated once wired; it works in tag mode (§17 item 2), SCTP is supported, and it is idempotent.
+ * is never updated once wired; it works in tag mode (the original's does nothing there), SCTP is supported, and it is idempotent.
  */
 import { fail } from '../errors.ts';
 import { isNotFound } from '../neutron/errors.ts';

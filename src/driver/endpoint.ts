@@ -2,7 +2,7 @@
  * `NetworkDriver.CreateEndpoint`, `DeleteEndpoint`, `EndpointOperInfo`: a Docker endpoint is the Neutron port
  * holding its addresses, bound to this host and tagged with the endpoint ID; its host side is a veth pair.
  *
- * Unlike the original (kuryr-behaviour.md §11, §17 item 3): a dual-stack endpoint is one port from the start
+ * Unlike the original (whose dual-stack endpoints lose their tags): a dual-stack endpoint is one port from the start
  * (ipam-addresses.ts), so it never loses its tags; CreateEndpoint is idempotent and undoes the port update when the host
  * binding fails; DeleteEndpoint of an endpoint already gone succeeds.
  */

@@ -1,6 +1,6 @@
 /**
  * The IPAM driver's addresses (`RequestAddress`, `ReleaseAddress`): a Docker address is held by a Neutron port.
- * kuryr-behaviour.md §9 describes the original; the differences are deliberate:
+ * Unlike the original kuryr-libnetwork IPAM driver, deliberately:
  * - without `--gateway`, the gateway is the subnet's first host, as Neutron would choose;
  * - one port per endpoint: the IPv6 address is added to the port that got the IPv4 address (same MAC);
  * - ports the IPAM made are deleted and taken-over ports handed back, with tags or without (marks.ts).

@@ -1,7 +1,7 @@
 /**
  * The IPAM driver's pools (`RequestPool`, `ReleasePool`): a Docker pool is a Neutron subnet pool, or a block of
- * one (the PoolID carries which: pool-id.ts). kuryr-behaviour.md §9 describes the original; the differences are
- * deliberate:
+ * one (the PoolID carries which: pool-id.ts). Unlike the original kuryr-libnetwork IPAM driver,
+ * deliberately:
  * - without `--subnet`, a free block of the default pool's `default_prefixlen` is handed out (the original hands
  *   out the whole default prefix and then fails), and the shared default pool is never deleted;
  * - `--ip-range` is carried in the PoolID and narrows the subnet's allocation pools (ipam-addresses.ts);

@@ -1,11 +1,11 @@
 /**
  * How the driver recognises its Neutron resources again: by tags (kuryr-libnetwork's normal mode), or, on a
- * Neutron without the tag extensions, by names, device IDs and descriptions (kuryr-behaviour.md §8). kuryr's two
+ * Neutron without the tag extensions, by names, device IDs and descriptions, as kuryr-libnetwork does. kuryr's two
  * flags are kept apart: `tag` (networks take tags) decides how Docker networks are found, `tagExt` (subnets,
  * ports and subnet pools take tags) how endpoints' ports are found and how the IPAM marks what it made or took.
  *
  * Without tags the original names networks and ports after Docker IDs; so do we, so that both read each other's
- * resources. Unlike the original (§17), a pre-existing network keeps being a pre-existing network (its name and
+ * resources. Unlike the original, a pre-existing network keeps being a pre-existing network (its name and
  * description are recorded in its description and given back by DeleteNetwork instead of deleting it), ports
  * the IPAM created are deleted, taken-over ports are handed back, and an endpoint's port is found by its
  * `device_id` so that a taken-over port keeps its operator's name.

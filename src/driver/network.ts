@@ -3,7 +3,7 @@
  * Docker ID (named after it without tags: marks.ts), with one subnet per Docker pool allocated from the pool the
  * IPAM driver chose. Pre-existing networks (`neutron.net.*`) are in existing-network.ts.
  *
- * Unlike the original (kuryr-behaviour.md §10, §17 items 7, 8, 10, 23): CreateNetwork is idempotent per
+ * Unlike the original kuryr-libnetwork: CreateNetwork is idempotent per
  * Docker network ID, checks everything it can before creating anything, undoes its partial work on failure,
  * and DeleteNetwork removes this host's leftover ports instead of leaking the network (other hosts' ports stay,
  * and so does the network while they have any: hosts.ts).

@@ -1,5 +1,5 @@
 /**
- * The `-o` (network driver) and `--ipam-opt` (IPAM driver) keys of kuryr-libnetwork (kuryr-behaviour.md §6).
+ * The `-o` (network driver) and `--ipam-opt` (IPAM driver) keys of kuryr-libnetwork.
  * Plain keys apply to IPv4, `.v6.` keys to IPv6.
  */
 import { fail } from '../errors.ts';

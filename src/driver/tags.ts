@@ -1,6 +1,6 @@
 /**
  * Neutron tags and names written by kuryr-libnetwork, reproduced exactly so anything that inspects Neutron
- * (and kuryr-libnetwork itself) recognises our resources (kuryr-behaviour.md §7).
+ * (and kuryr-libnetwork itself) recognises our resources.
  */
 
 /** Prefix of the first half of a Docker network/endpoint ID tag. */

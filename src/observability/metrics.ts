@@ -27,7 +27,7 @@ const NEUTRON_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.0
 /** Label of requests to paths that are no libnetwork method (keeps label values bounded). */
 const UNKNOWN_ENDPOINT = 'unknown';
 
-/** Every method of the libnetwork remote NetworkDriver and IpamDriver protocol (protocol.md §4–6). */
+/** Every method of the libnetwork remote NetworkDriver and IpamDriver protocol (moby libnetwork docs/remote.md, docs/ipam.md). */
 export const LIBNETWORK_METHODS: readonly string[] = [
   'Plugin.Activate',
   'NetworkDriver.GetCapabilities',

@@ -64,7 +64,7 @@ export async function listenUnix(
   await fs.chmod(socketPath, 0o660);
 }
 
-/** Docker's TLS settings for a JSON spec file (protocol.md §1.1). */
+/** Docker's TLS settings for a JSON plugin spec file (Docker plugin API docs). */
 export interface SpecTls {
   caFile: string | null;
   certFile: string;

@@ -1,6 +1,6 @@
 /**
  * The route table: every path of the remote NetworkDriver and IpamDriver protocol, its request schema and
- * the one driver call it makes (protocol.md §4–6).
+ * the one driver call it makes (moby libnetwork docs/remote.md, docs/ipam.md).
  */
 import type { z } from 'zod';
 import type { KuryrDriver } from '../driver/driver.ts';

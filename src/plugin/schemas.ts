@@ -1,5 +1,5 @@
 /**
- * Request schemas of the libnetwork remote NetworkDriver and IpamDriver protocol (docs: protocol.md §5–7).
+ * Request schemas of the libnetwork remote NetworkDriver and IpamDriver protocol (moby libnetwork docs/remote.md, docs/ipam.md).
  *
  * Docker sends every field of its Go structs (empty strings, `false`, `null` included); newer engines may add
  * fields, so unknown fields are accepted and dropped. Values that later reach Neutron or a host command are

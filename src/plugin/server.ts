@@ -2,7 +2,7 @@
  * The plugin's HTTP server (node:http). Speaks libnetwork's conventions: POST only, JSON bodies without a
  * Content-Type, 200 only on success, `{"Err"}` with a non-2xx status otherwise, keep-alive connections that the
  * server never closes while idle (Docker reuses them indefinitely and resends a POST, body-less, when a
- * reused connection turns out closed; protocol.md §3).
+ * reused connection turns out closed).
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -1,6 +1,6 @@
 // End to end on a real Neutron that has no tag extension (the lab's Neutron behind tagless-proxy.ts, which hides
 // `standard-attr-tag`/`tag`/`tag-ext`, refuses every tag call and strips `tags` from answers), with a private
-// real Docker engine: kuryr-ts falls back to kuryr-libnetwork's name-based mode (kuryr-behaviour.md §8) without
+// real Docker engine: kuryr-ts falls back to kuryr-libnetwork's name-based mode without
 // its defects. Containers ping each other on ACTIVE ports, a pre-existing network and a pre-created port are used
 // and given back as they were, and afterwards Neutron holds exactly what it held before. Not one tag request.
 import assert from 'node:assert/strict';

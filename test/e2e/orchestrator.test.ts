@@ -419,7 +419,7 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     await engine.dockerOk(['rm', '-f', 'cp']);
     const back = await neutron.showPort(pre.id);
     assertHandedBack(back, pre);
-    // The original leaves Docker's MAC on the port too (kuryr-behaviour.md §9.3); Zun passes --mac-address.
+    // The original leaves Docker's MAC on the port too; Zun passes --mac-address.
     assert.equal(back.mac_address, mac);
   });
 

@@ -16,7 +16,7 @@ import { assertErr, type FuzzServer, fcParams, isObject, type Reply, startFuzzSe
 const MAC = 'com.docker.network.endpoint.macaddress';
 const EXPOSED = 'com.docker.network.endpoint.exposedports';
 const GATEWAY = { RequestAddressType: 'com.docker.network.gateway' };
-/** The routes whose not-found is answered 500 on purpose (protocol.md §2.1: Docker ignores their 404). */
+/** The routes whose not-found is answered 500 on purpose (Docker ignores their 404). */
 const NO_404 = new Set(['NetworkDriver.ProgramExternalConnectivity', 'NetworkDriver.RevokeExternalConnectivity']);
 
 const V4_POOLS = ['10.50.0.0/24', '10.51.0.0/24', '10.51.0.0/24', '10.10.7.0/24', ''];
@@ -293,7 +293,7 @@ async function runSequence(
     }
   }
 
-  // Teardown in Docker's order (protocol.md §8.4–8.6): endpoints, addresses, pools, networks.
+  // Teardown in Docker's order: endpoints, addresses, pools, networks.
   for (const net of seq.nets) {
     for (const ep of seq.eps) {
       const ids = { NetworkID: net, EndpointID: ep };

@@ -1,6 +1,6 @@
 /**
  * Replays the call sequences dockerd makes for `docker network create/rm`, `docker run`/`rm` and
- * `docker network connect/disconnect` (protocol.md §8), against a driver, so unit tests exercise the same
+ * `docker network connect/disconnect`, against a driver, so unit tests exercise the same
  * order of calls as a real engine.
  */
 import type { KuryrDriver } from '../../src/driver/driver.ts';
@@ -63,7 +63,7 @@ export async function networkCreate(driver: KuryrDriver, spec: NetworkSpec = {})
       IPv6Data: pools.filter((p) => p.v6).map(datum),
     });
   } catch (err) {
-    // Docker's rollback (protocol.md §8.7): release gateways and pools, no DeleteNetwork.
+    // Docker's rollback when CreateNetwork fails: release gateways and pools, no DeleteNetwork.
     for (const p of pools) {
       if (p.gateway)
         await driver.releaseAddress({ PoolID: p.poolId, Address: p.gateway.split('/')[0]! }).catch(() => undefined);

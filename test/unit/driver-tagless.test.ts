@@ -1,4 +1,4 @@
-// The driver on a Neutron without (some) tag extensions (kuryr-behaviour.md §8): resources are found by names
+// The driver on a Neutron without (some) tag extensions: resources are found by names
 // and device IDs like kuryr-libnetwork does, never by a tag, and nothing leaks: IPAM ports are deleted,
 // pre-existing ports handed back, pre-existing networks keep existing and get their name back.
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // Neutron round trips of the whole user flow, counted at the NeutronApi boundary: one network, two
 // containers, their teardown and the network's removal, in the order dockerd calls the plugin.
-// kuryr-libnetwork needed 74 for this (lab.md); the budget is 30.
+// kuryr-libnetwork needed 74 for this (measured); the budget is 30.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KuryrDriver } from '../../src/driver/driver.ts';
