@@ -114,6 +114,7 @@ fi
 stop_one neutron-dhcp-agent neutron-dhcp-agent 15
 stop_dnsmasq
 stop_one neutron-linuxbridge-agent neutron-linuxbridge-agent 15
+stop_one ebtables-janitor ebtables-janitor.sh 5
 stop_one neutron-server-noauth neutron-server-noauth.log 20
 stop_one neutron-server neutron-server.log 20
 stop_one keystone uwsgi 15

@@ -710,6 +710,10 @@ fi
 start_daemon neutron-linuxbridge-agent root neutron-linuxbridge-agent \
   neutron-linuxbridge-agent --config-file "$ETC/neutron.conf" \
   --config-file "$ETC/linuxbridge_agent.ini" --log-file "$LOGD/neutron-linuxbridge-agent.log"
+# The agent wedges for good when an update of a just unplugged port meets ebtables-nft: ebtables-janitor.sh
+# removes the MAC chains of taps that are gone so that its loop goes on.
+start_daemon ebtables-janitor root ebtables-janitor.sh \
+  bash "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/ebtables-janitor.sh"
 if [ "$WITH_DHCP" != 1 ]; then
   if pid_alive neutron-dhcp-agent neutron-dhcp-agent; then stop_daemon neutron-dhcp-agent; fi
 else
