@@ -21,6 +21,12 @@ import { type NeutronHttpClient, openNeutronHttp } from './neutron/http/index.ts
 export interface OpenBackend {
   /** The backend, behind the cache (neutron/caching.ts) when opened here: serve, gc and the CLI go through it. */
   neutron: NeutronApi;
+  /**
+   * The backend itself, undecorated: for the port drivers of containers in VMs (driver/port-drivers), whose calls
+   * only the HTTP client has (trunk subports, `If-Match` updates of the VM's port) and which read the VM's port
+   * afresh every time (another process may change its pairs).
+   */
+  bare: NeutronApi;
   /** Releases the backend (closes the store). */
   close(): Promise<void>;
 }
@@ -39,7 +45,7 @@ export function embeddedStorePath(stateDir: string): string {
 export async function openBackend(config: Config, opts: OpenBackendOptions = {}): Promise<OpenBackend> {
   const opened = await openBareBackend(config);
   const observed = opts.observe === undefined ? opened.neutron : opts.observe(opened.neutron);
-  return { neutron: cachingNeutron(observed), close: opened.close };
+  return { neutron: cachingNeutron(observed), bare: opened.neutron, close: opened.close };
 }
 
 async function openBareBackend(config: Config): Promise<{ neutron: NeutronApi; close(): Promise<void> }> {

@@ -74,7 +74,7 @@ export async function gcCommand(
       tagSupport,
       binder: createPortBinder({
         settings: config.portDrivers,
-        neutron: backend.neutron,
+        neutron: backend.bare,
         owner: config.driverName,
         portsTakeTags: tagSupport.tagExt,
         veth: { owner: config.driverName },

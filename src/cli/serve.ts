@@ -64,7 +64,7 @@ export async function serve(config: Config): Promise<void> {
     neutron,
     binder: createPortBinder({
       settings: config.portDrivers,
-      neutron: backend.neutron,
+      neutron: backend.bare,
       owner: config.driverName,
       portsTakeTags: tagSupport.tagExt,
       veth: { owner: config.driverName, bindir: config.bindir, log },

@@ -26,7 +26,7 @@ export async function openNeutronBackend(config: Config): Promise<OpenBackend> {
   }
   const sections = config.sections;
   const client = openNeutronHttp(sections.neutron ?? {}, { lookupSection: (name) => sections[name] });
-  return { neutron: client, close: () => client.close() };
+  return { neutron: client, bare: client, close: () => client.close() };
 }
 
 export const NEUTRON_CHECK_IDS = ['neutron.reachable', 'neutron.auth', 'neutron.extensions'] as const;
