@@ -15,6 +15,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type NeutronClientOptions, NeutronHttpClient, withDefaults } from '../../src/neutron/http/index.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -48,6 +49,26 @@ export interface TlsMaterial {
 }
 
 type Handler = (req: RecordedRequest) => Reply | Promise<Reply>;
+
+/** A handler answering every method successfully about one network `n` (the transport tests' default). */
+export const networkOk: Handler = (req) => {
+  if (req.method === 'GET') return { status: 200, body: { networks: [{ id: 'n' }], network: { id: 'n' } } };
+  if (req.method === 'PUT') return { status: 200, body: { network: { id: 'n' } } };
+  if (req.method === 'POST') return { status: 201, body: { network: { id: 'n' } } };
+  return { status: 204 };
+};
+
+/** A noauth Neutron client of `url` with fast retries and fixed jitter, for the transport tests. */
+export function fastRetryClient(url: string, extra: Partial<NeutronClientOptions> = {}): NeutronHttpClient {
+  return new NeutronHttpClient(
+    withDefaults({
+      auth: { type: 'none', endpoint: url },
+      retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
+      ...extra,
+    }),
+    { random: () => 0.5 },
+  );
+}
 
 abstract class FakeServer {
   readonly requests: RecordedRequest[] = [];

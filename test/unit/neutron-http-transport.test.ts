@@ -5,19 +5,16 @@ import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { KuryrError } from '../../src/errors.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
-import { type NeutronClientOptions, NeutronHttpClient, withDefaults } from '../../src/neutron/http/index.ts';
-import { type FakeNeutron, selfSignedCertificate, startFakeNeutron } from '../helpers/fake-openstack.ts';
+import { NeutronHttpClient, withDefaults } from '../../src/neutron/http/index.ts';
+import {
+  type FakeNeutron,
+  fastRetryClient,
+  networkOk,
+  selfSignedCertificate,
+  startFakeNeutron,
+} from '../helpers/fake-openstack.ts';
 
-function client(url: string, extra: Partial<NeutronClientOptions> = {}): NeutronHttpClient {
-  return new NeutronHttpClient(
-    withDefaults({
-      auth: { type: 'none', endpoint: url },
-      retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
-      ...extra,
-    }),
-    { random: () => 0.5 },
-  );
-}
+const client = fastRetryClient;
 
 async function caught(p: Promise<unknown>): Promise<Error> {
   try {
@@ -45,12 +42,7 @@ describe('neutron http transport: retries', () => {
   });
   beforeEach(() => {
     neutron.requests.length = 0;
-    neutron.handler = (req) => {
-      if (req.method === 'GET') return { status: 200, body: { networks: [{ id: 'n' }], network: { id: 'n' } } };
-      if (req.method === 'PUT') return { status: 200, body: { network: { id: 'n' } } };
-      if (req.method === 'POST') return { status: 201, body: { network: { id: 'n' } } };
-      return { status: 204 };
-    };
+    neutron.handler = networkOk;
     api = client(neutron.url);
   });
   afterEach(async () => {
