@@ -278,5 +278,5 @@ ${lines.map((l) => `${l}\n`).join('')}  kuryr help <command>
 Run 'kuryr <command> --help' (or 'kuryr help <command>') for what a command does and its options.
 
 ${COMMON_SECTION}
-${EXIT_STATUS('the command failed (doctor: a check failed; gc: an action failed)')}`;
+${EXIT_STATUS('the command failed (doctor: a check failed, gc: an action failed)')}`;
 }

@@ -33,14 +33,6 @@ import {
   overviewHelp,
 } from './commands.ts';
 import { isCidr } from '../util/ip.ts';
-import { doctorCommand } from './doctor.ts';
-import { silentLogger } from '../observability/logger.ts';
-import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
-import { gcCommand, renderGc } from './gc.ts';
-import { createNetworkCommand, parseKeyValues, removeNetworkCommand } from './network.ts';
-import { serve } from './serve.ts';
-import { collectStatus, renderStatus } from './status.ts';
-import { createSubnetPool, deleteSubnetPool, listSubnetPools } from './subnetpool.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -177,23 +169,32 @@ function checkValues(spec: CommandSpec, values: ParsedValues): void {
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
-/** Runs a validated command line; `args` is the command's own (doctor parses it again). */
+/**
+ * Runs a validated command line; `args` is the command's own (doctor parses it again). Each command's modules
+ * load only when it runs, so that --help, --version and usage errors answer fast.
+ */
 async function run({ spec, values, positionals }: Invocation, args: readonly string[]): Promise<number> {
   switch (spec.path) {
     case 'serve':
-    case 'kuryr-server':
+    case 'kuryr-server': {
+      const { serve } = await import('./serve.ts');
       await serve(loadConfig(commonFlags(values, spec.path === 'serve' ? 'kuryr' : 'kuryr-server')));
       return 0;
+    }
     case 'status': {
+      const { collectStatus, renderStatus } = await import('./status.ts');
       const config = load(values);
       const report = await collectStatus(config);
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderStatus(report, config)}\n`);
       return 0;
     }
-    case 'doctor':
+    case 'doctor': {
+      const { doctorCommand } = await import('./doctor.ts');
       return doctorCommand(args);
+    }
     case 'backup':
     case 'restore': {
+      const { backupCommand, renderBackup, restoreCommand } = await import('./backup.ts');
       const [file] = positionals as [string];
       const config = load(values);
       const info = spec.path === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file);
@@ -201,6 +202,8 @@ async function run({ spec, values, positionals }: Invocation, args: readonly str
       return 0;
     }
     case 'gc': {
+      const { gcCommand, renderGc } = await import('./gc.ts');
+      const { silentLogger } = await import('../observability/logger.ts');
       const config = load(values);
       const report = await gcCommand(config, silentLogger(), {
         dryRun: values['dry-run'] === true,
@@ -212,6 +215,7 @@ async function run({ spec, values, positionals }: Invocation, args: readonly str
       return report.actions.some((a) => a.result === 'failed') ? 1 : 0;
     }
     case 'subnetpool create': {
+      const { createSubnetPool } = await import('./subnetpool.ts');
       const prefixlen = values['default-prefixlen'];
       const pool = await createSubnetPool(load(values), {
         name: positionals[0]!,
@@ -223,6 +227,7 @@ async function run({ spec, values, positionals }: Invocation, args: readonly str
       return 0;
     }
     case 'subnetpool list': {
+      const { listSubnetPools } = await import('./subnetpool.ts');
       const pools = await listSubnetPools(load(values));
       process.stdout.write(
         values.json
@@ -231,10 +236,13 @@ async function run({ spec, values, positionals }: Invocation, args: readonly str
       );
       return 0;
     }
-    case 'subnetpool delete':
+    case 'subnetpool delete': {
+      const { deleteSubnetPool } = await import('./subnetpool.ts');
       await deleteSubnetPool(load(values), positionals[0]!);
       return 0;
+    }
     case 'network create': {
+      const { createNetworkCommand, parseKeyValues } = await import('./network.ts');
       const result = await createNetworkCommand(load(values), {
         neutronNet: values['neutron-net'] as string,
         name: positionals[0],
@@ -247,6 +255,7 @@ async function run({ spec, values, positionals }: Invocation, args: readonly str
       return 0;
     }
     case 'network rm': {
+      const { removeNetworkCommand } = await import('./network.ts');
       const config = load(values);
       for (const name of positionals) {
         await removeNetworkCommand(config, name);
