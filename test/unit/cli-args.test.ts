@@ -333,6 +333,6 @@ describe('packaging conventions', () => {
     assert.match(readme, new RegExp(`Requirements: .*Node\\.js ${installed} \\(\`engines\`: \`${pkg.engines.node}\``));
     // The CLI reference states the conventions this file tests.
     assert.match(readme, /kuryr <command> --help \| -h, kuryr help <command>/);
-    assert.match(readme, /Exit status: 0 done .*; 1 the command failed.*; 2 a usage error/s);
+    assert.match(readme, /Exit status: 0 done .*; 1 the command failed.*;\s2 a usage error/s);
   });
 });
