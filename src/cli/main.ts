@@ -60,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'help') return helpCommand(rest);
   let path = command;
   let args = [...before, ...rest];
-  if (command in GROUPS) {
+  if (Object.hasOwn(GROUPS, command)) {
     const { action, rest: others } = splitAction(rest, groupOptions(command));
     if (action === undefined) {
       if (help || wantsHelp(rest, groupOptions(command))) return print(groupHelp(command));
@@ -92,7 +92,7 @@ function helpCommand(args: readonly string[]): number {
   const { positionals } = parseCommand(args, {}, '');
   const [command, action, ...extra] = positionals;
   if (command === undefined) return print(overviewHelp());
-  if (command in GROUPS && action === undefined) return print(groupHelp(command));
+  if (Object.hasOwn(GROUPS, command) && action === undefined) return print(groupHelp(command));
   const spec = findCommand(action === undefined ? command : `${command} ${action}`);
   if (spec === undefined || extra.length > 0) {
     throw new UsageError(`no help for ${JSON.stringify(positionals.join(' '))}: not a command`);

@@ -160,6 +160,8 @@ describe('usage errors exit 2 with one line and a pointer to the help', () => {
   const cases: [string[], RegExp, string][] = [
     [['frobnicate'], /unknown command "frobnicate"/, 'kuryr'],
     [['help', 'frobnicate'], /no help for "frobnicate"/, 'kuryr'],
+    [['toString'], /unknown command "toString"/, 'kuryr'],
+    [['help', 'constructor'], /no help for "constructor"/, 'kuryr'],
     [['status', '--bogus'], /unknown option --bogus/, 'kuryr status'],
     [['--bogus', 'status'], /--bogus is not a common option/, 'kuryr'],
     [
