@@ -1,236 +1,271 @@
 #!/usr/bin/env node
 /**
  * The `kuryr` command: `serve` (also `kuryr-server`, the original's command, via bin/kuryr-server), `status`,
- * `--version`, ... Thin: parses flags, loads the configuration, runs one
- * subcommand, and turns errors into one line on stderr and a non-zero exit code.
+ * `doctor`, `backup`, `restore`, `gc`, `subnetpool`, `network`, `help`, `--version`. Thin: splits the command
+ * line (common options before or after the command), validates it against the command's table entry
+ * (commands.ts), loads the configuration, runs one subcommand.
+ *
+ * Exit status: 0 done (and `--help`, `--version`); 1 the command failed (one line on stderr: the error's code and
+ * message); 2 a usage error (args.ts UsageError: one line on stderr and a pointer to `kuryr <command> --help`).
  */
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/config.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, parseListen } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
-import { commonFlags, type ParsedValues, parseCommand } from './args.ts';
-import { doctorCommand } from './doctor.ts';
-import { silentLogger } from '../observability/logger.ts';
-import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
-import { gcCommand, renderGc } from './gc.ts';
-import { createNetworkCommand, parseKeyValues, removeNetworkCommand } from './network.ts';
-import { serve } from './serve.ts';
-import { collectStatus, renderStatus } from './status.ts';
-import { createSubnetPool, deleteSubnetPool, listSubnetPools } from './subnetpool.ts';
-
-const USAGE = `Usage: kuryr <command> [options]
-
-Commands:
-  serve [--socket PATH | --listen HOST:PORT] [--log-level LEVEL] [--docker-host URL]
-        [--metrics-listen 127.0.0.1:PORT [--metrics-allow-remote]]
-                      run the Docker network + IPAM plugin; optionally serve Prometheus
-                      metrics and /healthz over HTTP (loopback only unless allowed)
-                      (kuryr-server [OPTIONS], the original's command, is the same; its
-                      log file is <log_dir>/kuryr-server.log)
-  status [--json]     show the networks, subnets, pools and ports the backend holds
-  doctor [--json] [--docker-host URL]
-                      check the set-up (Docker, plugin, config, backend, host); exit 1 on a failure
-  backup FILE         consistent copy of the embedded store (online)
-  restore FILE
-                      replace the embedded store by a backup (stop serve first)
-  gc [--dry-run] [--json] [--grace SECONDS] [--docker-host URL] [--force]
-                      remove what this plugin created and nothing uses any more
-  subnetpool create NAME --prefix CIDR [--prefix CIDR ...] [--default-prefixlen N] [--shared]
-  subnetpool list [--json]
-  subnetpool delete NAME|ID
-                      manage subnet pools (for -o/--ipam-opt neutron.pool.name=NAME)
-  network create --neutron-net NAME|UUID [-o K=V ...] [--ipam-opt K=V ...] [--ip-range CIDR]
-                 [--docker-host URL] [DOCKER_NAME]
-                      make a Docker network of this driver on an existing Neutron network
-                      (default DOCKER_NAME: the Neutron network's name); prints its ID
-  network rm DOCKER_NAME [--docker-host URL]
-                      remove it again (the Neutron network and its subnets stay)
-
-Common options:
-  --config-file FILE            a kuryr.conf to read (repeatable: later files win); default: the
-                                first of /etc/kuryr/kuryr.conf, /etc/kuryr.conf that exists
-  --config-dir DIR              also read DIR/*.conf, sorted (repeatable, in order with
-                                --config-file); default: /etc/kuryr/kuryr.conf.d if present
-  --config FILE                 same as --config-file FILE
-  -d, --debug                   log at debug level ([DEFAULT] debug)
-  --log-file FILE, --log-dir DIR
-                                log to a file, as oslo.log ([DEFAULT] log_file, log_dir)
-  --backend embedded|neutron    where networks live (default: embedded)
-  --driver-name NAME            network and IPAM driver name (default: kuryr)
-  --state-dir DIR               embedded store directory (default: /var/lib/kuryr)
-  --version                     print the version
-`;
+import {
+  commonFlags,
+  type ParsedValues,
+  parseCommand,
+  splitAction,
+  splitCommand,
+  UsageError,
+  wantsHelp,
+  wantsVersion,
+} from './args.ts';
+import {
+  actionsOf,
+  type CommandSpec,
+  commandHelp,
+  findCommand,
+  GROUPS,
+  groupHelp,
+  groupOptions,
+  overviewHelp,
+} from './commands.ts';
+import { isCidr } from '../util/ip.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
 
+interface Invocation {
+  spec: CommandSpec;
+  values: ParsedValues;
+  positionals: string[];
+}
+
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === '--version' || command === 'version') {
+  if (wantsVersion(argv)) {
     process.stdout.write(`kuryr-ts ${version()}\n`);
     return 0;
   }
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
+  const { before, command, rest, help } = splitCommand(argv);
+  if (command === undefined) {
+    if (help) return print(overviewHelp());
+    process.stderr.write(overviewHelp());
+    return 2;
   }
-  switch (command) {
+  if (command === 'version') return print(`kuryr-ts ${version()}\n`);
+  if (command === 'help') return helpCommand(rest);
+  let path = command;
+  let args = [...before, ...rest];
+  if (Object.hasOwn(GROUPS, command)) {
+    const { action, rest: others } = splitAction(rest, groupOptions(command));
+    if (action === undefined) {
+      if (help || wantsHelp(rest, groupOptions(command))) return print(groupHelp(command));
+      throw new UsageError(`${command} needs an action: ${actionNames(command)}`, command);
+    }
+    if (findCommand(`${command} ${action}`) === undefined) {
+      throw new UsageError(`unknown ${command} action ${JSON.stringify(action)} (${actionNames(command)})`, command);
+    }
+    path = `${command} ${action}`;
+    args = [...before, ...others];
+  }
+  const spec = findCommand(path);
+  if (spec === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (help || wantsHelp(args, spec.options)) return print(commandHelp(spec));
+  const { values, positionals } = parseCommand(args, spec.options, spec.path);
+  checkArguments(spec, positionals);
+  checkValues(spec, values);
+  return run({ spec, values, positionals }, args);
+}
+
+function actionNames(group: string): string {
+  return actionsOf(group)
+    .map((a) => a.path.slice(group.length + 1))
+    .join(', ');
+}
+
+/** `kuryr help [command [action]]`. */
+function helpCommand(args: readonly string[]): number {
+  const { positionals } = parseCommand(args, {}, '');
+  const [command, action, ...extra] = positionals;
+  if (command === undefined) return print(overviewHelp());
+  if (Object.hasOwn(GROUPS, command) && action === undefined) return print(groupHelp(command));
+  const spec = findCommand(action === undefined ? command : `${command} ${action}`);
+  if (spec === undefined || extra.length > 0) {
+    throw new UsageError(`no help for ${JSON.stringify(positionals.join(' '))}: not a command`);
+  }
+  return print(commandHelp(spec));
+}
+
+/** The number of positional arguments. */
+function checkArguments(spec: CommandSpec, positionals: readonly string[]): void {
+  const { min, max, name } = spec.args;
+  if (positionals.length < min) throw new UsageError(`${spec.path} needs ${name}`, spec.path);
+  if (positionals.length > max) {
+    const extra = positionals.slice(max).map((p) => JSON.stringify(p));
+    throw new UsageError(
+      max === 0
+        ? `${spec.path} takes no arguments, got ${extra.join(' ')}`
+        : `${spec.path} takes one ${name}, got also ${extra.join(' ')}`,
+      spec.path,
+    );
+  }
+}
+
+/** The shape of option values the command line alone can judge (the configuration loader judges the rest). */
+function checkValues(spec: CommandSpec, values: ParsedValues): void {
+  const bad = (message: string) => new UsageError(message, spec.path);
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const list = (k: string) => (Array.isArray(values[k]) ? (values[k] as string[]) : []);
+  const backend = str('backend');
+  if (backend !== undefined && !['embedded', 'neutron'].includes(backend.trim().toLowerCase())) {
+    throw bad(`--backend must be embedded or neutron, got ${JSON.stringify(backend)}`);
+  }
+  const level = str('log-level');
+  if (level !== undefined && !LOG_LEVELS.includes(level)) {
+    throw bad(`--log-level must be one of ${LOG_LEVELS.join(', ')}; got ${JSON.stringify(level)}`);
+  }
+  if (str('socket') !== undefined && str('listen') !== undefined) {
+    throw bad('--socket and --listen are mutually exclusive');
+  }
+  for (const flag of ['listen', 'metrics-listen']) {
+    const text = str(flag);
+    if (text === undefined || (flag === 'metrics-listen' && text === '')) continue;
+    try {
+      parseListen(text, `--${flag}`);
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+  }
+  const grace = str('grace');
+  if (grace !== undefined && !/^\d+(\.\d+)?$/.test(grace.trim())) {
+    throw bad(`--grace takes a number of seconds, got ${JSON.stringify(grace)}`);
+  }
+  if (spec.path === 'subnetpool create') {
+    const prefixes = list('prefix');
+    if (prefixes.length === 0) throw bad('subnetpool create needs at least one --prefix CIDR');
+    for (const p of prefixes) if (!isCidr(p)) throw bad(`--prefix ${JSON.stringify(p)} is not a CIDR`);
+    const len = str('default-prefixlen');
+    if (len !== undefined && !(/^\d{1,3}$/.test(len) && Number(len) <= 128)) {
+      throw bad(`--default-prefixlen takes a prefix length (0 to 128), got ${JSON.stringify(len)}`);
+    }
+  }
+  if (spec.path === 'network create') {
+    const net = str('neutron-net');
+    if (net === undefined || net.trim() === '') throw bad('network create needs --neutron-net NAME|UUID');
+    for (const [flag, key] of [
+      ['-o', 'opt'],
+      ['--ipam-opt', 'ipam-opt'],
+    ] as const) {
+      for (const kv of list(key))
+        if (kv.indexOf('=') <= 0) throw bad(`${flag} takes KEY=VALUE, got ${JSON.stringify(kv)}`);
+    }
+    for (const r of list('ip-range')) if (!isCidr(r)) throw bad(`--ip-range ${JSON.stringify(r)} is not a CIDR`);
+  }
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/**
+ * Runs a validated command line; `args` is the command's own (doctor parses it again). Each command's modules
+ * load only when it runs, so that --help, --version and usage errors answer fast.
+ */
+async function run({ spec, values, positionals }: Invocation, args: readonly string[]): Promise<number> {
+  switch (spec.path) {
     case 'serve':
-      return serveCommand(rest, 'kuryr');
-    case 'kuryr-server':
-      return serveCommand(rest, 'kuryr-server');
+    case 'kuryr-server': {
+      const { serve } = await import('./serve.ts');
+      await serve(loadConfig(commonFlags(values, spec.path === 'serve' ? 'kuryr' : 'kuryr-server')));
+      return 0;
+    }
     case 'status': {
-      const { values } = parseCommand(rest, { json: { type: 'boolean' } });
-      if (values.help) return help();
+      const { collectStatus, renderStatus } = await import('./status.ts');
       const config = load(values);
       const report = await collectStatus(config);
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderStatus(report, config)}\n`);
       return 0;
     }
-    case 'subnetpool':
-      return subnetpoolCommand(rest);
-    case 'doctor':
-      return doctorCommand(rest);
-    case 'network':
-      return networkCommand(rest);
+    case 'doctor': {
+      const { doctorCommand } = await import('./doctor.ts');
+      return doctorCommand(args);
+    }
     case 'backup':
     case 'restore': {
-      const { values, positionals } = parseCommand(rest, {});
-      if (values.help) return help();
-      const [file] = positionals;
-      if (file === undefined) throw new KuryrError('KURYR_ERR_CONFIG', `${command} needs a FILE`);
+      const { backupCommand, renderBackup, restoreCommand } = await import('./backup.ts');
+      const [file] = positionals as [string];
       const config = load(values);
-      const info = command === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file);
-      process.stdout.write(`${renderBackup(command === 'backup' ? 'backed up to' : 'restored from', info)}\n`);
+      const info = spec.path === 'backup' ? backupCommand(config, file) : await restoreCommand(config, file);
+      process.stdout.write(`${renderBackup(spec.path === 'backup' ? 'backed up to' : 'restored from', info)}\n`);
       return 0;
     }
     case 'gc': {
-      const { values } = parseCommand(rest, {
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        grace: { type: 'string' },
-        'docker-host': { type: 'string' },
-        force: { type: 'boolean' },
-      });
-      if (values.help) return help();
+      const { gcCommand, renderGc } = await import('./gc.ts');
+      const { silentLogger } = await import('../observability/logger.ts');
       const config = load(values);
-      const grace = values.grace === undefined ? 60 : Number(values.grace);
-      if (!Number.isFinite(grace) || grace < 0)
-        throw new KuryrError('KURYR_ERR_CONFIG', '--grace takes a number of seconds');
       const report = await gcCommand(config, silentLogger(), {
         dryRun: values['dry-run'] === true,
-        graceSeconds: grace,
+        graceSeconds: values.grace === undefined ? 60 : Number(values.grace),
         dockerHost: config.dockerHost,
         force: values.force === true,
       });
       process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${renderGc(report)}\n`);
       return report.actions.some((a) => a.result === 'failed') ? 1 : 0;
     }
+    case 'subnetpool create': {
+      const { createSubnetPool } = await import('./subnetpool.ts');
+      const prefixlen = values['default-prefixlen'];
+      const pool = await createSubnetPool(load(values), {
+        name: positionals[0]!,
+        prefixes: (values.prefix as string[] | undefined) ?? [],
+        ...(prefixlen === undefined ? {} : { defaultPrefixlen: Number(prefixlen) }),
+        shared: values.shared === true,
+      });
+      process.stdout.write(`${pool.id}\n`);
+      return 0;
+    }
+    case 'subnetpool list': {
+      const { listSubnetPools } = await import('./subnetpool.ts');
+      const pools = await listSubnetPools(load(values));
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify(pools)}\n`
+          : pools.map((p) => `${p.id}  ${p.name}  ${p.prefixes.join(',')}  /${p.default_prefixlen}\n`).join(''),
+      );
+      return 0;
+    }
+    case 'subnetpool delete': {
+      const { deleteSubnetPool } = await import('./subnetpool.ts');
+      await deleteSubnetPool(load(values), positionals[0]!);
+      return 0;
+    }
+    case 'network create': {
+      const { createNetworkCommand, parseKeyValues } = await import('./network.ts');
+      const result = await createNetworkCommand(load(values), {
+        neutronNet: values['neutron-net'] as string,
+        name: positionals[0],
+        options: parseKeyValues((values.opt as string[] | undefined) ?? [], '-o'),
+        ipamOptions: parseKeyValues((values['ipam-opt'] as string[] | undefined) ?? [], '--ipam-opt'),
+        ipRanges: (values['ip-range'] as string[] | undefined) ?? [],
+      });
+      for (const w of result.warnings) process.stderr.write(`kuryr: warning: ${w}\n`);
+      process.stdout.write(`${result.id}\n`);
+      return 0;
+    }
+    case 'network rm': {
+      const { removeNetworkCommand } = await import('./network.ts');
+      const config = load(values);
+      for (const name of positionals) {
+        await removeNetworkCommand(config, name);
+        process.stdout.write(`${name}\n`);
+      }
+      return 0;
+    }
     default:
-      process.stderr.write(`kuryr: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-      return 2;
+      throw new Error(`no runner for ${spec.path}`);
   }
-}
-
-/** `kuryr serve` and `kuryr-server`: the same, but for the log file's name (`<log_dir>/<program>.log`). */
-async function serveCommand(args: readonly string[], program: string): Promise<number> {
-  const { values } = parseCommand(args, {
-    socket: { type: 'string' },
-    listen: { type: 'string' },
-    'metrics-listen': { type: 'string' },
-    'docker-host': { type: 'string' },
-    'metrics-allow-remote': { type: 'boolean' },
-  });
-  if (values.help) return help();
-  if (values.socket !== undefined && values.listen !== undefined) {
-    throw new KuryrError('KURYR_ERR_CONFIG', '--socket and --listen are mutually exclusive');
-  }
-  await serve(loadConfig(commonFlags(values, program)));
-  return 0;
-}
-
-async function subnetpoolCommand(args: readonly string[]): Promise<number> {
-  const [action, ...rest] = args;
-  const { values, positionals } = parseCommand(rest, {
-    prefix: { type: 'string', multiple: true },
-    'default-prefixlen': { type: 'string' },
-    shared: { type: 'boolean' },
-    json: { type: 'boolean' },
-  });
-  if (values.help) return help();
-  const config = load(values);
-  if (action === 'create') {
-    const [name] = positionals;
-    if (name === undefined) throw new KuryrError('KURYR_ERR_CONFIG', 'subnetpool create needs a NAME');
-    const prefixlen = values['default-prefixlen'];
-    if (prefixlen !== undefined && !/^\d{1,3}$/.test(String(prefixlen))) {
-      throw new KuryrError('KURYR_ERR_CONFIG', '--default-prefixlen must be a number');
-    }
-    const pool = await createSubnetPool(config, {
-      name,
-      prefixes: (values.prefix as string[] | undefined) ?? [],
-      ...(prefixlen === undefined ? {} : { defaultPrefixlen: Number(prefixlen) }),
-      shared: values.shared === true,
-    });
-    process.stdout.write(`${pool.id}\n`);
-    return 0;
-  }
-  if (action === 'list') {
-    const pools = await listSubnetPools(config);
-    process.stdout.write(
-      values.json
-        ? `${JSON.stringify(pools)}\n`
-        : pools.map((p) => `${p.id}  ${p.name}  ${p.prefixes.join(',')}  /${p.default_prefixlen}\n`).join(''),
-    );
-    return 0;
-  }
-  if (action === 'delete') {
-    const [target] = positionals;
-    if (target === undefined) throw new KuryrError('KURYR_ERR_CONFIG', 'subnetpool delete needs a NAME or ID');
-    await deleteSubnetPool(config, target);
-    return 0;
-  }
-  throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr subnetpool create|list|delete ...');
-}
-
-async function networkCommand(args: readonly string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action === undefined || action === '--help' || action === '-h') return help();
-  const { values, positionals } = parseCommand(rest, {
-    'neutron-net': { type: 'string' },
-    opt: { type: 'string', short: 'o', multiple: true },
-    'ipam-opt': { type: 'string', multiple: true },
-    'ip-range': { type: 'string', multiple: true },
-    'docker-host': { type: 'string' },
-  });
-  if (values.help) return help();
-  const config = load(values);
-  if (action === 'create') {
-    const neutronNet = values['neutron-net'];
-    if (typeof neutronNet !== 'string') throw new KuryrError('KURYR_ERR_CONFIG', 'network create needs --neutron-net');
-    if (positionals.length > 1) throw new KuryrError('KURYR_ERR_CONFIG', 'network create takes one DOCKER_NAME');
-    const result = await createNetworkCommand(config, {
-      neutronNet,
-      name: positionals[0],
-      options: parseKeyValues((values.opt as string[] | undefined) ?? [], '-o'),
-      ipamOptions: parseKeyValues((values['ipam-opt'] as string[] | undefined) ?? [], '--ipam-opt'),
-      ipRanges: (values['ip-range'] as string[] | undefined) ?? [],
-    });
-    for (const w of result.warnings) process.stderr.write(`kuryr: warning: ${w}\n`);
-    process.stdout.write(`${result.id}\n`);
-    return 0;
-  }
-  if (action === 'rm') {
-    if (positionals.length === 0) throw new KuryrError('KURYR_ERR_CONFIG', 'network rm needs a DOCKER_NAME');
-    for (const name of positionals) {
-      await removeNetworkCommand(config, name);
-      process.stdout.write(`${name}\n`);
-    }
-    return 0;
-  }
-  throw new KuryrError('KURYR_ERR_CONFIG', 'usage: kuryr network create|rm ...');
 }
 
 /** The configuration of a one-shot command; its warnings (unknown options, ...) go to stderr, one line each. */
@@ -240,8 +275,8 @@ function load(values: ParsedValues): Config {
   return config;
 }
 
-function help(): number {
-  process.stdout.write(USAGE);
+function print(text: string): number {
+  process.stdout.write(text);
   return 0;
 }
 
@@ -250,6 +285,17 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      const help =
+        err.command === ''
+          ? 'kuryr --help'
+          : err.command === 'kuryr-server'
+            ? 'kuryr-server --help'
+            : `kuryr ${err.command} --help`;
+      process.stderr.write(`kuryr: ${err.message}\nSee '${help}'.\n`);
+      process.exitCode = 2;
+      return;
+    }
     const text =
       err instanceof KuryrError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`kuryr: ${text}\n`);
