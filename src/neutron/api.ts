@@ -64,7 +64,7 @@ export interface NeutronApi {
   showSubnetPool(id: string): Promise<SubnetPool>;
   createSubnetPool(body: SubnetPoolCreate): Promise<SubnetPool>;
   updateSubnetPool(id: string, body: SubnetPoolUpdate): Promise<SubnetPool>;
-  /** 409 `SubnetPoolInUse` while subnets are allocated from it. */
+  /** 400 `SubnetPoolDeleteError` (Zed; `isPoolInUse` also takes the documented 409) while subnets use it. */
   deleteSubnetPool(id: string): Promise<void>;
 
   listPorts(filter?: ListFilter): Promise<Port[]>;

@@ -90,8 +90,12 @@ export const neutronErrors = {
       'SubnetInUse',
       `Unable to complete operation on subnet ${id}: One or more ports have an IP allocation from this subnet.`,
     ),
-  subnetPoolInUse: (id: string, reason: string) =>
-    new NeutronError(409, 'SubnetPoolInUse', `Unable to complete operation on subnet pool ${id}. ${reason}.`),
+  /** What Neutron (Zed) answers for DELETE of a subnet pool that subnets are still allocated from. */
+  subnetPoolDeleteError: (reason: string) =>
+    new NeutronError(400, 'SubnetPoolDeleteError', `Unable to delete subnet pool: ${reason}.`),
+  /** A tag call on a missing resource (Neutron names the collection with `_`: `security_groups`). */
+  tagResourceNotFound: (resource: string, id: string) =>
+    new NeutronError(404, 'TagResourceNotFound', `Resource ${resource.replaceAll('-', '_')} ${id} could not be found.`),
   securityGroupInUse: (id: string) => new NeutronError(409, 'SecurityGroupInUse', `Security Group ${id} in use.`),
   subnetAllocationError: (reason: string) =>
     new NeutronError(409, 'SubnetAllocationError', `Failed to allocate subnet: ${reason}.`),

@@ -2,9 +2,7 @@
  * The NeutronApi contract against a real Neutron (the lab of scripts/neutron/stack.sh) through NeutronHttpClient,
  * in both auth modes: Keystone v3 password and noauth. Each mode is skipped, with the lab's reason, when it is
  * not available. A few client checks that only a real Neutron and Keystone can confirm follow the contract.
- *
- * Cases where Zed answers differently from the contract (and the embedded store) are skipped with the
- * difference as the reason; KURYR_CONTRACT_NO_SKIPS=1 runs them anyway.
+ * Both backends answer as Neutron Zed does (the embedded store follows the lab's answers), so nothing is skipped.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -15,21 +13,6 @@ import { type NeutronLab, neutronLab } from '../helpers/neutron-lab.ts';
 import { neutronContract } from './neutron-contract.ts';
 
 const lab = await neutronLab();
-
-/** Where Neutron Zed (the lab) and the contract disagree; each was checked by hand against the lab. */
-const ZED_DIFFERENCES: Record<string, string> = {
-  'shows, updates and lists networks':
-    'Zed: the POST /v2.0/networks answer has is_default: false, which GET /v2.0/networks/<id> lacks, so show != create',
-  'normalises an IPv6 CIDR and supports no gateway':
-    'Zed: the default IPv6 gateway_ip is the subnet-router anycast address (fd00:ab::), not ::1; the pool starts at ::1',
-  'keeps MAC addresses unique per network':
-    'Zed: mac_address is stored and answered as given (FA:16:3E:AA:BB:01), not lower-cased (uniqueness is case-insensitive)',
-  'adds, removes and replaces tags on every taggable resource':
-    'Zed: tag calls on a missing resource answer 404 TagResourceNotFound, not NetworkNotFound/PortNotFound',
-  'refuses to delete a subnet pool in use, then deletes it':
-    'Zed: DELETE of a subnet pool in use answers 400 SubnetPoolDeleteError, not 409 SubnetPoolInUse',
-};
-const skips = process.env.KURYR_CONTRACT_NO_SKIPS === '1' ? {} : ZED_DIFFERENCES;
 
 type Mode = 'keystone' | 'noauth';
 
@@ -62,14 +45,10 @@ for (const mode of ['keystone', 'noauth'] as const) {
     continue;
   }
 
-  neutronContract(
-    `real Neutron via NeutronHttpClient (${mode})`,
-    async () => {
-      const api = open(mode);
-      return { api, close: () => api.close() };
-    },
-    skips,
-  );
+  neutronContract(`real Neutron via NeutronHttpClient (${mode})`, async () => {
+    const api = open(mode);
+    return { api, close: () => api.close() };
+  });
 
   describe(`NeutronHttpClient against the real Neutron (${mode})`, () => {
     let api: NeutronHttpClient;

@@ -58,11 +58,24 @@ test('a version 1 database is upgraded and keeps its rows', async () => {
     (await api.listNetworks({ tags: 'kept' })).map((n) => n.id),
     [NET],
   );
+  // v3: a stored lower-case MAC is found and stays unique whatever the case of the request.
+  assert.deepEqual(
+    (await api.listPorts({ mac_address: 'FA:16:3E:00:00:01' })).map((p) => p.id),
+    [PORT],
+  );
+  await assert.rejects(api.createPort({ network_id: NET, mac_address: 'FA:16:3E:00:00:01' }), {
+    type: 'MacAddressInUse',
+  });
   await api.close();
 
   const db = openDatabase(path);
   assert.equal(schemaVersion(db.raw), SCHEMA_VERSION);
   assert.ok(db.get("SELECT name FROM sqlite_master WHERE name = 'tags_tag_resource_type'"), 'v2 index created');
+  assert.match(
+    String(db.get("SELECT sql FROM sqlite_master WHERE name = 'ports_network_id_mac_address'")?.sql),
+    /COLLATE NOCASE/,
+    'v3 index ignores case',
+  );
   db.close();
 });
 

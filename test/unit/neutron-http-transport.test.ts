@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, mock, test } from 'node:test';
 import { KuryrError } from '../../src/errors.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
-import { NeutronHttpClient, withDefaults } from '../../src/neutron/http/index.ts';
+import { HttpTransport, type NeutronHttpClient, withDefaults } from '../../src/neutron/http/index.ts';
 import {
   type FakeNeutron,
   fastRetryClient,
@@ -133,20 +133,34 @@ describe('neutron http transport: retries', () => {
   });
 
   test('backoff grows exponentially with jitter and stays bounded', async () => {
-    const slow = new NeutronHttpClient(
-      withDefaults({
-        auth: { type: 'none', endpoint: neutron.url },
+    /** The waits between the attempts of one call that meets three 503s, with the jitter source `random`. */
+    const waits = async (random: number): Promise<number[]> => {
+      const slept: number[] = [];
+      const transport = new HttpTransport({
+        ...withDefaults({ auth: { type: 'none', endpoint: neutron.url } }),
         retry: { attempts: 4, baseDelayMs: 40, maxDelayMs: 100 },
-      }),
-      { random: () => 1 },
-    );
-    neutron.queue(unavailable, unavailable, unavailable);
-    const started = Date.now();
-    await slow.listNetworks();
-    const elapsed = Date.now() - started;
-    await slow.close();
-    // 40 + 80 + 100 (capped) with full jitter factor 1.
-    assert.ok(elapsed >= 210 && elapsed < 1_500, `${elapsed} ms`);
+        random: () => random,
+        sleep: async (ms) => {
+          slept.push(ms);
+        },
+      });
+      neutron.queue(unavailable, unavailable, unavailable);
+      try {
+        const res = await transport.request({
+          method: 'GET',
+          url: new URL(`${neutron.url}/v2.0/networks`),
+          service: 'Neutron',
+          deadline: Date.now() + 60_000,
+        });
+        assert.equal(res.status, 200, 'the fourth attempt is answered');
+      } finally {
+        transport.close();
+      }
+      return slept;
+    };
+    // base × 2^(attempt-1), capped at 100, times a jitter factor between 0.5 and 1.
+    assert.deepEqual(await waits(1), [40, 80, 100]);
+    assert.deepEqual(await waits(0), [20, 40, 50]);
   });
 
   test('requests reuse one keep-alive connection', async () => {
@@ -154,6 +168,31 @@ describe('neutron http transport: retries', () => {
     assert.equal(new Set(neutron.requests.map((r) => r.remotePort)).size, 1);
   });
 });
+
+/**
+ * Runs `call` on node:test's mocked clock (`setTimeout` and `Date`): each real turn of the event loop (so
+ * sockets make progress) is followed by 1 ms of mocked time, until the call fails. Returns the error and the
+ * mocked time it took: timeouts and backoff are measured exactly, without waiting for them.
+ */
+async function onMockedClock(call: () => Promise<unknown>): Promise<{ err: Error; elapsed: number }> {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  try {
+    const started = Date.now();
+    let outcome: Error | undefined;
+    const done = caught(call()).then((e) => {
+      outcome = e;
+    });
+    for (let step = 0; outcome === undefined && step < 60_000; step++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (outcome === undefined) mock.timers.tick(1);
+    }
+    await done;
+    assert.ok(outcome, 'the call ended');
+    return { err: outcome, elapsed: Date.now() - started };
+  } finally {
+    mock.timers.reset();
+  }
+}
 
 describe('neutron http transport: timeouts and the deadline', () => {
   let neutron: FakeNeutron;
@@ -170,9 +209,7 @@ describe('neutron http transport: timeouts and the deadline', () => {
 
   test('an attempt that gets no answer times out; GET retries, then gives up naming the call', async () => {
     const api = client(neutron.url, { timeoutMs: 150, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 } });
-    const started = Date.now();
-    const err = await caught(api.listPorts({ device_id: 'x' }));
-    const elapsed = Date.now() - started;
+    const { err, elapsed } = await onMockedClock(() => api.listPorts({ device_id: 'x' }));
     await api.close();
     assert.ok(err instanceof KuryrError);
     assert.match(
@@ -180,13 +217,15 @@ describe('neutron http transport: timeouts and the deadline', () => {
       /^Neutron GET \/v2\.0\/ports: gave up: timed out after 0\.1 s, no attempts left \(2 attempts in/,
     );
     assert.equal(neutron.requests.length, 2);
-    assert.ok(elapsed >= 300 && elapsed < 1_000, `${elapsed} ms`);
+    // Two timeouts of 150 ms and the backoff between them (5 ms × jitter 0.75, on 1 ms steps).
+    assert.ok(elapsed >= 303 && elapsed <= 306, `${elapsed} ms`);
   });
 
   test('a POST that times out is not retried', async () => {
     const api = client(neutron.url, { timeoutMs: 150 });
-    const err = await caught(api.createPort({ network_id: 'n' }));
+    const { err, elapsed } = await onMockedClock(() => api.createPort({ network_id: 'n' }));
     await api.close();
+    assert.equal(elapsed, 150, 'given up when its one attempt timed out');
     assert.match(
       err.message,
       /^Neutron POST \/v2\.0\/ports: timed out after 0\.1 s; not retried: POST is not idempotent$/,
@@ -200,11 +239,9 @@ describe('neutron http transport: timeouts and the deadline', () => {
       deadlineMs: 1_000,
       retry: { attempts: 10, baseDelayMs: 5, maxDelayMs: 10 },
     });
-    const started = Date.now();
-    const err = await caught(api.showNetwork('n'));
-    const elapsed = Date.now() - started;
+    const { err, elapsed } = await onMockedClock(() => api.showNetwork('n'));
     await api.close();
-    assert.ok(elapsed < 1_300, `${elapsed} ms`);
+    assert.ok(elapsed >= 800 && elapsed <= 1_000, `${elapsed} ms: the time is used, the deadline kept`);
     assert.match(err.message, /^Neutron GET \/v2\.0\/networks\/n: gave up: timed out after 0\.\d s/);
     assert.ok(neutron.requests.length <= 3);
   });

@@ -28,9 +28,12 @@ export function isValidHostIp(cidr: Cidr, ip: string): boolean {
   return !(cidr.version === 4 && n === lastAddress(cidr));
 }
 
-/** Neutron's `check_gateway_invalid_in_subnet`: a gateway inside the CIDR may not be the network/broadcast. */
+/**
+ * Neutron's `check_gateway_invalid_in_subnet`: an IPv4 gateway inside the CIDR may not be the network or
+ * broadcast address; an IPv6 gateway may be the subnet-router anycast address (the network address).
+ */
 export function isInvalidGateway(cidr: Cidr, gateway: string): boolean {
-  return cidrContainsIp(cidr, gateway) && !isValidHostIp(cidr, gateway);
+  return cidr.version === 4 && cidrContainsIp(cidr, gateway) && !isValidHostIp(cidr, gateway);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Param } from './database.ts';
 import { PORT_STATUS_SQL, type ResourceKind } from './rows.ts';
 import { toBoolean, toInteger } from './validate.ts';
 
-type FilterType = 'text' | 'lower' | 'bool' | 'int' | 'ip' | 'cidr';
+type FilterType = 'text' | 'bool' | 'int' | 'ip' | 'cidr';
 
 interface FilterSpec {
   /** SQL expression over the main table `r`; `$VIF` stands for the store's bound `vif_type`. */
@@ -64,7 +64,8 @@ const SPECS: Readonly<Record<ResourceKind, Record<string, FilterSpec>>> = {
     ...COMMON,
     network_id: t('r.network_id'),
     admin_state_up: t('r.admin_state_up', 'bool'),
-    mac_address: t('r.mac_address', 'lower'),
+    // Case-insensitive, as Neutron's (the index is COLLATE NOCASE too).
+    mac_address: t('r.mac_address COLLATE NOCASE'),
     device_id: t('r.device_id'),
     device_owner: t('r.device_owner'),
     status: t(PORT_STATUS_SQL),
@@ -99,8 +100,6 @@ function convert(value: FilterValue, spec: FilterSpec, key: string): Param {
       return toBoolean(value, key) ? 1 : 0;
     case 'int':
       return toInteger(value, key);
-    case 'lower':
-      return String(value).toLowerCase();
     case 'ip':
       return isIp(String(value)) ? normalizeIp(String(value)) : String(value);
     case 'cidr': {

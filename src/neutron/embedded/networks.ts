@@ -21,8 +21,11 @@ export function showNetwork(ctx: StoreContext, id: string): Network {
   return networkFromRow(selectRow(ctx, 'networks', id));
 }
 
-/** `POST /v2.0/networks`: admin up, not shared, ACTIVE, MTU 1500 unless given. */
-export function createNetwork(ctx: StoreContext, body: NetworkCreate): Network {
+/**
+ * `POST /v2.0/networks`: admin up, not shared, ACTIVE, MTU 1500 unless given. Like Neutron's, the answer also
+ * has `is_default: false` (the auto-allocated-topology attribute), which later reads of the network lack.
+ */
+export function createNetwork(ctx: StoreContext, body: NetworkCreate): Network & { is_default: boolean } {
   const b = asBody(body, 'networks');
   checkAttributes(b, [...UPDATABLE, 'project_id', 'tenant_id']);
   const id = newId();
@@ -42,7 +45,7 @@ export function createNetwork(ctx: StoreContext, body: NetworkCreate): Network {
       now,
     ],
   );
-  return showNetwork(ctx, id);
+  return { ...showNetwork(ctx, id), is_default: false };
 }
 
 /** `PUT /v2.0/networks/<id>`. */

@@ -63,8 +63,12 @@ export function showPort(ctx: StoreContext, id: string): Port {
   return portFromRow(selectRow(ctx, 'ports', id), ctx.vifType);
 }
 
+/** MAC uniqueness per network ignores case, as Neutron's does (`fa:16:3e:aa:bb:01` is `FA:16:3E:AA:BB:01`). */
 function macInUse(ctx: StoreContext, networkId: string, mac: string): boolean {
-  return ctx.db.get('SELECT 1 FROM ports WHERE network_id = ? AND mac_address = ?', [networkId, mac]) !== undefined;
+  return (
+    ctx.db.get('SELECT 1 FROM ports WHERE network_id = ? AND mac_address = ? COLLATE NOCASE', [networkId, mac]) !==
+    undefined
+  );
 }
 
 function generateMac(ctx: StoreContext, networkId: string): string {

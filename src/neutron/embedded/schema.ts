@@ -176,10 +176,22 @@ CREATE INDEX security_groups_name ON security_groups(name);
 CREATE INDEX tags_tag_resource_type ON tags(tag, resource_type);
 `;
 
+/**
+ * v3: MAC addresses are kept in the case they were given (as Neutron does), so uniqueness per network and the
+ * `mac_address` lookup ignore case. Rows of older versions hold lower-case MACs: they stay valid and unique.
+ */
+const v3 = `
+DROP INDEX ports_network_id_mac_address;
+DROP INDEX ports_mac_address;
+CREATE UNIQUE INDEX ports_network_id_mac_address ON ports(network_id, mac_address COLLATE NOCASE);
+CREATE INDEX ports_mac_address ON ports(mac_address COLLATE NOCASE);
+`;
+
 /** Every migration, in order. The last one's `version` is the schema version this code writes. */
 export const migrations: readonly Migration[] = [
   { version: 1, description: 'networks, subnets, subnet pools, ports, IP allocations, security groups, tags', sql: v1 },
   { version: 2, description: 'lookup indexes on names, CIDRs, device IDs and tags', sql: v2 },
+  { version: 3, description: 'MAC addresses unique per network regardless of case', sql: v3 },
 ];
 
 /** The schema version a freshly opened database ends up at. */

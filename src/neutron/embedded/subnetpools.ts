@@ -149,11 +149,11 @@ export function updateSubnetPool(ctx: StoreContext, id: string, body: SubnetPool
   return showSubnetPool(ctx, id);
 }
 
-/** `DELETE /v2.0/subnetpools/<id>`: 409 SubnetPoolInUse while subnets are allocated from it. */
+/** `DELETE /v2.0/subnetpools/<id>`: 400 SubnetPoolDeleteError while subnets are allocated from it (as Zed). */
 export function deleteSubnetPool(ctx: StoreContext, id: string): void {
   showSubnetPool(ctx, id);
   if (ctx.db.get('SELECT 1 FROM subnets WHERE subnetpool_id = ?', [id])) {
-    throw neutronErrors.subnetPoolInUse(id, 'Subnet pool has existing allocations');
+    throw neutronErrors.subnetPoolDeleteError('Subnet pool has existing allocations');
   }
   ctx.db.run('DELETE FROM subnetpools WHERE id = ?', [id]);
 }

@@ -5,6 +5,7 @@
 import { neutronErrors } from '../errors.ts';
 import type { AllocationPool, HostRoute, Subnet, SubnetCreate, SubnetUpdate } from '../types.ts';
 import {
+  bigIntToIp,
   type Cidr,
   cidrsOverlap,
   defaultAllocationPools,
@@ -69,6 +70,15 @@ export function showSubnet(ctx: StoreContext, id: string): Subnet {
 function matchVersion(version: number, addr: string, attr: string): void {
   const v = addr.includes('/') ? parseCidr(addr).version : ipVersion(addr);
   if (v !== version) throw neutronErrors.invalidInput(`${attr} '${addr}' does not match the ip_version '${version}'`);
+}
+
+/**
+ * Neutron's default gateway: with a requested `cidr`, the first host for IPv4 and the subnet-router anycast
+ * address (the network address, `fd00:ab::`) for IPv6; for a CIDR a subnet pool chose, the first host.
+ */
+function defaultGateway(cidr: Cidr, requested: boolean): string | null {
+  if (requested && cidr.version === 6) return bigIntToIp(cidr.network, 6);
+  return firstHost(cidr);
 }
 
 /** A gateway for `cidr`: `null` stays null, an address must be of the family and not network/broadcast. */
@@ -166,7 +176,7 @@ export function createSubnet(ctx: StoreContext, body: SubnetCreate): Subnet {
   const { cidr, poolId } = resolveCidr(ctx, b, version);
   const cidrText = formatCidr(cidr);
   checkNoOverlap(ctx, networkId, cidr);
-  const gateway = has(b, 'gateway_ip') ? checkGateway(cidr, b.gateway_ip) : firstHost(cidr);
+  const gateway = has(b, 'gateway_ip') ? checkGateway(cidr, b.gateway_ip) : defaultGateway(cidr, has(b, 'cidr'));
   let pools: AllocationPool[];
   if (has(b, 'allocation_pools')) {
     pools = validateAllocationPools(cidr, cidrText, b.allocation_pools);

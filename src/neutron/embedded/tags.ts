@@ -4,7 +4,8 @@
  */
 import { neutronErrors } from '../errors.ts';
 import type { TaggedResource } from '../types.ts';
-import { requireExists, type StoreContext, touch } from './context.ts';
+import { type StoreContext, touch } from './context.ts';
+import { TABLES } from './rows.ts';
 import { checkArray, checkTag } from './validate.ts';
 
 const TAG_RESOURCES: readonly TaggedResource[] = ['networks', 'subnets', 'subnetpools', 'ports', 'security-groups'];
@@ -12,6 +13,13 @@ const TAG_RESOURCES: readonly TaggedResource[] = ['networks', 'subnets', 'subnet
 function checkResource(resource: TaggedResource): void {
   if (!TAG_RESOURCES.includes(resource)) {
     throw neutronErrors.badRequest(`tags are not supported on ${String(resource)}`);
+  }
+}
+
+/** Neutron's tag controller answers 404 `TagResourceNotFound` (not `NetworkNotFound`, ...) for a missing resource. */
+function requireTagged(ctx: StoreContext, resource: TaggedResource, id: string): void {
+  if (!ctx.db.get(`SELECT 1 FROM ${TABLES[resource]} WHERE id = ?`, [id])) {
+    throw neutronErrors.tagResourceNotFound(resource, id);
   }
 }
 
@@ -31,7 +39,7 @@ export function replaceTags(
 ): string[] {
   checkResource(resource);
   const wanted = [...new Set(checkArray(tags, 'tags').map(checkTag))].sort();
-  requireExists(ctx, resource, id);
+  requireTagged(ctx, resource, id);
   const current = tagsOf(ctx, resource, id);
   if (current.length === wanted.length && current.every((tag, i) => tag === wanted[i])) return current;
   ctx.db.run('DELETE FROM tags WHERE resource_type = ? AND resource_id = ?', [resource, id]);
@@ -46,7 +54,7 @@ export function replaceTags(
 export function addTag(ctx: StoreContext, resource: TaggedResource, id: string, tag: string): void {
   checkResource(resource);
   checkTag(tag);
-  requireExists(ctx, resource, id);
+  requireTagged(ctx, resource, id);
   const added = ctx.db.run('INSERT OR IGNORE INTO tags (resource_type, resource_id, tag) VALUES (?, ?, ?)', [
     resource,
     id,
@@ -58,7 +66,7 @@ export function addTag(ctx: StoreContext, resource: TaggedResource, id: string, 
 /** `DELETE /v2.0/<resource>/<id>/tags/<tag>`: 404 TagNotFound when absent. */
 export function removeTag(ctx: StoreContext, resource: TaggedResource, id: string, tag: string): void {
   checkResource(resource);
-  requireExists(ctx, resource, id);
+  requireTagged(ctx, resource, id);
   const removed = ctx.db.run('DELETE FROM tags WHERE resource_type = ? AND resource_id = ? AND tag = ?', [
     resource,
     id,

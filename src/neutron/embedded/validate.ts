@@ -105,17 +105,19 @@ export function checkCidr(value: unknown, attr: string): string {
   return normalizeCidr(value);
 }
 
-/** A unicast MAC address in lower case. */
+/**
+ * A unicast MAC address, kept as given: Neutron stores and answers `FA:16:3E:AA:BB:01` in the case it was
+ * sent (uniqueness and the `mac_address` filter ignore case).
+ */
 export function checkMac(value: unknown, attr: string): string {
   if (typeof value !== 'string' || !isMac(value)) {
     throw neutronErrors.invalidAttribute(attr, `'${String(value)}' is not a valid MAC address`);
   }
-  const mac = value.toLowerCase();
-  const firstOctet = Number.parseInt(mac.slice(0, 2), 16);
-  if ((firstOctet & 1) === 1 || mac === '00:00:00:00:00:00') {
+  const firstOctet = Number.parseInt(value.slice(0, 2), 16);
+  if ((firstOctet & 1) === 1 || /^0{2}(:0{2}){5}$/.test(value)) {
     throw neutronErrors.invalidAttribute(attr, `'${value}' is not a valid unicast MAC address`);
   }
-  return mac;
+  return value;
 }
 
 /** An array attribute (any element type; callers check the elements). */

@@ -67,6 +67,8 @@ export interface TransportOptions {
   idleSocketMs?: number;
   /** Random source for jitter (tests). */
   random?: () => number;
+  /** The wait between attempts (tests record the backoff with it). */
+  sleep?: (ms: number) => Promise<void>;
   /** Where the proxy variables are read (default `process.env`, once). */
   env?: NodeJS.ProcessEnv;
 }
@@ -210,10 +212,12 @@ export class HttpTransport {
   private readonly proxies: ProxyEnv;
   private readonly options: TransportOptions;
   private readonly random: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: TransportOptions) {
     this.options = options;
     this.random = options.random ?? Math.random;
+    this.sleep = options.sleep ?? sleep;
     this.proxies = proxiesFromEnv(options.env ?? process.env);
     const common = { keepAlive: true, maxSockets: options.maxSockets, timeout: options.idleSocketMs ?? 4_000 };
     this.httpAgent = new http.Agent(common);
@@ -296,7 +300,7 @@ export class HttpTransport {
       if (req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
         return giveUp('no time left before the deadline');
       }
-      await sleep(delay);
+      await this.sleep(delay);
     }
     throw new KuryrError(
       'KURYR_ERR_NEUTRON',
