@@ -21,6 +21,7 @@ import { poolOfSubnetDescription } from './marks.ts';
 import { familyOptions, parseNeutronOptions } from './options.ts';
 import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
+import { releaseSwarmNetwork } from './swarm.ts';
 import { POOL_EXISTING_TAG, poolName } from './tags.ts';
 
 export interface RequestPoolInput {
@@ -179,6 +180,8 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
 export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
   const ref = decodePoolId(poolIdText);
   if (ref.cidr !== undefined) rt.reservations.release(ref.poolId, ref.cidr);
+  // Swarm (global scope): the network the IPAM made for the pool goes once no port is left on it (swarm.ts).
+  await releaseSwarmNetwork(rt, ref);
   let pool: SubnetPool;
   try {
     pool = await rt.neutron.showSubnetPool(ref.poolId);

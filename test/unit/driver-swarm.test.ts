@@ -1,0 +1,272 @@
+// Swarm mode on one Neutron: the MANAGER's plugin is asked for every task's address (RequestPool, the gateway,
+// then RequestAddress without a MAC) before any node has called CreateNetwork; each node that gets a task then
+// repeats RequestPool and the gateway, calls CreateNetwork, and asks its own plugin for the manager's address
+// (with a MAC), then CreateEndpoint binds the port to that node. Two drivers share one store, as two hosts share
+// one Neutron.
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import type { DriverSettings } from '../../src/config/config.ts';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import type { TagSupport } from '../../src/driver/marks.ts';
+import type { Port } from '../../src/neutron/types.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { collectGarbage, type DeviceTool } from '../../src/reconcile/gc.ts';
+import { FakeBinder, dockerId, mac, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
+
+const GW = { RequestAddressType: 'com.docker.network.gateway' };
+const MAC = 'com.docker.network.endpoint.macaddress';
+
+interface Host {
+  name: string;
+  driver: KuryrDriver;
+  binder: FakeBinder;
+}
+
+async function twoHosts(tagSupport?: TagSupport, settings: Partial<DriverSettings> = {}) {
+  const env = await makeDriver({}, tagSupport === undefined ? { agent: false } : { tagSupport });
+  const host = (name: string): Host => {
+    const binder = new FakeBinder();
+    const driver = new KuryrDriver({
+      neutron: env.neutron,
+      binder,
+      settings: { ...TEST_SETTINGS, capabilityScope: 'global', ...settings, hostId: name },
+      log: silentLogger(),
+      ...(tagSupport === undefined ? {} : { tagSupport }),
+    });
+    return { name, driver, binder };
+  };
+  return { env, manager: host('host-a'), worker: host('host-b') };
+}
+
+/** The manager's allocator: `docker network create --scope swarm` (RequestPool and the gateway only). */
+async function swarmNetworkCreate(manager: Host, subnet: string) {
+  const pool = await manager.driver.requestPool({ Pool: subnet, SubPool: '', Options: {}, V6: false });
+  const gw = await manager.driver.requestAddress({ PoolID: pool.PoolID, Address: '', Options: GW });
+  return { id: dockerId(), poolId: pool.PoolID, pool: pool.Pool, gateway: gw.Address };
+}
+type SwarmNet = Awaited<ReturnType<typeof swarmNetworkCreate>>;
+
+/** The manager's allocator gives a task (or a VIP) an address: no MAC, no CreateNetwork anywhere yet. */
+async function allocate(manager: Host, net: SwarmNet): Promise<string> {
+  const { Address } = await manager.driver.requestAddress({ PoolID: net.poolId, Address: '', Options: null });
+  return Address.split('/')[0]!;
+}
+
+let macs = 0;
+
+/** A node starts a task: its own RequestPool, gateway and CreateNetwork, then the task's address and endpoint. */
+async function startTask(node: Host, net: SwarmNet, address: string) {
+  const pool = await node.driver.requestPool({ Pool: net.pool, SubPool: '', Options: {}, V6: false });
+  await node.driver.requestAddress({ PoolID: pool.PoolID, Address: net.gateway.split('/')[0]!, Options: GW });
+  await node.driver.createNetwork({
+    NetworkID: net.id,
+    Options: { 'com.docker.network.generic': {} },
+    IPv4Data: [{ AddressSpace: 'no_address_space', Pool: net.pool, Gateway: net.gateway }],
+  });
+  const taskMac = mac(7000 + ++macs);
+  const got = await node.driver.requestAddress({ PoolID: pool.PoolID, Address: address, Options: { [MAC]: taskMac } });
+  assert.equal(got.Address.split('/')[0], address, 'the node gets the address the manager allocated');
+  const endpointId = dockerId();
+  await node.driver.createEndpoint({
+    NetworkID: net.id,
+    EndpointID: endpointId,
+    Interface: { Address: got.Address, MacAddress: taskMac },
+  });
+  return { endpointId, poolId: pool.PoolID, address };
+}
+type Task = Awaited<ReturnType<typeof startTask>>;
+
+/** The node stops the task: DeleteEndpoint and its own ReleaseAddress (the manager releases separately). */
+async function stopTask(node: Host, task: Task) {
+  await node.driver.deleteEndpoint(task.endpointId);
+  await node.driver.releaseAddress({ PoolID: task.poolId, Address: task.address });
+}
+
+/** The node has no task left on the network: DeleteNetwork and its own ReleasePool. */
+async function leaveNetwork(node: Host, net: SwarmNet, task: Task) {
+  await node.driver.deleteNetwork(net.id);
+  await node.driver.releasePool(task.poolId);
+}
+
+const holding = (ports: readonly Port[], address: string) =>
+  ports.find((p) => p.fixed_ips.some((f) => f.ip_address === address));
+
+const MODES: [string, TagSupport | undefined][] = [
+  ['with tags', undefined],
+  ['without tag extensions', { tag: false, tagExt: false }],
+];
+
+for (const [label, support] of MODES) {
+  describe(`Swarm mode, ${label}: the IPAM stands on its own before any CreateNetwork`, () => {
+    let hosts: Awaited<ReturnType<typeof twoHosts>>;
+    afterEach(() => hosts.env.close());
+
+    test("the manager allocates task addresses before any CreateNetwork (was: 'Subnet with pool ... does not exist')", async () => {
+      hosts = await twoHosts(support);
+      const { env, manager } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.90.0.0/24');
+      const a = await allocate(manager, net);
+      const b = await allocate(manager, net);
+      assert.notEqual(a, b);
+      assert.notEqual(a, net.gateway.split('/')[0]);
+      const networks = await env.neutron.listNetworks();
+      assert.equal(networks.length, 1, 'one Neutron network holds the pool');
+      const subnets = await env.neutron.listSubnets();
+      assert.deepEqual(
+        subnets.map((s) => [s.cidr, s.gateway_ip]),
+        [['10.90.0.0/24', '10.90.0.1']],
+      );
+      const ports = await env.neutron.listPorts();
+      for (const ip of [a, b]) {
+        const port = holding(ports, ip);
+        assert.ok(port, `a port holds ${ip}`);
+        assert.equal(port['binding:host_id'], '', 'unbound until a node takes it');
+      }
+    });
+
+    test('tasks on both hosts: each port is bound to its own host; scale to 0 and remove: nothing left', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.91.0.0/24');
+      const vip = await allocate(manager, net);
+      const addrA = await allocate(manager, net);
+      const addrB = await allocate(manager, net);
+
+      const onB = await startTask(worker, net, addrB);
+      const onA = await startTask(manager, net, addrA);
+      assert.equal((await env.neutron.listNetworks()).length, 1, 'both nodes adopted the IPAM’s network');
+      assert.equal((await env.neutron.listSubnets()).length, 1);
+      let ports = await env.neutron.listPorts();
+      assert.equal(ports.length, 3, 'one port per address: the nodes took the manager’s ports');
+      assert.equal(holding(ports, addrA)?.['binding:host_id'], 'host-a');
+      assert.equal(holding(ports, addrB)?.['binding:host_id'], 'host-b');
+      assert.equal(holding(ports, vip)?.['binding:host_id'], '');
+      assert.equal(manager.binder.bound.size, 1);
+      assert.equal(worker.binder.bound.size, 1);
+
+      // Scale down. Worker: its release first, then the manager's. Manager's task: the manager's release first.
+      await stopTask(worker, onB);
+      assert.ok(holding(await env.neutron.listPorts(), addrB), 'kept while the manager still allocates it');
+      assert.equal(holding(await env.neutron.listPorts(), addrB)?.['binding:host_id'], '', 'no longer bound');
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: addrB });
+      assert.equal(holding(await env.neutron.listPorts(), addrB), undefined, 'gone once both released it');
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: addrA });
+      assert.equal(holding(await env.neutron.listPorts(), addrA)?.['binding:host_id'], 'host-a', 'still in use');
+      await stopTask(manager, onA);
+      assert.equal(holding(await env.neutron.listPorts(), addrA), undefined);
+
+      // The worker has no task left: its DeleteNetwork and ReleasePool keep what the manager still holds (the VIP).
+      await leaveNetwork(worker, net, onB);
+      assert.equal((await env.neutron.listNetworks()).length, 1, 'the VIP keeps the network');
+      ports = await env.neutron.listPorts();
+      assert.deepEqual(
+        ports.map((p) => p.fixed_ips[0]?.ip_address),
+        [vip],
+      );
+
+      // Scale up again: the worker gets a task on the same network.
+      const again = await allocate(manager, net);
+      const onB2 = await startTask(worker, net, again);
+      assert.equal(holding(await env.neutron.listPorts(), again)?.['binding:host_id'], 'host-b');
+      await stopTask(worker, onB2);
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: again });
+      await leaveNetwork(worker, net, onB2);
+      await leaveNetwork(manager, net, onA);
+
+      // `docker service rm` then `docker network rm`: the manager releases the VIP, the gateway and the pool.
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: vip });
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: net.gateway.split('/')[0]! });
+      await manager.driver.releasePool(net.poolId);
+      assert.deepEqual(await env.neutron.listPorts(), [], 'no port left');
+      assert.deepEqual(await env.neutron.listNetworks(), [], 'no network left');
+      assert.deepEqual(await env.neutron.listSubnets(), [], 'no subnet left');
+      assert.deepEqual((await env.neutron.listSubnetPools()).map((p) => p.name).sort(), ['kuryr', 'kuryr6']);
+    });
+
+    test('scale to 0 with no VIP: the network goes and comes back; the pool survives the nodes’ ReleasePool', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.92.0.0/24');
+      const addr = await allocate(manager, net);
+      const task = await startTask(worker, net, addr);
+      await stopTask(worker, task);
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: addr });
+      await leaveNetwork(worker, net, task);
+      assert.deepEqual(await env.neutron.listPorts(), []);
+
+      const addr2 = await allocate(manager, net);
+      const task2 = await startTask(worker, net, addr2);
+      assert.equal(holding(await env.neutron.listPorts(), addr2)?.['binding:host_id'], 'host-b');
+      await stopTask(worker, task2);
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: addr2 });
+      await leaveNetwork(worker, net, task2);
+      await manager.driver.releasePool(net.poolId);
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+      assert.deepEqual(await env.neutron.listPorts(), []);
+      assert.deepEqual((await env.neutron.listSubnetPools()).map((p) => p.name).sort(), ['kuryr', 'kuryr6']);
+    });
+
+    test('without --subnet (a block of the default pool) the tasks get addresses too', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const pool = await manager.driver.requestPool({ Pool: '', SubPool: '', Options: {}, V6: false });
+      const gw = await manager.driver.requestAddress({ PoolID: pool.PoolID, Address: '', Options: GW });
+      const net: SwarmNet = { id: dockerId(), poolId: pool.PoolID, pool: pool.Pool, gateway: gw.Address };
+      const addr = await allocate(manager, net);
+      const task = await startTask(worker, net, addr);
+      assert.equal(holding(await env.neutron.listPorts(), addr)?.['binding:host_id'], 'host-b');
+      await stopTask(worker, task);
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: addr });
+      await leaveNetwork(worker, net, task);
+      await manager.driver.releasePool(net.poolId);
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+      assert.deepEqual(await env.neutron.listPorts(), []);
+    });
+
+    test("gc on either host never removes a pending task's port or the other host's bound port", async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.93.0.0/24');
+      const pending = await allocate(manager, net);
+      const addrB = await allocate(manager, net);
+      const onB = await startTask(worker, net, addrB);
+      const noDevices: DeviceTool = { runJson: async () => [], deleteLink: async () => true };
+      for (const host of [manager, worker]) {
+        await collectGarbage(host.driver.runtime, noDevices, {
+          dryRun: false,
+          graceSeconds: 0,
+          docker: {
+            networks: new Map([[net.id, { Id: net.id, Name: 'n', Driver: 'kuryr' }]]),
+            endpoints: new Set(host === worker ? [onB.endpointId] : []),
+            addresses: new Set(host === worker ? [addrB] : []),
+          },
+          ownsBridges: false,
+          owner: 'kuryr',
+          onlyHost: host.name,
+          now: Date.now() + 3_600_000,
+          force: true,
+        });
+      }
+      const ports = await env.neutron.listPorts();
+      assert.ok(holding(ports, pending), "the manager's pending allocation is kept");
+      assert.equal(holding(ports, addrB)?.['binding:host_id'], 'host-b', "the worker's task port is kept");
+    });
+  });
+}
+
+describe('Swarm mode: local scope keeps refusing an address before CreateNetwork', () => {
+  test('capability_scope = local: RequestAddress without a subnet is still an error', async () => {
+    const env = await makeDriver({}, { agent: false });
+    try {
+      const pool = await env.driver.requestPool({ Pool: '10.94.0.0/24', SubPool: '', Options: {}, V6: false });
+      await env.driver.requestAddress({ PoolID: pool.PoolID, Address: '', Options: GW });
+      await assert.rejects(
+        env.driver.requestAddress({ PoolID: pool.PoolID, Address: '', Options: null }),
+        /Subnet with pool .* does not exist/,
+      );
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+    } finally {
+      env.close();
+    }
+  });
+});
