@@ -7,6 +7,7 @@
  * - `--ip-range` is carried in the PoolID and narrows the subnet's allocation pools (ipam-addresses.ts);
  * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
  */
+import { EMBEDDED_GLOBAL_SCOPE_REFUSED } from '../config/scope.ts';
 import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
@@ -39,6 +40,9 @@ export interface RequestPoolResult {
 
 /** `IpamDriver.RequestPool`. */
 export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Promise<RequestPoolResult> {
+  // The embedded backend serves one host (its plugin plays the agent): never a network shared by hosts.
+  if (rt.agent !== undefined && rt.settings.capabilityScope === 'global')
+    throw fail.invalid(EMBEDDED_GLOBAL_SCOPE_REFUSED);
   const version: IpVersion = req.V6 === true ? 6 : 4;
   const options = parseNeutronOptions(req.Options);
   const opts = familyOptions(options, version);

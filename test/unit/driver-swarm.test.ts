@@ -4,8 +4,14 @@
 // (with a MAC), then CreateEndpoint binds the port to that node. Two drivers share one store, as two hosts share
 // one Neutron.
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
+import { serve } from '../../src/cli/serve.ts';
 import type { DriverSettings } from '../../src/config/config.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { refuseEmbeddedGlobalScope } from '../../src/config/scope.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
 import type { TagSupport } from '../../src/driver/marks.ts';
 import type { Port } from '../../src/neutron/types.ts';
@@ -265,6 +271,43 @@ describe('Swarm mode: local scope keeps refusing an address before CreateNetwork
         /Subnet with pool .* does not exist/,
       );
       assert.deepEqual(await env.neutron.listNetworks(), []);
+    } finally {
+      env.close();
+    }
+  });
+});
+
+describe('the embedded backend refuses the global scope (its store serves one host)', () => {
+  test('`kuryr serve` refuses to start with capability_scope = global and the embedded backend', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kuryr-scope-'));
+    try {
+      const conf = path.join(dir, 'kuryr.conf');
+      writeFileSync(conf, `[DEFAULT]\ncapability_scope = global\n[kuryr_ts]\nbackend = embedded\nstate_dir = ${dir}\n`);
+      const config = loadConfig({ config: conf }, {});
+      assert.equal(config.backend, 'embedded');
+      await assert.rejects(serve(config), (err: Error) => {
+        assert.match(err.message, /capability_scope = global needs the neutron backend/);
+        return true;
+      });
+      assert.deepEqual(readdirSync(dir), ['kuryr.conf'], 'nothing was opened or created');
+      // The neutron backend with the global scope is a valid configuration.
+      assert.doesNotThrow(() => refuseEmbeddedGlobalScope({ ...config, backend: 'neutron' }));
+      assert.doesNotThrow(() =>
+        refuseEmbeddedGlobalScope({ ...config, driver: { ...config.driver, capabilityScope: 'local' } }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a driver over the embedded agent with the global scope answers RequestPool with a clear error', async () => {
+    const env = await makeDriver({ capabilityScope: 'global' }, { agent: true });
+    try {
+      await assert.rejects(
+        env.driver.requestPool({ Pool: '10.95.0.0/24', SubPool: '', Options: {}, V6: false }),
+        /capability_scope = global needs the neutron backend/,
+      );
+      assert.equal((await env.neutron.listSubnetPools()).length, 2, 'no pool was made');
     } finally {
       env.close();
     }
