@@ -25,6 +25,7 @@ import {
   noteSwarmGateway,
   releaseSwarmAddress,
   subnetOfPoolOrSwarm,
+  swarmHolder,
   swarmPortDescription,
   takeSwarmAddress,
 } from './swarm.ts';
@@ -193,7 +194,7 @@ async function portAddress(
       // Names this host (only it releases the port before it is bound, hosts.ts) and, with newer engines, the
       // container; a Swarm address names no host's leftover and counts its holders (swarm.ts).
       description: isSwarmSubnet(subnet)
-        ? swarmPortDescription(rt.settings.hostId, 1)
+        ? swarmPortDescription([swarmHolder(mac === undefined ? 'm' : 'n', rt.settings.hostId)])
         : ipamPortDescription(rt.settings.hostId, containerName),
       fixed_ips: [fixedIp],
     });

@@ -44,20 +44,45 @@ export function isSwarmSubnet(subnet: Pick<Subnet, 'description'>): boolean {
   return (subnet.description ?? '').startsWith(SUBNET_MARK);
 }
 
-const PORT = /^kuryr-ts Swarm address \(IPAM on ([^)]*)\), held (\d+)$/;
+/**
+ * Who holds a Swarm address: `m:HOST` for the allocation of the manager on HOST (RequestAddress without a MAC),
+ * `n:HOST` for the node HOST whose own RequestAddress asked for it (libnetwork always sends the MAC).
+ */
+export type SwarmHolder = `${'m' | 'n'}:${string}`;
 
-/** The description of a Swarm address's port: the manager whose IPAM made it, and how many hold the address. */
-export function swarmPortDescription(host: string, holders: number): string {
-  return `kuryr-ts Swarm address (IPAM on ${host.replace(/[()]/g, '_')}), held ${holders}`;
+const PORT_PREFIX = 'kuryr-ts Swarm address, held by';
+const PORT = /^kuryr-ts Swarm address, held by((?: [mn]:[^ ]+)*)$/;
+
+/** The description of a Swarm address's port: who holds the address (one entry per holder). */
+export function swarmPortDescription(holders: readonly SwarmHolder[]): string {
+  return [PORT_PREFIX, ...holders].join(' ');
+}
+
+/** A holder entry for this host (host IDs are written without spaces). */
+export function swarmHolder(kind: 'm' | 'n', host: string): SwarmHolder {
+  return `${kind}:${host.replace(/\s/g, '_')}`;
 }
 
 export function isSwarmPort(port: Pick<Port, 'description'>): boolean {
   return PORT.test(port.description ?? '');
 }
 
-function holdersOf(port: Pick<Port, 'description'>): { host: string; holders: number } {
+function holdersOf(port: Pick<Port, 'description'>): SwarmHolder[] {
   const m = PORT.exec(port.description ?? '');
-  return { host: m?.[1] ?? '?', holders: m === null ? 1 : Number(m[2]) };
+  return (m?.[1] ?? '').split(' ').filter((h): h is SwarmHolder => h !== '');
+}
+
+/**
+ * The host a Swarm address belongs to as a leftover: the node whose RequestAddress took it, once no manager's
+ * allocation holds it any more (the manager released it, the node never did: a crash). Undefined while the
+ * manager's allocation stands (nobody's leftover: a task about to start, a VIP) or for other ports.
+ */
+export function soleSwarmHolder(port: Pick<Port, 'description'>): string | undefined {
+  if (!isSwarmPort(port)) return undefined;
+  const holders = holdersOf(port);
+  if (holders.length === 0 || holders.some((h) => h.startsWith('m:'))) return undefined;
+  const hosts = new Set(holders.map((h) => h.slice(2)));
+  return hosts.size === 1 ? [...hosts][0] : undefined;
 }
 
 /** Gateways the manager's allocator asked for before the pool had a subnet (this process only). */
@@ -181,25 +206,39 @@ export async function adoptSwarmNetwork(
  * (one more holder). True when it was.
  */
 export async function takeSwarmAddress(rt: DriverRuntime, port: Port): Promise<boolean> {
+  // `port` was read afresh (ipam-addresses.ts asks Neutron itself who holds an address).
   if (!isSwarmPort(port) || port.device_id !== '' || port['binding:host_id'] !== '') return false;
-  const { host, holders } = holdersOf(port);
-  await rt.neutron.updatePort(port.id, { description: swarmPortDescription(host, holders + 1) });
+  const holders = [...holdersOf(port), swarmHolder('n', rt.settings.hostId)];
+  await rt.neutron.updatePort(port.id, { description: swarmPortDescription(holders) });
   return true;
 }
 
 /**
- * ReleaseAddress of a Swarm address: one holder less. At zero the port goes (`release`); before, it is unbound
- * once no endpoint holds it, so that it is nobody's leftover while the other holder still counts on it.
+ * ReleaseAddress of a Swarm address: one holder of this host less. While an endpoint holds the address the call
+ * is the manager's (a node releases after DeleteEndpoint): its allocation goes; otherwise this node's hold goes
+ * first, else the manager's. With no holder left the port goes (`release`); before, it is unbound once no
+ * endpoint holds it, so that it waits for the other holder as nobody's leftover.
  */
 export async function releaseSwarmAddress(
   rt: DriverRuntime,
-  port: Port,
+  listed: Port,
   heldByEndpoint: boolean,
   release: (port: Port) => Promise<void>,
 ): Promise<void> {
-  const { host, holders } = holdersOf(port);
-  const left = holders - 1;
-  if (left <= 0 && !heldByEndpoint) {
+  // Read afresh: the other hosts change who holds it.
+  let port: Port;
+  try {
+    port = await rt.neutron.fresh.showPort(listed.id);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  const holders = holdersOf(port);
+  const mine = (kind: 'm' | 'n') => holders.indexOf(swarmHolder(kind, rt.settings.hostId));
+  const order: ('m' | 'n')[] = heldByEndpoint ? ['m', 'n'] : ['n', 'm'];
+  const at = order.map(mine).find((i) => i >= 0) ?? (holders.length > 0 ? 0 : -1);
+  const left = holders.filter((_, i) => i !== at);
+  if (left.length === 0 && !heldByEndpoint) {
     await release(port);
     return;
   }
@@ -212,7 +251,7 @@ export async function releaseSwarmAddress(
           ...(rt.marks.support.tagExt ? {} : { name: UNBOUND_PORT_NAME }),
         }
       : {};
-  await rt.neutron.updatePort(port.id, { description: swarmPortDescription(host, Math.max(left, 0)), ...unclaim });
+  await rt.neutron.updatePort(port.id, { description: swarmPortDescription(left), ...unclaim });
 }
 
 /** DeleteNetwork: true while Swarm addresses remain on the network (the manager still allocates them). */

@@ -257,6 +257,56 @@ for (const [label, support] of MODES) {
       assert.ok(holding(ports, pending), "the manager's pending allocation is kept");
       assert.equal(holding(ports, addrB)?.['binding:host_id'], 'host-b', "the worker's task port is kept");
     });
+    test("a worker's crash leftovers: the manager's release leaves them to the worker's gc, never to the manager's", async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.96.0.0/24');
+      const running = await allocate(manager, net);
+      const onB = await startTask(worker, net, running);
+      // Task 2: the worker took the address, then its plugin died before CreateEndpoint.
+      const taken = await allocate(manager, net);
+      await worker.driver.requestAddress({ PoolID: onB.poolId, Address: taken, Options: { [MAC]: mac(7999) } });
+      // Task 3: bound on the worker, then the plugin died (no DeleteEndpoint, no ReleaseAddress from the worker).
+      const bound = await allocate(manager, net);
+      const crashed = await startTask(worker, net, bound);
+      // Swarm gives up both tasks: the manager releases their addresses.
+      for (const a of [taken, bound]) await manager.driver.releaseAddress({ PoolID: net.poolId, Address: a });
+      assert.ok(holding(await env.neutron.listPorts(), taken), 'the worker still holds it as far as Neutron knows');
+      assert.ok(holding(await env.neutron.listPorts(), bound));
+
+      const gcOn = (host: Host, docker: { endpoints: string[]; addresses: string[] }) =>
+        collectGarbage(
+          host.driver.runtime,
+          { runJson: async () => [], deleteLink: async () => true },
+          {
+            dryRun: false,
+            graceSeconds: 0,
+            docker: {
+              networks: new Map([[net.id, { Id: net.id, Name: 'n', Driver: 'kuryr' }]]),
+              endpoints: new Set(docker.endpoints),
+              addresses: new Set(docker.addresses),
+            },
+            ownsBridges: false,
+            owner: 'kuryr',
+            onlyHost: host.name,
+            now: Date.now() + 3_600_000,
+            force: true,
+          },
+        );
+      await gcOn(manager, { endpoints: [], addresses: [] });
+      let ports = await env.neutron.listPorts();
+      assert.ok(
+        holding(ports, taken) && holding(ports, bound) && holding(ports, running),
+        "the manager's gc takes none",
+      );
+      await gcOn(worker, { endpoints: [onB.endpointId], addresses: [running] });
+      ports = await env.neutron.listPorts();
+      assert.equal(holding(ports, taken), undefined, "the worker's gc removes the address it took");
+      assert.equal(holding(ports, bound), undefined, "the worker's gc removes its crashed endpoint's port");
+      assert.equal(holding(ports, running)?.['binding:host_id'], 'host-b', 'the running task keeps its port');
+      assert.ok(!worker.binder.bound.has(holding(ports, bound)?.id ?? ''), 'its host side was unplugged');
+      void crashed;
+    });
   });
 }
 
