@@ -11,6 +11,7 @@ import { afterEach, describe, test } from 'node:test';
 import { serve } from '../../src/cli/serve.ts';
 import type { DriverSettings } from '../../src/config/config.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import { isDriverRef } from '../../src/docker/client.ts';
 import { refuseEmbeddedGlobalScope } from '../../src/config/scope.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
 import type { TagSupport } from '../../src/driver/marks.ts';
@@ -361,5 +362,15 @@ describe('the embedded backend refuses the global scope (its store serves one ho
     } finally {
       env.close();
     }
+  });
+});
+
+describe("gc's Docker view of a managed plugin", () => {
+  test('a network of the managed plugin NAME:TAG counts as driver NAME; other drivers do not', () => {
+    assert.equal(isDriverRef('kxsw1:latest', 'kxsw1'), true);
+    assert.equal(isDriverRef('kxsw1', 'kxsw1'), true);
+    assert.equal(isDriverRef('kxsw10:latest', 'kxsw1'), false);
+    assert.equal(isDriverRef('bridge', 'kxsw1'), false);
+    assert.equal(isDriverRef(undefined, 'kxsw1'), false);
   });
 });
