@@ -23,7 +23,8 @@ import { firstHost, normalizeCidr, parseCidr } from '../util/ip.ts';
 import type { DriverRuntime } from './context.ts';
 import { deleteUnusedOwnPool } from './ipam-pools.ts';
 import { lockKeys } from './locks.ts';
-import { poolByName, subnetOfPool } from './lookup.ts';
+import { endpointHolding, releasePort } from './ipam-addresses.ts';
+import { networkOfDocker, poolByName, subnetOfPool } from './lookup.ts';
 import { networkDescription } from './network-description.ts';
 import type { PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
@@ -283,4 +284,31 @@ export async function releaseSwarmNetwork(rt: DriverRuntime, ref: PoolRef): Prom
     const pool = await rt.neutron.showSubnetPool(subnet.subnetpool_id).catch(() => undefined);
     if (pool !== undefined && isOwnPool(rt.settings, pool)) await deleteUnusedOwnPool(rt, pool);
   }
+}
+
+/**
+ * `NetworkDriver.FreeNetwork`, on the Swarm manager once the network is removed from the swarm: every manager's
+ * allocation on it is void. Swarm does not always release them first (Docker 20.10 leaves the nodes' load-balancer
+ * addresses allocated when it no longer finds a node's attachment: "Failed to find network ... on node ..."), so
+ * the manager's holds are dropped here: a port nobody else holds goes; one a node still holds goes with that
+ * node's own ReleaseAddress. ReleasePool, next, removes the network once no port is left.
+ */
+export async function freeSwarmNetwork(rt: DriverRuntime, dockerId: string): Promise<void> {
+  if (!isSwarmCapable(rt)) return;
+  const network = await networkOfDocker(rt, dockerId, { fresh: true });
+  if (network === undefined) return;
+  const ports = (await rt.neutron.fresh.listPorts({ network_id: network.id })).filter(isSwarmPort);
+  for (const port of ports) {
+    const holders = holdersOf(port);
+    const left = holders.filter((h) => !h.startsWith('m:'));
+    if (left.length === holders.length) continue;
+    await rt.locks.run(lockKeys.address(network.id, port.fixed_ips[0]?.ip_address ?? port.id), async () => {
+      if (left.length === 0 && endpointHolding(rt, port) === undefined) {
+        await releasePort(rt, port);
+      } else {
+        await rt.neutron.updatePort(port.id, { description: swarmPortDescription(left) }).catch(ignoreNotFound);
+      }
+    });
+  }
+  rt.log.info({ network: network.id, docker: dockerId }, "Swarm: FreeNetwork dropped the manager's allocations");
 }

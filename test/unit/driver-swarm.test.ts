@@ -258,6 +258,47 @@ for (const [label, support] of MODES) {
       assert.ok(holding(ports, pending), "the manager's pending allocation is kept");
       assert.equal(holding(ports, addrB)?.['binding:host_id'], 'host-b', "the worker's task port is kept");
     });
+    test('FreeNetwork drops the allocations Swarm never released (the nodes’ load-balancer addresses)', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.97.0.0/24');
+      // Each node's load-balancer endpoint: an address the manager allocates for the node, taken by the node.
+      const lbB = await allocate(manager, net);
+      const lbA = await allocate(manager, net);
+      const onB = await startTask(worker, net, lbB);
+      const onA = await startTask(manager, net, lbA);
+      // The nodes leave the network (their own release and ReleasePool); Swarm never releases the allocations.
+      await stopTask(worker, onB);
+      await leaveNetwork(worker, net, onB);
+      await stopTask(manager, onA);
+      await leaveNetwork(manager, net, onA);
+      assert.equal((await env.neutron.listPorts()).length, 2, 'the manager still holds both');
+      // `docker network rm`: FreeNetwork, the gateway, ReleasePool on the manager.
+      assert.deepEqual(await manager.driver.freeNetwork(net.id), {});
+      await manager.driver.releaseAddress({ PoolID: net.poolId, Address: net.gateway.split('/')[0]! });
+      await manager.driver.releasePool(net.poolId);
+      assert.deepEqual(await env.neutron.listPorts(), [], 'no port left');
+      assert.deepEqual(await env.neutron.listNetworks(), [], 'no network left');
+      assert.deepEqual((await env.neutron.listSubnetPools()).map((p) => p.name).sort(), ['kuryr', 'kuryr6']);
+    });
+
+    test('FreeNetwork while a node still holds its address: the node’s own release removes the port', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const net = await swarmNetworkCreate(manager, '10.98.0.0/24');
+      const lbB = await allocate(manager, net);
+      const onB = await startTask(worker, net, lbB);
+      await manager.driver.freeNetwork(net.id);
+      assert.equal(holding(await env.neutron.listPorts(), lbB)?.['binding:host_id'], 'host-b', 'still in use');
+      await manager.driver.releasePool(net.poolId);
+      assert.equal((await env.neutron.listNetworks()).length, 1, 'the network stays for the node');
+      await stopTask(worker, onB);
+      await leaveNetwork(worker, net, onB);
+      assert.deepEqual(await env.neutron.listPorts(), []);
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+      assert.deepEqual((await env.neutron.listSubnetPools()).map((p) => p.name).sort(), ['kuryr', 'kuryr6']);
+    });
+
     test("a worker's crash leftovers: the manager's release leaves them to the worker's gc, never to the manager's", async () => {
       hosts = await twoHosts(support);
       const { env, manager, worker } = hosts;
