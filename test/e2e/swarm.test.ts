@@ -34,6 +34,12 @@ const skip =
   (h2.noauthNeutronUrl === null ? 'the second host has no noauth Neutron API' : false);
 const BUILD_SH = path.join(REPO_ROOT, 'packaging', 'managed-plugin', 'build.sh');
 
+/** Links of a network namespace (undefined: the host's), by name. */
+async function links(netns?: string): Promise<string[]> {
+  const r = await runCommand('ip', [...(netns === undefined ? [] : ['-n', netns]), '-j', 'link', 'show']);
+  return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname);
+}
+
 describe('Swarm mode on two hosts: the managed plugin with capability_scope = global', { skip }, () => {
   const tag = randomBytes(3).toString('hex');
   const x = 100 + Math.floor(Math.random() * 150);
@@ -53,6 +59,7 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
   let pluginIdB = '';
   let workerNode = '';
   let networkId = '';
+  let linksBefore: { a: string[]; b: string[] } = { a: [], b: [] };
 
   const context = async () =>
     `--- manager log ---\n${manager.logTail(25)}\n--- worker log ---\n${worker.logTail(25)}\n--- service ps ---\n${
@@ -158,6 +165,7 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
     dir = mkdtempSync('/tmp/kx-sw-');
     neutron = openNeutronHttp({ auth_type: 'none', endpoint: lab.noauth!.neutronUrl });
     before_ = await neutronSnapshot(neutron);
+    linksBefore = { a: await links(), b: await links(h2.netns) };
     const t0 = Date.now();
     const build = runCommand('bash', [BUILD_SH, '--no-build', '--out', path.join(dir, 'plugin')], {
       timeoutMs: 300_000,
@@ -226,12 +234,22 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
     }
     if (worker !== undefined) await worker.docker(['swarm', 'leave', '--force'], { timeoutMs: 60_000 });
     if (manager !== undefined) await manager.docker(['swarm', 'leave', '--force'], { timeoutMs: 60_000 });
+    // Swarm's bridge for the nodes' own traffic (`docker_gwbridge`) outlives the swarm and the engine: removed here.
+    for (const engine of [manager, worker]) await engine?.docker(['network', 'rm', 'docker_gwbridge']);
     for (const engine of [manager, worker]) {
       if (engine === undefined) continue;
       await engine.docker(['plugin', 'disable', '-f', ref], { timeoutMs: 60_000 });
       await engine.docker(['plugin', 'rm', '-f', ref], { timeoutMs: 60_000 });
     }
     await Promise.all([manager?.stop({ killContainers: true }), worker?.stop({ killContainers: true })]);
+    for (const [netns, before] of [
+      [undefined, linksBefore.a],
+      [h2.netns, linksBefore.b],
+    ] as const) {
+      if (!before.includes('docker_gwbridge') && (await links(netns)).includes('docker_gwbridge')) {
+        await runCommand('ip', [...(netns === undefined ? [] : ['-n', netns]), 'link', 'del', 'docker_gwbridge']);
+      }
+    }
     // After a failure, what this run made in Neutron (nothing when every test passed).
     if (neutron !== undefined) {
       for (const s of await neutron.listSubnets({ cidr }).catch(() => [])) {
@@ -246,6 +264,20 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
     }
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
     if (Object.keys(figures).length > 0) console.log(`# swarm figures: ${JSON.stringify(figures)}`);
+    // Every device made for the test (veths, the agents' bridges and vxlan devices, Swarm's) is gone on both hosts.
+    const leftovers = async () => [
+      ...(await links()).filter((l) => !linksBefore.a.includes(l)),
+      ...(await links(h2.netns)).filter((l) => !linksBefore.b.includes(l)).map((l) => `${h2.netns}:${l}`),
+    ];
+    const left = await waitFor(
+      'no device of the test left',
+      async () => {
+        const now = await leftovers();
+        return now.length === 0 ? now : undefined;
+      },
+      30_000,
+    ).catch(() => leftovers());
+    assert.deepEqual(left, [], 'no device of the test is left on either host');
   });
 
   it('a swarm network of the plugin; 4 replicas over both hosts, each port bound to its host; tasks ping across', async () => {
@@ -482,9 +514,28 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
         60_000,
       );
     } catch (err) {
-      assert.fail(`${(err as Error).message}\n${await context()}`);
+      const left = (await portsOfNetwork()).map(
+        (p) =>
+          `${addressOf(p)} ${p.status} host=${p['binding:host_id']} owner=${p.device_owner} ${p.name}: ${p.description}`,
+      );
+      assert.fail(`${(err as Error).message}\nports left:\n${left.join('\n')}\n${await context()}`);
     }
     figures.teardown = `${Date.now() - t0} ms`;
+    // The ports' host sides (tap… veths) are gone on both hosts; the agents' bridges and Swarm's own devices
+    // (docker_gwbridge) may take longer or go with the engines (after()).
+    const taps = async () => [
+      ...(await links()).filter((l) => l.startsWith('tap') && !linksBefore.a.includes(l)),
+      ...(await links(h2.netns)).filter((l) => l.startsWith('tap') && !linksBefore.b.includes(l)),
+    ];
+    const leftTaps = await waitFor(
+      'no veth of the test left',
+      async () => {
+        const left = await taps();
+        return left.length === 0 ? left : undefined;
+      },
+      30_000,
+    ).catch(async () => taps());
+    assert.deepEqual(leftTaps, [], 'no veth of the test is left on either host');
     const now = await neutronSnapshot(neutron);
     const added = (kind: keyof typeof now) => now[kind].filter((id) => !before_[kind].includes(id));
     const mine = `10.${x}.5.`;
