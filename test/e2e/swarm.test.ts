@@ -309,6 +309,9 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
       net,
       '--endpoint-mode',
       'dnsrr',
+      // `sleep` as PID 1 ignores SIGTERM: without this each scale-down waits Docker's 10 s stop timeout.
+      '--stop-grace-period',
+      '1s',
       '--no-resolve-image',
       'busybox:local',
       'sleep',
