@@ -120,7 +120,9 @@ export async function ensureSwarmSubnet(rt: DriverRuntime, ref: PoolRef & { cidr
     const existing = await subnetOfPoolOrSwarm(rt, ref);
     if (existing !== undefined) return existing;
     const pool = await poolToAllocateFrom(rt, ref);
-    const gateway = notedGateways.get(rt)?.get(`${ref.poolId}@${ref.cidr}`) ?? firstHost(parseCidr(ref.cidr));
+    const noted = notedGateways.get(rt);
+    const gateway = noted?.get(`${ref.poolId}@${ref.cidr}`) ?? firstHost(parseCidr(ref.cidr));
+    noted?.delete(`${ref.poolId}@${ref.cidr}`);
     const network = await rt.neutron.createNetwork({
       name: swarmNetworkName(ref.cidr),
       description: `kuryr-ts: Swarm network of ${ref.cidr}, made by the IPAM on ${rt.settings.hostId}`,
@@ -209,8 +211,12 @@ export async function adoptSwarmNetwork(
 export async function takeSwarmAddress(rt: DriverRuntime, port: Port): Promise<boolean> {
   // `port` was read afresh (ipam-addresses.ts asks Neutron itself who holds an address).
   if (!isSwarmPort(port) || port.device_id !== '' || port['binding:host_id'] !== '') return false;
-  const holders = [...holdersOf(port), swarmHolder('n', rt.settings.hostId)];
-  await rt.neutron.updatePort(port.id, { description: swarmPortDescription(holders) });
+  const holders = holdersOf(port);
+  const mine = swarmHolder('n', rt.settings.hostId);
+  // Once per node (a retried request): the description stays within Neutron's 255 characters.
+  if (!holders.includes(mine)) {
+    await rt.neutron.updatePort(port.id, { description: swarmPortDescription([...holders, mine]) });
+  }
   return true;
 }
 
@@ -267,6 +273,7 @@ export async function swarmAddressesRemain(rt: DriverRuntime, networkId: string)
  */
 export async function releaseSwarmNetwork(rt: DriverRuntime, ref: PoolRef): Promise<void> {
   if (!isSwarmCapable(rt) || ref.cidr === undefined) return;
+  notedGateways.get(rt)?.delete(`${ref.poolId}@${ref.cidr}`);
   const subnet = await subnetOfPoolOrSwarm(rt, ref);
   if (subnet === undefined || !isSwarmSubnet(subnet)) return;
   const ports = await rt.neutron.fresh.listPorts({ network_id: subnet.network_id });

@@ -299,6 +299,31 @@ for (const [label, support] of MODES) {
       assert.deepEqual((await env.neutron.listSubnetPools()).map((p) => p.name).sort(), ['kuryr', 'kuryr6']);
     });
 
+    test('a custom --gateway reaches the subnet the IPAM makes; a node retrying its request holds the address once', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager, worker } = hosts;
+      const pool = await manager.driver.requestPool({ Pool: '10.99.0.0/24', SubPool: '', Options: {}, V6: false });
+      const gw = await manager.driver.requestAddress({ PoolID: pool.PoolID, Address: '10.99.0.254', Options: GW });
+      assert.equal(gw.Address, '10.99.0.254/24');
+      const net: SwarmNet = { id: dockerId(), poolId: pool.PoolID, pool: pool.Pool, gateway: gw.Address };
+      const addr = await allocate(manager, net);
+      assert.deepEqual(
+        (await env.neutron.listSubnets()).map((s) => s.gateway_ip),
+        ['10.99.0.254'],
+      );
+      // The worker's own request for it, retried (same MAC) before its CreateEndpoint: one hold of the worker.
+      const own = await worker.driver.requestPool({ Pool: net.pool, SubPool: '', Options: {}, V6: false });
+      for (let i = 0; i < 2; i++) {
+        const got = await worker.driver.requestAddress({
+          PoolID: own.PoolID,
+          Address: addr,
+          Options: { [MAC]: mac(7998) },
+        });
+        assert.equal(got.Address, `${addr}/24`);
+      }
+      assert.match(holding(await env.neutron.listPorts(), addr)?.description ?? '', /held by m:host-a n:host-b$/);
+    });
+
     test("a worker's crash leftovers: the manager's release leaves them to the worker's gc, never to the manager's", async () => {
       hosts = await twoHosts(support);
       const { env, manager, worker } = hosts;
