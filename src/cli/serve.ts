@@ -10,6 +10,7 @@ import { NftIsolation } from '../binding/isolation.ts';
 import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
 import { NftPublisher } from '../binding/publish.ts';
 import type { Config } from '../config/config.ts';
+import { refuseEmbeddedGlobalScope } from '../config/scope.ts';
 import { errorMessage, type Logger } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
 import { createPortBinder } from '../driver/port-drivers/index.ts';
@@ -31,6 +32,7 @@ import { acquireStoreLock } from './store-lock.ts';
 const SHUTDOWN_GRACE_MS = 75_000;
 
 export async function serve(config: Config): Promise<void> {
+  refuseEmbeddedGlobalScope(config);
   const logFile = openLogDestination(config.logging);
   const log = createLogger(config.logLevel, 'kuryr', logFile === null ? {} : { destination: logFile.stream });
   for (const warning of config.warnings) log.warn({ config: config.configFile }, warning);

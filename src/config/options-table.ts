@@ -114,7 +114,7 @@ export const OPTIONS: Record<string, Section> = {
       choices: ['local', 'global'],
       default: 'local',
       env: 'CAPABILITY_SCOPE',
-      help: 'Scope reported to Docker by NetworkDriver.GetCapabilities.',
+      help: 'Scope reported to Docker by NetworkDriver.GetCapabilities; global (Swarm mode, docs/swarm.md) needs the neutron backend.',
     },
     local_default_address_space: {
       type: 'string',

@@ -135,7 +135,7 @@ export class DockerClient {
     const endpoints = new Set<string>();
     const addresses = new Set<string>();
     for (const summary of all) {
-      if (summary.Driver !== driverName && summary.IPAM?.Driver !== driverName) continue;
+      if (!isDriverRef(summary.Driver, driverName) && !isDriverRef(summary.IPAM?.Driver, driverName)) continue;
       const detail = await this.get<DockerNetworkDetail>(`/networks/${encodeURIComponent(summary.Id)}`);
       networks.set(detail.Id, detail);
       for (const c of Object.values(detail.Containers ?? {})) {
@@ -145,6 +145,14 @@ export class DockerClient {
     }
     return { networks, endpoints, addresses };
   }
+}
+
+/**
+ * True when Docker's driver field names our driver: its name, or a managed plugin's reference `NAME:TAG` (Docker
+ * 20.10 names a managed driver by its full reference, `-d NAME:latest`).
+ */
+export function isDriverRef(field: string | undefined, driverName: string): boolean {
+  return field === driverName || (field?.startsWith(`${driverName}:`) ?? false);
 }
 
 /** Names of Docker networks, asked of the engine (for readable Neutron descriptions). */

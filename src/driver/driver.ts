@@ -13,6 +13,7 @@ import {
 import { type RequestPoolInput, releasePool, requestPool } from './ipam-pools.ts';
 import { join } from './join.ts';
 import { type CreateNetworkInput, createNetwork, deleteNetwork } from './network.ts';
+import { freeSwarmNetwork } from './swarm.ts';
 
 export class KuryrDriver {
   readonly runtime: DriverRuntime;
@@ -75,6 +76,12 @@ export class KuryrDriver {
   /** Swarm managers: the options are handed to every node's CreateNetwork unchanged. */
   allocateNetwork(options: Readonly<Record<string, string>> | null | undefined) {
     return { Options: options ?? {} };
+  }
+
+  /** Swarm managers, once the network is removed from the swarm (swarm.ts). */
+  async freeNetwork(networkId: string): Promise<Record<string, never>> {
+    await freeSwarmNetwork(this.runtime, networkId);
+    return {};
   }
 
   // ---- endpoints ----

@@ -8,6 +8,7 @@
  */
 import type { Port } from '../neutron/types.ts';
 import type { Marks } from './marks.ts';
+import { soleSwarmHolder } from './swarm.ts';
 
 /** Neutron's limit on descriptions. */
 const DESCRIPTION_LIMIT = 255;
@@ -25,9 +26,12 @@ export function ipamPortDescription(host: string, containerName?: string): strin
   return `Docker container ${containerName.slice(0, Math.max(room, 0))} ${mark}`;
 }
 
-/** The host named by `ipamPortDescription`, or undefined. */
+/**
+ * The host named by `ipamPortDescription`, or undefined. A Swarm address (swarm.ts) is its sole node holder's
+ * once no manager's allocation holds it.
+ */
 export function creatorOfPort(port: Pick<Port, 'description'>): string | undefined {
-  return CREATOR.exec(port.description ?? '')?.[1];
+  return CREATOR.exec(port.description ?? '')?.[1] ?? soleSwarmHolder(port);
 }
 
 /** The host a port belongs to: the one it is bound to, else the one whose IPAM made it (undefined: unknown). */

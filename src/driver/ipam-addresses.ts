@@ -16,8 +16,19 @@ import { ipamPortDescription } from './hosts.ts';
 import { lockKeys } from './locks.ts';
 import { isDockerId } from '../util/ids.ts';
 import type { DriverRuntime } from './context.ts';
-import { subnetOfPool } from './lookup.ts';
 import { decodePoolId, type PoolRef } from './pool-id.ts';
+import {
+  ensureSwarmSubnet,
+  isSwarmCapable,
+  isSwarmPort,
+  isSwarmSubnet,
+  noteSwarmGateway,
+  releaseSwarmAddress,
+  subnetOfPoolOrSwarm,
+  swarmHolder,
+  swarmPortDescription,
+  takeSwarmAddress,
+} from './swarm.ts';
 import { DEVICE_OWNER, isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
@@ -42,23 +53,32 @@ export async function requestAddress(
     throw fail.invalid(`address ${address} is not in the network's subnet ${ref.cidr}`);
   }
   const withPrefix = (ip: string) => ({ Address: `${ip}/${cidr.prefixLength}`, Data: {} });
-  const subnet = await subnetOfPool(rt, ref);
+  const found = await subnetOfPoolOrSwarm(rt, ref);
 
   if (options.RequestAddressType === GATEWAY_REQUEST) {
-    return withPrefix(gatewayFor(ref.cidr, subnet, address));
+    const gateway = gatewayFor(ref.cidr, found, address);
+    // Swarm: the manager's IPAM makes the subnet later, with the gateway Docker was given (swarm.ts).
+    if (found === undefined && isSwarmCapable(rt)) noteSwarmGateway(rt, ref, gateway);
+    return withPrefix(gateway);
   }
+  let subnet = found;
   if (subnet === undefined) {
     // An --aux-address during network creation: Docker reserves it itself; there is no subnet yet.
     if (address !== undefined && options[MAC_OPTION] === undefined) return withPrefix(address);
-    throw fail.notFound(`Subnet with pool ${req.PoolID} does not exist.`);
+    // Swarm: the manager's allocator asks for task addresses before any node's CreateNetwork (swarm.ts).
+    if (!isSwarmCapable(rt)) throw fail.notFound(`Subnet with pool ${req.PoolID} does not exist.`);
+    subnet = await ensureSwarmSubnet(rt, ref);
   }
   if (ref.ipRange !== undefined) await applyIpRange(rt, subnet, ref.ipRange);
   const mac = macOption(options);
-  const request = () => portAddress(rt, subnet, address, mac, endpointName(options));
+  const inSubnet = subnet;
+  const request = () => portAddress(rt, inSubnet, address, mac, endpointName(options));
   // A requested address is decided under its lock, which ReleaseAddress takes too: a release running alongside
   // never undoes what this request is given.
   const ip =
-    address === undefined ? await request() : await rt.locks.run(lockKeys.address(subnet.network_id, address), request);
+    address === undefined
+      ? await request()
+      : await rt.locks.run(lockKeys.address(inSubnet.network_id, address), request);
   return withPrefix(ip);
 }
 
@@ -149,6 +169,8 @@ async function portAddress(
       // container (ReleaseAddress) would otherwise remove the live one's port.
       const user = endpointHolding(rt, holder);
       if (user !== undefined) throw inUse(`address ${address}`, user, holder);
+      // Swarm: a node asks for the address the manager's allocator was given (swarm.ts).
+      if (await takeSwarmAddress(rt, holder)) return address;
       // Our own port with this MAC: a retried request. A pre-created port with Docker's MAC (`--mac-address`,
       // as an orchestrator passes both) is not ours yet and is taken over below.
       const ours = rt.marks.isOurPort(holder);
@@ -169,8 +191,11 @@ async function portAddress(
       network_id: subnet.network_id,
       admin_state_up: true,
       ...(mac === undefined ? {} : { mac_address: mac }),
-      // Names this host (only it releases the port before it is bound, hosts.ts) and, with newer engines, the container.
-      description: ipamPortDescription(rt.settings.hostId, containerName),
+      // Names this host (only it releases the port before it is bound, hosts.ts) and, with newer engines, the
+      // container; a Swarm address names no host's leftover and counts its holders (swarm.ts).
+      description: isSwarmSubnet(subnet)
+        ? swarmPortDescription([swarmHolder(mac === undefined ? 'm' : 'n', rt.settings.hostId)])
+        : ipamPortDescription(rt.settings.hostId, containerName),
       fixed_ips: [fixedIp],
     });
     faultPoint('request-address:after-create-port');
@@ -283,7 +308,7 @@ export async function releaseAddress(rt: DriverRuntime, req: ReleaseAddressInput
   if (req.Address === '') return;
   const ref = await withCidr(rt, decodePoolId(req.PoolID));
   const address = normalizeIp(req.Address);
-  const subnet = await subnetOfPool(rt, ref);
+  const subnet = await subnetOfPoolOrSwarm(rt, ref);
   if (subnet === undefined) return;
   if (subnet.gateway_ip !== null && normalizeIp(subnet.gateway_ip) === address) return;
   await rt.locks.run(lockKeys.address(subnet.network_id, address), () => releaseHeldAddress(rt, subnet, address));
@@ -299,6 +324,11 @@ async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: st
     // Never the port of a live endpoint: DeleteEndpoint comes first; a port still held is left to it (or to
     // DeleteNetwork and `kuryr gc` when Docker forgot the endpoint).
     const user = endpointHolding(rt, port);
+    if (isSwarmPort(port) && rt.marks.isCreatedPort(port)) {
+      // Swarm: the manager and the node each release the address; the last one deletes the port (swarm.ts).
+      await releaseSwarmAddress(rt, port, user !== undefined, (p) => releasePort(rt, p));
+      continue;
+    }
     if (user !== undefined) {
       rt.log.warn(
         { port: port.id, address, endpoint: user },

@@ -7,6 +7,7 @@
  * - `--ip-range` is carried in the PoolID and narrows the subnet's allocation pools (ipam-addresses.ts);
  * - ReleasePool never deletes a subnet: a failed `docker network create` cannot damage another network.
  */
+import { EMBEDDED_GLOBAL_SCOPE_REFUSED } from '../config/scope.ts';
 import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
@@ -21,6 +22,7 @@ import { poolOfSubnetDescription } from './marks.ts';
 import { familyOptions, parseNeutronOptions } from './options.ts';
 import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
+import { releaseSwarmNetwork } from './swarm.ts';
 import { POOL_EXISTING_TAG, poolName } from './tags.ts';
 
 export interface RequestPoolInput {
@@ -38,6 +40,9 @@ export interface RequestPoolResult {
 
 /** `IpamDriver.RequestPool`. */
 export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Promise<RequestPoolResult> {
+  // The embedded backend serves one host (its plugin plays the agent): never a network shared by hosts.
+  if (rt.agent !== undefined && rt.settings.capabilityScope === 'global')
+    throw fail.invalid(EMBEDDED_GLOBAL_SCOPE_REFUSED);
   const version: IpVersion = req.V6 === true ? 6 : 4;
   const options = parseNeutronOptions(req.Options);
   const opts = familyOptions(options, version);
@@ -179,6 +184,8 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
 export async function releasePool(rt: DriverRuntime, poolIdText: string): Promise<void> {
   const ref = decodePoolId(poolIdText);
   if (ref.cidr !== undefined) rt.reservations.release(ref.poolId, ref.cidr);
+  // Swarm (global scope): the network the IPAM made for the pool goes once no port is left on it (swarm.ts).
+  await releaseSwarmNetwork(rt, ref);
   let pool: SubnetPool;
   try {
     pool = await rt.neutron.showSubnetPool(ref.poolId);

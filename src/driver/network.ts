@@ -25,6 +25,7 @@ import { enterRollback } from '../observability/request-context.ts';
 import { faultPoint } from './faults.ts';
 import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
 import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
+import { adoptSwarmNetwork, swarmAddressesRemain } from './swarm.ts';
 import { idTags, isIdTag, networkName, poolName, subnetName, withTags } from './tags.ts';
 
 interface IpamDatum {
@@ -63,7 +64,16 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     const planned = await planSubnets(rt, req, options);
     const undo: Undo[] = [];
     try {
-      const obtained = await obtainNetwork(rt, req.NetworkID, options, undo);
+      // Swarm: the network the manager's IPAM already made for the pool (swarm.ts).
+      const adopted =
+        options.netId === undefined && options.netName === undefined
+          ? await adoptSwarmNetwork(
+              rt,
+              req.NetworkID,
+              planned.map((p) => ({ poolId: p.pool.id, cidr: p.cidr })),
+            )
+          : undefined;
+      const obtained = adopted ?? (await obtainNetwork(rt, req.NetworkID, options, undo));
       const network = await applyBridgeOptions(rt, req.NetworkID, obtained, bridgeOptions);
       const existing = options.netId !== undefined || options.netName !== undefined;
       const cidrs = planned.map((p) => p.cidr);
@@ -350,7 +360,8 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
     if (!isConflict(err)) throw err;
   }
   const elsewhere = await removeLeftoverPorts(rt, network.id);
-  if (elsewhere.length > 0) {
+  // Swarm: addresses the manager still allocates stay, and so does the network (swarm.ts).
+  if (elsewhere.length > 0 || (await swarmAddressesRemain(rt, network.id))) {
     rt.log.info(
       { network: network.id, ports: elsewhere.length },
       'other hosts still have ports on this network: it stays for them',

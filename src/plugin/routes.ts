@@ -56,7 +56,10 @@ export function routes(driver: KuryrDriver): ReadonlyMap<string, Route> {
       schema: s.allocateNetworkRequest,
       handle: (b: s.AllocateNetworkRequest) => driver.allocateNetwork(b.Options),
     },
-    '/NetworkDriver.FreeNetwork': { schema: s.networkRequest, handle: () => ({}) },
+    '/NetworkDriver.FreeNetwork': {
+      schema: s.networkRequest,
+      handle: (b: s.NetworkRequest) => driver.freeNetwork(b.NetworkID),
+    },
     '/NetworkDriver.DiscoverNew': { schema: s.discoveryRequest, handle: () => ({}) },
     '/NetworkDriver.DiscoverDelete': { schema: s.discoveryRequest, handle: () => ({}) },
     // Only called when GetCapabilities says GwAllocChecker, which we do not; answer as "allocate both".
