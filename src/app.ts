@@ -22,7 +22,7 @@ import {
   errorMessage,
 } from './driver/context.ts';
 import { createPortBinder } from './driver/port-drivers/index.ts';
-import type { Logger } from './driver/context.ts';
+import type { Logger } from './observability/logger.ts';
 import { collectGarbage, type GcReport } from './reconcile/gc.ts';
 
 export {

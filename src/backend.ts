@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HostNetworkAgent } from './binding/binder.ts';
 import type { Config } from './config/config.ts';
-import type { Logger } from './driver/context.ts';
+import type { Logger } from './observability/logger.ts';
 import { FULL_TAG_SUPPORT, type TagSupport } from './driver/marks.ts';
 import { hostNetworkSpec } from './driver/embedded-options.ts';
 import { gatewaysOf } from './driver/network.ts';

@@ -5,7 +5,7 @@
  */
 import { type GcRunOptions, type GcRunReport, runGcOnce } from '../app.ts';
 import type { Config } from '../config/config.ts';
-import type { Logger } from '../driver/context.ts';
+import type { Logger } from '../observability/logger.ts';
 
 /** The `gc` command. */
 export function gcCommand(config: Config, log: Logger, opts: GcRunOptions): Promise<GcRunReport> {

@@ -10,16 +10,9 @@ import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { type CachingNeutronApi, cachingNeutron, isCaching } from '../neutron/caching.ts';
 import { isNotFound } from '../neutron/errors.ts';
+import type { Logger } from '../observability/logger.ts';
 import { KeyedLock } from './locks.ts';
 import { Marks, type TagSupport } from './marks.ts';
-
-/** Minimal structured logger (pino's shape). */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface DriverDeps {
   neutron: NeutronApi;

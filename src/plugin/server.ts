@@ -9,7 +9,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { KuryrError } from '../errors.ts';
-import type { Logger } from '../driver/context.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { KuryrDriver } from '../driver/driver.ts';
 import {
   cpuMs,

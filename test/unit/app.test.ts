@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { openGcRuntime } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import type { Logger } from '../../src/driver/context.ts';
+import type { Logger } from '../../src/observability/logger.ts';
 import type { Port } from '../../src/neutron/types.ts';
 
 /** A logger that keeps every line. */

@@ -5,7 +5,7 @@
  * are written as Neutron reads them; errors are `NeutronError`s with Neutron's status, type, message and
  * request ID. Authentication, retries and TLS live in keystone.ts and transport.ts.
  */
-import type { Logger } from '../../driver/context.ts';
+import type { Logger } from '../../observability/logger.ts';
 import { requestDeadline } from '../../observability/request-context.ts';
 import { KuryrError } from '../../errors.ts';
 import type { FilterValue, ListFilter, NeutronApi } from '../api.ts';
