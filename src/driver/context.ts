@@ -11,6 +11,7 @@ import type { NeutronApi } from '../neutron/api.ts';
 import { type CachingNeutronApi, cachingNeutron, isCaching } from '../neutron/caching.ts';
 import { isNotFound } from '../neutron/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { RequestBudget } from '../util/deadline.ts';
 import { KeyedLock } from './locks.ts';
 import { Marks, type TagSupport } from './marks.ts';
 
@@ -133,6 +134,11 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
   leases: PoolLeases;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
+  /**
+   * The deadline of the request being served (`forRequest`): its Neutron calls end by it, and undoing partial work
+   * asks for its longer rollback budget. Absent outside a request (gc, start-up).
+   */
+  deadline?: RequestBudget;
 }
 
 export function createRuntime(deps: DriverDeps): DriverRuntime {
@@ -145,6 +151,14 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
     leases: new PoolLeases(),
     marks: new Marks(deps.tagSupport),
   };
+}
+
+/**
+ * The runtime for one request: the same locks, reservations, leases and cache, with every Neutron call bound to
+ * the request's `deadline` (neutron/api.ts `withDeadline`).
+ */
+export function forRequest(rt: DriverRuntime, deadline: RequestBudget): DriverRuntime {
+  return { ...rt, neutron: rt.neutron.withDeadline(deadline), deadline };
 }
 
 /**

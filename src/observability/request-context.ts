@@ -1,7 +1,9 @@
 /**
  * The context of one libnetwork request, carried through every await of its handling by AsyncLocalStorage:
  * a request ID for the logs, the libnetwork method, when it started (wall clock and process CPU) and how
- * many Neutron API calls it has made so far (counted by neutron/counting.ts).
+ * many Neutron API calls it has made so far (counted by neutron/counting.ts). It is only observed, for the access
+ * log and the metrics: nothing reads it to decide what to do. The request's deadline is passed explicitly, as an
+ * AbortSignal (util/deadline.ts), from plugin/server.ts to the driver and its Neutron calls.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
@@ -18,29 +20,6 @@ export interface RequestContext {
   readonly cpuAtStart: NodeJS.CpuUsage;
   /** Neutron API calls made while serving it (including any still running). */
   neutronCalls: number;
-  /** Set while the driver undoes partial work: those calls may use the rollback allowance. */
-  rollingBack?: boolean;
-}
-
-/**
- * Time a request's backend calls may take together, so that Docker gets an answer inside its plugin timeout
- * (30 s for managed plugins) even when Neutron hangs: the work itself, then the undoing of partial work.
- */
-export const REQUEST_BUDGET_MS = 22_000;
-export const ROLLBACK_BUDGET_MS = 28_000;
-
-/** Epoch ms by which the current request's backend calls must be done; undefined outside a request. */
-export function requestDeadline(): number | undefined {
-  const context = storage.getStore();
-  if (context === undefined) return undefined;
-  const budget = context.rollingBack ? ROLLBACK_BUDGET_MS : REQUEST_BUDGET_MS;
-  return Date.now() + (context.startedAt + budget - performance.now());
-}
-
-/** Marks the current request as undoing its partial work (see ROLLBACK_BUDGET_MS). */
-export function enterRollback(): void {
-  const context = storage.getStore();
-  if (context !== undefined) context.rollingBack = true;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
