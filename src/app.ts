@@ -22,7 +22,9 @@ import {
   errorMessage,
 } from './driver/context.ts';
 import { createPortBinder } from './driver/port-drivers/index.ts';
+import { type NeutronApi, withDeadline } from './neutron/api.ts';
 import type { Logger } from './observability/logger.ts';
+import { currentRequest } from './observability/request-context.ts';
 import { collectGarbage, type GcReport } from './reconcile/gc.ts';
 
 export {
@@ -64,7 +66,7 @@ export async function openProcess(config: Config, log: Logger, opts: ProcessOpti
       tagSupport,
       binder: createPortBinder({
         settings: config.portDrivers,
-        neutron: backend.bare,
+        neutron: boundToRequest(backend.bare),
         owner: config.driverName,
         portsTakeTags: tagSupport.tagExt,
         veth: { owner: config.driverName, bindir: config.bindir, log },
@@ -88,6 +90,23 @@ export async function openProcess(config: Config, log: Logger, opts: ProcessOpti
     await backend.close();
     throw err;
   }
+}
+
+/**
+ * The bare backend for the port drivers of containers in VMs, each call bound to the deadline of the plugin request
+ * it serves (`withDeadline`). Those drivers are built once per process and share keyed locks across requests, so
+ * the request's deadline cannot be handed to them with each call as the driver's own Neutron calls get it; it is
+ * taken from the request context (observability/request-context.ts) here, in the one place that wires them.
+ */
+export function boundToRequest(bare: NeutronApi): NeutronApi {
+  return new Proxy(bare, {
+    get(target, key) {
+      const deadline = currentRequest()?.deadline;
+      const api = deadline === undefined ? target : withDeadline(target, deadline);
+      const value = Reflect.get(api, key, api) as unknown;
+      return typeof value === 'function' ? value.bind(api) : value;
+    },
+  });
 }
 
 export interface GcRunOptions {

@@ -1,13 +1,15 @@
 /**
  * The context of one libnetwork request, carried through every await of its handling by AsyncLocalStorage:
  * a request ID for the logs, the libnetwork method, when it started (wall clock and process CPU) and how
- * many Neutron API calls it has made so far (counted by neutron/counting.ts). It is only observed, for the access
- * log and the metrics: nothing reads it to decide what to do. The request's deadline is passed explicitly, as an
- * AbortSignal (util/deadline.ts), from plugin/server.ts to the driver and its Neutron calls.
+ * many Neutron API calls it has made so far (counted by neutron/counting.ts), for the access log and the metrics.
+ * The request's deadline is passed explicitly, as an AbortSignal (util/deadline.ts), from plugin/server.ts to the
+ * driver and its Neutron calls; it is kept here as well for the one client the driver does not hand it to (the
+ * port drivers', see app.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Deadline } from '../util/deadline.ts';
 
 export interface RequestContext {
   /** Unique per process run: a random per-process prefix and a sequence number, e.g. `3f9a1c-42`. */
@@ -20,6 +22,11 @@ export interface RequestContext {
   readonly cpuAtStart: NodeJS.CpuUsage;
   /** Neutron API calls made while serving it (including any still running). */
   neutronCalls: number;
+  /**
+   * The request's deadline, which plugin/server.ts hands to the driver explicitly. Read from here only by the
+   * composition root (app.ts) for the port drivers of containers in VMs, built once per process.
+   */
+  deadline?: Deadline;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

@@ -85,6 +85,7 @@ export function createPluginServer(options: PluginServerOptions): PluginServer {
     // Settled once the driver is done and the reply has been handed to the kernel (or the client went away).
     const replied = finished(res).catch(() => undefined);
     const deadline = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS);
+    context.deadline = deadline;
     const table = routes(options.driver.forRequest(deadline));
     runInRequestContext(
       context,

@@ -6,10 +6,14 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { openGcRuntime } from '../../src/app.ts';
+import { boundToRequest, openGcRuntime } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Logger } from '../../src/observability/logger.ts';
+import type { NeutronApi } from '../../src/neutron/api.ts';
+import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import type { Port } from '../../src/neutron/types.ts';
+import { createRequestContext, runInRequestContext } from '../../src/observability/request-context.ts';
+import type { Deadline } from '../../src/util/deadline.ts';
 
 /** A logger that keeps every line. */
 function recordingLogger(): Logger & { lines: { level: string; obj: object; msg?: string }[] } {
@@ -84,4 +88,35 @@ describe('the composition root', () => {
       `the script's output went to the configured logger: ${JSON.stringify(log.lines)}`,
     );
   });
+});
+
+test("the port drivers' client: each call bound to the deadline of the request it serves", async () => {
+  const store = openEmbeddedNeutron({ path: ':memory:' });
+  const calls: { method: string; deadline: Deadline | undefined }[] = [];
+  const recording = (deadline: Deadline | undefined): NeutronApi =>
+    new Proxy(store, {
+      get(target, key) {
+        if (key === 'withDeadline') return (d: Deadline) => recording(d);
+        const value = Reflect.get(target, key, target) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls.push({ method: String(key), deadline });
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  const api = boundToRequest(recording(undefined));
+  const deadline: Deadline = { at: Date.now() + 60_000, signal: new AbortController().signal };
+  try {
+    await api.listPorts();
+    await runInRequestContext({ ...createRequestContext('NetworkDriver.Join'), deadline }, () => api.listNetworks());
+    await runInRequestContext(createRequestContext('NetworkDriver.Join'), () => api.listSubnets());
+    assert.deepEqual(calls, [
+      { method: 'listPorts', deadline: undefined },
+      { method: 'listNetworks', deadline },
+      { method: 'listSubnets', deadline: undefined },
+    ]);
+  } finally {
+    store.close();
+  }
 });
