@@ -1,6 +1,7 @@
 /**
- * Composition root for the backends: opens the Neutron API the configuration names and, for the embedded
- * backend, plays the parts Neutron's operator and agent would (default pools, one bridge per network).
+ * The backends, for the composition root (app.ts, which re-exports them): opens the Neutron API the configuration
+ * names and, for the embedded backend, plays the parts Neutron's operator and agent would (default pools, one
+ * bridge per network).
  */
 import fs from 'node:fs';
 import path from 'node:path';

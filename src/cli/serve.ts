@@ -1,6 +1,7 @@
 /**
- * `kuryr serve`: the plugin process. Opens the backend, plays the embedded agent when needed, serves the
- * libnetwork protocol on a unix socket (default) or TCP, and shuts down cleanly on SIGTERM/SIGINT.
+ * `kuryr serve`: the plugin process. Builds it with the composition root (app.ts: backend, binder, embedded agent),
+ * restores the embedded networks' bridges, serves the libnetwork protocol on a unix socket (default) or TCP,
+ * reconciles (gc) at start-up and periodically, and shuts down cleanly on SIGTERM/SIGINT.
  */
 import fs from 'node:fs';
 import type http from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * What the driver is given: the Neutron API, host binding, settings and a logger. The driver keeps no state
+ * What the driver is given: the Neutron API, host binding, settings and a logger; per request, its deadline. The driver keeps no state
  * of its own beyond locks and short-lived reservations and leases; everything else is found again in Neutron (by
  * tags, or by names on a Neutron without them), through the cache in front of the Neutron API.
  */
@@ -144,7 +144,7 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
 export function createRuntime(deps: DriverDeps): DriverRuntime {
   return {
     ...deps,
-    // The composition root (backend.ts) gives serve, gc and the CLI one already; tests may give a bare store.
+    // The composition root (app.ts) gives serve and gc one already; tests may give a bare store.
     neutron: isCaching(deps.neutron) ? deps.neutron : cachingNeutron(deps.neutron),
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
