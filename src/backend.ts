@@ -1,12 +1,13 @@
 /**
- * Composition root for the backends: opens the Neutron API the configuration names and, for the embedded
- * backend, plays the parts Neutron's operator and agent would (default pools, one bridge per network).
+ * The backends, for the composition root (app.ts, which re-exports them): opens the Neutron API the configuration
+ * names and, for the embedded backend, plays the parts Neutron's operator and agent would (default pools, one
+ * bridge per network).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HostNetworkAgent } from './binding/binder.ts';
 import type { Config } from './config/config.ts';
-import type { Logger } from './driver/context.ts';
+import type { Logger } from './observability/logger.ts';
 import { FULL_TAG_SUPPORT, type TagSupport } from './driver/marks.ts';
 import { hostNetworkSpec } from './driver/embedded-options.ts';
 import { gatewaysOf } from './driver/network.ts';

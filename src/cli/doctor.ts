@@ -10,8 +10,10 @@ export const DOCTOR_USAGE = `Usage: kuryr doctor [--json] [--docker-host URL] [c
 
 Checks, each with a verdict (ok, warn, fail, skip) and a hint: the configuration, the Docker engine, the
 plugin's socket or spec file and its name, the state directory and store, the default pools, Neutron
-(reachable, credentials, extensions), ip/nft/ovs-vsctl, kernel link types, and leftovers for kuryr gc.
-Exits 1 when a check fails. Every check: docs/troubleshooting.md.
+(reachable, credentials, extensions), ip/nft/ovs-vsctl and the OVS bridge, kernel link types, the host's
+forwarding settings (ip_forward, the FORWARD policy, br_netfilter, route_localnet), what the port driver
+needs of the kernel, and leftovers for kuryr gc. Exits 1 when a check fails. Every check:
+docs/troubleshooting.md.
 `;
 
 export async function doctorCommand(args: readonly string[]): Promise<number> {

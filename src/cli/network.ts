@@ -8,7 +8,7 @@
  * the driver only takes its tags off. Containers then run on it with `docker run --net NAME`, or on a
  * pre-created Neutron port with `docker run --net NAME --ip <the port's address>`.
  */
-import { openBackend } from '../backend.ts';
+import { openBackend } from '../app.ts';
 import { isUuid } from '../util/ids.ts';
 import type { Config } from '../config/config.ts';
 import { DockerApiError, DockerClient } from '../docker/client.ts';

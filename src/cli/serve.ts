@@ -1,28 +1,23 @@
 /**
- * `kuryr serve`: the plugin process. Opens the backend, plays the embedded agent when needed, serves the
- * libnetwork protocol on a unix socket (default) or TCP, and shuts down cleanly on SIGTERM/SIGINT.
+ * `kuryr serve`: the plugin process. Builds it with the composition root (app.ts: backend, binder, embedded agent),
+ * restores the embedded networks' bridges, serves the libnetwork protocol on a unix socket (default) or TCP,
+ * reconciles (gc) at start-up and periodically, and shuts down cleanly on SIGTERM/SIGINT.
  */
 import fs from 'node:fs';
 import type http from 'node:http';
-import { detectTagSupport, ensureDefaultPools, openBackend, restoreHostNetworks } from '../backend.ts';
-import { IptablesAccept } from '../binding/host-firewall.ts';
-import { NftIsolation } from '../binding/isolation.ts';
-import { LinuxBridgeAgent } from '../binding/linux-bridge-agent.ts';
-import { NftPublisher } from '../binding/publish.ts';
+import { ensureDefaultPools, openProcess, restoreHostNetworks, runGc } from '../app.ts';
 import type { Config } from '../config/config.ts';
 import { refuseEmbeddedGlobalScope } from '../config/scope.ts';
-import { errorMessage, type Logger } from '../driver/context.ts';
+import { errorMessage } from '../driver/context.ts';
 import { KuryrDriver } from '../driver/driver.ts';
-import { createPortBinder } from '../driver/port-drivers/index.ts';
 import { countingNeutron } from '../neutron/counting.ts';
 import { openLogDestination } from '../observability/log-destination.ts';
-import { createLogger } from '../observability/logger.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
 import type { PluginMetrics } from '../observability/metrics.ts';
 import { listenTcp, listenUnix } from '../plugin/listen.ts';
 import { acceptOnlyLocalPeers } from '../plugin/local-peers.ts';
 import { createPluginServer, type PluginServer, requestsInFlight, shutdownPluginServer } from '../plugin/server.ts';
 import { DockerClient, dockerNames } from '../docker/client.ts';
-import { runGc } from './gc.ts';
 import { acquireStoreLock } from './store-lock.ts';
 
 /**
@@ -42,41 +37,20 @@ export async function serve(config: Config): Promise<void> {
   const metricsModule = config.metricsListen === null ? undefined : await import('../observability/metrics.ts');
   const metrics: PluginMetrics | undefined = metricsModule && new metricsModule.PluginMetrics();
   // Every Neutron call is counted (the access log's neutronCalls) and, with metrics on, measured; behind the
-  // cache, so that only the calls that reach Neutron are.
-  const backend = await openBackend(config, {
+  // cache, so that only the calls that reach Neutron are. Tag support is detected once per process, like the
+  // original (retried while Neutron starts); the embedded backend's agent then restores its bridges.
+  const opened = await openProcess(config, log, {
     observe: (api) => countingNeutron(api, metrics && ((event) => metrics.observeNeutronCall(event))),
+    names: dockerNames(new DockerClient(config.dockerHost)),
   });
-  const neutron = backend.neutron;
-  const agent =
-    config.backend === 'embedded'
-      ? new LinuxBridgeAgent({
-          owner: config.driverName,
-          isolation: new NftIsolation(config.embedded),
-          firewall: new IptablesAccept(),
-        })
-      : undefined;
-  if (config.backend === 'embedded' && agent !== undefined) {
-    await ensureDefaultPools(neutron, config, log);
-    const restored = await restoreHostNetworks(neutron, agent);
+  const backend = opened.backend;
+  const { agent } = opened.deps;
+  if (agent !== undefined) {
+    await ensureDefaultPools(backend.neutron, config, log);
+    const restored = await restoreHostNetworks(backend.neutron, agent);
     log.info({ networks: restored }, 'host networks checked');
   }
-  // Once per process, like the original: subnet pools are mandatory (retried while Neutron starts).
-  const tagSupport = await detectTagSupport(config, neutron, log);
-  const driver = new KuryrDriver({
-    neutron,
-    binder: createPortBinder({
-      settings: config.portDrivers,
-      neutron: backend.bare,
-      owner: config.driverName,
-      portsTakeTags: tagSupport.tagExt,
-      veth: { owner: config.driverName, bindir: config.bindir, log },
-    }),
-    ...(agent === undefined ? {} : { agent, publisher: new NftPublisher() }),
-    settings: config.driver,
-    log,
-    names: dockerNames(new DockerClient(config.dockerHost)),
-    tagSupport,
-  });
+  const driver = new KuryrDriver(opened.deps);
   const tls = config.tls;
   const server = createPluginServer({
     driver,

@@ -2,7 +2,7 @@
  * `kuryr status [--json]`: what the backend holds. Reads the store while `serve` runs (SQLite WAL readers
  * do not block the writer). `--json` prints one object with Neutron's field names.
  */
-import { openBackend } from '../backend.ts';
+import { openBackend } from '../app.ts';
 import type { Config } from '../config/config.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import { dockerIdOfTags, Marks } from '../driver/marks.ts';

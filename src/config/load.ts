@@ -9,9 +9,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import ipaddr from 'ipaddr.js';
 import { fail } from '../errors.ts';
-import { isCidr, parseCidr } from '../util/ip.ts';
+import { isCidr, isLoopbackHost, parseCidr } from '../util/ip.ts';
 import { type Backend, type Config, type LogLevel, PLUGIN_SOCKET_DIR } from './config.ts';
 import { parseIni } from './ini.ts';
 import { kuryrUriListen } from './kuryr-uri.ts';
@@ -316,13 +315,6 @@ export function parseListen(text: string, flag = '--listen'): { host: string; po
     throw fail.config(`${flag} expects HOST:PORT (e.g. 127.0.0.1:23750), got ${JSON.stringify(text)}`);
   }
   return { host, port };
-}
-
-/** True for `localhost`, an address in 127.0.0.0/8, `::1` or `::ffff:127.x.y.z`. */
-export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  if (!ipaddr.IPv4.isValidFourPartDecimal(host) && !ipaddr.IPv6.isValid(host)) return false;
-  return ipaddr.process(host).range() === 'loopback';
 }
 
 /** The TCP listener's TLS settings; enabling TLS without --listen is an error. */

@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { embeddedStorePath } from '../backend.ts';
+import { embeddedStorePath } from '../app.ts';
 import type { Config } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { SCHEMA_VERSION } from '../neutron/embedded/schema.ts';

@@ -1,33 +1,7 @@
-/**
- * The Neutron backend, through `NeutronApi` only (so any implementation can be checked): one
- * `GET /v2.0/extensions` answers three questions. `neutron.reachable`: Keystone and Neutron answer.
- * `neutron.auth`: the credentials are accepted. `neutron.extensions`: what kuryr needs is loaded —
- * `subnet_allocation` and `binding` (required), `security-group` (for `--expose`), a tag extension
- * (`standard-attr-tag`, or `tag` + `tag-ext`; without one kuryr falls back to finding resources by name).
- */
-import { type OpenBackend, openBackend } from '../backend.ts';
-import type { Config } from '../config/config.ts';
 import { KuryrError } from '../errors.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { NeutronError } from '../neutron/errors.ts';
-import { openNeutronHttp } from '../neutron/http/index.ts';
 import { type CheckResult, errnoOf, failed, messageOf, ok, skip, warn } from './types.ts';
-
-/**
- * The Neutron backend as `serve` would open it (the composition root); while that does not open the Neutron
- * backend yet, the HTTP client built from the configuration file's `[neutron]` section (and its
- * `auth_section`). Throws the client's configuration errors (`[neutron] auth_url: required ...`).
- */
-export async function openNeutronBackend(config: Config): Promise<OpenBackend> {
-  try {
-    return await openBackend(config);
-  } catch (err) {
-    if (!/not available in this build/.test(messageOf(err))) throw err;
-  }
-  const sections = config.sections;
-  const client = openNeutronHttp(sections.neutron ?? {}, { lookupSection: (name) => sections[name] });
-  return { neutron: client, bare: client, close: () => client.close() };
-}
 
 export const NEUTRON_CHECK_IDS = ['neutron.reachable', 'neutron.auth', 'neutron.extensions'] as const;
 

@@ -3,7 +3,7 @@
  * the verdicts as text or JSON. The report is `ok` when no check failed; warnings and skips do not count.
  */
 import { existsSync } from 'node:fs';
-import { embeddedStorePath, type OpenBackend, openBackend } from '../backend.ts';
+import { embeddedStorePath, type OpenBackend, openBackend } from '../app.ts';
 import type { Config } from '../config/config.ts';
 import type { CommonFlags } from '../config/load.ts';
 import { checkDefaultPools, checkEmbeddedStore, checkStateDir } from './backend.ts';
@@ -12,7 +12,7 @@ import { checkDockerEngine, DEFAULT_DOCKER_HOST } from './docker.ts';
 import { checkForwarding, checkKernel, checkTools } from './host.ts';
 import { checkLeftovers } from './leftovers.ts';
 import { checkPortDriverKernel } from './port-drivers.ts';
-import { checkNeutron, openNeutronBackend, skipNeutron } from './neutron.ts';
+import { checkNeutron, skipNeutron } from './neutron.ts';
 import { checkOvs, type OvsPortFacts, ovsPortFacts } from './ovs.ts';
 import { checkPluginName, checkPluginSocket } from './plugin.ts';
 import {
@@ -123,7 +123,7 @@ async function backendChecks(config: Config): Promise<{ results: CheckResult[]; 
   const results: CheckResult[] = [skip('backend.store', 'embedded backend only')];
   let opened: OpenBackend;
   try {
-    opened = await openNeutronBackend(config);
+    opened = await openBackend(config);
   } catch (err) {
     return {
       results: [

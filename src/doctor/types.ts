@@ -1,10 +1,3 @@
-/**
- * What every `kuryr doctor` check returns, and what the checks share. A check never throws: whatever goes wrong
- * becomes its verdict. `fail` makes `kuryr doctor` exit non-zero; `warn` does not; `skip` says why a check did
- * not apply or could not run.
- */
-import type { Config } from '../config/config.ts';
-
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
 export interface CheckResult {
@@ -64,15 +57,6 @@ export interface ManagedPlugin {
   Name: string;
   Enabled: boolean;
   Config?: { Entrypoint?: string[] | null; Interface?: { Socket?: string; Types?: { Capability?: string }[] } };
-}
-
-/** Facts found by earlier checks that later ones use. */
-export interface DoctorFacts {
-  config: Config | null;
-  /** The Docker Engine answered `GET /version`. */
-  dockerUp: boolean;
-  /** `GET /plugins`, when the engine answered it. */
-  managedPlugins: ManagedPlugin[] | null;
 }
 
 /** Message of any thrown value, on one line. */

@@ -1,5 +1,5 @@
 /**
- * What the driver is given: the Neutron API, host binding, settings and a logger. The driver keeps no state
+ * What the driver is given: the Neutron API, host binding, settings and a logger; per request, its deadline. The driver keeps no state
  * of its own beyond locks and short-lived reservations and leases; everything else is found again in Neutron (by
  * tags, or by names on a Neutron without them), through the cache in front of the Neutron API.
  */
@@ -10,16 +10,10 @@ import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';
 import { type CachingNeutronApi, cachingNeutron, isCaching } from '../neutron/caching.ts';
 import { isNotFound } from '../neutron/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { RequestBudget } from '../util/deadline.ts';
 import { KeyedLock } from './locks.ts';
 import { Marks, type TagSupport } from './marks.ts';
-
-/** Minimal structured logger (pino's shape). */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 export interface DriverDeps {
   neutron: NeutronApi;
@@ -140,18 +134,31 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
   leases: PoolLeases;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
+  /**
+   * The deadline of the request being served (`forRequest`): its Neutron calls end by it, and undoing partial work
+   * asks for its longer rollback budget. Absent outside a request (gc, start-up).
+   */
+  deadline?: RequestBudget;
 }
 
 export function createRuntime(deps: DriverDeps): DriverRuntime {
   return {
     ...deps,
-    // The composition root (backend.ts) gives serve, gc and the CLI one already; tests may give a bare store.
+    // The composition root (app.ts) gives serve and gc one already; tests may give a bare store.
     neutron: isCaching(deps.neutron) ? deps.neutron : cachingNeutron(deps.neutron),
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
     leases: new PoolLeases(),
     marks: new Marks(deps.tagSupport),
   };
+}
+
+/**
+ * The runtime for one request: the same locks, reservations, leases and cache, with every Neutron call bound to
+ * the request's `deadline` (neutron/api.ts `withDeadline`).
+ */
+export function forRequest(rt: DriverRuntime, deadline: RequestBudget): DriverRuntime {
+  return { ...rt, neutron: rt.neutron.withDeadline(deadline), deadline };
 }
 
 /**

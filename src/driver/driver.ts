@@ -3,7 +3,7 @@
  */
 import { type CreateEndpointInput, createEndpoint, deleteEndpoint, endpointOperInfo } from './endpoint.ts';
 import { programExternalConnectivity, revokeExternalConnectivity } from './connectivity.ts';
-import { createRuntime, type DriverDeps, type DriverRuntime, lookingAgain } from './context.ts';
+import { createRuntime, type DriverDeps, type DriverRuntime, forRequest, lookingAgain } from './context.ts';
 import {
   type ReleaseAddressInput,
   type RequestAddressInput,
@@ -12,14 +12,20 @@ import {
 } from './ipam-addresses.ts';
 import { type RequestPoolInput, releasePool, requestPool } from './ipam-pools.ts';
 import { join } from './join.ts';
+import type { RequestBudget } from '../util/deadline.ts';
 import { type CreateNetworkInput, createNetwork, deleteNetwork } from './network.ts';
 import { freeSwarmNetwork } from './swarm.ts';
 
 export class KuryrDriver {
   readonly runtime: DriverRuntime;
 
-  constructor(deps: DriverDeps) {
-    this.runtime = createRuntime(deps);
+  constructor(deps: DriverDeps | { runtime: DriverRuntime }) {
+    this.runtime = 'runtime' in deps ? deps.runtime : createRuntime(deps);
+  }
+
+  /** This driver for one request: its Neutron calls end by the request's `deadline` (plugin/server.ts). */
+  forRequest(deadline: RequestBudget): KuryrDriver {
+    return new KuryrDriver({ runtime: forRequest(this.runtime, deadline) });
   }
 
   // ---- handshake ----

@@ -12,7 +12,6 @@ import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
 import { createExposedGroup, deleteExposedGroups, type ExposedPort, exposedPorts, groupName } from './connectivity.ts';
-import { enterRollback } from '../observability/request-context.ts';
 import { faultPoint } from './faults.ts';
 import { lockKeys } from './locks.ts';
 import { waitForActivePort } from './vif-plugging.ts';
@@ -107,7 +106,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     try {
       await rt.binder.bind({ port, mtu: mtuOf(network), ...bindOptions(network) });
     } catch (err) {
-      enterRollback();
+      rt.deadline?.enterRollback();
       await undoClaim(rt, before, port).catch((undoErr: unknown) =>
         rt.log.error({ err: errorMessage(undoErr), port: port.id }, 'rollback of CreateEndpoint failed'),
       );
@@ -116,7 +115,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
     try {
       await waitForActivePort(rt, port);
     } catch (err) {
-      enterRollback();
+      rt.deadline?.enterRollback();
       await rt.binder
         .unbind(port)
         .then(() => undoClaim(rt, before, port))

@@ -21,7 +21,6 @@ import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { deleteUnusedOwnPool } from './ipam-pools.ts';
 import { isOwnPool } from './pools.ts';
-import { enterRollback } from '../observability/request-context.ts';
 import { faultPoint } from './faults.ts';
 import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
 import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
@@ -94,7 +93,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
         recordNetworkName(rt, req.NetworkID, network);
       }
     } catch (err) {
-      enterRollback();
+      rt.deadline?.enterRollback();
       for (const step of undo.reverse()) {
         await step().catch((undoErr: unknown) =>
           rt.log.error({ err: errorMessage(undoErr), network: req.NetworkID }, 'rollback step failed'),

@@ -11,7 +11,6 @@
 import type { VifPluggingSettings } from '../config/config.ts';
 import { fail } from '../errors.ts';
 import type { Port } from '../neutron/types.ts';
-import { requestDeadline } from '../observability/request-context.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 
 export const VIF_PLUGGING_DEFAULTS: VifPluggingSettings = { fatal: false, timeoutSeconds: 0 };
@@ -36,7 +35,7 @@ export async function waitForActivePort(
 ): Promise<void> {
   if (!settings.fatal) return;
   const started = Date.now();
-  const deadline = (requestDeadline() ?? started + DEFAULT_WAIT_MS) - ROLLBACK_MARGIN_MS;
+  const deadline = (rt.deadline?.at ?? started + DEFAULT_WAIT_MS) - ROLLBACK_MARGIN_MS;
   const until = settings.timeoutSeconds > 0 ? Math.min(deadline, started + settings.timeoutSeconds * 1000) : deadline;
   let status = port.status;
   for (;;) {

@@ -6,6 +6,7 @@
  *
  * Every method maps to exactly one Neutron HTTP call; errors are `NeutronError` (neutron/errors.ts).
  */
+import type { Deadline } from '../util/deadline.ts';
 import type {
   Extension,
   Network,
@@ -85,4 +86,16 @@ export interface NeutronApi {
   addTag(resource: TaggedResource, id: string, tag: string): Promise<void>;
   /** `DELETE /v2.0/<resource>/<id>/tags/<tag>`: 404 `TagNotFound` if absent. */
   removeTag(resource: TaggedResource, id: string, tag: string): Promise<void>;
+}
+
+/** An implementation whose calls can be bound to a deadline (the HTTP client, and the decorators around it). */
+export interface DeadlineBinding {
+  /** The same API sharing all state, whose calls end by `deadline` (attempts, retries and their sleeps). */
+  withDeadline(deadline: Deadline): NeutronApi;
+}
+
+/** `api` with its calls bound to `deadline`; an implementation with nothing to abort (the embedded store) as is. */
+export function withDeadline(api: NeutronApi, deadline: Deadline): NeutronApi {
+  const binding = api as Partial<DeadlineBinding>;
+  return typeof binding.withDeadline === 'function' ? binding.withDeadline(deadline) : api;
 }

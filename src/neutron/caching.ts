@@ -15,7 +15,8 @@
  * Reads about shared resources that decide ownership go through `fresh`, which always asks Neutron (and refreshes
  * what is kept). Lists with `fields`, unknown filter keys or no filter are never kept.
  */
-import type { FilterValue, ListFilter, NeutronApi } from './api.ts';
+import type { Deadline } from '../util/deadline.ts';
+import { type DeadlineBinding, type FilterValue, type ListFilter, type NeutronApi, withDeadline } from './api.ts';
 import { isNotFound } from './errors.ts';
 import type { Network, Port, Subnet, SubnetPool, TaggedResource } from './types.ts';
 import { normalizeCidr, normalizeIp } from '../util/ip.ts';
@@ -23,7 +24,8 @@ import { normalizeCidr, normalizeIp } from '../util/ip.ts';
 type Kind = 'networks' | 'subnets' | 'subnetpools' | 'ports';
 type Resource = Network | Subnet | SubnetPool | Port;
 
-export interface CachingNeutronApi extends NeutronApi {
+export interface CachingNeutronApi extends NeutronApi, DeadlineBinding {
+  withDeadline(deadline: Deadline): CachingNeutronApi;
   /** The same API, always asking Neutron; what it answers refreshes what is kept. */
   readonly fresh: NeutronApi;
   /** How many times a 404 showed a kept resource to be gone (grows; compare before and after an operation). */
@@ -277,7 +279,7 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     drop(kind, id);
   };
 
-  const reads = (cached: boolean) => ({
+  const reads = (inner: NeutronApi, cached: boolean) => ({
     listNetworks: (f?: ListFilter) => (cached ? cachedList : freshList)('networks', f, (x) => inner.listNetworks(x)),
     showNetwork: (id: string) => show('networks', id, () => inner.showNetwork(id), cached),
     listSubnets: (f?: ListFilter) => (cached ? cachedList : freshList)('subnets', f, (x) => inner.listSubnets(x)),
@@ -289,7 +291,7 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     showPort: (id: string) => show('ports', id, () => inner.showPort(id), cached),
   });
 
-  const writes: Omit<NeutronApi, keyof ReturnType<typeof reads>> = {
+  const writes = (inner: NeutronApi): Omit<NeutronApi, keyof ReturnType<typeof reads>> => ({
     listExtensions: () => inner.listExtensions(),
     createNetwork: (body) => write('networks', [body], () => inner.createNetwork(body)),
     updateNetwork: (id, body) => write('networks', [id, body], () => inner.updateNetwork(id, body)),
@@ -340,18 +342,22 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
         patchTags(resource, id, (tags) => tags.filter((t) => t !== tag));
       }
     },
-  };
+  });
 
-  const fresh: NeutronApi = { ...writes, ...reads(false) };
-  const api = {
-    ...writes,
-    ...reads(true),
-    fresh,
-    get staleDrops() {
-      return staleDrops;
-    },
-    keptCount: () => Object.values(kept).reduce((n, m) => n + m.size, 0),
-    [CACHING]: true,
+  // The API over `inner`; a view bound to a deadline (neutron/api.ts `withDeadline`) shares what is kept.
+  const view = (inner: NeutronApi): CachingNeutronApi => {
+    const api = {
+      ...writes(inner),
+      ...reads(inner, true),
+      fresh: { ...writes(inner), ...reads(inner, false) },
+      get staleDrops() {
+        return staleDrops;
+      },
+      keptCount: () => Object.values(kept).reduce((n, m) => n + m.size, 0),
+      withDeadline: (deadline: Deadline) => view(withDeadline(inner, deadline)),
+      [CACHING]: true,
+    };
+    return api as CachingNeutronApi;
   };
-  return api as CachingNeutronApi;
+  return view(inner);
 }

@@ -5,7 +5,8 @@
  * Every `NeutronApi` method is one Neutron HTTP call, so these are the Neutron API calls a backend sees.
  */
 import { currentRequest } from '../observability/request-context.ts';
-import type { NeutronApi } from './api.ts';
+import type { Deadline } from '../util/deadline.ts';
+import { type DeadlineBinding, type NeutronApi, withDeadline } from './api.ts';
 import { NeutronError } from './errors.ts';
 
 export type NeutronMethod = keyof NeutronApi;
@@ -56,7 +57,8 @@ export interface NeutronCallEvent {
   outcome: string;
 }
 
-export interface CountingNeutronApi extends NeutronApi {
+export interface CountingNeutronApi extends NeutronApi, DeadlineBinding {
+  withDeadline(deadline: Deadline): CountingNeutronApi;
   /** Calls made through this wrapper since it was created, per method (methods never called are absent). */
   callCounts(): Partial<Record<NeutronMethod, number>>;
   /** All calls made through this wrapper since it was created. */
@@ -69,17 +71,26 @@ function outcomeOf(err: unknown): string {
 
 /** Wraps `inner`: same results and errors, each call counted; `onCall` hears of every call when it ends. */
 export function countingNeutron(inner: NeutronApi, onCall?: (event: NeutronCallEvent) => void): CountingNeutronApi {
-  const counts: Partial<Record<NeutronMethod, number>> = {};
-  let total = 0;
+  return countingView(inner, onCall, { counts: {}, total: 0 });
+}
+
+/** The counting wrapper of `inner` over `tally`; its views bound to a deadline (`withDeadline`) count into it too. */
+function countingView(
+  inner: NeutronApi,
+  onCall: ((event: NeutronCallEvent) => void) | undefined,
+  tally: { counts: Partial<Record<NeutronMethod, number>>; total: number },
+): CountingNeutronApi {
+  const { counts } = tally;
   const wrapper: Record<string, unknown> = {
     callCounts: () => ({ ...counts }),
-    totalCalls: () => total,
+    totalCalls: () => tally.total,
+    withDeadline: (deadline: Deadline) => countingView(withDeadline(inner, deadline), onCall, tally),
   };
   for (const method of NEUTRON_METHODS) {
     const original = inner[method] as (...args: unknown[]) => Promise<unknown>;
     wrapper[method] = (...args: unknown[]): Promise<unknown> => {
       counts[method] = (counts[method] ?? 0) + 1;
-      total++;
+      tally.total++;
       const request = currentRequest();
       if (request !== undefined) request.neutronCalls++;
       if (onCall === undefined) return original.apply(inner, args);

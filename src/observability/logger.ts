@@ -10,8 +10,15 @@
 import { writeSync } from 'node:fs';
 import { pino } from 'pino';
 import type { LogLevel } from '../config/config.ts';
-import type { Logger } from '../driver/context.ts';
 import { redactSecrets } from './redact.ts';
+
+/** Minimal structured logger (pino's shape): what every layer is given to log with. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
 
 export type LogFormat = 'json' | 'pretty';
 

@@ -16,10 +16,20 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { isLoopbackHost } from '../config/load.ts';
+import { isLoopbackHost } from '../util/ip.ts';
 import { fail } from '../errors.ts';
-import type { NeutronCallEvent } from '../neutron/counting.ts';
 import type { RequestSummary } from './request-context.ts';
+
+/** One finished Neutron API call, as the counting decorator (neutron/counting.ts) reports it. */
+export interface NeutronCallObservation {
+  /** The `NeutronApi` method, e.g. `listPorts`. */
+  method: string;
+  /** The libnetwork method being served, or undefined outside a request. */
+  endpoint: string | undefined;
+  seconds: number;
+  /** `'ok'`, the HTTP status of a Neutron error, or `'error'`. */
+  outcome: string;
+}
 
 const LATENCY_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
 const CPU_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
@@ -143,7 +153,7 @@ export class PluginMetrics {
   }
 
   /** Records one finished Neutron API call (the counting decorator's listener). */
-  observeNeutronCall(event: NeutronCallEvent): void {
+  observeNeutronCall(event: NeutronCallObservation): void {
     this.neutronCalls.inc({ endpoint: event.endpoint ?? 'none', call: event.method });
     this.neutronDuration.observe({ call: event.method, outcome: event.outcome }, event.seconds);
   }

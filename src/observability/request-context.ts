@@ -1,11 +1,15 @@
 /**
  * The context of one libnetwork request, carried through every await of its handling by AsyncLocalStorage:
  * a request ID for the logs, the libnetwork method, when it started (wall clock and process CPU) and how
- * many Neutron API calls it has made so far (counted by neutron/counting.ts).
+ * many Neutron API calls it has made so far (counted by neutron/counting.ts), for the access log and the metrics.
+ * The request's deadline is passed explicitly, as an AbortSignal (util/deadline.ts), from plugin/server.ts to the
+ * driver and its Neutron calls; it is kept here as well for the one client the driver does not hand it to (the
+ * port drivers', see app.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Deadline } from '../util/deadline.ts';
 
 export interface RequestContext {
   /** Unique per process run: a random per-process prefix and a sequence number, e.g. `3f9a1c-42`. */
@@ -18,29 +22,11 @@ export interface RequestContext {
   readonly cpuAtStart: NodeJS.CpuUsage;
   /** Neutron API calls made while serving it (including any still running). */
   neutronCalls: number;
-  /** Set while the driver undoes partial work: those calls may use the rollback allowance. */
-  rollingBack?: boolean;
-}
-
-/**
- * Time a request's backend calls may take together, so that Docker gets an answer inside its plugin timeout
- * (30 s for managed plugins) even when Neutron hangs: the work itself, then the undoing of partial work.
- */
-export const REQUEST_BUDGET_MS = 22_000;
-export const ROLLBACK_BUDGET_MS = 28_000;
-
-/** Epoch ms by which the current request's backend calls must be done; undefined outside a request. */
-export function requestDeadline(): number | undefined {
-  const context = storage.getStore();
-  if (context === undefined) return undefined;
-  const budget = context.rollingBack ? ROLLBACK_BUDGET_MS : REQUEST_BUDGET_MS;
-  return Date.now() + (context.startedAt + budget - performance.now());
-}
-
-/** Marks the current request as undoing its partial work (see ROLLBACK_BUDGET_MS). */
-export function enterRollback(): void {
-  const context = storage.getStore();
-  if (context !== undefined) context.rollingBack = true;
+  /**
+   * The request's deadline, which plugin/server.ts hands to the driver explicitly. Read from here only by the
+   * composition root (app.ts) for the port drivers of containers in VMs, built once per process.
+   */
+  deadline?: Deadline;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

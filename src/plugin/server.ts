@@ -9,7 +9,8 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { KuryrError } from '../errors.ts';
-import type { Logger } from '../driver/context.ts';
+import type { Logger } from '../observability/logger.ts';
+import { RequestDeadline } from '../util/deadline.ts';
 import type { KuryrDriver } from '../driver/driver.ts';
 import {
   cpuMs,
@@ -31,6 +32,12 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
  * deeper bodies are hostile and would overflow the stack of any recursive code downstream (JSON.stringify).
  */
 export const MAX_JSON_DEPTH = 32;
+/**
+ * Time a request's backend calls may take together, so that Docker gets an answer inside its plugin timeout
+ * (30 s for managed plugins) even when Neutron hangs: the work itself, then the undoing of partial work.
+ */
+export const REQUEST_BUDGET_MS = 22_000;
+export const ROLLBACK_BUDGET_MS = 28_000;
 
 export interface PluginServerOptions {
   driver: KuryrDriver;
@@ -61,11 +68,11 @@ export function createPluginServer(
 ): https.Server;
 export function createPluginServer(options: PluginServerOptions): http.Server;
 export function createPluginServer(options: PluginServerOptions): PluginServer {
-  const table = routes(options.driver);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const state: ServerState = { inFlight: new Map(), closing: false, onSettled: undefined };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-    // Every request runs in its own context: request ID, method, start time, Neutron call count.
+    // Every request runs in its own context (request ID, method, start time, Neutron call count: for the logs and
+    // the metrics) and has its deadline, which the driver's Neutron calls are given.
     const context = createRequestContext(requestPath(req).slice(1));
     if (state.closing) {
       // Shutting down: requests already running finish, new ones (on a kept-alive connection) are turned away.
@@ -77,10 +84,14 @@ export function createPluginServer(options: PluginServerOptions): PluginServer {
     state.inFlight.set(context.id, context.method);
     // Settled once the driver is done and the reply has been handed to the kernel (or the client went away).
     const replied = finished(res).catch(() => undefined);
+    const deadline = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS);
+    context.deadline = deadline;
+    const table = routes(options.driver.forRequest(deadline));
     runInRequestContext(
       context,
       () =>
         void Promise.all([handle(req, res, table, maxBody, options, context), replied]).finally(() => {
+          deadline.dispose();
           state.inFlight.delete(context.id);
           state.onSettled?.();
         }),

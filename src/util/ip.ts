@@ -195,3 +195,10 @@ export function firstFreeBlock(within: Cidr, prefixLength: number, used: readonl
 export function isMac(text: string): boolean {
   return /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text);
 }
+
+/** True for `localhost`, an address in 127.0.0.0/8, `::1` or `::ffff:127.x.y.z`. */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  if (!ipaddr.IPv4.isValidFourPartDecimal(host) && !ipaddr.IPv6.isValid(host)) return false;
+  return ipaddr.process(host).range() === 'loopback';
+}

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { VifPluggingSettings } from '../../src/config/config.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -13,7 +12,8 @@ import type { NeutronApi } from '../../src/neutron/api.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { createRequestContext, runInRequestContext } from '../../src/observability/request-context.ts';
+import { REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS } from '../../src/plugin/server.ts';
+import { RequestDeadline } from '../../src/util/deadline.ts';
 import { endpointJoin, networkCreate } from '../helpers/docker-sequence.ts';
 import { FakeAgent, FakeBinder, TEST_SETTINGS } from '../helpers/fakes.ts';
 
@@ -88,12 +88,13 @@ describe('vif_plugging_is_fatal / vif_plugging_timeout', () => {
     const { driver } = driverWith({ fatal: true, timeoutSeconds: 0 }, Number.POSITIVE_INFINITY);
     const net = await networkCreate(driver, { subnet: '10.63.0.0/24' });
     // A request that has already used most of its budget: about 1.5 s are left for the wait.
-    const context = { ...createRequestContext('NetworkDriver.CreateEndpoint'), startedAt: performance.now() - 17_500 };
+    const deadline = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS, Date.now() - 17_500);
     const started = Date.now();
-    await assert.rejects(
-      runInRequestContext(context, () => endpointJoin(driver, net)),
-      /did not become active on time/,
-    );
+    try {
+      await assert.rejects(endpointJoin(driver.forRequest(deadline), net), /did not become active on time/);
+    } finally {
+      deadline.dispose();
+    }
     const elapsed = Date.now() - started;
     assert.ok(elapsed >= 1_000 && elapsed < 3_500, `bounded by the deadline (${elapsed} ms)`);
   });

@@ -5,8 +5,8 @@
  * are written as Neutron reads them; errors are `NeutronError`s with Neutron's status, type, message and
  * request ID. Authentication, retries and TLS live in keystone.ts and transport.ts.
  */
-import type { Logger } from '../../driver/context.ts';
-import { requestDeadline } from '../../observability/request-context.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Deadline } from '../../util/deadline.ts';
 import { KuryrError } from '../../errors.ts';
 import type { FilterValue, ListFilter, NeutronApi } from '../api.ts';
 import type { NestedNeutronApi, SubPort, Trunk } from '../nested-api.ts';
@@ -142,6 +142,8 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
   private readonly transport: HttpTransport;
   private readonly auth: AuthProvider;
   private readonly log: Logger | undefined;
+  /** The deadline of the work these calls serve (a plugin request), set on the views of `withDeadline`. */
+  private readonly bound: Deadline | undefined;
 
   constructor(options: NeutronClientOptions, deps: NeutronHttpClientDeps = {}) {
     this.options = options;
@@ -155,6 +157,14 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
     });
     this.auth = createAuthProvider(options, this.transport, deps.now);
     this.log = deps.logger;
+  }
+
+  /**
+   * This client for the calls of one piece of work (a plugin request): they share everything with it (connections,
+   * token, counts) and end by `deadline`, each within its own time limit too.
+   */
+  withDeadline(deadline: Deadline): NeutronHttpClient {
+    return Object.create(this, { bound: { value: deadline } }) as NeutronHttpClient;
   }
 
   /** Token requests sent to Keystone so far. */
@@ -186,7 +196,7 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
    * path. A 401 renews the token and replays the request once.
    */
   private async call(method: HttpMethod, template: string, path: string, opts: CallOptions = {}): Promise<Answer> {
-    const deadline = withinRequest(opts.deadline ?? Date.now() + this.options.deadlineMs);
+    const deadline = this.within(opts.deadline ?? Date.now() + this.options.deadlineMs);
     const key = `${method} ${template}`;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const started = Date.now();
@@ -200,6 +210,7 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
         path: fullPath,
         service: 'Neutron',
         deadline,
+        ...(this.bound === undefined ? {} : { signal: this.bound.signal }),
         onAttempt: () => this.callCount.set(key, (this.callCount.get(key) ?? 0) + 1),
         headers: { ...opts.headers, ...(creds.token === undefined ? {} : { 'X-Auth-Token': creds.token }) },
         ...(body === undefined ? {} : { body }),
@@ -213,6 +224,11 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
       if (res.status >= 400) throw neutronErrorFromResponse(res, call);
       return { status: res.status, body: res.body, call };
     }
+  }
+
+  /** The earlier of a call's own deadline and the deadline it is bound to (`withDeadline`). */
+  private within(deadline: number): number {
+    return this.bound === undefined ? deadline : Math.min(deadline, this.bound.at);
   }
 
   /** The JSON object of an answer (calls that only need the status never parse: tag PUTs answer `null`). */
@@ -251,7 +267,7 @@ export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
     const query = buildQuery(filter);
     if (query === null) return [];
     const path = `/v2.0/${collection}`;
-    const deadline = withinRequest(Date.now() + this.options.deadlineMs);
+    const deadline = this.within(Date.now() + this.options.deadlineMs);
     const out: T[] = [];
     const seen = new Set<string>();
     let next: string | undefined = query;
@@ -452,10 +468,4 @@ export function nextPageQuery(links: unknown): string | undefined {
     return q < 0 ? undefined : href.slice(q + 1);
   }
   return undefined;
-}
-
-/** The earlier of a call's own deadline and the deadline of the plugin request it serves (request-context.ts). */
-function withinRequest(deadline: number): number {
-  const request = requestDeadline();
-  return request === undefined ? deadline : Math.min(deadline, request);
 }

@@ -7,7 +7,7 @@
  *   ports, subnet pools) count separately, as kuryr's two flags do; neither → no tags.
  * - Other failures (Neutron or Keystone not up yet) are retried like kuryr does: 8 attempts, 0, 1, 3, ... 63 s apart.
  */
-import type { Logger } from '../../driver/context.ts';
+import type { Logger } from '../../observability/logger.ts';
 import { KuryrError } from '../../errors.ts';
 import type { NeutronApi } from '../api.ts';
 

@@ -9,8 +9,9 @@
  * Proxies come from `http_proxy`/`https_proxy`/`all_proxy`/`no_proxy` as python-requests reads them (proxy.ts):
  * a plain-HTTP request goes to the proxy with the absolute URL, an https one through a CONNECT tunnel.
  *
- * Every call has a deadline (an absolute time) shared by all its attempts, so a call never outlives Docker's
- * 30 s plugin timeout however many retries it would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
+ * Every call has a deadline (an absolute time) shared by all its attempts, and may have a signal (the deadline of
+ * the plugin request it serves), so a call never outlives Docker's 30 s plugin timeout however many retries it
+ * would like. Giving up is a `KuryrError` (`KURYR_ERR_NEUTRON`) that
  * names the call (service, method and path, never the query string, a header or a body).
  */
 import { readFileSync } from 'node:fs';
@@ -43,6 +44,11 @@ export interface TransportRequest {
   idempotent?: boolean;
   /** Absolute time (`Date.now()` scale) by which the call, retries included, must be over. */
   deadline: number;
+  /**
+   * Aborts the call, retries and their sleeps included (the deadline of the plugin request it serves:
+   * util/deadline.ts). An aborted call gives up as one that reached its deadline.
+   */
+  signal?: AbortSignal;
   /** Called before each attempt is sent (request counting). */
   onAttempt?: () => void;
 }
@@ -67,8 +73,8 @@ export interface TransportOptions {
   idleSocketMs?: number;
   /** Random source for jitter (tests). */
   random?: () => number;
-  /** The wait between attempts (tests record the backoff with it). */
-  sleep?: (ms: number) => Promise<void>;
+  /** The wait between attempts (tests record the backoff with it); false: ended early by `signal`. */
+  sleep?: (ms: number, signal: AbortSignal | undefined) => Promise<boolean | undefined>;
   /** Where the proxy variables are read (default `process.env`, once). */
   env?: NodeJS.ProcessEnv;
 }
@@ -145,7 +151,21 @@ export function retryAfterMs(header: string | string[] | undefined, now = Date.n
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; resolves false, early, when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /**
  * An https agent whose connections are CONNECT tunnels through an http proxy (keep-alive pooled like direct
@@ -212,7 +232,7 @@ export class HttpTransport {
   private readonly proxies: ProxyEnv;
   private readonly options: TransportOptions;
   private readonly random: () => number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal: AbortSignal | undefined) => Promise<boolean | undefined>;
 
   constructor(options: TransportOptions) {
     this.options = options;
@@ -258,7 +278,7 @@ export class HttpTransport {
     const via = proxy === undefined ? '' : ` (via proxy ${describeProxy(proxy)})`;
     for (let attempt = 1; ; attempt++) {
       const remaining = req.deadline - Date.now();
-      if (remaining <= 0) break;
+      if (remaining <= 0 || req.signal?.aborted) break;
       const timeoutMs = Math.min(this.options.timeoutMs, remaining);
       let outcome: TransportResponse | undefined;
       try {
@@ -266,6 +286,10 @@ export class HttpTransport {
         outcome = await this.attempt(req, timeoutMs, attempt, proxy);
       } catch (e) {
         lastError = e;
+        if (req.signal?.aborted) {
+          lastReason = `the request's deadline passed during attempt ${attempt}${via}`;
+          break;
+        }
         lastReason = `${reasonOf(e, timeoutMs)}${via}`;
         if (!idempotent && !neverSent(e)) {
           const note = isRetryableError(e) ? `; not retried: ${req.method} is not idempotent` : '';
@@ -300,7 +324,7 @@ export class HttpTransport {
       if (req.deadline - Date.now() < delay + Math.min(1_000, this.options.timeoutMs / 4)) {
         return giveUp('no time left before the deadline');
       }
-      await this.sleep(delay);
+      if ((await this.sleep(delay, req.signal)) === false) break;
     }
     throw new KuryrError(
       'KURYR_ERR_NEUTRON',
@@ -335,6 +359,7 @@ export class HttpTransport {
       path,
       headers,
       agent: secure ? this.httpsAgent : this.httpAgent,
+      ...(req.signal === undefined ? {} : { signal: req.signal }),
     };
     if (proxy !== undefined && secure) options.agent = this.tunnel(proxy);
     else if (proxy !== undefined) {
