@@ -79,6 +79,36 @@ export class BlockReservations {
 }
 
 /**
+ * Subnets of Docker pools (pool ID + CIDR) that DeleteNetwork deleted a moment ago: the ReleaseAddress (gateway,
+ * aux addresses) and ReleasePool libnetwork sends right after DeleteNetwork have no subnet to look up. A pool stands
+ * for one subnet at a time (network.ts refuses a second), so none is left until CreateNetwork ties one again, which
+ * forgets the entry. Kept briefly, and lost on restart (the lookups then ask Neutron).
+ */
+export class DeletedSubnets {
+  private readonly held = new Map<string, number>();
+  private readonly ttlMs: number;
+
+  constructor(ttlMs = 120_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  add(poolId: string, cidr: string, now = Date.now()): void {
+    for (const [key, expiry] of this.held) if (expiry <= now) this.held.delete(key);
+    this.held.set(`${poolId}@${cidr}`, now + this.ttlMs);
+  }
+
+  has(poolId: string, cidr: string, now = Date.now()): boolean {
+    const expiry = this.held.get(`${poolId}@${cidr}`);
+    return expiry !== undefined && expiry > now;
+  }
+
+  /** CreateNetwork ties the pool to a subnet again. */
+  forget(poolId: string, cidr: string): void {
+    this.held.delete(`${poolId}@${cidr}`);
+  }
+}
+
+/**
  * Leases on pools of ours (`<prefix>-<cidr>`), counted per pool since Docker networks of one CIDR share the pool:
  * RequestPool takes one (pending); CreateNetwork turns a pending one into a created one (then the subnet keeps
  * the pool); ReleasePool gives back a created one, or else a pending one (a network whose creation failed).
@@ -138,6 +168,7 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
   locks: KeyedLock;
   reservations: BlockReservations;
   leases: PoolLeases;
+  deletedSubnets: DeletedSubnets;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
 }
@@ -150,6 +181,7 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
     leases: new PoolLeases(),
+    deletedSubnets: new DeletedSubnets(),
     marks: new Marks(deps.tagSupport),
   };
 }

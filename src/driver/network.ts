@@ -61,6 +61,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     // The bridge driver's options on the embedded backend (embedded-options.ts), checked before anything is made.
     const bridgeOptions = rt.agent === undefined ? undefined : parseBridgeOptions(req.Options);
     const planned = await planSubnets(rt, req, options);
+    for (const p of planned) rt.deletedSubnets.forget(p.pool.id, p.cidr);
     const undo: Undo[] = [];
     try {
       const obtained = await obtainNetwork(rt, req.NetworkID, options, undo);
@@ -328,8 +329,9 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     faultPoint('delete-network:before-neutron');
     if (rt.marks.isExistingNetwork(network, dockerId)) {
       await releaseExistingNetwork(rt, network, subnets, dockerId);
-    } else {
-      await deleteOwnNetwork(rt, network);
+    } else if (await deleteOwnNetwork(rt, network)) {
+      for (const s of subnets)
+        if (s.subnetpool_id !== null) rt.deletedSubnets.add(s.subnetpool_id, normalizeCidr(s.cidr));
     }
     faultPoint('delete-network:before-pools');
     await deleteOwnPools(rt, subnets);
@@ -339,14 +341,15 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
 /**
  * Deletes a network we created. Docker has no endpoint left on it on this host, so any port of ours bound to this
  * host is a leftover (e.g. a crash). Other hosts' ports are theirs: with `capability_scope = global` every host
- * calls DeleteNetwork for the same Docker network, and the network stays until the last host's call.
+ * calls DeleteNetwork for the same Docker network, and the network stays until the last host's call. True when
+ * this call deleted the network (and so its subnets).
  */
-async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<void> {
+async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<boolean> {
   try {
     await rt.neutron.deleteNetwork(network.id);
-    return;
+    return true;
   } catch (err) {
-    if (isNotFound(err)) return;
+    if (isNotFound(err)) return false;
     if (!isConflict(err)) throw err;
   }
   const elsewhere = await removeLeftoverPorts(rt, network.id);
@@ -355,9 +358,10 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
       { network: network.id, ports: elsewhere.length },
       'other hosts still have ports on this network: it stays for them',
     );
-    return;
+    return false;
   }
   await rt.neutron.deleteNetwork(network.id).catch(ignoreNotFound);
+  return true;
 }
 
 /** Deletes the pools we created for these subnets once nothing is allocated from them. */

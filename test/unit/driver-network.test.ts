@@ -55,6 +55,21 @@ describe('networks (CreateNetwork / DeleteNetwork with the IPAM calls Docker mak
     assert.equal(c.pools[0]!.pool, '10.10.0.0/24', 'freed blocks are reused');
   });
 
+  test('a block of the default pool freed by docker network rm (DeleteNetwork, then the IPAM) serves again at once', async () => {
+    const a = await networkCreate(env.driver);
+    const [pool] = a.pools;
+    // libnetwork's order: the network driver first, then the IPAM releases the gateway and the pool.
+    await env.driver.deleteNetwork(a.id);
+    await env.driver.releaseAddress({ PoolID: pool!.poolId, Address: pool!.gateway.split('/')[0]! });
+    await env.driver.releasePool(pool!.poolId);
+    const c = await networkCreate(env.driver);
+    assert.equal(c.pools[0]!.poolId, pool!.poolId, 'the same block of the same pool');
+    const ep = await endpointJoin(env.driver, c);
+    assert.match(ep.address, /^10\.10\.0\.\d+\/24$/, 'its new subnet is found, not taken for the deleted one');
+    await endpointLeave(env.driver, ep);
+    await networkRemove(env.driver, c);
+  });
+
   test('a failed create leaves nothing behind (agent failure rolls back network, subnet and pool)', async () => {
     env.agent.failNext = new Error('bridge exploded');
     await assert.rejects(networkCreate(env.driver, { subnet: '10.22.0.0/24' }), /bridge exploded/);
