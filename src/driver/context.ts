@@ -78,13 +78,8 @@ export class BlockReservations {
   }
 }
 
-/**
- * Subnets of Docker pools (pool ID + CIDR) that DeleteNetwork deleted a moment ago: the ReleaseAddress (gateway,
- * aux addresses) and ReleasePool libnetwork sends right after DeleteNetwork have no subnet to look up. A pool stands
- * for one subnet at a time (network.ts refuses a second), so none is left until CreateNetwork ties one again, which
- * forgets the entry. Kept briefly, and lost on restart (the lookups then ask Neutron).
- */
-export class DeletedSubnets {
+/** Keys remembered for a while (each expires `ttlMs` after it was added); lost on restart. */
+export class ExpiringKeys {
   private readonly held = new Map<string, number>();
   private readonly ttlMs: number;
 
@@ -92,19 +87,18 @@ export class DeletedSubnets {
     this.ttlMs = ttlMs;
   }
 
-  add(poolId: string, cidr: string, now = Date.now()): void {
-    for (const [key, expiry] of this.held) if (expiry <= now) this.held.delete(key);
-    this.held.set(`${poolId}@${cidr}`, now + this.ttlMs);
+  add(key: string, now = Date.now()): void {
+    for (const [k, expiry] of this.held) if (expiry <= now) this.held.delete(k);
+    this.held.set(key, now + this.ttlMs);
   }
 
-  has(poolId: string, cidr: string, now = Date.now()): boolean {
-    const expiry = this.held.get(`${poolId}@${cidr}`);
+  has(key: string, now = Date.now()): boolean {
+    const expiry = this.held.get(key);
     return expiry !== undefined && expiry > now;
   }
 
-  /** CreateNetwork ties the pool to a subnet again. */
-  forget(poolId: string, cidr: string): void {
-    this.held.delete(`${poolId}@${cidr}`);
+  delete(key: string): void {
+    this.held.delete(key);
   }
 }
 
@@ -168,7 +162,17 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
   locks: KeyedLock;
   reservations: BlockReservations;
   leases: PoolLeases;
-  deletedSubnets: DeletedSubnets;
+  /**
+   * Docker pools (`<pool ID>@<CIDR>`) whose subnet DeleteNetwork has just deleted: the ReleaseAddress (gateway, aux
+   * addresses) and ReleasePool libnetwork sends right after DeleteNetwork have no subnet to look up. A pool stands
+   * for one subnet at a time (network.ts refuses a second), so none is left until CreateNetwork ties one again.
+   */
+  deletedSubnets: ExpiringKeys;
+  /**
+   * Endpoints DeleteEndpoint has ended: their port, unplugged, is no endpoint's any more although it still carries
+   * the endpoint's marks (DeleteEndpoint writes nothing to Neutron); ReleaseAddress, next, deletes or hands it back.
+   */
+  endedEndpoints: ExpiringKeys;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
 }
@@ -181,7 +185,8 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
     leases: new PoolLeases(),
-    deletedSubnets: new DeletedSubnets(),
+    deletedSubnets: new ExpiringKeys(),
+    endedEndpoints: new ExpiringKeys(),
     marks: new Marks(deps.tagSupport),
   };
 }

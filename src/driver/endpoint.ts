@@ -40,6 +40,7 @@ export interface CreateEndpointResult {
 /** `NetworkDriver.CreateEndpoint`. */
 export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput): Promise<CreateEndpointResult> {
   return rt.locks.run(lockKeys.endpoint(req.EndpointID), async () => {
+    rt.endedEndpoints.delete(req.EndpointID);
     const network = await requireNetworkOfDocker(rt, req.NetworkID);
     const iface = req.Interface ?? {};
     const addresses = [iface.Address, iface.AddressIPv6]
@@ -191,7 +192,13 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
   if (after.tags.length !== before.tags.length) await rt.neutron.replaceTags('ports', after.id, before.tags);
 }
 
-/** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
+/**
+ * `NetworkDriver.DeleteEndpoint`: unplugs the host side; nothing is written to Neutron. The endpoint is noted as
+ * ended, so that ReleaseAddress, which libnetwork sends next, deletes the port (or hands a taken-over one back)
+ * although it still carries the endpoint's marks. Updating a just unplugged port would cost a round trip, and
+ * meets the Zed linuxbridge agent's failing ebtables-nft rule delete. Should the plugin restart in between, the
+ * port stays to DeleteNetwork's leftover removal or `kuryr gc` (Docker no longer knows the endpoint).
+ */
 export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Promise<void> {
   await rt.locks.run(lockKeys.endpoint(endpointId), async () => {
     await unpublishPorts(rt, endpointId); // when Docker never revoked them
@@ -199,14 +206,7 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     if (port === undefined) return;
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
-    // Without tags the port is unbound in Neutron (the mark that no endpoint holds it any more, see
-    // `endpointHolding`); ReleaseAddress, next, deletes or hands it back (clearing its device).
-    if (!rt.marks.support.tagExt) {
-      await rt.neutron.updatePort(port.id, { 'binding:host_id': '' });
-      return;
-    }
-    // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
-    await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
+    rt.endedEndpoints.add(endpointId);
   });
 }
 

@@ -212,6 +212,7 @@ async function portAddress(
  * or has a device is held too.
  */
 export function endpointHolding(rt: DriverRuntime, port: Port): string | undefined {
+  if (hasEnded(rt, port)) return undefined;
   if (rt.marks.support.tagExt && rt.marks.isOurPort(port)) {
     return rt.marks.hasEndpoint(port) ? (rt.marks.endpointIdOfPort(port) ?? port.device_id) : undefined;
   }
@@ -220,6 +221,18 @@ export function endpointHolding(rt: DriverRuntime, port: Port): string | undefin
   }
   if (port.device_id !== '' && !port.device_owner.startsWith('network:')) return port.device_id;
   return undefined;
+}
+
+/** A port of ours whose endpoint DeleteEndpoint has ended (unplugged, its marks left for ReleaseAddress). */
+function hasEnded(rt: DriverRuntime, port: Port): boolean {
+  if (!rt.marks.isOurPort(port)) return false;
+  const endpoint = rt.marks.endpointIdOfPort(port) ?? port.device_id;
+  return endpoint !== '' && rt.endedEndpoints.has(endpoint);
+}
+
+/** Still plugged on this host: it has an endpoint that DeleteEndpoint has not ended. */
+function pluggedHere(rt: DriverRuntime, port: Port): boolean {
+  return rt.marks.hasEndpoint(port) && !hasEnded(rt, port);
 }
 
 /** Neither bound to a host nor given to a device. */
@@ -318,8 +331,8 @@ async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: st
  */
 export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
   if (rt.marks.isCreatedPort(port)) {
-    // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
-    if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);
+    // Still carrying endpoint marks and not ended means DeleteEndpoint never ran (e.g. a crash): unplug it too.
+    if (pluggedHere(rt, port)) await rt.binder.unbind(port);
     const groups = await exposedGroupsOf(rt, port);
     faultPoint('release-address:before-delete-port');
     await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
@@ -331,7 +344,7 @@ export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> 
 
 /** Returns a taken-over port to its unbound state, as kuryr-libnetwork leaves it. */
 export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
-  if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);
+  if (pluggedHere(rt, port)) await rt.binder.unbind(port);
   const groups = await exposedGroupsOf(rt, port);
   const ours = new Set(groups.map((g) => g.id));
   await rt.neutron.updatePort(port.id, {

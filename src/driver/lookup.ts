@@ -105,7 +105,7 @@ export async function subnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Sub
   if (ref.cidr !== undefined && rt.reservations.isReserved(ref.poolId, ref.cidr)) return undefined;
   // DeleteNetwork has just deleted this pool's subnet: Docker's ReleaseAddress of the gateway and aux addresses that
   // follow (libnetwork releases the IPAM after the network) have nothing to look up.
-  if (ref.cidr !== undefined && rt.deletedSubnets.has(ref.poolId, ref.cidr)) return undefined;
+  if (ref.cidr !== undefined && rt.deletedSubnets.has(`${ref.poolId}@${ref.cidr}`)) return undefined;
   return lookupSubnetOfPool(rt, ref);
 }
 

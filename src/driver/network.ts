@@ -61,7 +61,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     // The bridge driver's options on the embedded backend (embedded-options.ts), checked before anything is made.
     const bridgeOptions = rt.agent === undefined ? undefined : parseBridgeOptions(req.Options);
     const planned = await planSubnets(rt, req, options);
-    for (const p of planned) rt.deletedSubnets.forget(p.pool.id, p.cidr);
+    for (const p of planned) rt.deletedSubnets.delete(`${p.pool.id}@${p.cidr}`);
     const undo: Undo[] = [];
     try {
       const obtained = await obtainNetwork(rt, req.NetworkID, options, undo);
@@ -330,8 +330,9 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     if (rt.marks.isExistingNetwork(network, dockerId)) {
       await releaseExistingNetwork(rt, network, subnets, dockerId);
     } else if (await deleteOwnNetwork(rt, network)) {
-      for (const s of subnets)
-        if (s.subnetpool_id !== null) rt.deletedSubnets.add(s.subnetpool_id, normalizeCidr(s.cidr));
+      for (const s of subnets) {
+        if (s.subnetpool_id !== null) rt.deletedSubnets.add(`${s.subnetpool_id}@${normalizeCidr(s.cidr)}`);
+      }
     }
     faultPoint('delete-network:before-pools');
     await deleteOwnPools(rt, subnets);

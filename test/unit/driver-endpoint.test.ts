@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { KuryrError } from '../../src/errors.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
-import { dockerId, makeDriver } from '../helpers/fakes.ts';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { dockerId, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
@@ -224,3 +226,65 @@ describe('endpoints (RequestAddress, CreateEndpoint, Join, DeleteEndpoint, Relea
     assert.equal((await env.neutron.listSecurityGroups({ name: `${port!.id}-exposed_ports` })).length, 0);
   });
 });
+
+for (const mode of ['tags', 'no tags'] as const) {
+  describe(`DeleteEndpoint writes nothing to Neutron; ReleaseAddress then removes the port (${mode})`, () => {
+    const tagSupport = mode === 'tags' ? undefined : { tag: false, tagExt: false };
+    let env: Env;
+    beforeEach(async () => {
+      env = await makeDriver({}, tagSupport === undefined ? {} : { tagSupport });
+    });
+    afterEach(() => {
+      assert.deepEqual(env.violations(), []);
+      env.close();
+    });
+
+    const portOf = async (address: string) => {
+      const [port] = await env.neutron.listPorts({ fixed_ips: [`ip_address=${address.split('/')[0]}`] });
+      assert.ok(port, `a port holds ${address}`);
+      return port;
+    };
+    const release = (driver: KuryrDriver, ep: { network: { pools: { poolId: string }[] }; address: string }) =>
+      driver.releaseAddress({ PoolID: ep.network.pools[0]!.poolId, Address: ep.address.split('/')[0]! });
+
+    test('the port is unplugged once, left as it was until ReleaseAddress deletes it', async () => {
+      const net = await networkCreate(env.driver, { subnet: '10.49.0.0/24' });
+      const ep = await endpointJoin(env.driver, net);
+      const before = await portOf(ep.address);
+      await env.driver.deleteEndpoint(ep.id);
+      const after = await portOf(ep.address);
+      assert.equal(after.revision_number, before.revision_number, 'no update of the just unplugged port');
+      assert.equal(env.binder.bound.has(before.id), false, 'unplugged');
+      await release(env.driver, ep);
+      assert.deepEqual(
+        await env.neutron.listPorts({ network_id: before.network_id, device_owner: 'compute:kuryr' }),
+        [],
+      );
+      assert.deepEqual(
+        env.binder.calls.filter((c) => c === `unbind ${before.id}`),
+        [`unbind ${before.id}`],
+        'unplugged once',
+      );
+      await networkRemove(env.driver, net);
+    });
+
+    test('a restart between DeleteEndpoint and ReleaseAddress leaves the port to DeleteNetwork', async () => {
+      const net = await networkCreate(env.driver, { subnet: '10.50.0.0/24' });
+      const ep = await endpointJoin(env.driver, net);
+      const port = await portOf(ep.address);
+      await env.driver.deleteEndpoint(ep.id);
+      const restarted = new KuryrDriver({
+        neutron: env.neutron,
+        binder: env.binder,
+        ...(tagSupport === undefined ? { agent: env.agent } : { tagSupport }),
+        settings: TEST_SETTINGS,
+        log: silentLogger(),
+      });
+      await release(restarted, ep);
+      assert.equal((await portOf(ep.address)).id, port.id, 'still marked as the endpoint’s: left alone');
+      await restarted.deleteNetwork(net.id);
+      assert.deepEqual(await env.neutron.listPorts({ device_owner: 'compute:kuryr' }), []);
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+    });
+  });
+}
