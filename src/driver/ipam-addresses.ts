@@ -207,9 +207,9 @@ async function portAddress(
 
 /**
  * The Docker endpoint (or device) a port is held by, or undefined when no endpoint holds it. With tags an
- * endpoint holds a port while the port carries its ID tags (DeleteEndpoint removes them); without tags while it
- * is bound to a host with a device (DeleteEndpoint unbinds it in Neutron). A port of someone else that is bound
- * or has a device is held too.
+ * endpoint holds a port while the port carries its ID tags, without tags while it is bound to a host with a
+ * device; either way until DeleteEndpoint ends the endpoint (`rt.endedEndpoints`). A port of someone else that
+ * is bound or has a device is held too.
  */
 export function endpointHolding(rt: DriverRuntime, port: Port): string | undefined {
   if (hasEnded(rt, port)) return undefined;
