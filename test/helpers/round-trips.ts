@@ -84,6 +84,51 @@ export async function lifecycleCalls(
   return phases;
 }
 
+const CREATE_TAGGED: Counts = {
+  listSubnetPools: 1,
+  createSubnetPool: 1,
+  listNetworks: 1,
+  createNetwork: 1,
+  replaceTags: 2,
+  createSubnets: 1,
+};
+const CREATE_TAGLESS: Counts = {
+  listSubnetPools: 1,
+  createSubnetPool: 1,
+  listNetworks: 1,
+  createNetwork: 1,
+  createSubnets: 1,
+};
+/** The embedded backend's overlap checks (embedded-subnets.ts): the subnets in the store, twice. */
+const EMBEDDED_CHECKS: Counts = { listSubnets: 2 };
+const RUN_TAGGED: Counts = { createPort: 1, updatePort: 1, replaceTags: 1, listPorts: 1 };
+const RUN_TAGLESS: Counts = { createPort: 1, updatePort: 1, listPorts: 1 };
+/** DeleteEndpoint writes nothing; ReleaseAddress deletes the port. */
+const RM: Counts = { deletePort: 1 };
+/** DeleteNetwork; the IPAM's ReleaseAddress (gateway) and ReleasePool then know the pool is gone: no call. */
+const NETWORK_RM: Counts = { listSubnets: 1, deleteNetwork: 1, deleteSubnetPool: 1 };
+
+function plus(a: Counts, b: Counts): Counts {
+  const out: Counts = { ...a };
+  for (const [k, v] of Object.entries(b) as [keyof Counts, number][]) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** The calls each phase makes, per method: with tags or without, with the embedded backend's agent or not. */
+export function expectedLifecycle(tags: boolean, agent: boolean): Record<string, Counts> {
+  const create = tags ? CREATE_TAGGED : CREATE_TAGLESS;
+  const run = tags ? RUN_TAGGED : RUN_TAGLESS;
+
+  return {
+    'network create': agent ? plus(create, EMBEDDED_CHECKS) : create,
+    'docker run 1': run,
+    'docker run 2': run,
+    'docker rm 1': RM,
+    'docker rm 2': RM,
+    'network rm': NETWORK_RM,
+  };
+}
+
 /** One line per phase, for diagnostics. */
 export function describePhases(phases: readonly Phase[]): string {
   const total = phases.reduce((n, p) => n + p.total, 0);

@@ -10,7 +10,7 @@ import { countingNeutron } from '../../src/neutron/counting.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { FakeAgent, FakeBinder, TEST_SETTINGS } from '../helpers/fakes.ts';
-import { type Counts, describePhases, lifecycleCalls } from '../helpers/round-trips.ts';
+import { type Counts, describePhases, expectedLifecycle, lifecycleCalls } from '../helpers/round-trips.ts';
 import { taglessNeutron } from '../helpers/tagless-neutron.ts';
 
 async function measure(tagSupport: TagSupport | undefined, agent: boolean) {
@@ -47,50 +47,6 @@ function expectPhases(
   );
 }
 
-const CREATE_TAGGED: Counts = {
-  listSubnetPools: 1,
-  createSubnetPool: 1,
-  listNetworks: 1,
-  createNetwork: 1,
-  replaceTags: 2,
-  createSubnets: 1,
-};
-const CREATE_TAGLESS: Counts = {
-  listSubnetPools: 1,
-  createSubnetPool: 1,
-  listNetworks: 1,
-  createNetwork: 1,
-  createSubnets: 1,
-};
-/** The embedded backend's overlap checks (embedded-subnets.ts): the subnets in the store, twice. */
-const EMBEDDED_CHECKS: Counts = { listSubnets: 2 };
-const RUN_TAGGED: Counts = { createPort: 1, updatePort: 1, replaceTags: 1, listPorts: 1 };
-const RUN_TAGLESS: Counts = { createPort: 1, updatePort: 1, listPorts: 1 };
-/** DeleteEndpoint writes nothing; ReleaseAddress deletes the port. */
-const RM: Counts = { deletePort: 1 };
-/** DeleteNetwork; the IPAM's ReleaseAddress (gateway) and ReleasePool then know the pool is gone: no call. */
-const NETWORK_RM: Counts = { listSubnets: 1, deleteNetwork: 1, deleteSubnetPool: 1 };
-
-function plus(a: Counts, b: Counts): Counts {
-  const out: Counts = { ...a };
-  for (const [k, v] of Object.entries(b) as [keyof Counts, number][]) out[k] = (out[k] ?? 0) + v;
-  return out;
-}
-
-function expected(tags: boolean, agent: boolean): Record<string, Counts> {
-  const create = tags ? CREATE_TAGGED : CREATE_TAGLESS;
-  const run = tags ? RUN_TAGGED : RUN_TAGLESS;
-
-  return {
-    'network create': agent ? plus(create, EMBEDDED_CHECKS) : create,
-    'docker run 1': run,
-    'docker run 2': run,
-    'docker rm 1': RM,
-    'docker rm 2': RM,
-    'network rm': NETWORK_RM,
-  };
-}
-
 const CASES: { name: string; tagSupport: TagSupport | undefined; agent: boolean; total: number }[] = [
   { name: 'tags, embedded backend (the plugin is the agent)', tagSupport: undefined, agent: true, total: 22 },
   { name: 'tags, neutron backend (no agent)', tagSupport: undefined, agent: false, total: 20 },
@@ -102,6 +58,6 @@ for (const c of CASES) {
   test(`one network, two containers and teardown: exact Neutron calls per phase (${c.name})`, async (t) => {
     const phases = await measure(c.tagSupport, c.agent);
     t.diagnostic(describePhases(phases));
-    expectPhases(phases, expected(c.tagSupport === undefined, c.agent), c.total);
+    expectPhases(phases, expectedLifecycle(c.tagSupport === undefined, c.agent), c.total);
   });
 }
