@@ -20,7 +20,7 @@ import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { bindOptions } from './embedded-options.ts';
 import { mtuOf } from './network.ts';
 import { unpublishPorts } from './published-ports.ts';
-import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
+import { DEVICE_OWNER } from './tags.ts';
 
 export interface CreateEndpointInput {
   NetworkID: string;
@@ -75,10 +75,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         ...(mac === undefined ? {} : { mac_address: mac }),
         fixed_ips: addresses.map((ip_address) => ({ ip_address })),
       });
-      const tags = endpointTags(rt, req.EndpointID, true);
-      if (tags.length > 0) {
-        port = { ...port, tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, tags)) };
-      }
+      port = await rt.marks.markEndpointPort(rt.neutron, port, req.EndpointID, true);
       if (exposed.length > 0) {
         const made = port;
         try {
@@ -130,15 +127,6 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
   });
 }
 
-/**
- * The tags a port gets for an endpoint: `compute:kuryr` when kuryr made the port, and the endpoint's IDs. None
- * when ports take no tags: the name and device ID say as much (marks.ts).
- */
-function endpointTags(rt: DriverRuntime, endpointId: string, created: boolean): string[] {
-  if (!rt.marks.support.tagExt) return [];
-  return [...(created ? [PORT_CREATED_TAG] : []), ...idTags(endpointId)];
-}
-
 /** One PUT with every change the port needs (host, owner, device, MAC, admin state), then the endpoint tags. */
 async function claimPort(
   rt: DriverRuntime,
@@ -158,14 +146,11 @@ async function claimPort(
   if (port.device_id !== endpointId) update.device_id = endpointId;
   if (mac !== undefined && port.mac_address.toLowerCase() !== mac) update.mac_address = mac;
   if (!port.admin_state_up) update.admin_state_up = true;
-  // Without tags the port our IPAM made is named after the endpoint, as the original names it.
-  if (!rt.marks.support.tagExt && port.name === UNBOUND_PORT_NAME) update.name = endpointPortName(endpointId);
+  Object.assign(update, rt.marks.claimChanges(port, endpointId));
   const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
   faultPoint('create-endpoint:before-tags');
-  // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint tags, in one update.
-  const tags = withTags(updated.tags, endpointTags(rt, endpointId, isUntaggedLeftover(port)));
-  if (tags.length === updated.tags.length) return updated;
-  return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
+  // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint's, in one update.
+  return rt.marks.markEndpointPort(rt.neutron, updated, endpointId, isUntaggedLeftover(port));
 }
 
 /** The port's exposed-ports group: found again (a retried request) or created. */

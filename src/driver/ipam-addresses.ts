@@ -18,7 +18,7 @@ import { isDockerId } from '../util/ids.ts';
 import type { DriverRuntime } from './context.ts';
 import { subnetOfPool } from './lookup.ts';
 import { decodePoolId, type PoolRef } from './pool-id.ts';
-import { DEVICE_OWNER, isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
+import { isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
 export const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
@@ -213,12 +213,7 @@ async function portAddress(
  */
 export function endpointHolding(rt: DriverRuntime, port: Port): string | undefined {
   if (hasEnded(rt, port)) return undefined;
-  if (rt.marks.support.tagExt && rt.marks.isOurPort(port)) {
-    return rt.marks.hasEndpoint(port) ? (rt.marks.endpointIdOfPort(port) ?? port.device_id) : undefined;
-  }
-  if (rt.marks.isOurPort(port)) {
-    return port.device_id !== '' && port['binding:host_id'] !== '' ? port.device_id : undefined;
-  }
+  if (rt.marks.isOurPort(port)) return rt.marks.holderOfOurPort(port);
   if (port.device_id !== '' && !port.device_owner.startsWith('network:')) return port.device_id;
   return undefined;
 }
@@ -252,17 +247,9 @@ function addressIn(port: Port, subnet: Subnet): string {
   return normalizeIp(ip.ip_address);
 }
 
-/**
- * Marks a pre-existing port as taken over, to be handed back by ReleaseAddress: the `kuryr.port.existing` tag, or
- * without tags on ports our `device_owner` (CreateEndpoint would set it anyway).
- */
-async function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
-  if (rt.marks.support.tagExt) {
-    if (!port.tags.includes(PORT_EXISTING_TAG))
-      await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_EXISTING_TAG]));
-  } else if (port.device_owner !== DEVICE_OWNER) {
-    await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER });
-  }
+/** Marks a pre-existing port as taken over, to be handed back by ReleaseAddress (marks.ts). */
+function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
+  return rt.marks.markTakenOver(rt.neutron, port);
 }
 
 /** A pre-created port nobody uses: not ours, not network-owned, not bound to a host or device. */

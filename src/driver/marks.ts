@@ -353,11 +353,20 @@ export class Marks {
       await api.removeTag('subnetpools', pool.id, POOL_EXISTING_TAG).catch(ignoreNotFound);
   }
 
-  /** The list filter, and the check of each answer, that find our pool `name` made for subnet `subnetId`. */
-  poolOfSubnetQuery(name: string, subnetId: string): { filter: ListFilter; matches: (pool: SubnetPool) => boolean } {
-    if (this.support.tagExt) return { filter: { name, tags: [subnetId] }, matches: () => true };
+  /**
+   * The list filter, and the check of each answer, that find our pool `name` made for subnet `subnetId` (`params`:
+   * what an error names).
+   */
+  poolOfSubnetQuery(
+    name: string,
+    subnetId: string,
+  ): { filter: ListFilter; matches: (pool: SubnetPool) => boolean; params: ListFilter } {
+    if (this.support.tagExt) {
+      const filter = { name, tags: [subnetId] };
+      return { filter, matches: () => true, params: filter };
+    }
     const description = poolOfSubnetDescription(subnetId);
-    return { filter: { name }, matches: (pool) => pool.description === description };
+    return { filter: { name }, matches: (pool) => pool.description === description, params: { name, description } };
   }
 
   /** What a pool we create for subnet `subnetId` carries from the start (without tags: its description). */
