@@ -74,6 +74,7 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         'binding:host_id': rt.settings.hostId,
         ...(mac === undefined ? {} : { mac_address: mac }),
         fixed_ips: addresses.map((ip_address) => ({ ip_address })),
+        ...rt.marks.endpointPortFields(req.EndpointID),
       });
       port = await rt.marks.markEndpointPort(rt.neutron, port, req.EndpointID, true);
       if (exposed.length > 0) {

@@ -13,7 +13,7 @@
 import { fail } from '../errors.ts';
 import type { ListFilter, NeutronApi } from '../neutron/api.ts';
 import { ignoreNotFound, isNotFound } from '../neutron/errors.ts';
-import type { Network, Port, PortUpdate, Subnet, SubnetPool, SubnetPoolCreate } from '../neutron/types.ts';
+import type { Network, Port, PortCreate, PortUpdate, Subnet, SubnetPool, SubnetPoolCreate } from '../neutron/types.ts';
 import { DOCKER_ID_PATTERN, isDockerId, isUuid } from '../util/ids.ts';
 import { dockerIdInDescription } from './network-description.ts';
 import {
@@ -43,6 +43,8 @@ export interface TagSupport {
   tag: boolean;
   /** Subnets, ports and subnet pools take tags (`standard-attr-tag` or the legacy `tag-ext`). */
   tagExt: boolean;
+  /** A port POST may carry `tags` (`tag-ports-during-bulk-creation`): no tags call after creating a port. */
+  portTagsOnCreate?: boolean;
 }
 
 export const FULL_TAG_SUPPORT: TagSupport = { tag: true, tagExt: true };
@@ -315,6 +317,16 @@ export class Marks {
    */
   claimChanges(port: Port, endpointId: string): PortUpdate {
     return !this.support.tagExt && port.name === UNBOUND_PORT_NAME ? { name: endpointPortName(endpointId) } : {};
+  }
+
+  /**
+   * What a port CreateEndpoint makes for the endpoint carries from the start: its marks, when Neutron takes tags in
+   * a port POST (then `markEndpointPort` has nothing left to write).
+   */
+  endpointPortFields(endpointId: string): Pick<PortCreate, 'tags'> {
+    return this.support.tagExt && this.support.portTagsOnCreate === true
+      ? { tags: [PORT_CREATED_TAG, ...idTags(endpointId)] }
+      : {};
   }
 
   /**

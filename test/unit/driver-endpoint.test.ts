@@ -3,8 +3,11 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { KuryrError } from '../../src/errors.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
+import type { NeutronApi } from '../../src/neutron/api.ts';
+import { countingNeutron } from '../../src/neutron/counting.ts';
+import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { dockerId, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
+import { dockerId, FakeBinder, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
@@ -288,3 +291,52 @@ for (const mode of ['tags', 'no tags'] as const) {
     });
   });
 }
+
+describe('a port CreateEndpoint makes carries its tags from the start where Neutron takes them in the POST', () => {
+  /** The store with `tag-ports-during-bulk-creation`: a port POST carrying `tags` stores them (one call outside). */
+  const withPortTagsOnCreate = (store: NeutronApi): NeutronApi => {
+    const api = Object.create(store) as NeutronApi;
+    api.createPort = async (body) => {
+      const { tags, ...rest } = body;
+      const port = await store.createPort(rest);
+      return tags === undefined ? port : { ...port, tags: await store.replaceTags('ports', port.id, tags) };
+    };
+    return api;
+  };
+
+  for (const portTagsOnCreate of [true, false]) {
+    test(`Docker's own IPAM addresses: ${portTagsOnCreate ? 'no tags call after the POST' : 'the tags call after the POST'}`, async () => {
+      const store = openEmbeddedNeutron({ path: ':memory:' });
+      const neutron = countingNeutron(withPortTagsOnCreate(store));
+      const driver = new KuryrDriver({
+        neutron,
+        binder: new FakeBinder(),
+        settings: TEST_SETTINGS,
+        log: silentLogger(),
+        tagSupport: { tag: true, tagExt: true, portTagsOnCreate },
+      });
+      try {
+        const net = await networkCreate(driver, { subnet: '10.51.0.0/24' });
+        const endpointId = dockerId();
+        const before = neutron.callCounts();
+        await driver.createEndpoint({
+          NetworkID: net.id,
+          EndpointID: endpointId,
+          Interface: { Address: '10.51.0.9/24', MacAddress: '02:42:0a:33:00:09' },
+        });
+        const after = neutron.callCounts();
+        assert.equal((after.createPort ?? 0) - (before.createPort ?? 0), 1);
+        assert.equal((after.replaceTags ?? 0) - (before.replaceTags ?? 0), portTagsOnCreate ? 0 : 1);
+        const [port] = await store.listPorts({ device_id: endpointId });
+        assert.deepEqual([...port!.tags].sort(), [
+          'compute:kuryr',
+          `kuryr.net.uuid.lh:${endpointId.slice(0, 32)}`,
+          `kuryr.net.uuid.uh:${endpointId.slice(32)}`,
+        ]);
+        assert.equal((await driver.join(endpointId)).Gateway, '10.51.0.1', 'found by its tags');
+      } finally {
+        store.close();
+      }
+    });
+  }
+});
