@@ -260,8 +260,11 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     const shared = cached === undefined || rt.marks.isExistingNetwork(cached, dockerId);
     const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
-    // Asked of Neutron: the cache knows what this process made, not every subnet the network may hold.
-    const subnets = await rt.neutron.fresh.listSubnets({ network_id: network.id });
+    // A network of ours: its subnets are those its `subnets` names (immutable pool and CIDR, usually all kept by
+    // the cache). A pre-existing network's are asked of Neutron: the operator's may have changed since.
+    const subnets = rt.marks.isExistingNetwork(network, dockerId)
+      ? await rt.neutron.fresh.listSubnets({ network_id: network.id })
+      : await rt.neutron.listSubnets({ id: network.subnets });
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id, bridgeOf(network));
     faultPoint('delete-network:before-neutron');

@@ -105,8 +105,11 @@ const RUN_TAGGED: Counts = { createPort: 1, updatePort: 1, replaceTags: 1, listP
 const RUN_TAGLESS: Counts = { createPort: 1, updatePort: 1, listPorts: 1 };
 /** DeleteEndpoint writes nothing; ReleaseAddress deletes the port. */
 const RM: Counts = { deletePort: 1 };
-/** DeleteNetwork; the IPAM's ReleaseAddress (gateway) and ReleasePool then know the pool is gone: no call. */
-const NETWORK_RM: Counts = { listSubnets: 1, deleteNetwork: 1, deleteSubnetPool: 1 };
+/**
+ * DeleteNetwork: the network and its pool (its subnets are known: no lookup); the IPAM's ReleaseAddress (gateway)
+ * and ReleasePool then know the pool is gone: no call.
+ */
+const NETWORK_RM: Counts = { deleteNetwork: 1, deleteSubnetPool: 1 };
 
 function plus(a: Counts, b: Counts): Counts {
   const out: Counts = { ...a };
