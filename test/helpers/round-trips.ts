@@ -27,13 +27,6 @@ function delta(before: Counts, after: Counts): Counts {
   return out;
 }
 
-/** `docker run`: up to Join, then the EndpointOperInfo dockerd asks for. */
-async function dockerRun(driver: KuryrDriver, net: DockerNetwork): Promise<DockerEndpoint> {
-  const ep = await endpointJoin(driver, net);
-  await driver.endpointOperInfo(ep.id);
-  return ep;
-}
-
 /** `docker rm -f`: Revoke, DeleteEndpoint, ReleaseAddress (Leave never reaches the driver). */
 async function dockerRm(driver: KuryrDriver, ep: DockerEndpoint): Promise<void> {
   await driver.revokeExternalConnectivity(ep.id);
@@ -71,16 +64,22 @@ export async function lifecycleCalls(
   };
   const net = await networkCreate(driver, { subnet, gateway });
   mark('network create');
-  const a = await dockerRun(driver, net);
-  mark('docker run 1');
-  const b = await dockerRun(driver, net);
-  mark('docker run 2');
+  const endpoints: DockerEndpoint[] = [];
+  for (const n of [1, 2]) {
+    // `docker run`: RequestAddress, CreateEndpoint and Join, then the EndpointOperInfo dockerd asks for.
+    const ep = await endpointJoin(driver, net);
+    mark(`endpoint create/join ${n}`);
+    await driver.endpointOperInfo(ep.id);
+    mark(`endpoint info ${n}`);
+    endpoints.push(ep);
+  }
+  const [a, b] = endpoints as [DockerEndpoint, DockerEndpoint];
   await dockerRm(driver, a);
-  mark('docker rm 1');
+  mark('leave/delete 1');
   await dockerRm(driver, b);
-  mark('docker rm 2');
+  mark('leave/delete 2');
   await dockerNetworkRm(driver, net);
-  mark('network rm');
+  mark('network delete');
   return phases;
 }
 
@@ -101,8 +100,11 @@ const CREATE_TAGLESS: Counts = {
 };
 /** The embedded backend's overlap checks (embedded-subnets.ts): the subnets in the store, twice. */
 const EMBEDDED_CHECKS: Counts = { listSubnets: 2 };
-const RUN_TAGGED: Counts = { createPort: 1, updatePort: 1, replaceTags: 1, listPorts: 1 };
-const RUN_TAGLESS: Counts = { createPort: 1, updatePort: 1, listPorts: 1 };
+/** RequestAddress makes the port, CreateEndpoint binds it (and tags it); Join asks the cache only. */
+const RUN_TAGGED: Counts = { createPort: 1, updatePort: 1, replaceTags: 1 };
+const RUN_TAGLESS: Counts = { createPort: 1, updatePort: 1 };
+/** EndpointOperInfo always asks Neutron: the port's status changes as the agent wires it. */
+const INFO: Counts = { listPorts: 1 };
 /** DeleteEndpoint writes nothing; ReleaseAddress deletes the port. */
 const RM: Counts = { deletePort: 1 };
 /**
@@ -124,11 +126,13 @@ export function expectedLifecycle(tags: boolean, agent: boolean): Record<string,
 
   return {
     'network create': agent ? plus(create, EMBEDDED_CHECKS) : create,
-    'docker run 1': run,
-    'docker run 2': run,
-    'docker rm 1': RM,
-    'docker rm 2': RM,
-    'network rm': NETWORK_RM,
+    'endpoint create/join 1': run,
+    'endpoint info 1': INFO,
+    'endpoint create/join 2': run,
+    'endpoint info 2': INFO,
+    'leave/delete 1': RM,
+    'leave/delete 2': RM,
+    'network delete': NETWORK_RM,
   };
 }
 
