@@ -1,6 +1,6 @@
 /**
- * How the driver recognises its Neutron resources again: by tags (kuryr-libnetwork's normal mode), or, on a
- * Neutron without the tag extensions, by names, device IDs and descriptions, as kuryr-libnetwork does. kuryr's two
+ * How the driver marks its Neutron resources and recognises them again: by tags (kuryr-libnetwork's normal mode),
+ * or, on a Neutron without the tag extensions, by names, device IDs and descriptions, as kuryr-libnetwork does. kuryr's two
  * flags are kept apart: `tag` (networks take tags) decides how Docker networks are found, `tagExt` (subnets,
  * ports and subnet pools take tags) how endpoints' ports are found and how the IPAM marks what it made or took.
  *
@@ -9,6 +9,9 @@
  * description are recorded in its description and given back by DeleteNetwork instead of deleting it), ports
  * the IPAM created are deleted, taken-over ports are handed back, and an endpoint's port is found by its
  * `device_id` so that a taken-over port keeps its operator's name.
+ *
+ * This is the one place that knows which mode is active: the rest of the driver asks `Marks` to find, mark,
+ * release and tie (a pool to a subnet), never which mode it runs in.
  */
 import { fail } from '../errors.ts';
 import type { ListFilter, NeutronApi } from '../neutron/api.ts';
@@ -168,7 +171,10 @@ export class Marks {
     return port.device_id !== '' && this.isOurPort(port) ? port.device_id : undefined;
   }
 
-  /** True while the port still belongs to an endpoint (DeleteEndpoint has not run): its host side may exist. */
+  /**
+   * True while the port carries an endpoint's marks: its host side may exist, unless DeleteEndpoint has ended the
+   * endpoint (the driver's `endedEndpoints`; DeleteEndpoint leaves the marks to ReleaseAddress, which deletes the port).
+   */
   hasEndpoint(port: Port): boolean {
     return this.support.tagExt ? port.tags.some(isIdTag) : port.device_id !== '';
   }
