@@ -1,7 +1,7 @@
 /**
  * How the driver marks its Neutron resources and recognises them again: by tags (kuryr-libnetwork's normal mode),
- * or, on a Neutron without the tag extensions, by names, device IDs and descriptions, as kuryr-libnetwork does. kuryr's two
- * flags are kept apart: `tag` (networks take tags) decides how Docker networks are found, `tagExt` (subnets,
+ * or, on a Neutron without the tag extensions, by names, device IDs and descriptions, as kuryr-libnetwork does.
+ * kuryr's two flags are kept apart: `tag` (networks take tags) decides how Docker networks are found, `tagExt` (subnets,
  * ports and subnet pools take tags) how endpoints' ports are found and how the IPAM marks what it made or took.
  *
  * Without tags the original names networks and ports after Docker IDs; so do we, so that both read each other's
@@ -172,8 +172,9 @@ export class Marks {
   }
 
   /**
-   * True while the port carries an endpoint's marks: its host side may exist, unless DeleteEndpoint has ended the
-   * endpoint (the driver's `endedEndpoints`; DeleteEndpoint leaves the marks to ReleaseAddress, which deletes the port).
+   * True while the port carries an endpoint's marks: its host side may exist, unless DeleteEndpoint has ended
+   * the endpoint (the driver's `endedEndpoints`: DeleteEndpoint leaves the marks to ReleaseAddress, which deletes
+   * the port).
    */
   hasEndpoint(port: Port): boolean {
     return this.support.tagExt ? port.tags.some(isIdTag) : port.device_id !== '';
