@@ -163,9 +163,10 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
   reservations: BlockReservations;
   leases: PoolLeases;
   /**
-   * Docker pools (`<pool ID>@<CIDR>`) whose subnet DeleteNetwork has just deleted: the ReleaseAddress (gateway, aux
-   * addresses) and ReleasePool libnetwork sends right after DeleteNetwork have no subnet to look up. A pool stands
-   * for one subnet at a time (network.ts refuses a second), so none is left until CreateNetwork ties one again.
+   * Docker pools (`<pool ID>@<CIDR>`) whose subnet DeleteNetwork has just deleted: a ReleaseAddress (gateway, aux
+   * addresses) or ReleasePool that comes after DeleteNetwork (engines since 20.10 release the IPAM first; a
+   * rollback or another engine may not) has no subnet to look up. A pool stands for one subnet at a time
+   * (network.ts refuses a second), so none is left until CreateNetwork ties one again.
    */
   deletedSubnets: ExpiringKeys;
   /**

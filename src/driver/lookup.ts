@@ -93,8 +93,7 @@ export async function poolByName(
 export async function subnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
   // A block or pool RequestPool has just handed out: CreateNetwork has not made its subnet yet.
   if (ref.cidr !== undefined && rt.reservations.isReserved(ref.poolId, ref.cidr)) return undefined;
-  // DeleteNetwork has just deleted this pool's subnet: Docker's ReleaseAddress of the gateway and aux addresses that
-  // follow (libnetwork releases the IPAM after the network) have nothing to look up.
+  // DeleteNetwork has just deleted this pool's subnet: a release after it has nothing to look up (context.ts).
   if (ref.cidr !== undefined && rt.deletedSubnets.has(`${ref.poolId}@${ref.cidr}`)) return undefined;
   return lookupSubnetOfPool(rt, ref);
 }

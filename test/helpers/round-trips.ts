@@ -2,8 +2,8 @@
  * The Neutron calls of one network, two containers and their teardown, per phase and per `NeutronApi` method, in
  * the order dockerd (libnetwork) calls the plugin: `docker network create`, two `docker run` (RequestAddress,
  * CreateEndpoint, Join, EndpointOperInfo), two `docker rm -f` (Revoke, Leave, DeleteEndpoint, ReleaseAddress) and
- * `docker network rm` (DeleteNetwork first, then the IPAM's ReleaseAddress of the gateway and ReleasePool, as
- * libnetwork's `network.delete` does).
+ * `docker network rm` (the IPAM's ReleaseAddress of the gateway and ReleasePool, then DeleteNetwork, as engines
+ * 20.10 and later do).
  */
 import type { KuryrDriver } from '../../src/driver/driver.ts';
 import type { CountingNeutronApi, NeutronMethod } from '../../src/neutron/counting.ts';
@@ -37,13 +37,13 @@ async function dockerRm(driver: KuryrDriver, ep: DockerEndpoint): Promise<void> 
   }
 }
 
-/** `docker network rm`: the network driver first, then the IPAM (gateway, pool). */
+/** `docker network rm` (engines 20.10 and later): the IPAM first (gateway, pool), then the network driver. */
 async function dockerNetworkRm(driver: KuryrDriver, net: DockerNetwork): Promise<void> {
-  await driver.deleteNetwork(net.id);
   for (const p of net.pools) {
     await driver.releaseAddress({ PoolID: p.poolId, Address: p.gateway.split('/')[0]! });
     await driver.releasePool(p.poolId);
   }
+  await driver.deleteNetwork(net.id);
 }
 
 /** Runs the lifecycle on `driver` (whose Neutron API is `neutron`) and returns the calls of each phase. */
