@@ -78,7 +78,7 @@ export async function detectTagSupport(
 ): Promise<TagSupport> {
   if (config.backend === 'embedded') return FULL_TAG_SUPPORT;
   const features = await detectNeutronFeatures(neutron, { log, ...(attempts === undefined ? {} : { attempts }) });
-  const support = { tag: features.tag, tagExt: features.tagExt };
+  const support = { tag: features.tag, tagExt: features.tagExt, portTagsOnCreate: features.portTagsOnCreate };
   log.info(
     { tagMode: features.tagMode, ...support, extensions: features.extensions.size },
     'Neutron features detected',

@@ -72,6 +72,30 @@ export class BlockReservations {
   }
 }
 
+/** Keys remembered for a while (each expires `ttlMs` after it was added); lost on restart. */
+export class ExpiringKeys {
+  private readonly held = new Map<string, number>();
+  private readonly ttlMs: number;
+
+  constructor(ttlMs = 120_000) {
+    this.ttlMs = ttlMs;
+  }
+
+  add(key: string, now = Date.now()): void {
+    for (const [k, expiry] of this.held) if (expiry <= now) this.held.delete(k);
+    this.held.set(key, now + this.ttlMs);
+  }
+
+  has(key: string, now = Date.now()): boolean {
+    const expiry = this.held.get(key);
+    return expiry !== undefined && expiry > now;
+  }
+
+  delete(key: string): void {
+    this.held.delete(key);
+  }
+}
+
 /**
  * Leases on pools of ours (`<prefix>-<cidr>`), counted per pool since Docker networks of one CIDR share the pool:
  * RequestPool takes one (pending); CreateNetwork turns a pending one into a created one (then the subnet keeps
@@ -132,6 +156,18 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
   locks: KeyedLock;
   reservations: BlockReservations;
   leases: PoolLeases;
+  /**
+   * Docker pools (`<pool ID>@<CIDR>`) whose subnet DeleteNetwork has just deleted: a ReleaseAddress (gateway, aux
+   * addresses) or ReleasePool that comes after DeleteNetwork (engines since 20.10 release the IPAM first; a
+   * rollback or another engine may not) has no subnet to look up. A pool stands for one subnet at a time
+   * (network.ts refuses a second), so none is left until CreateNetwork ties one again.
+   */
+  deletedSubnets: ExpiringKeys;
+  /**
+   * Endpoints DeleteEndpoint has ended: their port, unplugged, is no endpoint's any more although it still carries
+   * the endpoint's marks (DeleteEndpoint writes nothing to Neutron); ReleaseAddress, next, deletes or hands it back.
+   */
+  endedEndpoints: ExpiringKeys;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
   /**
@@ -149,6 +185,8 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
     locks: new KeyedLock(),
     reservations: new BlockReservations(),
     leases: new PoolLeases(),
+    deletedSubnets: new ExpiringKeys(),
+    endedEndpoints: new ExpiringKeys(),
     marks: new Marks(deps.tagSupport),
   };
 }

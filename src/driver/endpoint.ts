@@ -19,7 +19,7 @@ import { endpointPortName, isUntaggedLeftover } from './marks.ts';
 import { bindOptions } from './embedded-options.ts';
 import { mtuOf } from './network.ts';
 import { unpublishPorts } from './published-ports.ts';
-import { DEVICE_OWNER, idTags, PORT_CREATED_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
+import { DEVICE_OWNER } from './tags.ts';
 
 export interface CreateEndpointInput {
   NetworkID: string;
@@ -39,6 +39,7 @@ export interface CreateEndpointResult {
 /** `NetworkDriver.CreateEndpoint`. */
 export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput): Promise<CreateEndpointResult> {
   return rt.locks.run(lockKeys.endpoint(req.EndpointID), async () => {
+    rt.endedEndpoints.delete(req.EndpointID);
     const network = await requireNetworkOfDocker(rt, req.NetworkID);
     const iface = req.Interface ?? {};
     const addresses = [iface.Address, iface.AddressIPv6]
@@ -72,11 +73,9 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
         'binding:host_id': rt.settings.hostId,
         ...(mac === undefined ? {} : { mac_address: mac }),
         fixed_ips: addresses.map((ip_address) => ({ ip_address })),
+        ...rt.marks.endpointPortFields(req.EndpointID),
       });
-      const tags = endpointTags(rt, req.EndpointID, true);
-      if (tags.length > 0) {
-        port = { ...port, tags: await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, tags)) };
-      }
+      port = await rt.marks.markEndpointPort(rt.neutron, port, req.EndpointID, true);
       if (exposed.length > 0) {
         const made = port;
         try {
@@ -128,15 +127,6 @@ export async function createEndpoint(rt: DriverRuntime, req: CreateEndpointInput
   });
 }
 
-/**
- * The tags a port gets for an endpoint: `compute:kuryr` when kuryr made the port, and the endpoint's IDs. None
- * when ports take no tags: the name and device ID say as much (marks.ts).
- */
-function endpointTags(rt: DriverRuntime, endpointId: string, created: boolean): string[] {
-  if (!rt.marks.support.tagExt) return [];
-  return [...(created ? [PORT_CREATED_TAG] : []), ...idTags(endpointId)];
-}
-
 /** One PUT with every change the port needs (host, owner, device, MAC, admin state), then the endpoint tags. */
 async function claimPort(
   rt: DriverRuntime,
@@ -156,14 +146,11 @@ async function claimPort(
   if (port.device_id !== endpointId) update.device_id = endpointId;
   if (mac !== undefined && port.mac_address.toLowerCase() !== mac) update.mac_address = mac;
   if (!port.admin_state_up) update.admin_state_up = true;
-  // Without tags the port our IPAM made is named after the endpoint, as the original names it.
-  if (!rt.marks.support.tagExt && port.name === UNBOUND_PORT_NAME) update.name = endpointPortName(endpointId);
+  Object.assign(update, rt.marks.claimChanges(port, endpointId));
   const updated = Object.keys(update).length > 0 ? await rt.neutron.updatePort(port.id, update) : port;
   faultPoint('create-endpoint:before-tags');
-  // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint tags, in one update.
-  const tags = withTags(updated.tags, endpointTags(rt, endpointId, isUntaggedLeftover(port)));
-  if (tags.length === updated.tags.length) return updated;
-  return { ...updated, tags: await rt.neutron.replaceTags('ports', port.id, tags) };
+  // A port our IPAM made gets its `compute:kuryr` mark here, with the endpoint's, in one update.
+  return rt.marks.markEndpointPort(rt.neutron, updated, endpointId, isUntaggedLeftover(port));
 }
 
 /** The port's exposed-ports group: found again (a retried request) or created. */
@@ -190,7 +177,13 @@ async function undoClaim(rt: DriverRuntime, before: Port | undefined, after: Por
   if (after.tags.length !== before.tags.length) await rt.neutron.replaceTags('ports', after.id, before.tags);
 }
 
-/** `NetworkDriver.DeleteEndpoint`: unplugs the host side and drops the endpoint tags; the port goes in ReleaseAddress. */
+/**
+ * `NetworkDriver.DeleteEndpoint`: unplugs the host side; nothing is written to Neutron. The endpoint is noted as
+ * ended, so that ReleaseAddress, which libnetwork sends next, deletes the port (or hands a taken-over one back)
+ * although it still carries the endpoint's marks. Updating a just unplugged port would cost a round trip, and
+ * meets the Zed linuxbridge agent's failing ebtables-nft rule delete. Should the plugin restart in between, the
+ * port stays to DeleteNetwork's leftover removal or `kuryr gc` (Docker no longer knows the endpoint).
+ */
 export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Promise<void> {
   await rt.locks.run(lockKeys.endpoint(endpointId), async () => {
     await unpublishPorts(rt, endpointId); // when Docker never revoked them
@@ -198,14 +191,7 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
     if (port === undefined) return;
     await rt.binder.unbind(port);
     faultPoint('delete-endpoint:before-untag');
-    // Without tags the port is unbound in Neutron (the mark that no endpoint holds it any more, see
-    // `endpointHolding`); ReleaseAddress, next, deletes or hands it back (clearing its device).
-    if (!rt.marks.support.tagExt) {
-      await rt.neutron.updatePort(port.id, { 'binding:host_id': '' });
-      return;
-    }
-    // The endpoint tags go now: an endpoint ID must never be found on a port it no longer owns.
-    await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [], idTags(endpointId)));
+    rt.endedEndpoints.add(endpointId);
   });
 }
 

@@ -7,14 +7,12 @@
 import { fail } from '../errors.ts';
 import { ignoreNotFound } from '../neutron/errors.ts';
 import type { Network, Port, Subnet } from '../neutron/types.ts';
-import { isUuid } from '../util/ids.ts';
 import type { DriverRuntime, Undo } from './context.ts';
 import { isOtherHostsPort, isPortOfHost } from './hosts.ts';
 import { releasePort } from './ipam-addresses.ts';
 import { networkOfDocker, single } from './lookup.ts';
-import { existingNetworkDescription, parseExistingNetworkDescription } from './marks.ts';
 import type { NeutronOptions } from './options.ts';
-import { existingNetworkTag, idTags, LOWER_HALF_PREFIX, SUBNET_NAME_PREFIX, withTags } from './tags.ts';
+import { SUBNET_NAME_PREFIX } from './tags.ts';
 
 /** The pre-existing network the options name, marked as used by Docker network `dockerId`. */
 export async function useExistingNetwork(
@@ -28,7 +26,7 @@ export async function useExistingNetwork(
   const filter = options.netId !== undefined ? { id: options.netId } : { name: options.netName };
   // Without tags a network we adopted carries the Docker ID as its name: a retry (or another host) names it
   // by its former name or its ID.
-  const adopted = mapped && !rt.marks.support.tag ? adoptedAs(mapped, dockerId, options) : undefined;
+  const adopted = mapped && rt.marks.adoptedNetwork(mapped, dockerId, { id: options.netId, name: options.netName });
   const existing = adopted ?? single(await rt.neutron.listNetworks(filter), 'networks', filter);
   if (existing === undefined) {
     throw fail.notFound(`Specified network id/name(${options.netId ?? options.netName}) does not exist.`);
@@ -41,48 +39,7 @@ export async function useExistingNetwork(
       `Network ${existing.id} had option shared=${existing.shared}, conflict with the given option shared=${options.shared}`,
     );
   }
-  if (!rt.marks.support.tag) return adoptUntagged(rt, existing, dockerId, undo);
-  // A shared resource: tags are added one by one (never a read-modify-write that could drop another host's).
-  const missing = [...idTags(dockerId), existingNetworkTag(dockerId)].filter((t) => !existing.tags.includes(t));
-  for (const tag of missing) {
-    await rt.neutron.addTag('networks', existing.id, tag);
-    undo.push(() => rt.neutron.removeTag('networks', existing.id, tag).catch(ignoreNotFound));
-  }
-  return { ...existing, tags: withTags(existing.tags, missing) };
-}
-
-/** The network named after `dockerId` when it is the pre-existing network the options name (a retry). */
-function adoptedAs(network: Network, dockerId: string, options: NeutronOptions): Network | undefined {
-  const recorded = parseExistingNetworkDescription(network.description);
-  if (recorded === undefined || recorded.dockerId !== dockerId) return undefined;
-  const named = options.netId !== undefined ? network.id === options.netId : recorded.previous.name === options.netName;
-  return named ? network : undefined;
-}
-
-/**
- * Without tags a pre-existing network is found again by its name, like the original does: it is renamed to the
- * Docker ID. Unlike the original, its name and description are recorded in its description, so that
- * DeleteNetwork gives them back instead of deleting the network. One Docker network per Neutron network.
- */
-async function adoptUntagged(rt: DriverRuntime, existing: Network, dockerId: string, undo: Undo[]): Promise<Network> {
-  if (existing.name === dockerId && rt.marks.isExistingNetwork(existing, dockerId)) return existing;
-  const other = parseExistingNetworkDescription(existing.description);
-  const otherId = other?.dockerId ?? rt.marks.dockerIdOfNetwork(existing);
-  if (otherId !== undefined && otherId !== dockerId) {
-    throw fail.conflict(
-      `Neutron network ${existing.id} is already used by Docker network ${otherId}; without the tag extension a Neutron network can back one Docker network only`,
-    );
-  }
-  const previous = { name: existing.name, description: existing.description };
-  const description = existingNetworkDescription(dockerId, previous);
-  if (description === undefined) {
-    throw fail.invalid(
-      `Neutron network ${existing.id}: its name and description are too long to be recorded while it is renamed to the Docker network ID (this Neutron has no tag extension); shorten its description`,
-    );
-  }
-  const renamed = await rt.neutron.updateNetwork(existing.id, { name: dockerId, description });
-  undo.push(() => rt.neutron.updateNetwork(existing.id, previous));
-  return renamed;
+  return rt.marks.markExistingNetwork(rt.neutron, existing, dockerId, undo);
 }
 
 /**
@@ -97,10 +54,8 @@ export async function releaseExistingNetwork(
   subnets: readonly Subnet[],
   dockerId: string,
 ) {
-  const ours = [...idTags(dockerId), existingNetworkTag(dockerId)];
-  // Without tags a network backs one Docker network only (see adoptUntagged).
-  const othersRemain =
-    rt.marks.support.tag && network.tags.some((t) => t.startsWith(LOWER_HALF_PREFIX) && !ours.includes(t));
+  // Without tags a network backs one Docker network only (marks.ts).
+  const othersRemain = rt.marks.othersUseExistingNetwork(network, dockerId);
   // While another Docker network maps it, this host's ports there may be that network's: none is a leftover.
   const elsewhere = othersRemain
     ? (await portsByHost(rt, network.id)).elsewhere
@@ -116,20 +71,12 @@ export async function releaseExistingNetwork(
     for (const subnet of subnets) {
       if (subnet.name.startsWith(SUBNET_NAME_PREFIX)) {
         await rt.neutron.deleteSubnet(subnet.id).catch(ignoreNotFound);
-      } else if (rt.marks.support.tagExt) {
-        for (const tag of subnet.tags.filter(isUuid))
-          await rt.neutron.removeTag('subnets', subnet.id, tag).catch(ignoreNotFound);
+      } else {
+        await rt.marks.releaseExistingSubnet(rt.neutron, subnet);
       }
     }
   }
-  if (!rt.marks.support.tag) {
-    const recorded = parseExistingNetworkDescription(network.description);
-    if (recorded !== undefined) await rt.neutron.updateNetwork(network.id, recorded.previous).catch(ignoreNotFound);
-    return;
-  }
-  for (const tag of ours.filter((t) => network.tags.includes(t))) {
-    await rt.neutron.removeTag('networks', network.id, tag).catch(ignoreNotFound);
-  }
+  await rt.marks.releaseExistingNetwork(rt.neutron, network, dockerId);
 }
 
 /**

@@ -29,7 +29,7 @@ import {
   swarmPortDescription,
   takeSwarmAddress,
 } from './swarm.ts';
-import { DEVICE_OWNER, isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
+import { isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.ts';
 
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
 export const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
@@ -232,19 +232,27 @@ async function portAddress(
 
 /**
  * The Docker endpoint (or device) a port is held by, or undefined when no endpoint holds it. With tags an
- * endpoint holds a port while the port carries its ID tags (DeleteEndpoint removes them); without tags while it
- * is bound to a host with a device (DeleteEndpoint unbinds it in Neutron). A port of someone else that is bound
- * or has a device is held too.
+ * endpoint holds a port while the port carries its ID tags, without tags while it is bound to a host with a
+ * device; either way until DeleteEndpoint ends the endpoint (`rt.endedEndpoints`). A port of someone else that
+ * is bound or has a device is held too.
  */
 export function endpointHolding(rt: DriverRuntime, port: Port): string | undefined {
-  if (rt.marks.support.tagExt && rt.marks.isOurPort(port)) {
-    return rt.marks.hasEndpoint(port) ? (rt.marks.endpointIdOfPort(port) ?? port.device_id) : undefined;
-  }
-  if (rt.marks.isOurPort(port)) {
-    return port.device_id !== '' && port['binding:host_id'] !== '' ? port.device_id : undefined;
-  }
+  if (hasEnded(rt, port)) return undefined;
+  if (rt.marks.isOurPort(port)) return rt.marks.holderOfOurPort(port);
   if (port.device_id !== '' && !port.device_owner.startsWith('network:')) return port.device_id;
   return undefined;
+}
+
+/** A port of ours whose endpoint DeleteEndpoint has ended (unplugged, its marks left for ReleaseAddress). */
+function hasEnded(rt: DriverRuntime, port: Port): boolean {
+  if (!rt.marks.isOurPort(port)) return false;
+  const endpoint = rt.marks.endpointIdOfPort(port) ?? port.device_id;
+  return endpoint !== '' && rt.endedEndpoints.has(endpoint);
+}
+
+/** Still plugged on this host: it has an endpoint that DeleteEndpoint has not ended. */
+function pluggedHere(rt: DriverRuntime, port: Port): boolean {
+  return rt.marks.hasEndpoint(port) && !hasEnded(rt, port);
 }
 
 /** Neither bound to a host nor given to a device. */
@@ -264,17 +272,9 @@ function addressIn(port: Port, subnet: Subnet): string {
   return normalizeIp(ip.ip_address);
 }
 
-/**
- * Marks a pre-existing port as taken over, to be handed back by ReleaseAddress: the `kuryr.port.existing` tag, or
- * without tags on ports our `device_owner` (CreateEndpoint would set it anyway).
- */
-async function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
-  if (rt.marks.support.tagExt) {
-    if (!port.tags.includes(PORT_EXISTING_TAG))
-      await rt.neutron.replaceTags('ports', port.id, withTags(port.tags, [PORT_EXISTING_TAG]));
-  } else if (port.device_owner !== DEVICE_OWNER) {
-    await rt.neutron.updatePort(port.id, { device_owner: DEVICE_OWNER });
-  }
+/** Marks a pre-existing port as taken over, to be handed back by ReleaseAddress (marks.ts). */
+function takeOver(rt: DriverRuntime, port: Port): Promise<void> {
+  return rt.marks.markTakenOver(rt.neutron, port);
 }
 
 /** A pre-created port nobody uses: not ours, not network-owned, not bound to a host or device. */
@@ -348,8 +348,8 @@ async function releaseHeldAddress(rt: DriverRuntime, subnet: Subnet, address: st
  */
 export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> {
   if (rt.marks.isCreatedPort(port)) {
-    // Still carrying endpoint tags means DeleteEndpoint never ran (e.g. a crash): unplug the host side too.
-    if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);
+    // Still carrying endpoint marks and not ended means DeleteEndpoint never ran (e.g. a crash): unplug it too.
+    if (pluggedHere(rt, port)) await rt.binder.unbind(port);
     const groups = await exposedGroupsOf(rt, port);
     faultPoint('release-address:before-delete-port');
     await rt.neutron.deletePort(port.id).catch(ignoreNotFound);
@@ -361,7 +361,7 @@ export async function releasePort(rt: DriverRuntime, port: Port): Promise<void> 
 
 /** Returns a taken-over port to its unbound state, as kuryr-libnetwork leaves it. */
 export async function handBack(rt: DriverRuntime, port: Port): Promise<void> {
-  if (rt.marks.hasEndpoint(port)) await rt.binder.unbind(port);
+  if (pluggedHere(rt, port)) await rt.binder.unbind(port);
   const groups = await exposedGroupsOf(rt, port);
   const ours = new Set(groups.map((g) => g.id));
   await rt.neutron.updatePort(port.id, {

@@ -9,7 +9,7 @@
  */
 import { EMBEDDED_GLOBAL_SCOPE_REFUSED } from '../config/scope.ts';
 import { fail } from '../errors.ts';
-import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
+import { isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
@@ -18,12 +18,11 @@ import { noteIpRange } from './ip-range-subnet.ts';
 import { lockKeys } from './locks.ts';
 import type { DriverRuntime } from './context.ts';
 import { poolByName, poolFromOptions, single } from './lookup.ts';
-import { poolOfSubnetDescription } from './marks.ts';
 import { familyOptions, parseNeutronOptions } from './options.ts';
 import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
 import { releaseSwarmNetwork } from './swarm.ts';
-import { POOL_EXISTING_TAG, poolName } from './tags.ts';
+import { poolName } from './tags.ts';
 
 export interface RequestPoolInput {
   Pool?: string | undefined;
@@ -81,9 +80,7 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
         `There is already existing subnet pool with ${cidr} but with shared = ${userPool.shared} (requested ${options.shared})`,
       );
     }
-    // Without tags on pools, only our own pools' names (`<prefix>-<cidr>`) make them ours: nothing to mark.
-    if (rt.marks.support.tagExt && !userPool.tags.includes(POOL_EXISTING_TAG))
-      await rt.neutron.addTag('subnetpools', userPool.id, POOL_EXISTING_TAG);
+    await rt.marks.markExistingPool(rt.neutron, userPool);
     noteIpRange(rt, userPool.id, cidr, ipRange);
     return reply({ poolId: userPool.id, cidr, ...(ipRange === undefined ? {} : { ipRange }) });
   }
@@ -156,10 +153,9 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
       rt.leases.take(existing.id);
       return existing;
     }
-    const described = subnetId !== undefined && !rt.marks.support.tagExt;
     const created = await rt.neutron.createSubnetPool({
       name,
-      ...(described ? { description: poolOfSubnetDescription(subnetId) } : {}),
+      ...rt.marks.poolOfSubnetFields(subnetId),
       prefixes: [cidr],
       default_prefixlen: parseCidr(cidr).prefixLength,
       shared,
@@ -167,9 +163,9 @@ async function ownPoolFor(rt: DriverRuntime, cidr: string, subnetId: string | un
     faultPoint('request-pool:after-create');
     // A pool just made has no subnet: the gateway request needs no lookup (CreateNetwork releases it).
     rt.reservations.reserve(created.id, cidr);
-    if (subnetId !== undefined && !described) {
+    if (subnetId !== undefined) {
       try {
-        await rt.neutron.addTag('subnetpools', created.id, subnetId);
+        await rt.marks.tieNewPoolToSubnet(rt.neutron, created, subnetId);
       } catch (err) {
         await rt.neutron.deleteSubnetPool(created.id).catch(() => undefined);
         throw err;
@@ -195,9 +191,7 @@ export async function releasePool(rt: DriverRuntime, poolIdText: string): Promis
   }
   if (!isOwnPool(rt.settings, pool)) {
     // The default pool (or another we only read) is left alone; a pool the user named only loses our mark.
-    if (pool.tags.includes(POOL_EXISTING_TAG)) {
-      await rt.neutron.removeTag('subnetpools', pool.id, POOL_EXISTING_TAG).catch(ignoreNotFound);
-    }
+    await rt.marks.releaseExistingPool(rt.neutron, pool);
     return;
   }
   rt.leases.release(pool.id);

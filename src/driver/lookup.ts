@@ -6,10 +6,8 @@
  */
 import { fail } from '../errors.ts';
 import type { ListFilter } from '../neutron/api.ts';
-import { isNotFound } from '../neutron/errors.ts';
 import type { Network, Port, Subnet, SubnetPool } from '../neutron/types.ts';
 import type { DriverRuntime } from './context.ts';
-import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
 import type { FamilyOptions } from './options.ts';
 import type { PoolRef } from './pool-id.ts';
 
@@ -83,17 +81,9 @@ export async function poolByName(
   read: { fresh?: boolean } = {},
 ): Promise<SubnetPool | undefined> {
   const api = read.fresh ? rt.neutron.fresh : rt.neutron;
-  if (subnetId !== undefined && !rt.marks.support.tagExt) {
-    const description = poolOfSubnetDescription(subnetId);
-    const named = await api.listSubnetPools({ name });
-    return single(
-      named.filter((p) => p.description === description),
-      'subnetspool',
-      { name, description },
-    );
-  }
-  const filter: ListFilter = subnetId === undefined ? { name } : { name, tags: [subnetId] };
-  return single(await api.listSubnetPools(filter), 'subnetspool', filter);
+  if (subnetId === undefined) return single(await api.listSubnetPools({ name }), 'subnetspool', { name });
+  const { filter, matches, params } = rt.marks.poolOfSubnetQuery(name, subnetId);
+  return single((await api.listSubnetPools(filter)).filter(matches), 'subnetspool', params);
 }
 
 /**
@@ -103,6 +93,8 @@ export async function poolByName(
 export async function subnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subnet | undefined> {
   // A block or pool RequestPool has just handed out: CreateNetwork has not made its subnet yet.
   if (ref.cidr !== undefined && rt.reservations.isReserved(ref.poolId, ref.cidr)) return undefined;
+  // DeleteNetwork has just deleted this pool's subnet: a release after it has nothing to look up (context.ts).
+  if (ref.cidr !== undefined && rt.deletedSubnets.has(`${ref.poolId}@${ref.cidr}`)) return undefined;
   return lookupSubnetOfPool(rt, ref);
 }
 
@@ -118,41 +110,7 @@ async function lookupSubnetOfPool(rt: DriverRuntime, ref: PoolRef): Promise<Subn
   return undefined;
 }
 
-/** A subnet of that CIDR that CreateNetwork tied to the pool (its tag, or without tags the pool's description). */
-async function existingSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
-  if (rt.marks.support.tagExt) {
-    const tagged: ListFilter = { cidr, tags: [poolId] };
-    return single(await rt.neutron.listSubnets(tagged), 'subnets', tagged);
-  }
-  return untaggedSubnetOfPool(rt, poolId, cidr);
-}
-
-/**
- * Without tags on subnets: the subnet our pool's description names (see poolByName), else the only subnet of
- * that CIDR on one of our networks (another project's or a VM network's subnet of the same CIDR is never taken
- * for ours); several → a conflict naming the way out, never a guess.
- */
-async function untaggedSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
-  let pool: SubnetPool | undefined;
-  try {
-    pool = await rt.neutron.showSubnetPool(poolId);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  const subnetId = pool === undefined ? undefined : subnetOfPoolDescription(pool.description);
-  if (subnetId !== undefined) {
-    const byId: ListFilter = { id: subnetId, cidr };
-    return single(await rt.neutron.listSubnets(byId), 'subnets', byId);
-  }
-  const withCidr = await rt.neutron.listSubnets({ cidr });
-  if (withCidr.length === 0) return undefined;
-  const networks = await rt.neutron.listNetworks({ id: [...new Set(withCidr.map((s) => s.network_id))] });
-  const ours = new Set(networks.filter((n) => rt.marks.dockerIdOfNetwork(n) !== undefined).map((n) => n.id));
-  const subnets = withCidr.filter((s) => ours.has(s.network_id));
-  if (subnets.length > 1) {
-    throw fail.conflict(
-      `Multiple Neutron subnets exist for the params cidr=${cidr}; this Neutron has no tag extension to tell which one subnet pool ${poolId} stands for: name the subnet with --ipam-opt neutron.subnet.uuid`,
-    );
-  }
-  return subnets[0];
+/** A subnet of that CIDR that CreateNetwork tied to the pool (marks.ts). */
+function existingSubnetOfPool(rt: DriverRuntime, poolId: string, cidr: string): Promise<Subnet | undefined> {
+  return rt.marks.subnetTiedToPool(rt.neutron, poolId, cidr);
 }

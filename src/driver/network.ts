@@ -16,16 +16,15 @@ import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
 import { applyBridgeOptions, bridgeOf, hostNetworkSpec, parseBridgeOptions } from './embedded-options.ts';
 import { withExclusiveSubnets } from './embedded-subnets.ts';
 import { releaseExistingNetwork, removeLeftoverPorts, useExistingNetwork } from './existing-network.ts';
-import { dockerIdInDescription, networkDescription, recordNetworkName } from './network-description.ts';
+import { networkDescription, recordNetworkName } from './network-description.ts';
 import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
 import { familyOptions, genericOptions, type NeutronOptions, parseNeutronOptions } from './options.ts';
 import { deleteUnusedOwnPool } from './ipam-pools.ts';
 import { isOwnPool } from './pools.ts';
 import { faultPoint } from './faults.ts';
 import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
-import { poolOfSubnetDescription, subnetOfPoolDescription } from './marks.ts';
 import { adoptSwarmNetwork, swarmAddressesRemain } from './swarm.ts';
-import { idTags, isIdTag, networkName, poolName, subnetName, withTags } from './tags.ts';
+import { poolName, subnetName } from './tags.ts';
 
 interface IpamDatum {
   AddressSpace?: string | undefined;
@@ -61,6 +60,7 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
     // The bridge driver's options on the embedded backend (embedded-options.ts), checked before anything is made.
     const bridgeOptions = rt.agent === undefined ? undefined : parseBridgeOptions(req.Options);
     const planned = await planSubnets(rt, req, options);
+    for (const p of planned) rt.deletedSubnets.delete(`${p.pool.id}@${p.cidr}`);
     const undo: Undo[] = [];
     try {
       // Swarm: the network the manager's IPAM already made for the pool (swarm.ts).
@@ -182,38 +182,22 @@ async function obtainNetwork(
   if (options.netId !== undefined || options.netName !== undefined) {
     return useExistingNetwork(rt, dockerId, options, undo);
   }
-  if (!rt.marks.support.tag) {
-    // Without tags the name is the Docker ID (as the original names it): one lookup finds an earlier attempt's.
-    const found = await networkOfDocker(rt, dockerId, { fresh: true });
-    if (found !== undefined) return found;
-    const created = await rt.neutron.createNetwork({
-      name: rt.marks.createdNetworkName(dockerId),
-      description: networkDescription(dockerId, rt.settings),
-      admin_state_up: true,
-      shared: options.shared ?? false,
-    });
-    undo.push(() => rt.neutron.deleteNetwork(created.id));
-    return created;
-  }
-  // One lookup by name finds the network of an earlier attempt: tagged (a resent request), or created by an
-  // attempt that crashed before tagging it.
-  const named = await rt.neutron.listNetworks({ name: networkName(dockerId) });
-  const [lowerHalf] = idTags(dockerId);
-  const tagged = named.find((n) => n.tags.includes(lowerHalf!));
-  if (tagged !== undefined) return tagged;
-  const orphan = named.find((n) => dockerIdInDescription(n.description) === dockerId && !n.tags.some(isIdTag));
+  // One lookup by name finds the network of an earlier attempt: marked (a resent request), or created by an
+  // attempt that crashed before marking it.
+  const filter = rt.marks.createdNetworkFilter(dockerId);
+  const earlier = rt.marks.earlierNetwork(await rt.neutron.fresh.listNetworks(filter), dockerId);
+  if (earlier?.marked) return earlier.network;
   const network =
-    orphan ??
+    earlier?.network ??
     (await rt.neutron.createNetwork({
-      name: networkName(dockerId),
+      name: rt.marks.createdNetworkName(dockerId),
       description: networkDescription(dockerId, rt.settings),
       admin_state_up: true,
       shared: options.shared ?? false,
     }));
   undo.push(() => rt.neutron.deleteNetwork(network.id));
   faultPoint('create-network:before-tags');
-  const tags = await rt.neutron.replaceTags('networks', network.id, withTags(network.tags, idTags(dockerId)));
-  return { ...network, tags };
+  return rt.marks.markNetwork(rt.neutron, network, dockerId);
 }
 
 /** Creates the planned subnets that the network lacks (one bulk call) and tags each with its pool ID. */
@@ -234,12 +218,11 @@ async function ensureSubnets(
       : present.find((s) => normalizeCidr(s.cidr) === plan.cidr);
     if (found === undefined) missing.push(plan);
     else {
-      if (!rt.marks.support.tagExt) await markPoolOfSubnet(rt, plan, found, undo);
-      else if (!found.tags.includes(plan.pool.id)) {
-        await refuseSecondSubnetOfPool(rt, plan, found);
-        await rt.neutron.addTag('subnets', found.id, plan.pool.id);
-        undo.push(() => rt.neutron.removeTag('subnets', found.id, plan.pool.id).catch(ignoreNotFound));
-      }
+      plan.pool = await rt.marks.tieExistingSubnet(rt.neutron, plan.pool, found, plan.cidr, {
+        ownPool: isOwnPool(rt.settings, plan.pool),
+        exclusive: (key, run) => rt.locks.run(key, run),
+        undo,
+      });
       result.push(found);
     }
   }
@@ -263,53 +246,9 @@ async function ensureSubnets(
     for (const s of created) await rt.neutron.deleteSubnet(s.id).catch(ignoreNotFound);
   });
   faultPoint('create-network:before-subnet-tags');
-  // Allocated from their pool, the subnets are found by `subnetpool_id`; the tag tells apart those of a shared pool.
-  if (!rt.marks.support.tagExt) return { planned: [...result, ...created], others: othersOf([...result, ...created]) };
-  for (const [i, subnet] of created.entries()) {
-    const poolId = missing[i]!.pool.id;
-    result.push({
-      ...subnet,
-      tags: await rt.neutron.replaceTags('subnets', subnet.id, withTags(subnet.tags, [poolId])),
-    });
-  }
+  for (const [i, subnet] of created.entries())
+    result.push(await rt.marks.tieNewSubnet(rt.neutron, subnet, missing[i]!.pool.id));
   return { planned: result, others: othersOf(result) };
-}
-
-/**
- * A pool (and so a Docker PoolID) stands for one subnet: were it tied to the subnets of the same CIDR on two
- * Neutron networks, an address of one could not be told from the same address of the other (ownership).
- */
-async function refuseSecondSubnetOfPool(rt: DriverRuntime, plan: PlannedSubnet, subnet: Subnet): Promise<void> {
-  const tied = await rt.neutron.listSubnets({ cidr: plan.cidr, tags: [plan.pool.id] });
-  const other = tied.find((s) => s.id !== subnet.id);
-  if (other === undefined) return;
-  throw fail.conflict(
-    `subnet pool ${plan.pool.name || plan.pool.id} already stands for subnet ${other.id} of Neutron network ${other.network_id}; to use subnet ${subnet.id} of the same CIDR, name it with -o neutron.subnet.uuid and --ipam-opt neutron.subnet.uuid`,
-  );
-}
-
-/**
- * Without tags on subnets, a pre-existing subnet is tied to the pool we made for its CIDR by the pool's
- * description (lookup.ts reads it). Pools we do not own (defaults, `neutron.pool.*`) are never written to.
- */
-async function markPoolOfSubnet(rt: DriverRuntime, plan: PlannedSubnet, subnet: Subnet, undo: Undo[]): Promise<void> {
-  const description = poolOfSubnetDescription(subnet.id);
-  if (!isOwnPool(rt.settings, plan.pool) || plan.pool.description === description) return;
-  const poolId = plan.pool.id;
-  // Read afresh, one Docker network at a time: another of the same CIDR may have tied the pool to its subnet.
-  plan.pool = await rt.locks.run(`pool-of-subnet:${poolId}`, async () => {
-    const pool = await rt.neutron.showSubnetPool(poolId);
-    const other = subnetOfPoolDescription(pool.description);
-    if (other === subnet.id) return pool;
-    if (other !== undefined) {
-      throw fail.conflict(
-        `subnet pool ${pool.name} already stands for subnet ${other}, and this Neutron has no tag extension to share it with subnet ${subnet.id} of the same CIDR: give each Docker network its own pool with --ipam-opt neutron.subnet.uuid`,
-      );
-    }
-    const marked = await rt.neutron.updateSubnetPool(poolId, { description });
-    undo.push(() => rt.neutron.updateSubnetPool(poolId, { description: pool.description }).catch(ignoreNotFound));
-    return marked;
-  });
 }
 
 function explainSubnetFailure(err: unknown, plans: readonly PlannedSubnet[]): unknown {
@@ -330,15 +269,20 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
     const shared = cached === undefined || rt.marks.isExistingNetwork(cached, dockerId);
     const network = shared ? await networkOfDocker(rt, dockerId, { fresh: true }) : cached;
     if (network === undefined) return;
-    // Asked of Neutron: the cache knows what this process made, not every subnet the network may hold.
-    const subnets = await rt.neutron.fresh.listSubnets({ network_id: network.id });
+    // A network of ours: its subnets are those its `subnets` names (immutable pool and CIDR, usually all kept by
+    // the cache). A pre-existing network's are asked of Neutron: the operator's may have changed since.
+    const subnets = rt.marks.isExistingNetwork(network, dockerId)
+      ? await rt.neutron.fresh.listSubnets({ network_id: network.id })
+      : await rt.neutron.listSubnets({ id: network.subnets });
     // The bridge goes first: once the network is gone nothing would find the bridge again.
     if (rt.agent !== undefined) await rt.agent.removeNetwork(network.id, bridgeOf(network));
     faultPoint('delete-network:before-neutron');
     if (rt.marks.isExistingNetwork(network, dockerId)) {
       await releaseExistingNetwork(rt, network, subnets, dockerId);
-    } else {
-      await deleteOwnNetwork(rt, network);
+    } else if (await deleteOwnNetwork(rt, network)) {
+      for (const s of subnets) {
+        if (s.subnetpool_id !== null) rt.deletedSubnets.add(`${s.subnetpool_id}@${normalizeCidr(s.cidr)}`);
+      }
     }
     faultPoint('delete-network:before-pools');
     await deleteOwnPools(rt, subnets);
@@ -348,14 +292,15 @@ export async function deleteNetwork(rt: DriverRuntime, dockerId: string): Promis
 /**
  * Deletes a network we created. Docker has no endpoint left on it on this host, so any port of ours bound to this
  * host is a leftover (e.g. a crash). Other hosts' ports are theirs: with `capability_scope = global` every host
- * calls DeleteNetwork for the same Docker network, and the network stays until the last host's call.
+ * calls DeleteNetwork for the same Docker network, and the network stays until the last host's call. True when
+ * this call deleted the network (and so its subnets).
  */
-async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<void> {
+async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<boolean> {
   try {
     await rt.neutron.deleteNetwork(network.id);
-    return;
+    return true;
   } catch (err) {
-    if (isNotFound(err)) return;
+    if (isNotFound(err)) return false;
     if (!isConflict(err)) throw err;
   }
   const elsewhere = await removeLeftoverPorts(rt, network.id);
@@ -365,9 +310,10 @@ async function deleteOwnNetwork(rt: DriverRuntime, network: Network): Promise<vo
       { network: network.id, ports: elsewhere.length },
       'other hosts still have ports on this network: it stays for them',
     );
-    return;
+    return false;
   }
   await rt.neutron.deleteNetwork(network.id).catch(ignoreNotFound);
+  return true;
 }
 
 /** Deletes the pools we created for these subnets once nothing is allocated from them. */

@@ -28,7 +28,7 @@ import { networkOfDocker, poolByName, subnetOfPool } from './lookup.ts';
 import { networkDescription } from './network-description.ts';
 import type { PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
-import { DEVICE_OWNER, idTags, poolName, subnetName, UNBOUND_PORT_NAME, withTags } from './tags.ts';
+import { DEVICE_OWNER, poolName, subnetName } from './tags.ts';
 
 /** True when the IPAM stands on its own (Swarm): only with `capability_scope = global`. */
 export function isSwarmCapable(rt: DriverRuntime): boolean {
@@ -197,9 +197,7 @@ export async function adoptSwarmNetwork(
       description: networkDescription(dockerId, rt.settings),
     });
     rt.log.info({ network: network.id, docker: dockerId }, 'Swarm: CreateNetwork adopts the network the IPAM made');
-    if (!rt.marks.support.tag) return named;
-    const tags = await rt.neutron.replaceTags('networks', network.id, withTags(named.tags, idTags(dockerId)));
-    return { ...named, tags };
+    return rt.marks.markNetwork(rt.neutron, named, dockerId);
   }
   return undefined;
 }
@@ -255,10 +253,13 @@ export async function releaseSwarmAddress(
           device_id: '',
           device_owner: port.device_owner === DEVICE_OWNER ? '' : port.device_owner,
           'binding:host_id': '',
-          ...(rt.marks.support.tagExt ? {} : { name: UNBOUND_PORT_NAME }),
+          ...rt.marks.unclaimChanges(),
         }
       : {};
   await rt.neutron.updatePort(port.id, { description: swarmPortDescription(left), ...unclaim });
+  // The ended endpoint's marks go too (DeleteEndpoint leaves them to ReleaseAddress): the port waits for its
+  // other holder as nobody's, so the manager's FreeNetwork or release can delete it.
+  if (!heldByEndpoint) await rt.marks.unmarkEndpointPort(rt.neutron, port);
 }
 
 /** DeleteNetwork: true while Swarm addresses remain on the network (the manager still allocates them). */

@@ -11,13 +11,15 @@
  * - a list whose filter names one resource by what identifies it (IDs; a tag carrying half of a 64-hex ID, a
  *   64-hex name or device ID; a subnet by pool and CIDR; an address on a network), when kept resources match;
  * - a list asked before through this decorator, with the answer kept up to date by its own writes, when not
- *   empty (an empty answer is never served: another process may have created the resource since).
+ *   empty (an empty answer is never served: another process may have created the resource since);
+ * - `show<X>(id)` of a resource deleted through this decorator: a 404, as Neutron would answer (an ID is never
+ *   used again).
  * Reads about shared resources that decide ownership go through `fresh`, which always asks Neutron (and refreshes
  * what is kept). Lists with `fields`, unknown filter keys or no filter are never kept.
  */
 import type { Deadline } from '../util/deadline.ts';
 import { type DeadlineBinding, type FilterValue, type ListFilter, type NeutronApi, withDeadline } from './api.ts';
-import { isNotFound } from './errors.ts';
+import { isNotFound, NeutronError } from './errors.ts';
 import type { Network, Port, Subnet, SubnetPool, TaggedResource } from './types.ts';
 import { normalizeCidr, normalizeIp } from '../util/ip.ts';
 
@@ -144,6 +146,21 @@ function identifies(kind: Kind, filter: readonly [string, readonly FilterValue[]
   return false;
 }
 
+/** Deleted IDs remembered per kind (the oldest are forgotten first: then a show asks Neutron again). */
+const DELETED_LIMIT = 10_000;
+
+/** Neutron's 404 for a resource that does not exist. */
+function notFoundError(kind: Kind, id: string): NeutronError {
+  const names: Record<Kind, readonly [string, string]> = {
+    networks: ['NetworkNotFound', 'Network'],
+    subnets: ['SubnetNotFound', 'Subnet'],
+    subnetpools: ['SubnetPoolNotFound', 'Subnet pool'],
+    ports: ['PortNotFound', 'Port'],
+  };
+  const [type, what] = names[kind];
+  return new NeutronError(404, type, `${what} ${id} could not be found.`);
+}
+
 const TAGGED: Partial<Record<TaggedResource, Kind>> = {
   networks: 'networks',
   subnets: 'subnets',
@@ -167,6 +184,19 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     ports: new Map(),
   };
   let staleDrops = 0;
+  /** IDs deleted through this decorator, oldest first. */
+  const deleted: Record<Kind, Set<string>> = {
+    networks: new Set(),
+    subnets: new Set(),
+    subnetpools: new Set(),
+    ports: new Set(),
+  };
+  const markDeleted = (kind: Kind, id: string): void => {
+    const ids = deleted[kind];
+    ids.delete(id);
+    ids.add(id);
+    if (ids.size > DELETED_LIMIT) ids.delete(ids.values().next().value as string);
+  };
 
   const copy = <T>(value: T): T => structuredClone(value);
 
@@ -258,6 +288,7 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
   const show = async <T extends Resource>(kind: Kind, id: string, run: () => Promise<T>, cached: boolean) => {
     const known = cached ? kept[kind].get(id) : undefined;
     if (known !== undefined) return copy(known as T);
+    if (cached && deleted[kind].has(id)) throw notFoundError(kind, id);
     const result = await call([id], run);
     keep(kind, result);
     return result;
@@ -273,10 +304,20 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     try {
       await run();
     } catch (err) {
-      if (isNotFound(err)) notFound([id]);
+      if (isNotFound(err)) {
+        notFound([id]);
+        markDeleted(kind, id);
+      }
       throw err;
     }
+    if (kind === 'networks') {
+      // Neutron deleted the network's subnets (and network-owned ports) with it.
+      for (const child of ['subnets', 'ports'] as const) {
+        for (const [childId, r] of kept[child]) if ((r as Subnet | Port).network_id === id) markDeleted(child, childId);
+      }
+    }
     drop(kind, id);
+    markDeleted(kind, id);
   };
 
   const reads = (inner: NeutronApi, cached: boolean) => ({

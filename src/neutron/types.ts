@@ -217,8 +217,11 @@ export interface PortCreate {
   'binding:host_id'?: string;
   'binding:vnic_type'?: string;
   'binding:profile'?: Record<string, unknown>;
+  /** Only with the `tag-ports-during-bulk-creation` extension (the ML2 extension driver of that name). */
+  tags?: string[];
 }
-export type PortUpdate = Partial<Omit<PortCreate, 'network_id'>>;
+/** Neutron takes no `tags` in a port update (the tags API sets them). */
+export type PortUpdate = Partial<Omit<PortCreate, 'network_id' | 'tags'>>;
 
 export interface SecurityGroupCreate {
   name?: string;

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { KuryrError } from '../../src/errors.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
-import { dockerId, makeDriver } from '../helpers/fakes.ts';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import type { NeutronApi } from '../../src/neutron/api.ts';
+import { countingNeutron } from '../../src/neutron/counting.ts';
+import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { dockerId, FakeBinder, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
@@ -223,4 +228,115 @@ describe('endpoints (RequestAddress, CreateEndpoint, Join, DeleteEndpoint, Relea
     await endpointLeave(env.driver, ep);
     assert.equal((await env.neutron.listSecurityGroups({ name: `${port!.id}-exposed_ports` })).length, 0);
   });
+});
+
+for (const mode of ['tags', 'no tags'] as const) {
+  describe(`DeleteEndpoint writes nothing to Neutron; ReleaseAddress then removes the port (${mode})`, () => {
+    const tagSupport = mode === 'tags' ? undefined : { tag: false, tagExt: false };
+    let env: Env;
+    beforeEach(async () => {
+      env = await makeDriver({}, tagSupport === undefined ? {} : { tagSupport });
+    });
+    afterEach(() => {
+      assert.deepEqual(env.violations(), []);
+      env.close();
+    });
+
+    const portOf = async (address: string) => {
+      const [port] = await env.neutron.listPorts({ fixed_ips: [`ip_address=${address.split('/')[0]}`] });
+      assert.ok(port, `a port holds ${address}`);
+      return port;
+    };
+    const release = (driver: KuryrDriver, ep: { network: { pools: { poolId: string }[] }; address: string }) =>
+      driver.releaseAddress({ PoolID: ep.network.pools[0]!.poolId, Address: ep.address.split('/')[0]! });
+
+    test('the port is unplugged once, left as it was until ReleaseAddress deletes it', async () => {
+      const net = await networkCreate(env.driver, { subnet: '10.49.0.0/24' });
+      const ep = await endpointJoin(env.driver, net);
+      const before = await portOf(ep.address);
+      await env.driver.deleteEndpoint(ep.id);
+      const after = await portOf(ep.address);
+      assert.equal(after.revision_number, before.revision_number, 'no update of the just unplugged port');
+      assert.equal(env.binder.bound.has(before.id), false, 'unplugged');
+      await release(env.driver, ep);
+      assert.deepEqual(
+        await env.neutron.listPorts({ network_id: before.network_id, device_owner: 'compute:kuryr' }),
+        [],
+      );
+      assert.deepEqual(
+        env.binder.calls.filter((c) => c === `unbind ${before.id}`),
+        [`unbind ${before.id}`],
+        'unplugged once',
+      );
+      await networkRemove(env.driver, net);
+    });
+
+    test('a restart between DeleteEndpoint and ReleaseAddress leaves the port to DeleteNetwork', async () => {
+      const net = await networkCreate(env.driver, { subnet: '10.50.0.0/24' });
+      const ep = await endpointJoin(env.driver, net);
+      const port = await portOf(ep.address);
+      await env.driver.deleteEndpoint(ep.id);
+      const restarted = new KuryrDriver({
+        neutron: env.neutron,
+        binder: env.binder,
+        ...(tagSupport === undefined ? { agent: env.agent } : { tagSupport }),
+        settings: TEST_SETTINGS,
+        log: silentLogger(),
+      });
+      await release(restarted, ep);
+      assert.equal((await portOf(ep.address)).id, port.id, 'still marked as the endpoint’s: left alone');
+      await restarted.deleteNetwork(net.id);
+      assert.deepEqual(await env.neutron.listPorts({ device_owner: 'compute:kuryr' }), []);
+      assert.deepEqual(await env.neutron.listNetworks(), []);
+    });
+  });
+}
+
+describe('a port CreateEndpoint makes carries its tags from the start where Neutron takes them in the POST', () => {
+  /** The store with `tag-ports-during-bulk-creation`: a port POST carrying `tags` stores them (one call outside). */
+  const withPortTagsOnCreate = (store: NeutronApi): NeutronApi => {
+    const api = Object.create(store) as NeutronApi;
+    api.createPort = async (body) => {
+      const { tags, ...rest } = body;
+      const port = await store.createPort(rest);
+      return tags === undefined ? port : { ...port, tags: await store.replaceTags('ports', port.id, tags) };
+    };
+    return api;
+  };
+
+  for (const portTagsOnCreate of [true, false]) {
+    test(`Docker's own IPAM addresses: ${portTagsOnCreate ? 'no tags call after the POST' : 'the tags call after the POST'}`, async () => {
+      const store = openEmbeddedNeutron({ path: ':memory:' });
+      const neutron = countingNeutron(withPortTagsOnCreate(store));
+      const driver = new KuryrDriver({
+        neutron,
+        binder: new FakeBinder(),
+        settings: TEST_SETTINGS,
+        log: silentLogger(),
+        tagSupport: { tag: true, tagExt: true, portTagsOnCreate },
+      });
+      try {
+        const net = await networkCreate(driver, { subnet: '10.51.0.0/24' });
+        const endpointId = dockerId();
+        const before = neutron.callCounts();
+        await driver.createEndpoint({
+          NetworkID: net.id,
+          EndpointID: endpointId,
+          Interface: { Address: '10.51.0.9/24', MacAddress: '02:42:0a:33:00:09' },
+        });
+        const after = neutron.callCounts();
+        assert.equal((after.createPort ?? 0) - (before.createPort ?? 0), 1);
+        assert.equal((after.replaceTags ?? 0) - (before.replaceTags ?? 0), portTagsOnCreate ? 0 : 1);
+        const [port] = await store.listPorts({ device_id: endpointId });
+        assert.deepEqual([...port!.tags].sort(), [
+          'compute:kuryr',
+          `kuryr.net.uuid.lh:${endpointId.slice(0, 32)}`,
+          `kuryr.net.uuid.uh:${endpointId.slice(32)}`,
+        ]);
+        assert.equal((await driver.join(endpointId)).Gateway, '10.51.0.1', 'found by its tags');
+      } finally {
+        store.close();
+      }
+    });
+  }
 });

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { interfaceNames } from '../../src/binding/names.ts';
 import { KuryrError } from '../../src/errors.ts';
-import { makeDriver } from '../helpers/fakes.ts';
+import { KuryrDriver } from '../../src/driver/driver.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 import { endpointJoin, endpointLeave, networkCreate, networkRemove } from '../helpers/docker-sequence.ts';
 
 type Env = Awaited<ReturnType<typeof makeDriver>>;
@@ -53,6 +55,35 @@ describe('networks (CreateNetwork / DeleteNetwork with the IPAM calls Docker mak
     assert.equal((await env.neutron.listNetworks()).length, 0);
     const c = await networkCreate(env.driver);
     assert.equal(c.pools[0]!.pool, '10.10.0.0/24', 'freed blocks are reused');
+  });
+
+  test('a block of the default pool freed by docker network rm (DeleteNetwork, then the IPAM) serves again at once', async () => {
+    const a = await networkCreate(env.driver);
+    const [pool] = a.pools;
+    // The network driver first, then the IPAM (engines since 20.10 release the IPAM first; other callers may not).
+    await env.driver.deleteNetwork(a.id);
+    await env.driver.releaseAddress({ PoolID: pool!.poolId, Address: pool!.gateway.split('/')[0]! });
+    await env.driver.releasePool(pool!.poolId);
+    const c = await networkCreate(env.driver);
+    assert.equal(c.pools[0]!.poolId, pool!.poolId, 'the same block of the same pool');
+    const ep = await endpointJoin(env.driver, c);
+    assert.match(ep.address, /^10\.10\.0\.\d+\/24$/, 'its new subnet is found, not taken for the deleted one');
+    await endpointLeave(env.driver, ep);
+    await networkRemove(env.driver, c);
+  });
+
+  test('after a restart DeleteNetwork still finds its subnets, and so the pool to delete (nothing cached)', async () => {
+    const net = await networkCreate(env.driver, { subnet: '10.52.0.0/24' });
+    const restarted = new KuryrDriver({
+      neutron: env.neutron,
+      binder: env.binder,
+      agent: env.agent,
+      settings: TEST_SETTINGS,
+      log: silentLogger(),
+    });
+    await restarted.deleteNetwork(net.id);
+    assert.deepEqual(await env.neutron.listNetworks(), []);
+    assert.deepEqual(await env.neutron.listSubnetPools({ name: 'kuryrPool-10.52.0.0/24' }), [], 'its pool is gone');
   });
 
   test('a failed create leaves nothing behind (agent failure rolls back network, subnet and pool)', async () => {

@@ -100,6 +100,26 @@ describe('cachingNeutron', () => {
     await assert.rejects(api.showPort(port.id), (err: unknown) => err instanceof NeutronError && err.status === 404);
   });
 
+  test('what it deleted is a 404 without a call, with the subnets of a deleted network; fresh still asks', async () => {
+    const pool = await api.createSubnetPool({ name: 'p', prefixes: ['10.9.0.0/16'], default_prefixlen: 24 });
+    const net = await api.createNetwork({ name: 'n' });
+    const [subnet] = await api.createSubnets([
+      { network_id: net.id, ip_version: 4, cidr: '10.9.1.0/24', subnetpool_id: pool.id },
+    ]);
+    await api.deleteNetwork(net.id);
+    await api.deleteSubnetPool(pool.id);
+    const before = calls();
+    const is404 = (type: string) => (err: unknown) =>
+      err instanceof NeutronError && err.status === 404 && err.type === type;
+    await assert.rejects(api.showSubnetPool(pool.id), is404('SubnetPoolNotFound'));
+    await assert.rejects(api.showNetwork(net.id), is404('NetworkNotFound'));
+    await assert.rejects(api.showSubnet(subnet!.id), is404('SubnetNotFound'), 'deleted with its network');
+    assert.equal(calls(), before, 'answered without a call');
+    assert.equal(api.staleDrops, 0, 'not a stale entry: nothing to look again for');
+    await assert.rejects(api.fresh.showSubnetPool(pool.id), is404('SubnetPoolNotFound'));
+    assert.equal(calls(), before + 1, 'fresh asks Neutron');
+  });
+
   test('another process’s delete is found by a 404: the entry is dropped and the next read asks Neutron', async () => {
     const pool = await api.createSubnetPool({ name: 'p', prefixes: ['10.8.0.0/16'], default_prefixlen: 24 });
     await api.listSubnetPools({ name: 'p' });

@@ -38,6 +38,14 @@ describe('neutron http extensions', () => {
     });
   }
 
+  test('tag-ports-during-bulk-creation: a port POST may carry tags, only where ports take tags', () => {
+    const ext = 'tag-ports-during-bulk-creation';
+    assert.equal(featuresFromAliases(['subnet_allocation', 'standard-attr-tag', ext]).portTagsOnCreate, true);
+    assert.equal(featuresFromAliases(['subnet_allocation', 'tag-ext', ext]).portTagsOnCreate, true);
+    assert.equal(featuresFromAliases(['subnet_allocation', 'standard-attr-tag']).portTagsOnCreate, false);
+    assert.equal(featuresFromAliases(['subnet_allocation', 'tag', ext]).portTagsOnCreate, false, 'ports take no tags');
+  });
+
   test('subnet_allocation missing is a start-up error with kuryr’s message', () => {
     assert.throws(
       () => featuresFromAliases(['standard-attr-tag']),

@@ -136,7 +136,10 @@ export interface NeutronHttpClientDeps {
 
 /** `NeutronApi` over HTTP. Create once per process and `close()` it at shutdown. */
 export class NeutronHttpClient implements NeutronApi, NestedNeutronApi {
-  /** HTTP requests sent to Neutron per `METHOD /path/template` (retries and pages counted), for benchmarks. */
+  /**
+   * HTTP requests sent to Neutron per `METHOD /path/template`, every retry, replay and page counted: what the
+   * counting decorator (neutron/counting.ts, one count per `NeutronApi` call, the metrics' figure) cannot see.
+   */
   readonly callCount = new Map<string, number>();
   private readonly options: NeutronClientOptions;
   private readonly transport: HttpTransport;

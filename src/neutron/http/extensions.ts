@@ -5,6 +5,8 @@
  * - `subnet_allocation` (subnet pools) is mandatory: without it start-up fails with kuryr's message.
  * - Tags: `standard-attr-tag` → full support; otherwise the legacy `tag` (networks) and `tag-ext` (subnets,
  *   ports, subnet pools) count separately, as kuryr's two flags do; neither → no tags.
+ * - `tag-ports-during-bulk-creation` (an ML2 extension driver): a port POST may carry `tags`, saving the tags call
+ *   after it. Neutron (up to Zed at least) has no such extension for networks, subnets or subnet pools.
  * - Other failures (Neutron or Keystone not up yet) are retried like kuryr does: 8 attempts, 0, 1, 3, ... 63 s apart.
  */
 import type { Logger } from '../../observability/logger.ts';
@@ -22,7 +24,12 @@ export interface NeutronFeatures {
   tag: boolean;
   /** Subnets, ports and subnet pools take tags (kuryr's `tag_ext` flag): `standard-attr-tag` or `tag-ext`. */
   tagExt: boolean;
+  /** A port POST may carry `tags` (`tag-ports-during-bulk-creation`, with tags on ports). */
+  portTagsOnCreate: boolean;
 }
+
+/** The extension that lets a port POST carry `tags`. */
+export const PORT_TAGS_ON_CREATE = 'tag-ports-during-bulk-creation';
 
 /** The mandatory extension. */
 export const REQUIRED_EXTENSION = 'subnet_allocation';
@@ -36,10 +43,11 @@ export function missingExtensionError(alias: string): KuryrError {
 export function featuresFromAliases(aliases: Iterable<string>): NeutronFeatures {
   const extensions = new Set(aliases);
   if (!extensions.has(REQUIRED_EXTENSION)) throw missingExtensionError(REQUIRED_EXTENSION);
-  if (extensions.has('standard-attr-tag')) return { extensions, tagMode: 'full', tag: true, tagExt: true };
-  const tag = extensions.has('tag');
-  const tagExt = extensions.has('tag-ext');
-  return { extensions, tagMode: tag || tagExt ? 'legacy' : 'none', tag, tagExt };
+  const full = extensions.has('standard-attr-tag');
+  const tag = full || extensions.has('tag');
+  const tagExt = full || extensions.has('tag-ext');
+  const portTagsOnCreate = tagExt && extensions.has(PORT_TAGS_ON_CREATE);
+  return { extensions, tagMode: full ? 'full' : tag || tagExt ? 'legacy' : 'none', tag, tagExt, portTagsOnCreate };
 }
 
 export interface DetectOptions {
