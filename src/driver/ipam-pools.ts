@@ -10,6 +10,7 @@
 import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
+import type { RequestPoolRequest } from '../plugin/schemas.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
 import { faultPoint } from './faults.ts';
@@ -23,12 +24,8 @@ import { decodePoolId, encodePoolId, type PoolRef } from './pool-id.ts';
 import { isOwnPool } from './pools.ts';
 import { POOL_EXISTING_TAG, poolName } from './tags.ts';
 
-export interface RequestPoolInput {
-  Pool?: string | undefined;
-  SubPool?: string | undefined;
-  Options?: Readonly<Record<string, string>> | null | undefined;
-  V6?: boolean | undefined;
-}
+/** The request, typed by its schema (plugin/schemas.ts). */
+export type RequestPoolInput = RequestPoolRequest;
 
 export interface RequestPoolResult {
   PoolID: string;
