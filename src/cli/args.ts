@@ -4,9 +4,11 @@
  * in command-line order with the files, as oslo.config does), oslo.log's `--debug`/`-d`, `--log-file`,
  * `--log-dir`, and `--backend`, `--driver-name`, `--state-dir`, `--log-level`.
  */
-import { parseArgs } from 'node:util';
 import type { CommonFlags, ConfigSource } from '../config/load.ts';
 import { fail } from '../errors.ts';
+
+/** node:util as CommonJS: an ESM import of it loads about 16 more modules (1.4 MiB of RSS). */
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 export const COMMON_OPTIONS = {
   config: { type: 'string' },

@@ -9,7 +9,6 @@ import type { Config } from '../config/config.ts';
 import { loadConfig } from '../config/load.ts';
 import { KuryrError } from '../errors.ts';
 import { commonFlags, type ParsedValues, parseCommand } from './args.ts';
-import { doctorCommand } from './doctor.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { backupCommand, renderBackup, restoreCommand } from './backup.ts';
 import { gcCommand, renderGc } from './gc.ts';
@@ -92,7 +91,8 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'subnetpool':
       return subnetpoolCommand(rest);
     case 'doctor':
-      return doctorCommand(rest);
+      // Loaded only here: doctor's checks (and the Neutron HTTP client) are no part of serve's memory.
+      return (await import('./doctor.ts')).doctorCommand(rest);
     case 'network':
       return networkCommand(rest);
     case 'backup':
