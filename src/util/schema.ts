@@ -3,7 +3,7 @@
  * the TypeScript type of what passed (`Infer<typeof schema>`), so a type is declared once, by its schema.
  *
  * In place of a general-purpose library on purpose: it is all the plugin needs (objects, records, arrays,
- * strings, numbers, booleans, refinements) and costs well under 1 MiB of memory, where zod cost about 14 MiB
+ * strings, numbers, booleans, refinements) and costs well under 1 MiB of memory, where zod cost 12-13 MiB
  * of the plugin's RSS (README, Dependencies). Failures are issues with a path (`Interface.Address`) and a message
  * written to be read by a person.
  */
