@@ -16,8 +16,7 @@ import { fail } from './errors.ts';
 import type { NeutronApi } from './neutron/api.ts';
 import { cachingNeutron } from './neutron/caching.ts';
 import { openEmbeddedNeutron } from './neutron/embedded/store.ts';
-import { detectNeutronFeatures } from './neutron/http/extensions.ts';
-import { type NeutronHttpClient, openNeutronHttp } from './neutron/http/index.ts';
+import type { NeutronHttpClient } from './neutron/http/index.ts';
 
 export interface OpenBackend {
   /** The backend, behind the cache (neutron/caching.ts) when opened here: serve, gc and the CLI go through it. */
@@ -51,6 +50,8 @@ export async function openBackend(config: Config, opts: OpenBackendOptions = {})
 
 async function openBareBackend(config: Config): Promise<{ neutron: NeutronApi; close(): Promise<void> }> {
   if (config.backend === 'neutron') {
+    // Loaded only for this backend: the embedded one needs neither the HTTP client nor node:https/tls.
+    const { openNeutronHttp } = await import('./neutron/http/index.ts');
     let client: NeutronHttpClient;
     try {
       client = openNeutronHttp(config.sections.neutron ?? {}, { lookupSection: (name) => config.sections[name] });
@@ -77,6 +78,7 @@ export async function detectTagSupport(
   attempts?: number,
 ): Promise<TagSupport> {
   if (config.backend === 'embedded') return FULL_TAG_SUPPORT;
+  const { detectNeutronFeatures } = await import('./neutron/http/extensions.ts');
   const features = await detectNeutronFeatures(neutron, { log, ...(attempts === undefined ? {} : { attempts }) });
   const support = { tag: features.tag, tagExt: features.tagExt, portTagsOnCreate: features.portTagsOnCreate };
   log.info(

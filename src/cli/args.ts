@@ -8,7 +8,6 @@
  * takes none, a missing or extra argument, a value of the wrong shape) is a UsageError: the CLI prints one line
  * and a pointer to the command's `--help`, and exits 2. Everything else that fails exits 1.
  */
-import { parseArgs } from 'node:util';
 import type { CommonFlags, ConfigSource } from '../config/load.ts';
 
 export interface OptionSpec {
@@ -18,6 +17,9 @@ export interface OptionSpec {
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
+
+/** node:util as CommonJS: an ESM import of it loads about 16 more modules (1.4 MiB of RSS). */
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 export const COMMON_OPTIONS = {
   config: { type: 'string' },

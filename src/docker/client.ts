@@ -2,8 +2,13 @@
  * A minimal Docker Engine API client (node:http) for what the plugin asks Docker: its networks of one driver
  * and the endpoints on them; and the networks `kuryr network create|rm` makes and removes. Speaks to `unix:///var/run/docker.sock` by default, or `DOCKER_HOST`.
  */
-import http from 'node:http';
 import { fail } from '../errors.ts';
+
+/**
+ * node:http as CommonJS: an ESM import of it builds its namespace, whose lazy getters load undici, http2, zlib and
+ * tls (about 10 MiB of RSS in the plugin).
+ */
+const http = process.getBuiltinModule('node:http');
 
 export interface DockerNetworkSummary {
   Id: string;

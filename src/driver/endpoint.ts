@@ -8,6 +8,7 @@
  */
 import { fail } from '../errors.ts';
 import type { Port, PortUpdate } from '../neutron/types.ts';
+import type { CreateEndpointRequest } from '../plugin/schemas.ts';
 import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
@@ -21,16 +22,8 @@ import { mtuOf } from './network.ts';
 import { unpublishPorts } from './published-ports.ts';
 import { DEVICE_OWNER } from './tags.ts';
 
-export interface CreateEndpointInput {
-  NetworkID: string;
-  EndpointID: string;
-  Interface?:
-    | { Address?: string | undefined; AddressIPv6?: string | undefined; MacAddress?: string | undefined }
-    | null
-    | undefined;
-  /** Endpoint options: the exposed ports, among others. */
-  Options?: Readonly<Record<string, unknown>> | null | undefined;
-}
+/** The request, typed by its schema (plugin/schemas.ts); Options holds the exposed ports, among others. */
+export type CreateEndpointInput = CreateEndpointRequest;
 
 export interface CreateEndpointResult {
   Interface: { MacAddress?: string };

@@ -8,6 +8,7 @@
 import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
+import type { ReleaseAddressRequest, RequestAddressRequest } from '../plugin/schemas.ts';
 import { cidrContainsIp, firstHost, isMac, normalizeCidr, normalizeIp, parseCidr } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
@@ -34,11 +35,8 @@ import { isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
 export const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
 
-export interface RequestAddressInput {
-  PoolID: string;
-  Address?: string | undefined;
-  Options?: Readonly<Record<string, string>> | null | undefined;
-}
+/** The request, typed by its schema (plugin/schemas.ts). */
+export type RequestAddressInput = RequestAddressRequest;
 
 /** `IpamDriver.RequestAddress`: the gateway (no Neutron resource), or an address held by a Neutron port. */
 export async function requestAddress(
@@ -295,10 +293,8 @@ function describeOwner(port: Port): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
-export interface ReleaseAddressInput {
-  PoolID: string;
-  Address: string;
-}
+/** The request, typed by its schema (plugin/schemas.ts). */
+export type ReleaseAddressInput = ReleaseAddressRequest;
 
 /**
  * `IpamDriver.ReleaseAddress`: deletes our port holding the address (unplugging it first if DeleteEndpoint

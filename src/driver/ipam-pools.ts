@@ -11,6 +11,7 @@ import { EMBEDDED_GLOBAL_SCOPE_REFUSED } from '../config/scope.ts';
 import { fail } from '../errors.ts';
 import { isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
+import type { RequestPoolRequest } from '../plugin/schemas.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
 import { faultPoint } from './faults.ts';
@@ -24,12 +25,8 @@ import { isOwnPool } from './pools.ts';
 import { releaseSwarmNetwork } from './swarm.ts';
 import { poolName } from './tags.ts';
 
-export interface RequestPoolInput {
-  Pool?: string | undefined;
-  SubPool?: string | undefined;
-  Options?: Readonly<Record<string, string>> | null | undefined;
-  V6?: boolean | undefined;
-}
+/** The request, typed by its schema (plugin/schemas.ts). */
+export type RequestPoolInput = RequestPoolRequest;
 
 export interface RequestPoolResult {
   PoolID: string;

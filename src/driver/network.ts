@@ -11,6 +11,7 @@
 import { fail, KuryrError } from '../errors.ts';
 import { ignoreNotFound, isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
+import type { CreateNetworkRequest, IpamData } from '../plugin/schemas.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
 import { applyBridgeOptions, bridgeOf, hostNetworkSpec, parseBridgeOptions } from './embedded-options.ts';
@@ -26,18 +27,9 @@ import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
 import { adoptSwarmNetwork, swarmAddressesRemain } from './swarm.ts';
 import { poolName, subnetName } from './tags.ts';
 
-interface IpamDatum {
-  AddressSpace?: string | undefined;
-  Pool?: string | undefined;
-  Gateway?: string | undefined;
-}
-
-export interface CreateNetworkInput {
-  NetworkID: string;
-  Options?: Readonly<Record<string, unknown>> | null | undefined;
-  IPv4Data?: readonly IpamDatum[] | null | undefined;
-  IPv6Data?: readonly IpamDatum[] | null | undefined;
-}
+/** One element of IPv4Data/IPv6Data, and the request: the types of their schemas (plugin/schemas.ts). */
+type IpamDatum = IpamData;
+export type CreateNetworkInput = CreateNetworkRequest;
 
 /** One Docker pool of the network, with the Neutron subnet pool it comes from. */
 interface PlannedSubnet {

@@ -2,90 +2,79 @@
  * The route table: every path of the remote NetworkDriver and IpamDriver protocol, its request schema and
  * the one driver call it makes (moby libnetwork docs/remote.md, docs/ipam.md).
  */
-import type { z } from 'zod';
 import type { KuryrDriver } from '../driver/driver.ts';
+import { KuryrError } from '../errors.ts';
+import { describeIssues, type Schema } from '../util/schema.ts';
 import * as s from './schemas.ts';
 
+type Reply = Promise<object> | object;
+
 export interface Route {
-  /** Schema of the body; absent for calls without arguments (their body is ignored). */
-  schema?: z.ZodType;
+  /** Whether the call takes a body; calls without arguments ignore theirs. */
+  takesBody: boolean;
   /** Docker takes a 404 here for "this plugin lacks the method" and ignores it: a not-found error must be a 500. */
   no404?: boolean;
-  handle(body: never): Promise<object> | object;
+  /**
+   * Checks the decoded JSON body against the route's schema (`KURYR_ERR_BAD_REQUEST` naming every bad field) and
+   * makes the driver call with it, typed as the schema's output. `method` names the call in the error.
+   */
+  handle(body: unknown, method: string): Reply;
+}
+
+/** A call without arguments. */
+const bare = (handle: () => Reply): Route => ({ takesBody: false, handle: () => handle() });
+
+/** A call whose body `schema` checks before `handle` sees it. */
+function checked<T>(schema: Schema<T>, handle: (request: T) => Reply, options: { no404?: true } = {}): Route {
+  return {
+    takesBody: true,
+    ...options,
+    handle: (body, method) => {
+      const parsed = schema.safeParse(body);
+      if (!parsed.success) {
+        throw new KuryrError('KURYR_ERR_BAD_REQUEST', `invalid ${method} request: ${describeIssues(parsed.issues)}`);
+      }
+      return handle(parsed.data);
+    },
+  };
 }
 
 /** Builds the route table around a driver. */
 export function routes(driver: KuryrDriver): ReadonlyMap<string, Route> {
   const table: Record<string, Route> = {
-    '/Plugin.Activate': { handle: () => ({ Implements: ['NetworkDriver', 'IpamDriver'] }) },
+    '/Plugin.Activate': bare(() => ({ Implements: ['NetworkDriver', 'IpamDriver'] })),
 
-    '/NetworkDriver.GetCapabilities': { handle: () => driver.networkCapabilities() },
-    '/NetworkDriver.CreateNetwork': {
-      schema: s.createNetworkRequest,
-      handle: (b: s.CreateNetworkRequest) => driver.createNetwork(b),
-    },
-    '/NetworkDriver.DeleteNetwork': {
-      schema: s.networkRequest,
-      handle: (b: s.NetworkRequest) => driver.deleteNetwork(b.NetworkID),
-    },
-    '/NetworkDriver.CreateEndpoint': {
-      schema: s.createEndpointRequest,
-      handle: (b: s.CreateEndpointRequest) => driver.createEndpoint(b),
-    },
-    '/NetworkDriver.DeleteEndpoint': {
-      schema: s.endpointRequest,
-      handle: (b: s.EndpointRequest) => driver.deleteEndpoint(b.EndpointID),
-    },
-    '/NetworkDriver.EndpointOperInfo': {
-      schema: s.endpointRequest,
-      handle: (b: s.EndpointRequest) => driver.endpointOperInfo(b.EndpointID),
-    },
-    '/NetworkDriver.Join': { schema: s.joinRequest, handle: (b: s.JoinRequest) => driver.join(b.EndpointID) },
-    '/NetworkDriver.Leave': { schema: s.endpointRequest, handle: () => ({}) },
-    '/NetworkDriver.ProgramExternalConnectivity': {
-      schema: s.externalConnectivityRequest,
-      no404: true,
-      handle: (b: s.ExternalConnectivityRequest) => driver.programExternalConnectivity(b.EndpointID, b.Options),
-    },
-    '/NetworkDriver.RevokeExternalConnectivity': {
-      schema: s.endpointRequest,
-      no404: true,
-      handle: (b: s.EndpointRequest) => driver.revokeExternalConnectivity(b.EndpointID),
-    },
-    '/NetworkDriver.AllocateNetwork': {
-      schema: s.allocateNetworkRequest,
-      handle: (b: s.AllocateNetworkRequest) => driver.allocateNetwork(b.Options),
-    },
-    '/NetworkDriver.FreeNetwork': {
-      schema: s.networkRequest,
-      handle: (b: s.NetworkRequest) => driver.freeNetwork(b.NetworkID),
-    },
-    '/NetworkDriver.DiscoverNew': { schema: s.discoveryRequest, handle: () => ({}) },
-    '/NetworkDriver.DiscoverDelete': { schema: s.discoveryRequest, handle: () => ({}) },
+    '/NetworkDriver.GetCapabilities': bare(() => driver.networkCapabilities()),
+    '/NetworkDriver.CreateNetwork': checked(s.createNetworkRequest, (b) => driver.createNetwork(b)),
+    '/NetworkDriver.DeleteNetwork': checked(s.networkRequest, (b) => driver.deleteNetwork(b.NetworkID)),
+    '/NetworkDriver.CreateEndpoint': checked(s.createEndpointRequest, (b) => driver.createEndpoint(b)),
+    '/NetworkDriver.DeleteEndpoint': checked(s.endpointRequest, (b) => driver.deleteEndpoint(b.EndpointID)),
+    '/NetworkDriver.EndpointOperInfo': checked(s.endpointRequest, (b) => driver.endpointOperInfo(b.EndpointID)),
+    '/NetworkDriver.Join': checked(s.joinRequest, (b) => driver.join(b.EndpointID)),
+    '/NetworkDriver.Leave': checked(s.endpointRequest, () => ({})),
+    '/NetworkDriver.ProgramExternalConnectivity': checked(
+      s.externalConnectivityRequest,
+      (b) => driver.programExternalConnectivity(b.EndpointID, b.Options),
+      { no404: true },
+    ),
+    '/NetworkDriver.RevokeExternalConnectivity': checked(
+      s.endpointRequest,
+      (b) => driver.revokeExternalConnectivity(b.EndpointID),
+      { no404: true },
+    ),
+    '/NetworkDriver.AllocateNetwork': checked(s.allocateNetworkRequest, (b) => driver.allocateNetwork(b.Options)),
+    '/NetworkDriver.FreeNetwork': checked(s.networkRequest, (b) => driver.freeNetwork(b.NetworkID)),
+    '/NetworkDriver.DiscoverNew': checked(s.discoveryRequest, () => ({})),
+    '/NetworkDriver.DiscoverDelete': checked(s.discoveryRequest, () => ({})),
     // Only called when GetCapabilities says GwAllocChecker, which we do not; answer as "allocate both".
-    '/NetworkDriver.GwAllocCheck': {
-      schema: s.gwAllocCheckRequest,
-      handle: () => ({ SkipIPv4: false, SkipIPv6: false }),
-    },
+    '/NetworkDriver.GwAllocCheck': checked(s.gwAllocCheckRequest, () => ({ SkipIPv4: false, SkipIPv6: false })),
 
-    '/IpamDriver.GetCapabilities': { handle: () => driver.ipamCapabilities() },
-    '/IpamDriver.GetDefaultAddressSpaces': { handle: () => driver.defaultAddressSpaces() },
-    '/IpamDriver.RequestPool': {
-      schema: s.requestPoolRequest,
-      handle: (b: s.RequestPoolRequest) => driver.requestPool(b),
-    },
-    '/IpamDriver.ReleasePool': {
-      schema: s.releasePoolRequest,
-      handle: (b: s.ReleasePoolRequest) => driver.releasePool(b.PoolID),
-    },
-    '/IpamDriver.RequestAddress': {
-      schema: s.requestAddressRequest,
-      handle: (b: s.RequestAddressRequest) => driver.requestAddress(b),
-    },
-    '/IpamDriver.ReleaseAddress': {
-      schema: s.releaseAddressRequest,
-      handle: (b: s.ReleaseAddressRequest) => driver.releaseAddress(b),
-    },
+    '/IpamDriver.GetCapabilities': bare(() => driver.ipamCapabilities()),
+    '/IpamDriver.GetDefaultAddressSpaces': bare(() => driver.defaultAddressSpaces()),
+    '/IpamDriver.RequestPool': checked(s.requestPoolRequest, (b) => driver.requestPool(b)),
+    '/IpamDriver.ReleasePool': checked(s.releasePoolRequest, (b) => driver.releasePool(b.PoolID)),
+    '/IpamDriver.RequestAddress': checked(s.requestAddressRequest, (b) => driver.requestAddress(b)),
+    '/IpamDriver.ReleaseAddress': checked(s.releaseAddressRequest, (b) => driver.releaseAddress(b)),
   };
   return new Map(Object.entries(table));
 }

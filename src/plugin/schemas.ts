@@ -3,33 +3,31 @@
  *
  * Docker sends every field of its Go structs (empty strings, `false`, `null` included); newer engines may add
  * fields, so unknown fields are accepted and dropped. Values that later reach Neutron or a host command are
- * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input.
+ * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input. The request
+ * types are inferred from these schemas and are the driver's input types: declared once, here.
  */
-import { z } from 'zod';
 import { DOCKER_ID_PATTERN } from '../util/ids.ts';
+import { array, boolean, type Infer, integer, object, record, string, unknown } from '../util/schema.ts';
 import { cidrContains, cidrContainsIp, isCidr, isIp, isMac, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 
 /** 64 lowercase hex chars (local networks/endpoints) or 25 lowercase alphanumerics (swarm). */
-export const dockerId = z
-  .string()
-  .regex(
-    new RegExp(`^(?:${DOCKER_ID_PATTERN})$`),
-    'must be a Docker ID (64 lowercase hex characters, or 25 for swarm)',
-  );
+export const dockerId = string().regex(
+  new RegExp(`^(?:${DOCKER_ID_PATTERN})$`),
+  'must be a Docker ID (64 lowercase hex characters, or 25 for swarm)',
+);
 
 const emptyOr = (check: (s: string) => boolean, what: string) =>
-  z
-    .string()
+  string()
     .max(128)
-    .refine((s) => s === '' || check(s), `must be empty or ${what}`);
+    .satisfies((s) => s === '' || check(s), `must be empty or ${what}`);
 
 const cidrOrEmpty = emptyOr(isCidr, 'a CIDR such as 10.0.0.0/24');
 const ipOrEmpty = emptyOr(isIp, 'an IPv4 or IPv6 address');
 const macOrEmpty = emptyOr(isMac, 'a MAC address such as 02:42:ac:11:00:02');
 /** `null` and missing mean "no options". */
-const optionsMap = z.record(z.string(), z.unknown()).nullish();
+const optionsMap = record(string(), unknown()).nullish();
 /** IPAM options are string → string; `null` and missing mean none. */
-const stringMap = z.record(z.string().max(1024), z.string().max(4096)).nullish();
+const stringMap = record(string().max(1024), string().max(4096)).nullish();
 
 /**
  * True unless both are given and the gateway address lies outside the pool (Docker's gateway is always an address
@@ -42,29 +40,27 @@ function gatewayInsidePool(d: { Pool?: string | undefined; Gateway?: string | un
   return gateway.prefixLength === 0 || cidrContainsIp(parseCidr(d.Pool), gateway.address);
 }
 
-const ipamData = z
-  .object({
-    AddressSpace: z.string().max(256).optional(),
-    Pool: cidrOrEmpty.optional(),
-    Gateway: cidrOrEmpty.optional(),
-    AuxAddresses: z.record(z.string().max(256), cidrOrEmpty).nullish(),
-  })
-  .refine(gatewayInsidePool, { message: 'must be an address inside Pool', path: ['Gateway'] });
-export type IpamData = z.infer<typeof ipamData>;
+const ipamData = object({
+  AddressSpace: string().max(256).optional(),
+  Pool: cidrOrEmpty.optional(),
+  Gateway: cidrOrEmpty.optional(),
+  AuxAddresses: record(string().max(256), cidrOrEmpty).nullish(),
+}).refine(gatewayInsidePool, 'must be an address inside Pool', ['Gateway']);
+export type IpamData = Infer<typeof ipamData>;
 
-export const createNetworkRequest = z.object({
+export const createNetworkRequest = object({
   NetworkID: dockerId,
   Options: optionsMap,
-  IPv4Data: z.array(ipamData).max(16).nullish(),
-  IPv6Data: z.array(ipamData).max(16).nullish(),
+  IPv4Data: array(ipamData).max(16).nullish(),
+  IPv6Data: array(ipamData).max(16).nullish(),
 });
-export type CreateNetworkRequest = z.infer<typeof createNetworkRequest>;
+export type CreateNetworkRequest = Infer<typeof createNetworkRequest>;
 
-export const networkRequest = z.object({ NetworkID: dockerId });
-export type NetworkRequest = z.infer<typeof networkRequest>;
+export const networkRequest = object({ NetworkID: dockerId });
+export type NetworkRequest = Infer<typeof networkRequest>;
 
-export const endpointRequest = z.object({ NetworkID: dockerId, EndpointID: dockerId });
-export type EndpointRequest = z.infer<typeof endpointRequest>;
+export const endpointRequest = object({ NetworkID: dockerId, EndpointID: dockerId });
+export type EndpointRequest = Infer<typeof endpointRequest>;
 
 const EXPOSED_PORTS = 'com.docker.network.endpoint.exposedports';
 /** IP protocol numbers Docker exposes (ICMP, TCP, UDP, SCTP). */
@@ -88,22 +84,21 @@ const endpointOptions = optionsMap.refine(
     const list = options?.[EXPOSED_PORTS];
     return list === undefined || list === null || (Array.isArray(list) && list.every(isExposedPort));
   },
-  { message: 'must be a list of {Proto: 1, 6, 17 or 132, Port: 1-65535}', path: [EXPOSED_PORTS] },
+  'must be a list of {Proto: 1, 6, 17 or 132, Port: 1-65535}',
+  [EXPOSED_PORTS],
 );
 
-export const createEndpointRequest = z.object({
+export const createEndpointRequest = object({
   NetworkID: dockerId,
   EndpointID: dockerId,
-  Interface: z
-    .object({
-      Address: cidrOrEmpty.optional(),
-      AddressIPv6: cidrOrEmpty.optional(),
-      MacAddress: macOrEmpty.optional(),
-    })
-    .nullish(),
+  Interface: object({
+    Address: cidrOrEmpty.optional(),
+    AddressIPv6: cidrOrEmpty.optional(),
+    MacAddress: macOrEmpty.optional(),
+  }).nullish(),
   Options: endpointOptions,
 });
-export type CreateEndpointRequest = z.infer<typeof createEndpointRequest>;
+export type CreateEndpointRequest = Infer<typeof createEndpointRequest>;
 
 /** True when `s` holds a C0/C1 control character or DEL (NUL, newline, escape sequences, ...). */
 function hasControlCharacter(s: string): boolean {
@@ -119,42 +114,41 @@ function hasControlCharacter(s: string): boolean {
  * accepted — a daemon with another --exec-root or in rootless mode uses other directories — but never one with
  * control characters (no netns path has them; they would only serve to forge log lines or break commands).
  */
-const sandboxKey = z
-  .string()
+const sandboxKey = string()
   .max(4096)
   .regex(/^\//, 'must be an absolute path')
-  .refine((s) => !hasControlCharacter(s), 'must not contain control characters')
-  .refine((s) => !s.split('/').includes('..'), 'must not contain ".." components');
+  .satisfies((s) => !hasControlCharacter(s), 'must not contain control characters')
+  .satisfies((s) => !s.split('/').includes('..'), 'must not contain ".." components');
 
-export const joinRequest = z.object({
+export const joinRequest = object({
   NetworkID: dockerId,
   EndpointID: dockerId,
   SandboxKey: sandboxKey,
   Options: optionsMap,
 });
-export type JoinRequest = z.infer<typeof joinRequest>;
+export type JoinRequest = Infer<typeof joinRequest>;
 
-export const externalConnectivityRequest = z.object({
+export const externalConnectivityRequest = object({
   NetworkID: dockerId,
   EndpointID: dockerId,
   Options: endpointOptions,
 });
-export type ExternalConnectivityRequest = z.infer<typeof externalConnectivityRequest>;
+export type ExternalConnectivityRequest = Infer<typeof externalConnectivityRequest>;
 
-export const allocateNetworkRequest = z.object({
+export const allocateNetworkRequest = object({
   NetworkID: dockerId,
-  Options: z.record(z.string(), z.string()).nullish(),
-  IPv4Data: z.array(ipamData).nullish(),
-  IPv6Data: z.array(ipamData).nullish(),
+  Options: record(string(), string()).nullish(),
+  IPv4Data: array(ipamData).nullish(),
+  IPv6Data: array(ipamData).nullish(),
 });
-export type AllocateNetworkRequest = z.infer<typeof allocateNetworkRequest>;
+export type AllocateNetworkRequest = Infer<typeof allocateNetworkRequest>;
 
-export const discoveryRequest = z.object({
-  DiscoveryType: z.number().int(),
-  DiscoveryData: z.unknown(),
+export const discoveryRequest = object({
+  DiscoveryType: integer(),
+  DiscoveryData: unknown(),
 });
 
-export const gwAllocCheckRequest = z.object({ Options: optionsMap });
+export const gwAllocCheckRequest = object({ Options: optionsMap });
 
 /**
  * True unless the pool ID carries an ip-range (`<uuid>@<cidr>@<range>`) that is not inside its CIDR. RequestPool
@@ -167,45 +161,33 @@ function rangeInsideCidr(id: string): boolean {
 }
 
 /** Pool IDs are ours (driver/pool-id.ts); here only their outer form is checked. */
-const poolId = z
-  .string()
+const poolId = string()
   .min(1, 'must not be empty')
   .max(256)
   .regex(/^[0-9a-fA-F:./@-]+$/, 'must be a pool ID returned by RequestPool')
-  .refine(rangeInsideCidr, 'must be a pool ID returned by RequestPool (its ip-range lies outside its CIDR)');
+  .satisfies(rangeInsideCidr, 'must be a pool ID returned by RequestPool (its ip-range lies outside its CIDR)');
 
-export const requestPoolRequest = z.object({
-  AddressSpace: z.string().max(256).optional(),
+export const requestPoolRequest = object({
+  AddressSpace: string().max(256).optional(),
   Pool: cidrOrEmpty.optional(),
   SubPool: cidrOrEmpty.optional(),
   Options: stringMap,
-  V6: z.boolean().optional(),
+  V6: boolean().optional(),
 });
-export type RequestPoolRequest = z.infer<typeof requestPoolRequest>;
+export type RequestPoolRequest = Infer<typeof requestPoolRequest>;
 
-export const releasePoolRequest = z.object({ PoolID: poolId });
-export type ReleasePoolRequest = z.infer<typeof releasePoolRequest>;
+export const releasePoolRequest = object({ PoolID: poolId });
+export type ReleasePoolRequest = Infer<typeof releasePoolRequest>;
 
-export const requestAddressRequest = z.object({
+export const requestAddressRequest = object({
   PoolID: poolId,
   Address: ipOrEmpty.optional(),
   Options: stringMap,
 });
-export type RequestAddressRequest = z.infer<typeof requestAddressRequest>;
+export type RequestAddressRequest = Infer<typeof requestAddressRequest>;
 
-export const releaseAddressRequest = z.object({
+export const releaseAddressRequest = object({
   PoolID: poolId,
   Address: ipOrEmpty,
 });
-export type ReleaseAddressRequest = z.infer<typeof releaseAddressRequest>;
-
-/** Renders a zod failure as one readable line: `Interface.Address: must be empty or a CIDR ...`. */
-export function describeSchemaError(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.join('.') : 'body';
-      return `${where}: ${issue.message}`;
-    })
-    .join('; ');
-}
+export type ReleaseAddressRequest = Infer<typeof releaseAddressRequest>;

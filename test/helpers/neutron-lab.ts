@@ -17,7 +17,7 @@
  * One stack can serve both modes at once (AUTH=both, the default: Keystone on :9696, noauth on :9697).
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from '../../src/util/schema.ts';
 import type { NeutronApi } from '../../src/neutron/api.ts';
 
 export const NEUTRON_LAB_FILE = process.env.KURYR_NEUTRON_LAB || '/var/lib/kuryr-neutron-lab/kuryr-test.json';
@@ -90,7 +90,7 @@ const keystoneSchema = z.object({
 
 /** kuryr-test.json as written by scripts/neutron/stack.sh (only the fields read here). */
 const labFileSchema = z.object({
-  auth: z.enum(['keystone', 'noauth']),
+  auth: z.picklist(['keystone', 'noauth']),
   neutron_url: z.string(),
   keystone: keystoneSchema.nullable().optional(),
   noauth: z.object({ neutron_url: z.string() }).nullable().optional(),
@@ -100,11 +100,11 @@ const labFileSchema = z.object({
   dhcp_agent: z.boolean().optional(),
   tenant_network_type: z.string().optional(),
   // scripts/ovn/stack.sh only (the Linux bridge lab's file predates them: absent means linuxbridge)
-  mechanism_driver: z.enum(['linuxbridge', 'ovn']).optional(),
-  vif_type: z.enum(['bridge', 'ovs']).optional(),
+  mechanism_driver: z.picklist(['linuxbridge', 'ovn']).optional(),
+  vif_type: z.picklist(['bridge', 'ovs']).optional(),
   bridge: z.string().optional(),
 });
-export type NeutronLabFile = z.infer<typeof labFileSchema>;
+export type NeutronLabFile = z.Infer<typeof labFileSchema>;
 
 const howToStart = (file: string) =>
   `start it with \`bash ${file.includes('ovn') ? 'scripts/ovn' : 'scripts/neutron'}/stack.sh\` as root`;
@@ -137,7 +137,7 @@ export function readNeutronLabFile(file = NEUTRON_LAB_FILE): NeutronLabFile | { 
     return { error: `no Neutron lab: ${file} is not JSON` };
   }
   const parsed = labFileSchema.safeParse(json);
-  if (!parsed.success) return { error: `no Neutron lab: ${file} is malformed: ${parsed.error.message}` };
+  if (!parsed.success) return { error: `no Neutron lab: ${file} is malformed: ${z.describeIssues(parsed.issues)}` };
   return parsed.data;
 }
 

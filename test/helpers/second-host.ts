@@ -15,7 +15,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from '../../src/util/schema.ts';
 import { NEUTRON_LAB_FILE } from './neutron-lab.ts';
 
 export const SECOND_HOST_FILE =
@@ -71,7 +71,7 @@ export function secondHost(file = SECOND_HOST_FILE): SecondHost {
     return none(`no second host: ${file} is missing or unreadable (${HOW_TO_START})`);
   }
   const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) return none(`no second host: ${file} is malformed: ${parsed.error.message}`);
+  if (!parsed.success) return none(`no second host: ${file} is malformed: ${z.describeIssues(parsed.issues)}`);
   const d = parsed.data;
   if (!existsSync(`/run/netns/${d.netns}`)) return none(`no second host: netns ${d.netns} is gone (${HOW_TO_START})`);
   return {

@@ -3,9 +3,14 @@
  * whatever body the answer has: Neutron's `{"NeutronError": {...}}`, Keystone middleware's `{"error": {...}}`,
  * a web-framework JSON error (`{"message", "code", "title"}`), or HTML/text from Neutron or a proxy.
  */
-import { STATUS_CODES } from 'node:http';
 import { NeutronError } from '../errors.ts';
 import type { TransportResponse } from './transport.ts';
+
+/**
+ * node:http as CommonJS: an ESM import of it builds its namespace, whose lazy getters load undici, http2, zlib and
+ * tls (about 10 MiB of RSS in the plugin).
+ */
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

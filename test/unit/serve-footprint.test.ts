@@ -1,0 +1,32 @@
+// What loading `kuryr serve` costs in memory: Node's built-in modules its import graph pulls in. An ESM import of
+// node:http builds its namespace, whose lazy getters load undici, http2, zlib and tls (12.4 MiB of RSS instead of
+// 2.1 through process.getBuiltinModule); node:https and tls belong to a TLS listener or the Neutron backend only.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { test } from 'node:test';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+
+/** The built-in modules (NativeModule ...) loaded after importing `modules` in a fresh Node process. */
+function builtinsLoadedBy(modules: string[]): string[] {
+  const script = `for (const m of ${JSON.stringify(modules)}) await import(m);
+process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13))));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  return JSON.parse(out) as string[];
+}
+
+const HEAVY = ['internal/deps/undici/undici', 'http2', 'zlib', 'tls', 'https'];
+
+test("serve's import graph loads none of undici, http2, zlib, tls or https", () => {
+  const loaded = builtinsLoadedBy(['./src/cli/serve.ts', './src/cli/args.ts']);
+  assert.ok(loaded.includes('http'), 'node:http is loaded (the check below means something)');
+  assert.deepEqual(
+    HEAVY.filter((m) => loaded.includes(m)),
+    [],
+  );
+});
+
+test('the check would see an ESM import of node:http', () => {
+  assert.ok(builtinsLoadedBy(['node:http']).includes('internal/deps/undici/undici'));
+});
