@@ -8,7 +8,7 @@
  */
 import { fail } from '../errors.ts';
 import type { Port, PortUpdate } from '../neutron/types.ts';
-import type { CreateEndpointRequest } from '../plugin/schemas.ts';
+import type { CreateEndpointRequest } from './requests.ts';
 import { splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage } from './context.ts';
 import { portOfEndpoint, requireNetworkOfDocker } from './lookup.ts';
@@ -22,7 +22,7 @@ import { mtuOf } from './network.ts';
 import { unpublishPorts } from './published-ports.ts';
 import { DEVICE_OWNER } from './tags.ts';
 
-/** The request, typed by its schema (plugin/schemas.ts); Options holds the exposed ports, among others. */
+/** The request, typed by its schema (requests.ts); Options holds the exposed ports, among others. */
 export type CreateEndpointInput = CreateEndpointRequest;
 
 export interface CreateEndpointResult {

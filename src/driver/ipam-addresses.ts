@@ -8,7 +8,7 @@
 import { fail } from '../errors.ts';
 import { ignoreNotFound, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Port, Subnet, SubnetPool } from '../neutron/types.ts';
-import type { ReleaseAddressRequest, RequestAddressRequest } from '../plugin/schemas.ts';
+import type { ReleaseAddressRequest, RequestAddressRequest } from './requests.ts';
 import { cidrContainsIp, firstHost, isMac, normalizeCidr, normalizeIp, parseCidr } from '../util/ip.ts';
 import { rangeAllocationPools, samePools } from './address-range.ts';
 import { deleteExposedGroups, exposedGroupsOf } from './connectivity.ts';
@@ -35,7 +35,7 @@ import { isIdTag, PORT_EXISTING_TAG, UNBOUND_PORT_NAME, withTags } from './tags.
 export const GATEWAY_REQUEST = 'com.docker.network.gateway';
 export const MAC_OPTION = 'com.docker.network.endpoint.macaddress';
 
-/** The request, typed by its schema (plugin/schemas.ts). */
+/** The request, typed by its schema (requests.ts). */
 export type RequestAddressInput = RequestAddressRequest;
 
 /** `IpamDriver.RequestAddress`: the gateway (no Neutron resource), or an address held by a Neutron port. */
@@ -293,7 +293,7 @@ function describeOwner(port: Port): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }
 
-/** The request, typed by its schema (plugin/schemas.ts). */
+/** The request, typed by its schema (requests.ts). */
 export type ReleaseAddressInput = ReleaseAddressRequest;
 
 /**

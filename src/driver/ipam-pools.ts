@@ -11,7 +11,7 @@ import { EMBEDDED_GLOBAL_SCOPE_REFUSED } from '../config/scope.ts';
 import { fail } from '../errors.ts';
 import { isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
-import type { RequestPoolRequest } from '../plugin/schemas.ts';
+import type { RequestPoolRequest } from './requests.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
 import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
 import { faultPoint } from './faults.ts';
@@ -25,7 +25,7 @@ import { isOwnPool } from './pools.ts';
 import { releaseSwarmNetwork } from './swarm.ts';
 import { poolName } from './tags.ts';
 
-/** The request, typed by its schema (plugin/schemas.ts). */
+/** The request, typed by its schema (requests.ts). */
 export type RequestPoolInput = RequestPoolRequest;
 
 export interface RequestPoolResult {

@@ -11,7 +11,7 @@
 import { fail, KuryrError } from '../errors.ts';
 import { ignoreNotFound, isConflict, isNotFound, NeutronError } from '../neutron/errors.ts';
 import type { Network, Subnet, SubnetCreate, SubnetPool } from '../neutron/types.ts';
-import type { CreateNetworkRequest, IpamData } from '../plugin/schemas.ts';
+import type { CreateNetworkRequest, IpamData } from './requests.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
 import { applyBridgeOptions, bridgeOf, hostNetworkSpec, parseBridgeOptions } from './embedded-options.ts';
@@ -27,7 +27,7 @@ import { existingSubnetFor, notedIpRange } from './ip-range-subnet.ts';
 import { adoptSwarmNetwork, swarmAddressesRemain } from './swarm.ts';
 import { poolName, subnetName } from './tags.ts';
 
-/** One element of IPv4Data/IPv6Data, and the request: the types of their schemas (plugin/schemas.ts). */
+/** One element of IPv4Data/IPv6Data, and the request: the types of their schemas (requests.ts). */
 type IpamDatum = IpamData;
 export type CreateNetworkInput = CreateNetworkRequest;
 

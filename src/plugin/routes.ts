@@ -5,7 +5,7 @@
 import type { KuryrDriver } from '../driver/driver.ts';
 import { KuryrError } from '../errors.ts';
 import { describeIssues, type Schema } from '../util/schema.ts';
-import * as s from './schemas.ts';
+import * as s from '../driver/requests.ts';
 
 type Reply = Promise<object> | object;
 

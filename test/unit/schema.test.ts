@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import * as s from '../../src/plugin/schemas.ts';
+import * as s from '../../src/driver/requests.ts';
 import * as z from '../../src/util/schema.ts';
 
 const messages = (schema: z.Schema<unknown>, input: unknown): string => {

@@ -4,7 +4,8 @@
  * Docker sends every field of its Go structs (empty strings, `false`, `null` included); newer engines may add
  * fields, so unknown fields are accepted and dropped. Values that later reach Neutron or a host command are
  * checked here (IDs, CIDRs, addresses, MACs) so that the driver only ever sees well-formed input. The request
- * types are inferred from these schemas and are the driver's input types: declared once, here.
+ * types are inferred from these schemas and are the driver's input types: declared once, here, in the driver's
+ * layer, so that the protocol layer (plugin/routes.ts), which checks each body with them, depends down on it.
  */
 import { DOCKER_ID_PATTERN } from '../util/ids.ts';
 import { array, boolean, type Infer, integer, object, record, string, unknown } from '../util/schema.ts';
