@@ -13,7 +13,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Port } from '../neutron/types.ts';
 import { redactText } from '../observability/redact.ts';
-import { CommandError, type CommandOutput, type CommandRunner, pythonRepr, runCommand } from './command.ts';
+import { CommandError, type CommandOutput, type CommandRunner, runCommand } from './exec.ts';
+import { pythonRepr } from './python-repr.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 
 /** Where bind scripts' output goes (structurally a subset of the plugin's logger). */
@@ -39,7 +40,7 @@ export interface BindHooksOptions {
   bindir?: string;
   /** Time limit of one script run; default 60 s (the script is killed with SIGKILL). */
   timeoutMs?: number;
-  /** Replaces `execFile` (tests). */
+  /** Replaces the process runner (tests). */
   runner?: CommandRunner;
   log?: BindingLog;
 }

@@ -15,7 +15,7 @@
  * (checked again at every network creation and at every start); the rules of a bridge go with its network.
  */
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { type NftRunner, runTool } from './isolation.ts';
+import { type CommandRunner, execRunner } from './exec.ts';
 import { validateInterfaceName } from './names.ts';
 
 /** What the agent asks of the host's firewall, per network bridge. */
@@ -30,7 +30,7 @@ export interface IptablesAcceptOptions {
   /** The programs, default `iptables` and `ip6tables` (found on PATH, as Docker does). */
   binaries?: readonly string[];
   timeoutMs?: number;
-  exec?: NftRunner;
+  exec?: CommandRunner;
 }
 
 const COMMENT = ['-m', 'comment', '--comment', 'kuryr-ts'];
@@ -49,14 +49,14 @@ export class IptablesAccept implements HostFirewall {
   readonly #netns: string | undefined;
   readonly #binaries: readonly string[];
   readonly #timeoutMs: number;
-  readonly #exec: NftRunner;
+  readonly #exec: CommandRunner;
 
   constructor(options: IptablesAcceptOptions = {}) {
     this.#netns = options.netns;
     if (this.#netns !== undefined) validateInterfaceName(this.#netns);
     this.#binaries = options.binaries ?? ['iptables', 'ip6tables'];
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#exec = options.exec ?? runTool;
+    this.#exec = options.exec ?? execRunner;
   }
 
   async ensureNetwork(bridge: string): Promise<void> {

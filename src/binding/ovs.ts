@@ -13,7 +13,7 @@
 import type { Port } from '../neutron/types.ts';
 import type { InterfaceNames } from './binder.ts';
 import { BRIDGE_ATTRIBUTES } from './bridge.ts';
-import { CommandError, type CommandRunner, runCommand } from './command.ts';
+import { CommandError, type CommandRunner, runCommand } from './exec.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { type IpCommand, isAlreadyExists } from './ip-command.ts';
 import { validateInterfaceName } from './names.ts';
@@ -35,7 +35,7 @@ export interface OvsVsctlOptions {
   binary?: string;
   /** Time limit of one run (passed on as `--timeout`, and the process is killed a second later); default 10 s. */
   timeoutMs?: number;
-  /** Replaces `execFile` (tests). */
+  /** Replaces the process runner (tests). */
   runner?: CommandRunner;
 }
 

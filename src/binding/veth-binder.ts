@@ -7,7 +7,7 @@ import type { Port } from '../neutron/types.ts';
 import { isMac } from '../util/ip.ts';
 import type { Binder, BindRequest, InterfaceNames } from './binder.ts';
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
-import type { CommandRunner } from './command.ts';
+import type { CommandRunner } from './exec.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { BindHooks, type BindingLog } from './hook.ts';
 import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
@@ -23,7 +23,7 @@ export interface VethBinderOptions {
   bindir?: string;
   /** Time limit of one bind script run; default 60 s. */
   hookTimeoutMs?: number;
-  /** Replaces `execFile` for bind scripts (tests). */
+  /** Replaces the process runner of bind scripts (tests). */
   hookRunner?: CommandRunner;
   /** `ovs-vsctl` for the `ovs` vif type (program, time limit). */
   ovs?: OvsVsctlOptions;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
-import { CommandError } from '../../src/binding/command.ts';
+import { CommandError } from '../../src/binding/exec.ts';
 import { BindingError } from '../../src/binding/errors.ts';
 import { interfaceNames } from '../../src/binding/names.ts';
 import { addPortArgs, delPortArgs, findPortArgs, ovsPlan, parseFoundNames } from '../../src/binding/ovs.ts';

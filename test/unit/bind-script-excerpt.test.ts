@@ -2,7 +2,7 @@
 // output, redacted too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OUTPUT_EXCERPT_CHARS, outputExcerpt } from '../../src/binding/command.ts';
+import { OUTPUT_EXCERPT_CHARS, outputExcerpt } from '../../src/binding/exec.ts';
 import { BindHooks } from '../../src/binding/hook.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { errorReply } from '../../src/plugin/error-response.ts';

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCommand } from '../../src/binding/command.ts';
+import { runCommand } from '../../src/binding/exec.ts';
 import { BindHooks } from '../../src/binding/hook.ts';
 import { IpCommand } from '../../src/binding/ip-command.ts';
 import { NftIsolation } from '../../src/binding/isolation.ts';
