@@ -151,3 +151,68 @@ test('the real runner kills a command that runs past the timeout', async () => {
   assert.equal(err.timedOut, true);
   assert.ok(Date.now() - started < 3000);
 });
+
+test('batch: one `ip -batch -` process, the commands on its standard input, one per line', async () => {
+  const calls: Array<{ args: readonly string[]; input: string | undefined }> = [];
+  const exec: CommandRunner = async (_file, args, { input }) => {
+    calls.push({ args, input });
+    return { stdout: '', stderr: '' };
+  };
+  const result = await new IpCommand({ exec, netns: 'ns1' }).batch([
+    ['link', 'add', 'dev', 'a', 'type', 'veth', 'peer', 'name', 'b'],
+    ['link', 'set', 'dev', 'a', 'alias', 'kuryr-ts:x', 'up'],
+  ]);
+  assert.equal(result.failed, undefined);
+  assert.deepEqual(calls, [
+    {
+      args: ['-n', 'ns1', '-batch', '-'],
+      input: 'link add dev a type veth peer name b\nlink set dev a alias kuryr-ts:x up\n',
+    },
+  ]);
+});
+
+test('batch: a failing line is mapped back to its command, with its own command line and message', async () => {
+  const { exec } = fakeExec([{ fail: { code: 1, stderr: 'Cannot find device "brqx"\nCommand failed -:2\n' } }]);
+  const commands = [
+    ['link', 'set', 'dev', 'a', 'up'],
+    ['link', 'set', 'dev', 'brqx', 'up'],
+    ['link', 'set', 'dev', 'a', 'master', 'brqx'],
+  ];
+  const { failed } = await new IpCommand({ exec }).batch(commands);
+  assert.equal(failed?.index, 1);
+  assert.ok(failed.error instanceof CommandError);
+  assert.deepEqual(failed.error.argv, ['ip', 'link', 'set', 'dev', 'brqx', 'up']);
+  assert.equal(failed.error.message, '`ip link set dev brqx up` exited with status 1: Cannot find device "brqx"');
+  assert.ok(isNoSuchDevice(failed.error));
+});
+
+test('batch: a failure without a line (ip not started, killed) is thrown as it is', async () => {
+  const { exec } = fakeExec([{ fail: { code: 'ENOENT', message: 'spawn ip ENOENT' } }]);
+  const err = await new IpCommand({ exec }).batch([['link', 'show']]).catch((e: unknown) => e);
+  assert.ok(err instanceof CommandError, String(err));
+  assert.deepEqual(err.argv, ['ip', '-batch', '-']);
+  assert.equal(err.startError, 'ENOENT');
+});
+
+test('batch: an argument ip -batch would split or misread is refused before anything runs', async () => {
+  const { exec, calls } = fakeExec([{}]);
+  for (const bad of ['a b', 'x"y', '#c', 'a\\b', '']) {
+    await assert.rejects(new IpCommand({ exec }).batch([['link', 'set', 'dev', bad, 'up']]), BindingError);
+  }
+  assert.equal(calls.length, 0);
+});
+
+test('against the real ip: batch stops at the failing line and names it', {
+  skip: process.getuid?.() !== 0,
+}, async () => {
+  const ip = new IpCommand();
+  const name = `kxb${Math.random().toString(36).slice(2, 12)}`;
+  const { failed } = await ip.batch([
+    ['link', 'show', 'dev', 'lo'],
+    ['link', 'set', 'dev', name, 'up'],
+    ['link', 'show', 'dev', 'lo'],
+  ]);
+  assert.equal(failed?.index, 1);
+  assert.deepEqual(failed.error.argv, ['ip', 'link', 'set', 'dev', name, 'up']);
+  assert.ok(isNoSuchDevice(failed.error), String(failed.error));
+});
