@@ -4,7 +4,7 @@
  */
 
 /** Catalogue code of every binding error. */
-export const BINDING_ERROR_CODE = 'KURYR_ERR_BINDING';
+const BINDING_ERROR_CODE = 'KURYR_ERR_BINDING';
 
 /** Stable reasons of binding errors. */
 export const bindingErrorReasons = {

@@ -24,9 +24,9 @@ export interface BindingLog {
   error(obj: object, msg?: string): void;
 }
 
-export const DEFAULT_BINDIR = '/usr/libexec/kuryr';
+const DEFAULT_BINDIR = '/usr/libexec/kuryr';
 /** Default time limit of one bind script run. */
-export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
+const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
 
 /**
  * vif types that may name a script: letters, digits, `_`, `-`, starting with a letter or digit (every Neutron
@@ -54,7 +54,7 @@ export function vifDetailsText(details: unknown): string {
 }
 
 /** The error kuryr gives for a vif type without a script (word for word). */
-export function scriptNotFound(vifType: string): BindingError {
+function scriptNotFound(vifType: string): BindingError {
   return new BindingError(
     bindingErrorReasons.vifTypeUnsupported,
     `vif_type(${vifType}) is not supported. A binding script for this type can't be found`,

@@ -99,14 +99,6 @@ function parseJson(out: string, argv: readonly string[]): unknown {
   }
 }
 
-/** The JSON arrays `ip -json -batch` printed, one per line (one per `show` command). */
-export function parseBatchJson(out: string, argv: readonly string[]): unknown[] {
-  return out
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => parseJson(line, argv));
-}
-
 /** Typed access to iproute2's `ip`. Stateless; safe to share. */
 export class IpCommand {
   readonly #binary: string;

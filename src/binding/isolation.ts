@@ -67,7 +67,7 @@ export const DEFAULT_ISOLATION_TABLE = 'kuryr_ts';
  * The table's comment. The table is this module's: it creates it with the first network and deletes it with the
  * last. Other modules add chains of their own to it (published ports: `publish_*`), and never create or delete it.
  */
-export const TABLE_COMMENT = 'kuryr-ts: the embedded networks (isolation, outbound access, published ports)';
+const TABLE_COMMENT = 'kuryr-ts: the embedded networks (isolation, outbound access, published ports)';
 
 /** The sets of the table: name, element type, what they hold. */
 const SETS = {

@@ -27,7 +27,7 @@ export const OVS_OWNER = 'kuryr';
  */
 export const OVS_INSTANCE_KEY = 'kuryr-ts-owner';
 /** Default time limit of one `ovs-vsctl` run. */
-export const DEFAULT_OVS_TIMEOUT_MS = 10_000;
+const DEFAULT_OVS_TIMEOUT_MS = 10_000;
 
 export interface OvsVsctlOptions {
   /** Program to run; default `ovs-vsctl` (found on PATH). */

@@ -35,7 +35,7 @@ import { DEFAULT_ISOLATION_TABLE } from './isolation.ts';
 import { validateInterfaceName } from './names.ts';
 
 export type Transport = 'tcp' | 'udp' | 'sctp';
-export const TRANSPORTS: readonly Transport[] = ['tcp', 'udp', 'sctp'];
+const TRANSPORTS: readonly Transport[] = ['tcp', 'udp', 'sctp'];
 
 /** One `-p`: a host port (or range; 0 = any free port) on one host address (or all) to a container port. */
 export interface PortMapping {
