@@ -213,30 +213,7 @@ export class IpCommand {
 
   /** Addresses of the link `name`; rejects with `CommandError` (`isNoSuchDevice`) when it is missing. */
   async getAddresses(name: string): Promise<IpAddress[]> {
-    const links = await this.runJson(['addr', 'show', 'dev', name]);
-    if (!Array.isArray(links)) throw shapeError('addr show', 'an array');
-    const out: IpAddress[] = [];
-    for (const link of links) {
-      if (!isRecord(link) || link.ifname !== name) continue;
-      const infos = link.addr_info;
-      if (!Array.isArray(infos)) continue;
-      for (const info of infos) {
-        if (!isRecord(info)) continue;
-        const { family, local, prefixlen, scope } = info;
-        if ((family !== 'inet' && family !== 'inet6') || typeof local !== 'string' || typeof prefixlen !== 'number') {
-          continue; // other families (e.g. MPLS) and partial entries are not ours to manage
-        }
-        out.push({
-          family,
-          local,
-          prefixlen,
-          scope: typeof scope === 'string' ? scope : 'global',
-          tentative: info.tentative === true,
-          dadfailed: info.dadfailed === true,
-        });
-      }
-    }
-    return out;
+    return parseAddresses(await this.runJson(['addr', 'show', 'dev', name]), name);
   }
 
   /** Delete the link `name`; resolves false when it did not exist. */
@@ -261,6 +238,33 @@ function shapeError(what: string, expected: string): CommandError {
     stderr: '',
     detail: `printed JSON that is not ${expected}`,
   });
+}
+
+/** Check and convert `ip -json addr show dev <name>` output: the link's IPv4 and IPv6 addresses. */
+function parseAddresses(links: unknown, name: string): IpAddress[] {
+  if (!Array.isArray(links)) throw shapeError('addr show', 'an array');
+  const out: IpAddress[] = [];
+  for (const link of links) {
+    if (!isRecord(link) || link.ifname !== name) continue;
+    const infos = link.addr_info;
+    if (!Array.isArray(infos)) continue;
+    for (const info of infos) {
+      if (!isRecord(info)) continue;
+      const { family, local, prefixlen, scope } = info;
+      if ((family !== 'inet' && family !== 'inet6') || typeof local !== 'string' || typeof prefixlen !== 'number') {
+        continue; // other families (e.g. MPLS) and partial entries are not ours to manage
+      }
+      out.push({
+        family,
+        local,
+        prefixlen,
+        scope: typeof scope === 'string' ? scope : 'global',
+        tentative: info.tentative === true,
+        dadfailed: info.dadfailed === true,
+      });
+    }
+  }
+  return out;
 }
 
 /** Check and convert `ip -json [-details] link show` output. Entries without the basic fields are an error. */
