@@ -156,7 +156,10 @@ export class IpCommand {
    * at the first that fails, as `ip` does. Resolves with what was printed (with `json`, one `-json` array per
    * line of each `show` command) and, when a command failed, which one (index into `commands`; the ones before
    * it were done, the ones after it not) with the `CommandError` it would have given run alone: its own command
-   * line, `ip`'s exit status and message. Show commands are not retried when the kernel interrupts a dump.
+   * line, `ip`'s exit status and message. Rejects when `ip` ends without naming a line: it could not be run or
+   * was killed, or it refused an argument (`master <missing device>`, a bad address), which ends `ip -batch` at
+   * once (exit status 255); then which commands ran is unknown. Show commands are not retried when the kernel
+   * interrupts a dump.
    */
   async batch(
     commands: readonly (readonly string[])[],

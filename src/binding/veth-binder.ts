@@ -9,7 +9,7 @@ import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
 import type { CommandRunner } from './exec.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { BindHooks, type BindingLog } from './hook.ts';
-import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
+import { type IpBatchResult, IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
 import { bridgeName, interfaceNames, ownerAlias, validateInterfaceName } from './names.ts';
 import { OvsBinding, OvsVsctl, type OvsVsctlOptions, ovsPlan } from './ovs.ts';
 
@@ -189,7 +189,9 @@ export class VethBinder {
     ];
     const bridgeFrom = commands.length;
     if (bridge !== undefined) {
-      // The port first: on a device that is no longer a bridge it fails before that device is touched.
+      // `show` first: a missing bridge fails there, by its line (`master` would end `ip` without saying which
+      // line failed); then the port: on a device that is no longer a bridge it fails before that device is touched.
+      commands.push(['link', 'show', 'dev', bridge.name]);
       commands.push(['link', 'set', 'dev', names.host, 'master', bridge.name]);
       if (!bridge.icc) commands.push(['link', 'set', 'dev', names.host, 'type', 'bridge_slave', 'isolated', 'on']);
       commands.push(['link', 'set', 'dev', bridge.name, ...this.#alias, 'up']);
@@ -197,7 +199,22 @@ export class VethBinder {
     let from = 0;
     let bridgeRechecked = false;
     for (;;) {
-      const { failed } = await this.#ip.batch(commands.slice(from));
+      let failed: IpBatchResult['failed'];
+      try {
+        ({ failed } = await this.#ip.batch(commands.slice(from)));
+      } catch (err) {
+        // `ip` ended without naming the line (it could not be run, was killed, refused an argument): the pair
+        // may have been made before, and then it is ours to undo.
+        if (from === 0) {
+          const made = await this.#ip.getLink(names.host).catch(() => undefined);
+          if (made?.kind === 'veth' && made.peer === names.container) {
+            undo.push(async () => {
+              await this.#ip.deleteLink(names.host);
+            });
+          }
+        }
+        throw err;
+      }
       const at = failed === undefined ? commands.length : from + failed.index;
       if (from === 0 && at > 0) {
         undo.push(async () => {

@@ -215,4 +215,14 @@ test('against the real ip: batch stops at the failing line and names it', {
   assert.equal(failed?.index, 1);
   assert.deepEqual(failed.error.argv, ['ip', 'link', 'set', 'dev', name, 'up']);
   assert.ok(isNoSuchDevice(failed.error), String(failed.error));
+  // An argument ip refuses ends the whole batch without naming the line: that is a rejection.
+  const err = await ip
+    .batch([
+      ['link', 'show', 'dev', 'lo'],
+      ['link', 'set', 'dev', name, 'master', name],
+    ])
+    .catch((e: unknown) => e);
+  assert.ok(err instanceof CommandError, String(err));
+  assert.deepEqual(err.argv, ['ip', '-batch', '-']);
+  assert.equal(err.exitCode, 255);
 });
