@@ -30,7 +30,7 @@
 import { readFile } from 'node:fs/promises';
 import { ipVersion, normalizeIp } from '../util/ip.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { CommandError, type CommandRunner, commandError, execRunner } from './exec.ts';
+import { CommandError, type CommandRunner, commandError, execRunner, runCommand } from './exec.ts';
 import { DEFAULT_ISOLATION_TABLE } from './isolation.ts';
 import { validateInterfaceName } from './names.ts';
 
@@ -417,13 +417,16 @@ export class NftPublisher implements PortPublisher {
     return this.#netns === undefined ? [...args] : ['ip', 'netns', 'exec', this.#netns, ...args];
   }
 
+  /** Run a host tool (`nft`, `ss`, `sysctl`, `ip`); a failure is a `CommandError` naming its command line. */
   async #run(args: readonly string[], input?: string): Promise<string> {
     const [file = '', ...rest] = this.#argv(args);
-    const { stdout } = await this.#exec(file, rest, {
-      timeoutMs: this.#timeoutMs,
-      ...(input === undefined ? {} : { input }),
-    });
-    return stdout;
+    return (
+      await runCommand(bindingErrorReasons.ipCommand, file, rest, {
+        timeoutMs: this.#timeoutMs,
+        runner: this.#exec,
+        ...(input === undefined ? {} : { input }),
+      })
+    ).stdout;
   }
 
   async #nft(args: readonly string[], input?: string): Promise<string> {
