@@ -34,6 +34,8 @@ export interface IpLink {
   operstate: string;
   /** MAC address (lower case) for Ethernet-like links. */
   address: string | undefined;
+  /** The link's alias (`ip link set ... alias`): `kuryr-ts:<owner>` on the devices the plugin made. */
+  alias: string | undefined;
   /** Name of the bridge (or other master) the link is enslaved to. */
   master: string | undefined;
   /** For a veth: the peer's name when the peer is in the same namespace. */
@@ -290,6 +292,7 @@ export function parseLinks(json: unknown): IpLink[] {
       mtu: entry.mtu,
       operstate: typeof entry.operstate === 'string' ? entry.operstate : 'UNKNOWN',
       address: typeof entry.address === 'string' ? entry.address.toLowerCase() : undefined,
+      alias: typeof entry.ifalias === 'string' ? entry.ifalias : undefined,
       master: typeof entry.master === 'string' ? entry.master : undefined,
       peer: typeof entry.link === 'string' ? entry.link : undefined,
       peerNetnsId: typeof entry.link_netnsid === 'number' ? entry.link_netnsid : undefined,

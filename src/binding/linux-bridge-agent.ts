@@ -139,9 +139,9 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
    */
   async #assertNotForeign(bridge: string): Promise<void> {
     const alias = this.#alias[1];
-    if (alias === undefined || (await this.#ip.getLink(bridge)) === undefined) return;
-    const [shown] = (await this.#ip.runJson(['link', 'show', 'dev', bridge])) as Array<{ ifalias?: unknown }>;
-    if (shown?.ifalias === alias) return;
+    if (alias === undefined) return;
+    const link = await this.#ip.getLink(bridge);
+    if (link === undefined || link.alias === alias) return;
     throw new BindingError(
       bindingErrorReasons.deviceConflict,
       `device ${bridge} exists and was not made by this plugin: choose another com.docker.network.bridge.name`,
