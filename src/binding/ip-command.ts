@@ -4,6 +4,7 @@
  */
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { CommandError, type CommandRunner, commandError, execRunner } from './exec.ts';
+import { IpSession } from './ip-session.ts';
 
 /**
  * True when `err` says a device does not exist (`Cannot find device "x"`, `Device "x" does not exist.`).
@@ -69,7 +70,10 @@ export interface IpCommandOptions {
   dumpAttempts?: number;
   /** Run every command in this named network namespace (`ip -n NAME ...`). */
   netns?: string;
-  /** Replaces the process runner (unit tests). */
+  /**
+   * Replaces the process runner (unit tests). Without one, `batch` and `deleteLink` go through one long-lived
+   * `ip -batch` process (ip-session.ts) instead of a process each.
+   */
   exec?: CommandRunner;
 }
 
@@ -101,13 +105,28 @@ function parseJson(out: string, argv: readonly string[]): unknown {
   }
 }
 
-/** Typed access to iproute2's `ip`. Stateless; safe to share. */
+/** One long-lived `ip` per program, namespace and time limit, shared by every IpCommand of this process. */
+const sessions = new Map<string, IpSession>();
+
+function sessionFor(binary: string, prefix: readonly string[], timeoutMs: number): IpSession {
+  const key = JSON.stringify([binary, prefix, timeoutMs]);
+  let session = sessions.get(key);
+  if (session === undefined) {
+    session = new IpSession(binary, prefix, timeoutMs);
+    sessions.set(key, session);
+  }
+  return session;
+}
+
+/** Typed access to iproute2's `ip`. Safe to share. */
 export class IpCommand {
   readonly #binary: string;
   readonly #timeoutMs: number;
   readonly #dumpAttempts: number;
   readonly #prefix: readonly string[];
   readonly #exec: CommandRunner;
+  /** The long-lived `ip` of `batch` and `deleteLink`; undefined with a given runner (tests). */
+  readonly #session: IpSession | undefined;
 
   constructor(options: IpCommandOptions = {}) {
     this.#binary = options.binary ?? 'ip';
@@ -115,6 +134,7 @@ export class IpCommand {
     this.#dumpAttempts = Math.max(1, options.dumpAttempts ?? 5);
     this.#prefix = options.netns === undefined ? [] : ['-n', options.netns];
     this.#exec = options.exec ?? execRunner;
+    this.#session = options.exec === undefined ? sessionFor(this.#binary, this.#prefix, this.#timeoutMs) : undefined;
   }
 
   /**
@@ -178,6 +198,7 @@ export class IpCommand {
         );
       }
     }
+    if (this.#session !== undefined && !options.json && !options.details) return this.#sessionBatch(commands);
     const args = [...globals, '-batch', '-'];
     const input = `${commands.map((c) => c.join(' ')).join('\n')}\n`;
     try {
@@ -198,6 +219,28 @@ export class IpCommand {
       });
       return { stdout: failure.stdout, failed: { index, error } };
     }
+  }
+
+  /** `batch` on the long-lived `ip`: the same results, without starting a process. */
+  async #sessionBatch(commands: readonly (readonly string[])[]): Promise<IpBatchResult> {
+    const session = this.#session as IpSession;
+    for (const [index, command] of commands.entries()) {
+      const argv = [this.#binary, ...this.#prefix, ...command];
+      let result: Awaited<ReturnType<IpSession['run']>>;
+      try {
+        result = await session.run(command);
+      } catch (caught) {
+        throw commandError(bindingErrorReasons.ipCommand, argv, caught, this.#timeoutMs);
+      }
+      if (!result.ok) {
+        const error = new CommandError(bindingErrorReasons.ipCommand, argv, {
+          exitCode: result.exitCode,
+          stderr: result.stderr,
+        });
+        return { stdout: '', failed: { index, error } };
+      }
+    }
+    return { stdout: '' };
   }
 
   /** The link called `name`, with details; undefined when there is none. */
@@ -224,7 +267,12 @@ export class IpCommand {
   /** Delete the link `name`; resolves false when it did not exist. */
   async deleteLink(name: string): Promise<boolean> {
     try {
-      await this.run(['link', 'del', 'dev', name]);
+      if (this.#session === undefined) {
+        await this.run(['link', 'del', 'dev', name]);
+      } else {
+        const { failed } = await this.#sessionBatch([['link', 'del', 'dev', name]]);
+        if (failed !== undefined) throw failed.error;
+      }
       return true;
     } catch (err) {
       if (isNoSuchDevice(err)) return false;

@@ -189,9 +189,10 @@ export class VethBinder {
     ];
     const bridgeFrom = commands.length;
     if (bridge !== undefined) {
-      // `show` first: a missing bridge fails there, by its line (`master` would end `ip` without saying which
-      // line failed); then the port: on a device that is no longer a bridge it fails before that device is touched.
-      commands.push(['link', 'show', 'dev', bridge.name]);
+      // A probe first, which changes nothing (no bridge attribute given): a missing bridge fails there, by its line
+      // (`master` would end `ip` without saying which line failed); then the port: on a device that is no longer
+      // a bridge it fails before that device is touched.
+      commands.push(['link', 'set', 'dev', bridge.name, 'type', 'bridge']);
       commands.push(['link', 'set', 'dev', names.host, 'master', bridge.name]);
       if (!bridge.icc) commands.push(['link', 'set', 'dev', names.host, 'type', 'bridge_slave', 'isolated', 'on']);
       commands.push(['link', 'set', 'dev', bridge.name, ...this.#alias, 'up']);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CommandError, type CommandRunner } from '../../src/binding/exec.ts';
+import { CommandError, type CommandRunner, execRunner } from '../../src/binding/exec.ts';
 import { IpCommand, isAlreadyExists, isNoSuchDevice, parseLinks, validateMtu } from '../../src/binding/ip-command.ts';
 import { BindingError } from '../../src/binding/errors.ts';
 import { kernelSkipReason } from './kernel.ts';
@@ -202,10 +202,10 @@ test('batch: an argument ip -batch would split or misread is refused before anyt
   assert.equal(calls.length, 0);
 });
 
-test('against the real ip: batch stops at the failing line and names it', {
+test('against the real ip, one process per batch (a given runner): it stops at the failing line and names it', {
   skip: process.getuid?.() !== 0,
 }, async () => {
-  const ip = new IpCommand();
+  const ip = new IpCommand({ exec: execRunner });
   const name = `kxb${Math.random().toString(36).slice(2, 12)}`;
   const { failed } = await ip.batch([
     ['link', 'show', 'dev', 'lo'],

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { BindingError } from '../../src/binding/errors.ts';
 import { type CommandRunner, execRunner } from '../../src/binding/exec.ts';
@@ -164,6 +165,37 @@ describe('VethBinder (real kernel)', { skip }, () => {
     assert.equal(runs.length, 1);
     assert.deepEqual(await existingLinks([b.names.host, b.names.container]), []);
     await counted.unbind(vifPortOf(a.port));
+  });
+
+  test('with its long-lived ip, a bind on a bridge it knows and an unbind start no process', async () => {
+    const proto = ChildProcess.prototype as unknown as { spawn: (options: { args: string[] }) => unknown };
+    const original = proto.spawn;
+    const runs: string[] = [];
+    const own = new VethBinder({ owner: 'kxtest' });
+    const network_id = randomId();
+    const a = portFor({ network_id });
+    const b = portFor({ network_id });
+    await own.bind({ ...vifPortOf(a.port), mtu: 1500 }); // looks the bridge up, starts the long-lived ip
+    proto.spawn = function (this: unknown, options: { args: string[] }) {
+      runs.push(options.args.join(' '));
+      return original.call(this, options);
+    };
+    try {
+      await own.bind({ ...vifPortOf(b.port), mtu: 1500, icc: false });
+      const host = await ip.getLink(b.names.host);
+      assert.equal(host?.master, b.bridge);
+      assert.ok(host?.flags.includes('UP'));
+      assert.equal((await ip.getLink(b.names.container))?.address, b.port.mac_address.toLowerCase());
+      runs.length = 0; // the checks above ran ip
+      await own.unbind(vifPortOf(b.port));
+      await own.bind({ ...vifPortOf(b.port), mtu: 1500 });
+      await own.unbind(vifPortOf(b.port));
+    } finally {
+      proto.spawn = original;
+    }
+    assert.deepEqual(runs, [], 'no process started');
+    assert.deepEqual(await existingLinks([b.names.host, b.names.container]), []);
+    await own.unbind(vifPortOf(a.port));
   });
 
   test('a bridge it knew, deleted behind its back, is made again by the next bind', async () => {
