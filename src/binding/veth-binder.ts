@@ -151,7 +151,7 @@ export class VethBinder {
 
   /**
    * kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off). A bridge
-   * this binder has made or seen already is not looked up again (one `ip` process per bind, not eight); one that
+   * this binder has made or seen already is not looked up again (no `ip` process per bind: `IpCommand.batch`); one that
    * vanished or changed since is found out when the batch fails on it (`#plumb`).
    */
   async #knowBridge(bridge: string, undo: UndoStep[]): Promise<void> {
@@ -169,7 +169,7 @@ export class VethBinder {
    * The veth pair (created, or one of exactly these names reused: a retried request), the container end's MTU and
    * MAC, the host end's MTU, alias and up; with a bridge: the host end its port (isolated without
    * inter-container communication, Docker's `enable_icc=false`: it talks to the bridge, not to the other isolated
-   * ports, whatever br_netfilter does), the bridge up. All in one `ip -batch` process; a failing command is retried after the
+   * ports, whatever br_netfilter does), the bridge up. All in one `IpCommand.batch` (the long-lived `ip -batch`); a failing command is retried after the
    * repair its error calls for, or reported as `ip` reported it.
    *
    * Docker moves the container end into the sandbox; MTU and MAC survive the move, addresses would not (Docker adds
