@@ -104,8 +104,9 @@ export class IpSession {
     this.#stderr = this.#stderr.slice(end + 1);
     this.#pending = undefined;
     clearTimeout(pending.timer);
-    const text = before.replace(/^Command failed -:\d+\n?/gm, '');
-    pending.resolve(before === '' ? { ok: true } : { ok: false, stderr: text, exitCode: 1 });
+    // A warning of a command that worked has no `Command failed` line.
+    if (!/^Command failed -:\d+$/m.test(before)) pending.resolve({ ok: true });
+    else pending.resolve({ ok: false, stderr: before.replace(/^Command failed -:\d+\n?/gm, ''), exitCode: 1 });
   }
 
   #ended(child: ChildProcess, failure: ExecFailure): void {
