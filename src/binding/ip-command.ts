@@ -82,6 +82,9 @@ const DUMP_INTERRUPTED = 'Dump was interrupted';
 /** An argument `ip -batch` reads back as given: no blank, quote, `#` or backslash. */
 const BATCH_WORD = /^[A-Za-z0-9_.:/+,@=-]+$/;
 
+/** `ip <object> <verb>` verbs that print (and make iproute2 cache interface names). */
+const SHOW_VERBS: ReadonlySet<string> = new Set(['show', 'list', 'lst', 'ls', 'get']);
+
 /** What an `ip -batch` run did (`IpCommand.batch`). */
 export interface IpBatchResult {
   /** Standard output of the commands that ran. */
@@ -174,13 +177,16 @@ export class IpCommand {
   }
 
   /**
-   * Run several commands in ONE `ip -batch -` process (the commands on its standard input), in order, stopping
-   * at the first that fails, as `ip` does. Resolves with what was printed (with `json`, one `-json` array per
+   * Run several commands in order, stopping at the first that fails, without starting a process each: commands
+   * that print nothing go to the long-lived `ip` of this program and namespace (ip-session.ts), others (and all
+   * with a given runner) to ONE `ip -batch -` process (the commands on its standard input), which stops at the
+   * first that fails too. Resolves with what was printed (with `json`, one `-json` array per
    * line of each `show` command) and, when a command failed, which one (index into `commands`; the ones before
    * it were done, the ones after it not) with the `CommandError` it would have given run alone: its own command
-   * line, `ip`'s exit status and message. Rejects when `ip` ends without naming a line: it could not be run or
-   * was killed, or it refused an argument (`master <missing device>`, a bad address), which ends `ip -batch` at
-   * once (exit status 255); then which commands ran is unknown. Show commands are not retried when the kernel
+   * line, `ip`'s exit status and message. Rejects when `ip` could not be run or was killed, and when one
+   * `ip -batch -` process ends without naming a line: an argument it refuses (`master <missing device>`, a bad
+   * address) ends it at once (exit status 255), and which commands ran is unknown (the long-lived `ip` runs one
+   * command at a time, so there it is that command's failure). Show commands are not retried when the kernel
    * interrupts a dump.
    */
   async batch(
@@ -198,7 +204,9 @@ export class IpCommand {
         );
       }
     }
-    if (this.#session !== undefined && !options.json && !options.details) return this.#sessionBatch(commands);
+    // The long-lived `ip` takes commands that print nothing (its output is not read; a show fills its name cache).
+    const quiet = !options.json && !options.details && commands.every((c) => !SHOW_VERBS.has(c[1] ?? ''));
+    if (this.#session !== undefined && quiet) return this.#sessionBatch(commands);
     const args = [...globals, '-batch', '-'];
     const input = `${commands.map((c) => c.join(' ')).join('\n')}\n`;
     try {
