@@ -1,10 +1,10 @@
 /**
- * `Binder`: host plumbing for one Neutron port, selected by the port's `binding:vif_type`.
- * `HostNetworkAgent`: the agent role the plugin plays for the embedded backend (bridge + gateway addresses).
+ * What the binding layer is asked to do. `VifPort`/`PlugRequest`: one port to plug, as the driver describes it
+ * (the driver's port drivers build it from a Neutron port: src/driver/port-drivers/veth.ts). `HostNetworkAgent`:
+ * the agent role the plugin plays for the embedded backend (bridge + gateway addresses).
  *
  * Both are idempotent: creating what exists reuses it; removing what is gone succeeds.
  */
-import type { Port } from '../neutron/types.ts';
 
 /** Host and container interface names of one port (kuryr's naming, Linux's 15-char limit). */
 export interface InterfaceNames {
@@ -14,35 +14,36 @@ export interface InterfaceNames {
   container: string;
 }
 
-export interface BindRequest {
-  port: Port;
-  /** MTU of the Neutron network (1500 when the network has none). */
+/** A port as its host plumbing needs it: its identity, MAC and `binding:vif_type`/`vif_details`. */
+export interface VifPort {
+  /** The Neutron port's ID: the interface names derive from it (`interfaceNames`). */
+  portId: string;
+  /** Docker's endpoint ID (the port's `device_id`): bind scripts and OVS's `external_ids` get it. */
+  endpointId: string;
+  /** The Neutron network: the `bridge` vif type's default bridge is `brq<network[:11]>`. */
+  networkId: string;
+  /** The port's project (bind scripts get it); '' when unknown. */
+  projectId: string;
+  /** The port's MAC address, as Neutron gave it. */
+  mac: string;
+  /** `binding:vif_type`: `bridge`, `tap`, `ovs`, or any type with a bind script; '' for an unbound port. */
+  vifType: string;
+  /** `binding:vif_details` (the `ovs` type and bind scripts read it). */
+  vifDetails: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One port to plug: a veth pair in the host namespace (an existing pair of that name reused), the container end
+ * with the port's MAC and the MTU, the host end up and attached as `vifType` requires. On failure nothing is
+ * left behind.
+ */
+export interface PlugRequest extends VifPort {
+  /** MTU of the network (1500 when it has none). */
   mtu: number;
   /** vif type `bridge`: the network's bridge (default `brq<network[:11]>`). */
   bridge?: string;
   /** vif type `bridge`: false isolates the port from the bridge's other ports (Docker's `enable_icc=false`). */
   icc?: boolean;
-}
-
-export interface Binder {
-  /**
-   * Create the veth pair for `port` in the host namespace (reusing an existing pair of that name), give the
-   * container end the port's MAC and the MTU, bring the host end up and attach it as the port's
-   * `binding:vif_type` requires. On failure nothing is left behind.
-   */
-  bind(req: BindRequest): Promise<InterfaceNames>;
-  /** Detach and delete the host interface of `port` (the peer goes with it). A missing device is not an error. */
-  unbind(port: Port): Promise<void>;
-  /**
-   * The device Docker moves into the container, when it is not `interfaceNames(port.id).container` (an SR-IOV
-   * VF keeps its own name).
-   */
-  containerInterface?(port: Port): Promise<string | undefined>;
-  /**
-   * The Neutron network of a Docker network created without `neutron.net.*` options, when the binding has one
-   * (the nested port drivers: the VM port's network); undefined: a network is created.
-   */
-  defaultNetworkId?(): Promise<string | undefined>;
 }
 
 /** An address with its prefix length, e.g. `{ address: '10.0.0.1', prefixLength: 24 }`. */

@@ -4,11 +4,11 @@
  */
 
 /** Catalogue code of every binding error. */
-export const BINDING_ERROR_CODE = 'KURYR_ERR_BINDING';
+const BINDING_ERROR_CODE = 'KURYR_ERR_BINDING';
 
 /** Stable reasons of binding errors. */
 export const bindingErrorReasons = {
-  /** `ip` failed, timed out or printed something unusable (`IpCommandError`). */
+  /** `ip` failed, timed out or printed something unusable (`CommandError`). */
   ipCommand: 'ip-command',
   /** An ID or name from outside cannot be a Linux interface name (`InterfaceNameError`). */
   invalidInterfaceName: 'invalid-interface-name',

@@ -11,9 +11,10 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Port } from '../neutron/types.ts';
+import type { VifPort } from './binder.ts';
 import { redactText } from '../observability/redact.ts';
-import { CommandError, type CommandOutput, type CommandRunner, pythonRepr, runCommand } from './command.ts';
+import { CommandError, type CommandOutput, type CommandRunner, runCommand } from './exec.ts';
+import { pythonRepr } from './python-repr.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 
 /** Where bind scripts' output goes (structurally a subset of the plugin's logger). */
@@ -23,9 +24,9 @@ export interface BindingLog {
   error(obj: object, msg?: string): void;
 }
 
-export const DEFAULT_BINDIR = '/usr/libexec/kuryr';
+const DEFAULT_BINDIR = '/usr/libexec/kuryr';
 /** Default time limit of one bind script run. */
-export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
+const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
 
 /**
  * vif types that may name a script: letters, digits, `_`, `-`, starting with a letter or digit (every Neutron
@@ -39,7 +40,7 @@ export interface BindHooksOptions {
   bindir?: string;
   /** Time limit of one script run; default 60 s (the script is killed with SIGKILL). */
   timeoutMs?: number;
-  /** Replaces `execFile` (tests). */
+  /** Replaces the process runner (tests). */
   runner?: CommandRunner;
   log?: BindingLog;
 }
@@ -53,7 +54,7 @@ export function vifDetailsText(details: unknown): string {
 }
 
 /** The error kuryr gives for a vif type without a script (word for word). */
-export function scriptNotFound(vifType: string): BindingError {
+function scriptNotFound(vifType: string): BindingError {
   return new BindingError(
     bindingErrorReasons.vifTypeUnsupported,
     `vif_type(${vifType}) is not supported. A binding script for this type can't be found`,
@@ -91,16 +92,16 @@ export class BindHooks {
   }
 
   /** Run `<script> bind ...` for `port`, whose host interface is `hostIfname`. */
-  async bind(script: string, port: Port, hostIfname: string): Promise<void> {
+  async bind(script: string, port: VifPort, hostIfname: string): Promise<void> {
     await this.#run(script, [
       'bind',
-      port.id,
+      port.portId,
       hostIfname,
-      port.device_id, // the endpoint ID: CreateEndpoint sets it before binding
-      port.mac_address,
-      port.network_id,
-      projectOf(port),
-      vifDetailsText(port['binding:vif_details']),
+      port.endpointId,
+      port.mac,
+      port.networkId,
+      port.projectId,
+      vifDetailsText(port.vifDetails),
     ]);
   }
 
@@ -108,23 +109,23 @@ export class BindHooks {
    * Run `<bindir>/<vif type> unbind ...` for `port`. A vif type without a (valid) script is skipped with a
    * warning instead of failing, so that an endpoint can always be removed (kuryr fails here).
    */
-  async unbind(vifType: string, port: Port, hostIfname: string): Promise<void> {
+  async unbind(vifType: string, port: VifPort, hostIfname: string): Promise<void> {
     let script: string;
     try {
       script = await this.scriptFor(vifType);
     } catch (err) {
       if (!(err instanceof BindingError) || err.reason !== bindingErrorReasons.vifTypeUnsupported) throw err;
-      this.#log.warn({ port: port.id, vifType }, `no unbind script run: ${err.message}`);
+      this.#log.warn({ port: port.portId, vifType }, `no unbind script run: ${err.message}`);
       return;
     }
     await this.#run(script, [
       'unbind',
-      port.id,
+      port.portId,
       hostIfname,
-      port.device_id,
-      port.mac_address,
-      vifDetailsText(port['binding:vif_details']),
-      port.network_id,
+      port.endpointId,
+      port.mac,
+      vifDetailsText(port.vifDetails),
+      port.networkId,
     ]);
   }
 
@@ -164,8 +165,4 @@ export class BindHooks {
     if (output.stderr.trim() !== '')
       this.#log.error({ ...what, stderr: redactText(output.stderr) }, 'bind script error');
   }
-}
-
-function projectOf(port: Port): string {
-  return port.project_id || port.tenant_id || '';
 }

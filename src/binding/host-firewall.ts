@@ -15,7 +15,7 @@
  * (checked again at every network creation and at every start); the rules of a bridge go with its network.
  */
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { type NftRunner, runTool } from './isolation.ts';
+import { CommandError, type CommandRunner, execRunner, runCommand } from './exec.ts';
 import { validateInterfaceName } from './names.ts';
 
 /** What the agent asks of the host's firewall, per network bridge. */
@@ -30,7 +30,7 @@ export interface IptablesAcceptOptions {
   /** The programs, default `iptables` and `ip6tables` (found on PATH, as Docker does). */
   binaries?: readonly string[];
   timeoutMs?: number;
-  exec?: NftRunner;
+  exec?: CommandRunner;
 }
 
 const COMMENT = ['-m', 'comment', '--comment', 'kuryr-ts'];
@@ -49,14 +49,14 @@ export class IptablesAccept implements HostFirewall {
   readonly #netns: string | undefined;
   readonly #binaries: readonly string[];
   readonly #timeoutMs: number;
-  readonly #exec: NftRunner;
+  readonly #exec: CommandRunner;
 
   constructor(options: IptablesAcceptOptions = {}) {
     this.#netns = options.netns;
     if (this.#netns !== undefined) validateInterfaceName(this.#netns);
     this.#binaries = options.binaries ?? ['iptables', 'ip6tables'];
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#exec = options.exec ?? runTool;
+    this.#exec = options.exec ?? execRunner;
   }
 
   async ensureNetwork(bridge: string): Promise<void> {
@@ -94,8 +94,7 @@ export class IptablesAccept implements HostFirewall {
     try {
       forward = await this.#run(tool, ['-S', 'FORWARD']);
     } catch (err) {
-      const failure = err as { code?: unknown };
-      if (failure.code === 'ENOENT' || typeof failure.code === 'number') return undefined;
+      if (err instanceof CommandError && (err.startError === 'ENOENT' || err.exitCode !== null)) return undefined;
       throw err;
     }
     const forwardDrops = /^-P FORWARD DROP$/m.test(forward);
@@ -108,7 +107,7 @@ export class IptablesAccept implements HostFirewall {
       await this.#run(tool, args);
       return true;
     } catch (err) {
-      if (typeof (err as { code?: unknown }).code === 'number') return false;
+      if (err instanceof CommandError && err.exitCode !== null) return false;
       throw err;
     }
   }
@@ -117,9 +116,7 @@ export class IptablesAccept implements HostFirewall {
     try {
       await this.#run(tool, args);
     } catch (err) {
-      const failure = err as { stderr?: unknown; message?: unknown };
-      const detail =
-        typeof failure.stderr === 'string' && failure.stderr ? failure.stderr.trim() : String(failure.message);
+      const detail = err instanceof CommandError && err.stderr ? err.stderr.trim() : String((err as Error).message);
       throw new BindingError(bindingErrorReasons.ipCommand, `\`${tool} ${args.join(' ')}\` failed: ${detail}`);
     }
   }
@@ -129,6 +126,9 @@ export class IptablesAccept implements HostFirewall {
     const argv = ['-w', '-t', 'filter', ...args];
     const [file, rest] =
       this.#netns === undefined ? [tool, argv] : ['ip', ['netns', 'exec', this.#netns, tool, ...argv]];
-    return this.#exec(file, rest, { timeoutMs: this.#timeoutMs }).then((r) => r.stdout);
+    return runCommand(bindingErrorReasons.ipCommand, file, rest, {
+      timeoutMs: this.#timeoutMs,
+      runner: this.#exec,
+    }).then((r) => r.stdout);
   }
 }

@@ -1,37 +1,10 @@
 /**
- * The `ip` command (iproute2) as a typed async API: every call is an argument array run with `execFile`
- * (never a shell), bounded by a timeout, and `ip -json` output is checked field by field before use.
+ * The `ip` command (iproute2) as a typed async API on the one runner (exec.ts): argument arrays, a time limit,
+ * `ip -json` output checked field by field before use, failures as `CommandError` (reason `ip-command`).
  */
-import { execFile } from 'node:child_process';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { toolEnv } from './tool-env.ts';
-
-/** An `ip` invocation that failed: its full command line, exit status and standard error. */
-export class IpCommandError extends BindingError {
-  override readonly name = 'IpCommandError';
-  /** The command line as run: `['ip', 'link', 'add', ...]`. */
-  readonly argv: readonly string[];
-  /** Exit status, or null when the process was killed (timeout) or could not be started. */
-  readonly exitCode: number | null;
-  readonly stderr: string;
-  /** True when the command was killed because it ran past the timeout. */
-  readonly timedOut: boolean;
-
-  constructor(
-    argv: readonly string[],
-    exitCode: number | null,
-    stderr: string,
-    options: { detail?: string; timedOut?: boolean } = {},
-  ) {
-    const what = options.detail ?? (exitCode === null ? 'failed' : `exited with status ${exitCode}`);
-    const text = stderr.trim();
-    super(bindingErrorReasons.ipCommand, `\`${argv.join(' ')}\` ${what}${text ? `: ${text}` : ''}`);
-    this.argv = argv;
-    this.exitCode = exitCode;
-    this.stderr = stderr;
-    this.timedOut = options.timedOut ?? false;
-  }
-}
+import { CommandError, type CommandRunner, commandError, execRunner } from './exec.ts';
+import { IpSession } from './ip-session.ts';
 
 /**
  * True when `err` says a device does not exist (`Cannot find device "x"`, `Device "x" does not exist.`).
@@ -39,18 +12,18 @@ export class IpCommandError extends BindingError {
  */
 export function isNoSuchDevice(err: unknown): boolean {
   return (
-    err instanceof IpCommandError && /Cannot find device "|Device ".*" does not exist|No such device/.test(err.stderr)
+    err instanceof CommandError && /Cannot find device "|Device ".*" does not exist|No such device/.test(err.stderr)
   );
 }
 
 /** True when `err` is the kernel refusing to create something that already exists (EEXIST). */
 export function isAlreadyExists(err: unknown): boolean {
-  return err instanceof IpCommandError && /File exists/.test(err.stderr);
+  return err instanceof CommandError && /File exists/.test(err.stderr);
 }
 
 /** True when `err` is the kernel saying an address to delete is not there (EADDRNOTAVAIL). */
 export function isAddressMissing(err: unknown): boolean {
-  return err instanceof IpCommandError && /Cannot assign requested address|Address not found/.test(err.stderr);
+  return err instanceof CommandError && /Cannot assign requested address|Address not found/.test(err.stderr);
 }
 
 /** One link as `ip -json -details link show` reports it (only the fields kuryr-ts reads). */
@@ -62,6 +35,8 @@ export interface IpLink {
   operstate: string;
   /** MAC address (lower case) for Ethernet-like links. */
   address: string | undefined;
+  /** The link's alias (`ip link set ... alias`): `kuryr-ts:<owner>` on the devices the plugin made. */
+  alias: string | undefined;
   /** Name of the bridge (or other master) the link is enslaved to. */
   master: string | undefined;
   /** For a veth: the peer's name when the peer is in the same namespace. */
@@ -86,23 +61,6 @@ export interface IpAddress {
   dadfailed: boolean;
 }
 
-/** Runs one program with arguments; the `ip` binary in production, a fake in unit tests. */
-export type ExecRunner = (
-  file: string,
-  args: readonly string[],
-  options: { timeoutMs: number },
-) => Promise<{ stdout: string; stderr: string }>;
-
-/** The failure shape an `ExecRunner` rejects with (what `execFile` rejects with). */
-export interface ExecFailure {
-  code?: number | string | null;
-  killed?: boolean;
-  signal?: string | null;
-  stdout?: string;
-  stderr?: string;
-  message?: string;
-}
-
 export interface IpCommandOptions {
   /** Program to run; default `ip` (found on PATH). */
   binary?: string;
@@ -112,49 +70,78 @@ export interface IpCommandOptions {
   dumpAttempts?: number;
   /** Run every command in this named network namespace (`ip -n NAME ...`). */
   netns?: string;
-  /** Replaces `execFile` (unit tests). */
-  exec?: ExecRunner;
+  /**
+   * Replaces the process runner (unit tests). Without one, `batch` and `deleteLink` go through one long-lived
+   * `ip -batch` process (ip-session.ts) instead of a process each.
+   */
+  exec?: CommandRunner;
 }
 
 const DUMP_INTERRUPTED = 'Dump was interrupted';
 
-const defaultExec: ExecRunner = (file, args, { timeoutMs }) =>
-  new Promise((resolve, reject) => {
-    execFile(
-      file,
-      [...args],
-      {
-        timeout: timeoutMs,
-        killSignal: 'SIGKILL',
-        maxBuffer: 64 * 1024 * 1024,
-        encoding: 'utf8',
-        env: toolEnv(),
-      },
-      (error, stdout, stderr) => {
-        if (error) reject(Object.assign(error, { stdout, stderr }));
-        else resolve({ stdout, stderr });
-      },
-    );
-  });
+/** An argument `ip -batch` reads back as given: no blank, quote, `#` or backslash. */
+const BATCH_WORD = /^[A-Za-z0-9_.:/+,@=-]+$/;
 
-/** Typed access to iproute2's `ip`. Stateless; safe to share. */
+/** `ip <object> <verb>` verbs that print (and make iproute2 cache interface names). */
+const SHOW_VERBS: ReadonlySet<string> = new Set(['show', 'list', 'lst', 'ls', 'get']);
+
+/** What an `ip -batch` run did (`IpCommand.batch`). */
+export interface IpBatchResult {
+  /** Standard output of the commands that ran. */
+  stdout: string;
+  /** The command that failed (the ones after it did not run); undefined when every one succeeded. */
+  failed?: { index: number; error: CommandError };
+}
+
+/** Parsed `ip -json` output; nothing at all counts as `[]` (some subcommands print nothing when empty). */
+function parseJson(out: string, argv: readonly string[]): unknown {
+  if (out.trim() === '') return [];
+  try {
+    return JSON.parse(out);
+  } catch (err) {
+    throw new CommandError(bindingErrorReasons.ipCommand, argv, {
+      exitCode: 0,
+      stdout: out,
+      stderr: '',
+      detail: `printed invalid JSON (${err})`,
+    });
+  }
+}
+
+/** One long-lived `ip` per program, namespace and time limit, shared by every IpCommand of this process. */
+const sessions = new Map<string, IpSession>();
+
+function sessionFor(binary: string, prefix: readonly string[], timeoutMs: number): IpSession {
+  const key = JSON.stringify([binary, prefix, timeoutMs]);
+  let session = sessions.get(key);
+  if (session === undefined) {
+    session = new IpSession(binary, prefix, timeoutMs);
+    sessions.set(key, session);
+  }
+  return session;
+}
+
+/** Typed access to iproute2's `ip`. Safe to share. */
 export class IpCommand {
   readonly #binary: string;
   readonly #timeoutMs: number;
   readonly #dumpAttempts: number;
   readonly #prefix: readonly string[];
-  readonly #exec: ExecRunner;
+  readonly #exec: CommandRunner;
+  /** The long-lived `ip` of `batch` and `deleteLink`; undefined with a given runner (tests). */
+  readonly #session: IpSession | undefined;
 
   constructor(options: IpCommandOptions = {}) {
     this.#binary = options.binary ?? 'ip';
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#dumpAttempts = Math.max(1, options.dumpAttempts ?? 5);
     this.#prefix = options.netns === undefined ? [] : ['-n', options.netns];
-    this.#exec = options.exec ?? defaultExec;
+    this.#exec = options.exec ?? execRunner;
+    this.#session = options.exec === undefined ? sessionFor(this.#binary, this.#prefix, this.#timeoutMs) : undefined;
   }
 
   /**
-   * Run `ip <args>` and return its standard output. Rejects with `IpCommandError` on a non-zero exit,
+   * Run `ip <args>` and return its standard output. Rejects with `CommandError` on a non-zero exit,
    * a timeout or a dump the kernel kept interrupting (an interrupted dump is retried first).
    */
   async run(args: readonly string[]): Promise<string> {
@@ -166,28 +153,19 @@ export class IpCommand {
       try {
         ({ stdout, stderr } = await this.#exec(this.#binary, fullArgs, { timeoutMs: this.#timeoutMs }));
       } catch (caught) {
-        const failure = (caught ?? {}) as ExecFailure;
-        const errText = failure.stderr ?? '';
-        if (errText.includes(DUMP_INTERRUPTED) && attempt < this.#dumpAttempts) continue;
-        if (failure.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
-          throw new IpCommandError(argv, null, errText, { detail: 'printed more than the output limit' });
-        }
-        if (failure.killed) {
-          const detail = `timed out after ${this.#timeoutMs} ms`;
-          throw new IpCommandError(argv, null, errText, { detail, timedOut: true });
-        }
-        if (failure.signal) {
-          throw new IpCommandError(argv, null, errText, { detail: `was killed by ${failure.signal}` });
-        }
-        if (typeof failure.code === 'number') throw new IpCommandError(argv, failure.code, errText);
-        // Not started at all (ENOENT for a missing binary, ...): keep the system's explanation.
-        const reason = errText || (failure.message ?? String(caught));
-        throw new IpCommandError(argv, null, reason, { detail: 'could not be run' });
+        const failure = commandError(bindingErrorReasons.ipCommand, argv, caught, this.#timeoutMs);
+        if (failure.stderr.includes(DUMP_INTERRUPTED) && attempt < this.#dumpAttempts) continue;
+        throw failure;
       }
       // `ip` may report an interrupted (possibly inconsistent) dump and still exit 0: never trust that output.
       if (stderr.includes(DUMP_INTERRUPTED)) {
         if (attempt < this.#dumpAttempts) continue;
-        throw new IpCommandError(argv, 0, stderr, { detail: `was interrupted ${attempt} times` });
+        throw new CommandError(bindingErrorReasons.ipCommand, argv, {
+          exitCode: 0,
+          stdout,
+          stderr,
+          detail: `was interrupted ${attempt} times`,
+        });
       }
       return stdout;
     }
@@ -195,15 +173,82 @@ export class IpCommand {
 
   /** Run `ip -json <args>` and return the parsed JSON (not yet checked: see the typed helpers). */
   async runJson(args: readonly string[]): Promise<unknown> {
-    const out = await this.run(['-json', ...args]);
-    // Some `ip` subcommands print nothing at all instead of `[]` when there is nothing to show.
-    if (out.trim() === '') return [];
-    try {
-      return JSON.parse(out);
-    } catch (err) {
-      const argv = [this.#binary, ...this.#prefix, '-json', ...args];
-      throw new IpCommandError(argv, 0, '', { detail: `printed invalid JSON (${err})` });
+    return parseJson(await this.run(['-json', ...args]), [this.#binary, ...this.#prefix, '-json', ...args]);
+  }
+
+  /**
+   * Run several commands in order, stopping at the first that fails, without starting a process each: commands
+   * that print nothing go to the long-lived `ip` of this program and namespace (ip-session.ts), others (and all
+   * with a given runner) to ONE `ip -batch -` process (the commands on its standard input), which stops at the
+   * first that fails too. Resolves with what was printed (with `json`, one `-json` array per
+   * line of each `show` command) and, when a command failed, which one (index into `commands`; the ones before
+   * it were done, the ones after it not) with the `CommandError` it would have given run alone: its own command
+   * line, `ip`'s exit status and message. Rejects when `ip` could not be run or was killed, and when one
+   * `ip -batch -` process ends without naming a line: an argument it refuses (`master <missing device>`, a bad
+   * address) ends it at once (exit status 255), and which commands ran is unknown (the long-lived `ip` runs one
+   * command at a time, so there it is that command's failure). Show commands are not retried when the kernel
+   * interrupts a dump.
+   */
+  async batch(
+    commands: readonly (readonly string[])[],
+    options: { json?: boolean; details?: boolean } = {},
+  ): Promise<IpBatchResult> {
+    const globals = [...this.#prefix, ...(options.json ? ['-json'] : []), ...(options.details ? ['-details'] : [])];
+    for (const command of commands) {
+      // `ip -batch` splits its lines on blanks and reads quotes and `#`: every argument must be a plain word.
+      const bad = command.find((arg) => !BATCH_WORD.test(arg));
+      if (bad !== undefined || command.length === 0) {
+        throw new BindingError(
+          bindingErrorReasons.invalidInput,
+          `ip ${command.join(' ')}: ${JSON.stringify(bad ?? '')} cannot be passed to ip -batch`,
+        );
+      }
     }
+    // The long-lived `ip` takes commands that print nothing (its output is not read; a show fills its name cache).
+    const quiet = !options.json && !options.details && commands.every((c) => !SHOW_VERBS.has(c[1] ?? ''));
+    if (this.#session !== undefined && quiet) return this.#sessionBatch(commands);
+    const args = [...globals, '-batch', '-'];
+    const input = `${commands.map((c) => c.join(' ')).join('\n')}\n`;
+    try {
+      const { stdout } = await this.#exec(this.#binary, args, { timeoutMs: this.#timeoutMs, input });
+      return { stdout };
+    } catch (caught) {
+      const failure = commandError(bindingErrorReasons.ipCommand, [this.#binary, ...args], caught, this.#timeoutMs);
+      // `ip -batch` ends its message with `Command failed -:N` (N: the line, from 1).
+      const line = /^Command failed -:(\d+)$/m.exec(failure.stderr);
+      const index = line === null ? -1 : Number(line[1]) - 1;
+      const command = commands[index];
+      if (failure.exitCode === null || command === undefined) throw failure;
+      const stderr = failure.stderr.replace(/^Command failed -:\d+\n?/m, '');
+      const error = new CommandError(bindingErrorReasons.ipCommand, [this.#binary, ...globals, ...command], {
+        exitCode: failure.exitCode,
+        stdout: failure.stdout,
+        stderr,
+      });
+      return { stdout: failure.stdout, failed: { index, error } };
+    }
+  }
+
+  /** `batch` on the long-lived `ip`: the same results, without starting a process. */
+  async #sessionBatch(commands: readonly (readonly string[])[]): Promise<IpBatchResult> {
+    const session = this.#session as IpSession;
+    for (const [index, command] of commands.entries()) {
+      const argv = [this.#binary, ...this.#prefix, ...command];
+      let result: Awaited<ReturnType<IpSession['run']>>;
+      try {
+        result = await session.run(command);
+      } catch (caught) {
+        throw commandError(bindingErrorReasons.ipCommand, argv, caught, this.#timeoutMs);
+      }
+      if (!result.ok) {
+        const error = new CommandError(bindingErrorReasons.ipCommand, argv, {
+          exitCode: result.exitCode,
+          stderr: result.stderr,
+        });
+        return { stdout: '', failed: { index, error } };
+      }
+    }
+    return { stdout: '' };
   }
 
   /** The link called `name`, with details; undefined when there is none. */
@@ -222,38 +267,20 @@ export class IpCommand {
     return parseLinks(await this.runJson(['-details', 'link', 'show', 'master', master]));
   }
 
-  /** Addresses of the link `name`; rejects with `IpCommandError` (`isNoSuchDevice`) when it is missing. */
+  /** Addresses of the link `name`; rejects with `CommandError` (`isNoSuchDevice`) when it is missing. */
   async getAddresses(name: string): Promise<IpAddress[]> {
-    const links = await this.runJson(['addr', 'show', 'dev', name]);
-    if (!Array.isArray(links)) throw shapeError('addr show', 'an array');
-    const out: IpAddress[] = [];
-    for (const link of links) {
-      if (!isRecord(link) || link.ifname !== name) continue;
-      const infos = link.addr_info;
-      if (!Array.isArray(infos)) continue;
-      for (const info of infos) {
-        if (!isRecord(info)) continue;
-        const { family, local, prefixlen, scope } = info;
-        if ((family !== 'inet' && family !== 'inet6') || typeof local !== 'string' || typeof prefixlen !== 'number') {
-          continue; // other families (e.g. MPLS) and partial entries are not ours to manage
-        }
-        out.push({
-          family,
-          local,
-          prefixlen,
-          scope: typeof scope === 'string' ? scope : 'global',
-          tentative: info.tentative === true,
-          dadfailed: info.dadfailed === true,
-        });
-      }
-    }
-    return out;
+    return parseAddresses(await this.runJson(['addr', 'show', 'dev', name]), name);
   }
 
   /** Delete the link `name`; resolves false when it did not exist. */
   async deleteLink(name: string): Promise<boolean> {
     try {
-      await this.run(['link', 'del', 'dev', name]);
+      if (this.#session === undefined) {
+        await this.run(['link', 'del', 'dev', name]);
+      } else {
+        const { failed } = await this.#sessionBatch([['link', 'del', 'dev', name]]);
+        if (failed !== undefined) throw failed.error;
+      }
       return true;
     } catch (err) {
       if (isNoSuchDevice(err)) return false;
@@ -266,8 +293,39 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function shapeError(what: string, expected: string): IpCommandError {
-  return new IpCommandError(['ip', '-json', what], 0, '', { detail: `printed JSON that is not ${expected}` });
+function shapeError(what: string, expected: string): CommandError {
+  return new CommandError(bindingErrorReasons.ipCommand, ['ip', '-json', what], {
+    exitCode: 0,
+    stderr: '',
+    detail: `printed JSON that is not ${expected}`,
+  });
+}
+
+/** Check and convert `ip -json addr show dev <name>` output: the link's IPv4 and IPv6 addresses. */
+function parseAddresses(links: unknown, name: string): IpAddress[] {
+  if (!Array.isArray(links)) throw shapeError('addr show', 'an array');
+  const out: IpAddress[] = [];
+  for (const link of links) {
+    if (!isRecord(link) || link.ifname !== name) continue;
+    const infos = link.addr_info;
+    if (!Array.isArray(infos)) continue;
+    for (const info of infos) {
+      if (!isRecord(info)) continue;
+      const { family, local, prefixlen, scope } = info;
+      if ((family !== 'inet' && family !== 'inet6') || typeof local !== 'string' || typeof prefixlen !== 'number') {
+        continue; // other families (e.g. MPLS) and partial entries are not ours to manage
+      }
+      out.push({
+        family,
+        local,
+        prefixlen,
+        scope: typeof scope === 'string' ? scope : 'global',
+        tentative: info.tentative === true,
+        dadfailed: info.dadfailed === true,
+      });
+    }
+  }
+  return out;
 }
 
 /** Check and convert `ip -json [-details] link show` output. Entries without the basic fields are an error. */
@@ -290,6 +348,7 @@ export function parseLinks(json: unknown): IpLink[] {
       mtu: entry.mtu,
       operstate: typeof entry.operstate === 'string' ? entry.operstate : 'UNKNOWN',
       address: typeof entry.address === 'string' ? entry.address.toLowerCase() : undefined,
+      alias: typeof entry.ifalias === 'string' ? entry.ifalias : undefined,
       master: typeof entry.master === 'string' ? entry.master : undefined,
       peer: typeof entry.link === 'string' ? entry.link : undefined,
       peerNetnsId: typeof entry.link_netnsid === 'number' ? entry.link_netnsid : undefined,

@@ -31,12 +31,11 @@
  * table once no network is left. Every command is `nft` with an argument array; changes go through `nft -f -`
  * as one atomic transaction. Published ports add chains of their own (`publish_*`) to this table.
  */
-import { spawn } from 'node:child_process';
 import { bigIntToIp, InvalidAddressError, ipVersion, lastAddress, normalizeIp, parseCidr } from '../util/ip.ts';
 import type { InterfaceAddress } from './binder.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
+import { CommandError, type CommandRunner, commandError, execRunner } from './exec.ts';
 import { validateInterfaceName } from './names.ts';
-import { toolEnv } from './tool-env.ts';
 
 /** What the agent asks of an isolation policy, per network bridge. */
 export interface NetworkIsolation {
@@ -45,13 +44,6 @@ export interface NetworkIsolation {
   /** Remove everything this policy holds for the bridge (the table too when it is the last). Idempotent. */
   removeNetwork(bridge: string): Promise<void>;
 }
-
-/** Runs `nft` (or `ip netns exec NS nft`) with arguments and an optional standard input. */
-export type NftRunner = (
-  file: string,
-  args: readonly string[],
-  options: { input?: string; timeoutMs: number },
-) => Promise<{ stdout: string; stderr: string }>;
 
 export interface NftIsolationOptions {
   /** Keep each network's traffic on its bridge (`[embedded] isolate_networks`); default true. */
@@ -67,7 +59,7 @@ export interface NftIsolationOptions {
   /** Per-invocation time limit; default 10 s. */
   timeoutMs?: number;
   /** Replaces the process runner (unit tests). */
-  exec?: NftRunner;
+  exec?: CommandRunner;
 }
 
 export const DEFAULT_ISOLATION_TABLE = 'kuryr_ts';
@@ -75,25 +67,7 @@ export const DEFAULT_ISOLATION_TABLE = 'kuryr_ts';
  * The table's comment. The table is this module's: it creates it with the first network and deletes it with the
  * last. Other modules add chains of their own to it (published ports: `publish_*`), and never create or delete it.
  */
-export const TABLE_COMMENT = 'kuryr-ts: the embedded networks (isolation, outbound access, published ports)';
-
-/** An `nft` invocation that failed. */
-export class NftCommandError extends BindingError {
-  override readonly name = 'NftCommandError';
-  readonly argv: readonly string[];
-  readonly exitCode: number | null;
-  readonly stderr: string;
-
-  constructor(argv: readonly string[], exitCode: number | null, stderr: string, detail?: string) {
-    const what = detail ?? (exitCode === null ? 'failed' : `exited with status ${exitCode}`);
-    const text = stderr.trim();
-    // errors.ts has no reason for nft yet: "a host networking command failed" is the closest stable one.
-    super(bindingErrorReasons.ipCommand, `\`${argv.join(' ')}\` ${what}${text ? `: ${text}` : ''}`);
-    this.argv = argv;
-    this.exitCode = exitCode;
-    this.stderr = stderr;
-  }
-}
+const TABLE_COMMENT = 'kuryr-ts: the embedded networks (isolation, outbound access, published ports)';
 
 /** The sets of the table: name, element type, what they hold. */
 const SETS = {
@@ -178,7 +152,7 @@ export class NftIsolation implements NetworkIsolation {
   readonly #netns: string | undefined;
   readonly #binary: string;
   readonly #timeoutMs: number;
-  readonly #exec: NftRunner;
+  readonly #exec: CommandRunner;
 
   constructor(options: NftIsolationOptions = {}) {
     this.#isolateNetworks = options.isolateNetworks ?? true;
@@ -191,7 +165,7 @@ export class NftIsolation implements NetworkIsolation {
     if (this.#netns !== undefined) validateInterfaceName(this.#netns); // same safe alphabet
     this.#binary = options.binary ?? 'nft';
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#exec = options.exec ?? runTool;
+    this.#exec = options.exec ?? execRunner;
   }
 
   /** `inet <table>`, as nft syntax. */
@@ -250,7 +224,7 @@ export class NftIsolation implements NetworkIsolation {
         state = await this.#read();
       } catch (err) {
         // Nothing wanted and no nft at all: nothing can be installed, so nothing is left to remove.
-        if (!anyWanted && err instanceof NftCommandError && err.exitCode === null && /ENOENT/.test(err.stderr)) {
+        if (!anyWanted && err instanceof CommandError && err.startError === 'ENOENT') {
           return;
         }
         throw err;
@@ -263,7 +237,7 @@ export class NftIsolation implements NetworkIsolation {
       } catch (err) {
         // Another process changed the table between our read and our write (an element we delete is gone,
         // the table vanished): read again and redo, once.
-        if (attempt >= 2 || !(err instanceof NftCommandError) || err.exitCode === null) throw err;
+        if (attempt >= 2 || !(err instanceof CommandError) || err.exitCode === null) throw err;
       }
     }
   }
@@ -336,7 +310,7 @@ export class NftIsolation implements NetworkIsolation {
     try {
       out = await this.#nft(['-j', 'list', 'table', 'inet', this.#table]);
     } catch (err) {
-      if (err instanceof NftCommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
+      if (err instanceof CommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
         return undefined;
       }
       throw err;
@@ -345,7 +319,11 @@ export class NftIsolation implements NetworkIsolation {
     try {
       parsed = JSON.parse(out);
     } catch (err) {
-      throw new NftCommandError(this.#argv(['-j', 'list', 'table']), 0, '', `printed invalid JSON (${err})`);
+      throw new CommandError(bindingErrorReasons.ipCommand, this.#argv(['-j', 'list', 'table']), {
+        exitCode: 0,
+        stderr: '',
+        detail: `printed invalid JSON (${err})`,
+      });
     }
     return parseTable(parsed, this.#table);
   }
@@ -365,28 +343,35 @@ export class NftIsolation implements NetworkIsolation {
       });
       return stdout;
     } catch (caught) {
-      if (caught instanceof NftCommandError) throw caught;
-      const failure = (caught ?? {}) as { code?: unknown; signal?: unknown; stderr?: unknown; message?: unknown };
-      const stderr = typeof failure.stderr === 'string' ? failure.stderr : '';
-      const argv = [file, ...rest];
-      if (typeof failure.code === 'number') {
+      // errors.ts has no reason for nft: "a host networking command failed" is the closest stable one.
+      const failure = commandError(bindingErrorReasons.ipCommand, [file, ...rest], caught, this.#timeoutMs);
+      const { argv, exitCode, stdout, stderr } = failure;
+      if (exitCode !== null) {
         // The transaction that failed, for the log: nft's own message points into it by line.
         const hint = input === undefined ? '' : `\n--- transaction ---\n${input}`;
-        throw new NftCommandError(argv, failure.code, `${stderr}${hint}`);
+        throw new CommandError(bindingErrorReasons.ipCommand, argv, { exitCode, stdout, stderr: `${stderr}${hint}` });
       }
-      if (typeof failure.signal === 'string') {
-        throw new NftCommandError(
-          argv,
-          null,
+      if (failure.signal !== undefined) {
+        const detail = `was killed by ${failure.signal} (time limit ${this.#timeoutMs} ms)`;
+        throw new CommandError(bindingErrorReasons.ipCommand, argv, {
+          exitCode,
+          stdout,
           stderr,
-          `was killed by ${failure.signal} (time limit ${this.#timeoutMs} ms)`,
-        );
+          timedOut: failure.timedOut,
+          signal: failure.signal,
+          detail,
+        });
       }
-      const reason = `${stderr || String(failure.message ?? caught)} (${String(failure.code ?? '')})`;
       const detail =
         'could not be run; install nftables, or set [embedded] isolate_networks = false and ' +
         'allow_host_access = true to run without network isolation';
-      throw new NftCommandError(argv, null, reason, detail);
+      throw new CommandError(bindingErrorReasons.ipCommand, argv, {
+        exitCode,
+        stdout,
+        stderr: `${stderr} (${failure.startError ?? ''})`,
+        ...(failure.startError === undefined ? {} : { startError: failure.startError }),
+        detail,
+      });
     }
   }
 
@@ -498,30 +483,3 @@ function parseTable(json: unknown, table: string): TableState {
   }
   return state;
 }
-
-/** Runs a host tool with an argument array (LC_ALL=C); rejects with `code` (exit status or errno) and stderr. */
-export const runTool: NftRunner = (file, args, { input, timeoutMs }) =>
-  new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: toolEnv(),
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.stdin.on('error', () => {}); // a child that exits early closes its stdin: the exit status tells
-    child.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { stdout, stderr })));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve({ stdout, stderr });
-      else if (code !== null) reject(Object.assign(new Error(`exit ${code}`), { code, stdout, stderr }));
-      else reject(Object.assign(new Error(`killed by ${signal}`), { signal, stdout, stderr }));
-    });
-    child.stdin.end(input ?? '');
-  });

@@ -62,31 +62,40 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
       });
       await this.#firewall?.ensureNetwork(bridge);
       // Repair a bridge someone changed (or that the `bridge` binding created without these settings).
-      // STP goes off first: while it is on, the kernel refuses a forward delay below 2 s.
-      if (!created) {
-        await ip.run(['link', 'set', 'dev', bridge, 'type', 'bridge', 'stp_state', '0']);
-        await ip.run(['link', 'set', 'dev', bridge, 'type', 'bridge', 'forward_delay', '0']);
-      }
-      // Up before addressing: taking a link down flushes its IPv6 addresses.
-      await ip.run(['link', 'set', 'dev', bridge, 'mtu', String(mtu), ...this.#alias, 'up']);
+      // STP goes off first: while it is on, the kernel refuses a forward delay below 2 s. Up before addressing:
+      // taking a link down flushes its IPv6 addresses. One `ip -batch`.
+      const repair: string[][] = created
+        ? []
+        : [
+            ['link', 'set', 'dev', bridge, 'type', 'bridge', 'stp_state', '0'],
+            ['link', 'set', 'dev', bridge, 'type', 'bridge', 'forward_delay', '0'],
+          ];
+      const up = await ip.batch([...repair, ['link', 'set', 'dev', bridge, 'mtu', String(mtu), ...this.#alias, 'up']]);
+      if (up.failed !== undefined) throw up.failed.error;
+      // A dump on its own: `run` retries one the kernel interrupted.
+      const addresses = await ip.getAddresses(bridge);
 
       // Remove strangers first: deleting a primary IPv4 address also deletes the secondaries of its subnet,
       // which is why every wanted address is (re)placed afterwards rather than only the missing ones.
       const wantedKeys = new Set(wanted.map((g) => g.key));
-      for (const addr of await ip.getAddresses(bridge)) {
+      const changes: string[][] = [];
+      for (const addr of addresses) {
         if (addr.scope !== 'global') continue; // link-local and host addresses are the kernel's
         const key = `${normalizeIp(addr.local)}/${addr.prefixlen}`;
         if (wantedKeys.has(key) && !addr.dadfailed) continue;
-        try {
-          await ip.run(['addr', 'del', `${addr.local}/${addr.prefixlen}`, 'dev', bridge]);
-        } catch (err) {
-          if (!isAddressMissing(err)) throw err; // gone meanwhile (e.g. with its primary): fine
-        }
+        changes.push(['addr', 'del', `${addr.local}/${addr.prefixlen}`, 'dev', bridge]);
       }
       for (const gateway of wanted) {
         // The gateway is ours alone on this segment: skip duplicate address detection, usable at once.
         const flags = gateway.version === 6 ? ['nodad'] : [];
-        await ip.run(['addr', 'replace', gateway.key, 'dev', bridge, ...flags]);
+        changes.push(['addr', 'replace', gateway.key, 'dev', bridge, ...flags]);
+      }
+      for (let from = 0; from < changes.length; ) {
+        const { failed } = await ip.batch(changes.slice(from));
+        if (failed === undefined) break;
+        // An address gone meanwhile (e.g. with its primary) is fine: go on after it.
+        if (changes[from + failed.index]?.[1] !== 'del' || !isAddressMissing(failed.error)) throw failed.error;
+        from += failed.index + 1;
       }
     } catch (err) {
       if (created) {
@@ -130,9 +139,9 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
    */
   async #assertNotForeign(bridge: string): Promise<void> {
     const alias = this.#alias[1];
-    if (alias === undefined || (await this.#ip.getLink(bridge)) === undefined) return;
-    const [shown] = (await this.#ip.runJson(['link', 'show', 'dev', bridge])) as Array<{ ifalias?: unknown }>;
-    if (shown?.ifalias === alias) return;
+    if (alias === undefined) return;
+    const link = await this.#ip.getLink(bridge);
+    if (link === undefined || link.alias === alias) return;
     throw new BindingError(
       bindingErrorReasons.deviceConflict,
       `device ${bridge} exists and was not made by this plugin: choose another com.docker.network.bridge.name`,

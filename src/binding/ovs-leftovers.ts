@@ -7,7 +7,7 @@
  * A host without Open vSwitch (no `ovs-vsctl`, or no `ovsdb-server` answering) has no OVS leftovers: the
  * snapshot is empty rather than an error, so gc keeps working on Linux bridge hosts.
  */
-import { CommandError } from './command.ts';
+import { CommandError } from './exec.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { delPortArgs, OVS_INSTANCE_KEY, OVS_OWNER, type OvsVsctl } from './ovs.ts';
 

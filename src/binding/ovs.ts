@@ -10,10 +10,9 @@
  * Unbinding finds the OVS interfaces of the port by `iface-id` + `owner=kuryr` (as kuryr's script does), so it
  * also cleans up after a bind whose vif details have changed since; a port with nothing left is not an error.
  */
-import type { Port } from '../neutron/types.ts';
-import type { InterfaceNames } from './binder.ts';
+import type { InterfaceNames, VifPort } from './binder.ts';
 import { BRIDGE_ATTRIBUTES } from './bridge.ts';
-import { CommandError, type CommandRunner, runCommand } from './command.ts';
+import { CommandError, type CommandRunner, runCommand } from './exec.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { type IpCommand, isAlreadyExists } from './ip-command.ts';
 import { validateInterfaceName } from './names.ts';
@@ -28,14 +27,14 @@ export const OVS_OWNER = 'kuryr';
  */
 export const OVS_INSTANCE_KEY = 'kuryr-ts-owner';
 /** Default time limit of one `ovs-vsctl` run. */
-export const DEFAULT_OVS_TIMEOUT_MS = 10_000;
+const DEFAULT_OVS_TIMEOUT_MS = 10_000;
 
 export interface OvsVsctlOptions {
   /** Program to run; default `ovs-vsctl` (found on PATH). */
   binary?: string;
   /** Time limit of one run (passed on as `--timeout`, and the process is killed a second later); default 10 s. */
   timeoutMs?: number;
-  /** Replaces `execFile` (tests). */
+  /** Replaces the process runner (tests). */
   runner?: CommandRunner;
 }
 
@@ -90,8 +89,8 @@ export interface OvsPlan {
 const OVS_ATOM = /^[A-Za-z0-9_.:-]*$/;
 
 /** The plan for `port` (vif type `ovs`); `BindingError` (`invalid-input`) for values unfit for ovs-vsctl. */
-export function ovsPlan(port: Port, names: InterfaceNames, mac: string): OvsPlan {
-  const details = port['binding:vif_details'] ?? {};
+export function ovsPlan(port: VifPort, names: InterfaceNames, mac: string): OvsPlan {
+  const details = port.vifDetails;
   const bridgeName = details.bridge_name;
   let bridge = DEFAULT_OVS_BRIDGE;
   if (bridgeName !== undefined && bridgeName !== null && bridgeName !== '') {
@@ -99,8 +98,8 @@ export function ovsPlan(port: Port, names: InterfaceNames, mac: string): OvsPlan
     bridge = validateInterfaceName(bridgeName);
   }
   for (const [what, value] of [
-    ['port ID', port.id],
-    ['device_id (endpoint ID)', port.device_id],
+    ['port ID', port.portId],
+    ['device_id (endpoint ID)', port.endpointId],
     ['MAC address', mac],
   ] as const) {
     if (typeof value !== 'string' || !OVS_ATOM.test(value)) throw invalid(`${what} ${JSON.stringify(value)}`);
@@ -109,9 +108,9 @@ export function ovsPlan(port: Port, names: InterfaceNames, mac: string): OvsPlan
   return {
     bridge,
     hybrid: details.ovs_hybrid_plug === true,
-    portId: port.id,
+    portId: port.portId,
     mac,
-    endpointId: port.device_id,
+    endpointId: port.endpointId,
     host: names.host,
     linuxBridge: validateInterfaceName(`qbr${suffix}`),
     bridgeEnd: validateInterfaceName(`qvb${suffix}`),

@@ -30,11 +30,12 @@
 import { readFile } from 'node:fs/promises';
 import { ipVersion, normalizeIp } from '../util/ip.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { DEFAULT_ISOLATION_TABLE, NftCommandError, type NftRunner, runTool } from './isolation.ts';
+import { CommandError, type CommandRunner, commandError, execRunner, runCommand } from './exec.ts';
+import { DEFAULT_ISOLATION_TABLE } from './isolation.ts';
 import { validateInterfaceName } from './names.ts';
 
 export type Transport = 'tcp' | 'udp' | 'sctp';
-export const TRANSPORTS: readonly Transport[] = ['tcp', 'udp', 'sctp'];
+const TRANSPORTS: readonly Transport[] = ['tcp', 'udp', 'sctp'];
 
 /** One `-p`: a host port (or range; 0 = any free port) on one host address (or all) to a container port. */
 export interface PortMapping {
@@ -103,7 +104,7 @@ export interface NftPublisherOptions {
   netns?: string;
   timeoutMs?: number;
   /** Replaces the process runner (unit tests). */
-  exec?: NftRunner;
+  exec?: CommandRunner;
   /** The sockets host processes hold; default: asked of `ss`. */
   listeners?: () => Promise<HostListener[]>;
   /** Range free host ports are picked from; default: the kernel's `ip_local_port_range`. */
@@ -209,7 +210,7 @@ export class NftPublisher implements PortPublisher {
   readonly #table: string;
   readonly #netns: string | undefined;
   readonly #timeoutMs: number;
-  readonly #exec: NftRunner;
+  readonly #exec: CommandRunner;
   readonly #listeners: () => Promise<HostListener[]>;
   readonly #ephemeralRange: () => Promise<[number, number]>;
   readonly #setRouteLocalnet: (bridge: string, on: boolean) => Promise<void>;
@@ -225,7 +226,7 @@ export class NftPublisher implements PortPublisher {
     this.#netns = options.netns;
     if (this.#netns !== undefined) validateInterfaceName(this.#netns);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#exec = options.exec ?? runTool;
+    this.#exec = options.exec ?? execRunner;
     this.#listeners = options.listeners ?? (() => this.#ssListeners());
     this.#ephemeralRange = options.ephemeralRange ?? (() => this.#kernelPortRange());
     this.#setRouteLocalnet = options.setRouteLocalnet ?? ((bridge, on) => this.#sysctlRouteLocalnet(bridge, on));
@@ -291,7 +292,7 @@ export class NftPublisher implements PortPublisher {
           if (result.length > 0) this.#publishing?.add(req.endpointId);
           return result;
         } catch (err) {
-          if (attempt >= 2 || !(err instanceof NftCommandError) || err.exitCode === null) throw err;
+          if (attempt >= 2 || !(err instanceof CommandError) || err.exitCode === null) throw err;
         }
       }
     });
@@ -309,7 +310,7 @@ export class NftPublisher implements PortPublisher {
         try {
           await this.#nft(['-f', '-'], this.#script(state, gone, [], after));
         } catch (err) {
-          if (attempt >= 2 || !(err instanceof NftCommandError) || err.exitCode === null) throw err;
+          if (attempt >= 2 || !(err instanceof CommandError) || err.exitCode === null) throw err;
           continue;
         }
         this.#publishing?.delete(endpointId);
@@ -383,7 +384,7 @@ export class NftPublisher implements PortPublisher {
     try {
       out = await this.#nft(['-j', 'list', 'table', 'inet', this.#table]);
     } catch (err) {
-      if (err instanceof NftCommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
+      if (err instanceof CommandError && err.exitCode !== null && /No such file or directory/.test(err.stderr)) {
         this.#publishing = new Set();
         return {
           tableExists: false,
@@ -401,7 +402,11 @@ export class NftPublisher implements PortPublisher {
     try {
       json = JSON.parse(out);
     } catch (err) {
-      throw new NftCommandError(this.#argv(['-j', 'list', 'table']), 0, '', `printed invalid JSON (${err})`);
+      throw new CommandError(bindingErrorReasons.ipCommand, this.#argv(['-j', 'list', 'table']), {
+        exitCode: 0,
+        stderr: '',
+        detail: `printed invalid JSON (${err})`,
+      });
     }
     const state = parsePublishState(json, this.#table);
     this.#publishing = new Set(state.ports.map((p) => p.endpointId));
@@ -412,13 +417,16 @@ export class NftPublisher implements PortPublisher {
     return this.#netns === undefined ? [...args] : ['ip', 'netns', 'exec', this.#netns, ...args];
   }
 
+  /** Run a host tool (`nft`, `ss`, `sysctl`, `ip`); a failure is a `CommandError` naming its command line. */
   async #run(args: readonly string[], input?: string): Promise<string> {
     const [file = '', ...rest] = this.#argv(args);
-    const { stdout } = await this.#exec(file, rest, {
-      timeoutMs: this.#timeoutMs,
-      ...(input === undefined ? {} : { input }),
-    });
-    return stdout;
+    return (
+      await runCommand(bindingErrorReasons.ipCommand, file, rest, {
+        timeoutMs: this.#timeoutMs,
+        runner: this.#exec,
+        ...(input === undefined ? {} : { input }),
+      })
+    ).stdout;
   }
 
   async #nft(args: readonly string[], input?: string): Promise<string> {
@@ -426,19 +434,23 @@ export class NftPublisher implements PortPublisher {
     try {
       return await this.#run(['nft', ...args], input);
     } catch (caught) {
-      if (caught instanceof NftCommandError) throw caught;
-      const failure = (caught ?? {}) as { code?: unknown; stderr?: unknown; message?: unknown };
-      const stderr = typeof failure.stderr === 'string' ? failure.stderr : '';
-      if (typeof failure.code === 'number') {
-        const hint = input === undefined ? '' : `\n--- transaction ---\n${input}`;
-        throw new NftCommandError(argv, failure.code, `${stderr}${hint}`);
-      }
-      throw new NftCommandError(
+      const { exitCode, stdout, stderr, startError } = commandError(
+        bindingErrorReasons.ipCommand,
         argv,
-        null,
-        stderr || String(failure.message ?? caught),
-        'could not be run (nftables needed for published ports)',
+        caught,
+        this.#timeoutMs,
       );
+      if (exitCode !== null) {
+        const hint = input === undefined ? '' : `\n--- transaction ---\n${input}`;
+        throw new CommandError(bindingErrorReasons.ipCommand, argv, { exitCode, stdout, stderr: `${stderr}${hint}` });
+      }
+      throw new CommandError(bindingErrorReasons.ipCommand, argv, {
+        exitCode,
+        stdout,
+        stderr,
+        ...(startError === undefined ? {} : { startError }),
+        detail: 'could not be run (nftables needed for published ports)',
+      });
     }
   }
 

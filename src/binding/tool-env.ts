@@ -6,7 +6,7 @@
  */
 
 /** The `PATH` used when the process has none (the usual root PATH). */
-export const DEFAULT_TOOL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_TOOL_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** `{ PATH, LANG: 'C' }`: the process's PATH (tools are found where the operator installed them), nothing else. */
 export function toolEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {

@@ -3,14 +3,13 @@
  * handed to Docker, the host end attached according to the port's `binding:vif_type`: `bridge`, `tap` and
  * `ovs` in-process, every other type by its bind script `<bindir>/<vif_type>` (hook.ts).
  */
-import type { Port } from '../neutron/types.ts';
 import { isMac } from '../util/ip.ts';
-import type { Binder, BindRequest, InterfaceNames } from './binder.ts';
+import type { InterfaceNames, PlugRequest, VifPort } from './binder.ts';
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
-import type { CommandRunner } from './command.ts';
+import type { CommandRunner } from './exec.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { BindHooks, type BindingLog } from './hook.ts';
-import { IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
+import { type IpBatchResult, IpCommand, type IpLink, isAlreadyExists, validateMtu } from './ip-command.ts';
 import { bridgeName, interfaceNames, ownerAlias, validateInterfaceName } from './names.ts';
 import { OvsBinding, OvsVsctl, type OvsVsctlOptions, ovsPlan } from './ovs.ts';
 
@@ -23,7 +22,7 @@ export interface VethBinderOptions {
   bindir?: string;
   /** Time limit of one bind script run; default 60 s. */
   hookTimeoutMs?: number;
-  /** Replaces `execFile` for bind scripts (tests). */
+  /** Replaces the process runner of bind scripts (tests). */
   hookRunner?: CommandRunner;
   /** `ovs-vsctl` for the `ovs` vif type (program, time limit). */
   ovs?: OvsVsctlOptions;
@@ -33,7 +32,7 @@ export interface VethBinderOptions {
 
 /** What an attachment step sees: the port, its interface names, and where to register undo steps. */
 interface AttachContext {
-  port: Port;
+  port: VifPort;
   names: InterfaceNames;
   mtu: number;
   /** Undo steps for what this bind created; run in reverse order if a later step fails. */
@@ -44,6 +43,12 @@ type UndoStep = () => Promise<void>;
 /** Attaches the (already up) host end as one vif type requires. */
 type Attach = (ctx: AttachContext) => Promise<void>;
 
+/** How a port's host end is attached: to a Linux bridge (in the same `ip -batch` as the pair), or by a step. */
+interface Attachment {
+  bridge?: { name: string; icc: boolean };
+  attach?: Attach;
+}
+
 /** vif type of a port without one, as kuryr uses. */
 const UNBOUND = 'unbound';
 
@@ -51,11 +56,13 @@ const UNBOUND = 'unbound';
 const NEVER_BOUND = new Set([UNBOUND, 'binding_failed']);
 
 /** Binds ports with a veth pair; `bridge`, `tap` and `ovs` in-process, other vif types by bind script. */
-export class VethBinder implements Binder {
+export class VethBinder {
   readonly #ip: IpCommand;
   readonly #alias: string[];
   readonly #hooks: BindHooks;
   readonly #ovs: OvsBinding;
+  /** Linux bridges this binder made or checked (`#knowBridge`). */
+  readonly #bridges = new Set<string>();
 
   constructor(options: VethBinderOptions = {}) {
     this.#ip = options.ip ?? new IpCommand();
@@ -74,37 +81,40 @@ export class VethBinder implements Binder {
     });
   }
 
-  async bind(req: BindRequest): Promise<InterfaceNames> {
-    const { port, mtu } = req;
+  /**
+   * Create the veth pair for the port in the host namespace (reusing an existing pair of that name), give the
+   * container end the port's MAC and the MTU, bring the host end up and attach it as its vif type requires.
+   * On failure nothing is left behind.
+   */
+  async bind(port: PlugRequest): Promise<InterfaceNames> {
+    const { mtu } = port;
     // Everything that can be checked without touching the host is checked first: a bad request changes nothing.
-    const names = interfaceNames(port.id);
+    const names = interfaceNames(port.portId);
     validateMtu(mtu);
-    const mac = validateMac(port.mac_address);
-    const attach = await this.#attachmentFor(req, names, mac);
+    const mac = validateMac(port.mac);
+    const attachment = await this.#attachmentFor(port, names, mac);
 
     const undo: UndoStep[] = [];
     try {
-      await this.#ensureVethPair(names, undo);
-      // Docker moves the container end into the sandbox; MTU and MAC survive the move, addresses would not
-      // (Docker adds them itself), so the container end gets no address and stays down here.
-      await this.#ip.run(['link', 'set', 'dev', names.container, 'mtu', String(mtu), 'address', mac]);
-      await this.#ip.run(['link', 'set', 'dev', names.host, 'mtu', String(mtu), ...this.#alias, 'up']);
-      await attach({ port, names, mtu, undo });
+      if (attachment.bridge !== undefined) await this.#knowBridge(attachment.bridge.name, undo);
+      await this.#plumb(names, mtu, mac, attachment.bridge, undo);
+      await attachment.attach?.({ port, names, mtu, undo });
       return names;
     } catch (err) {
       throw await rollBack(undo, err);
     }
   }
 
-  async unbind(port: Port): Promise<void> {
-    const names = interfaceNames(port.id);
-    const vifType = port['binding:vif_type'] || UNBOUND;
+  /** Detach and delete the port's host interface (the peer goes with it). A missing device is not an error. */
+  async unbind(port: VifPort): Promise<void> {
+    const names = interfaceNames(port.portId);
+    const vifType = port.vifType || UNBOUND;
     switch (vifType) {
       case 'bridge':
       case 'tap':
         break; // deleting the host end detaches it
       case 'ovs':
-        await this.#ovs.unplug(ovsPlan(port, names, port.mac_address.toLowerCase()));
+        await this.#ovs.unplug(ovsPlan(port, names, port.mac.toLowerCase()));
         break;
       default:
         // kuryr runs the script even for these; its own `unbound` script always fails, which would make a
@@ -117,59 +127,120 @@ export class VethBinder implements Binder {
 
   /**
    * The attachment for the port's vif type, resolved (and its inputs validated, the bind script found)
-   * before anything is created.
+   * before anything is created: a Linux bridge (done with the pair, in one `ip -batch`), or a step after it.
    */
-  async #attachmentFor({ port, bridge, icc }: BindRequest, names: InterfaceNames, mac: string): Promise<Attach> {
-    const vifType = port['binding:vif_type'] || UNBOUND;
+  async #attachmentFor(port: PlugRequest, names: InterfaceNames, mac: string): Promise<Attachment> {
+    const vifType = port.vifType || UNBOUND;
     switch (vifType) {
       case 'bridge': {
-        const name = validateInterfaceName(bridge ?? bridgeName(port.network_id));
-        return (ctx) => this.#attachToBridge(name, icc ?? true, ctx);
+        const name = validateInterfaceName(port.bridge ?? bridgeName(port.networkId));
+        return { bridge: { name, icc: port.icc ?? true } };
       }
       case 'tap':
-        return async () => {}; // the host end stays unbridged
+        return {}; // the host end stays unbridged
       case 'ovs': {
         const plan = ovsPlan(port, names, mac);
-        return ({ mtu, undo }) => this.#ovs.plug(plan, mtu, undo);
+        return { attach: ({ mtu, undo }) => this.#ovs.plug(plan, mtu, undo) };
       }
       default: {
         const script = await this.#hooks.scriptFor(vifType);
-        return ({ names }) => this.#hooks.bind(script, port, names.host);
+        return { attach: ({ names }) => this.#hooks.bind(script, port, names.host) };
       }
     }
   }
 
   /**
-   * kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off, up). Without
-   * inter-container communication (Docker's `enable_icc=false`) the port is an isolated bridge port: it talks to
-   * the bridge (the gateway, the outside) but not to the other isolated ports, whatever br_netfilter does.
+   * kuryr's `bridge` bind script: bridge `brq<net[:11]>` (created if missing, forward delay 0, STP off). A bridge
+   * this binder has made or seen already is not looked up again (no `ip` process per bind: `IpCommand.batch`); one that
+   * vanished or changed since is found out when the batch fails on it (`#plumb`).
    */
-  async #attachToBridge(bridge: string, icc: boolean, { names, undo }: AttachContext): Promise<void> {
-    if (await ensureBridge(this.#ip, bridge)) undo.push(() => deleteBridgeIfUnused(this.#ip, bridge));
-    await this.#ip.run(['link', 'set', 'dev', bridge, ...this.#alias, 'up']);
-    await this.#ip.run(['link', 'set', 'dev', names.host, 'master', bridge]);
-    if (!icc) await this.#ip.run(['link', 'set', 'dev', names.host, 'type', 'bridge_slave', 'isolated', 'on']);
+  async #knowBridge(bridge: string, undo: UndoStep[]): Promise<void> {
+    if (this.#bridges.has(bridge)) return;
+    if (await ensureBridge(this.#ip, bridge)) {
+      undo.push(async () => {
+        this.#bridges.delete(bridge);
+        await deleteBridgeIfUnused(this.#ip, bridge);
+      });
+    }
+    this.#bridges.add(bridge);
   }
 
-  /** Create the pair, or reuse one of exactly these names (a retried request). */
-  async #ensureVethPair(names: InterfaceNames, undo: UndoStep[]): Promise<void> {
-    const existing = await this.#ip.getLink(names.host);
-    if (existing) {
-      assertOurPair(existing, names);
-      return;
+  /**
+   * The veth pair (created, or one of exactly these names reused: a retried request), the container end's MTU and
+   * MAC, the host end's MTU, alias and up; with a bridge: the host end its port (isolated without
+   * inter-container communication, Docker's `enable_icc=false`: it talks to the bridge, not to the other isolated
+   * ports, whatever br_netfilter does), the bridge up. All in one `IpCommand.batch` (the long-lived `ip -batch`); a failing command is retried after the
+   * repair its error calls for, or reported as `ip` reported it.
+   *
+   * Docker moves the container end into the sandbox; MTU and MAC survive the move, addresses would not (Docker adds
+   * them itself), so the container end gets no address and stays down here.
+   */
+  async #plumb(
+    names: InterfaceNames,
+    mtu: number,
+    mac: string,
+    bridge: { name: string; icc: boolean } | undefined,
+    undo: UndoStep[],
+  ): Promise<void> {
+    const commands: string[][] = [
+      ['link', 'add', 'dev', names.host, 'type', 'veth', 'peer', 'name', names.container],
+      ['link', 'set', 'dev', names.container, 'mtu', String(mtu), 'address', mac],
+      ['link', 'set', 'dev', names.host, 'mtu', String(mtu), ...this.#alias, 'up'],
+    ];
+    const bridgeFrom = commands.length;
+    if (bridge !== undefined) {
+      // A probe first, which changes nothing (no bridge attribute given): a missing bridge fails there, by its line
+      // (`master` would end `ip` without saying which line failed); then the port: on a device that is no longer
+      // a bridge it fails before that device is touched.
+      commands.push(['link', 'set', 'dev', bridge.name, 'type', 'bridge']);
+      commands.push(['link', 'set', 'dev', names.host, 'master', bridge.name]);
+      if (!bridge.icc) commands.push(['link', 'set', 'dev', names.host, 'type', 'bridge_slave', 'isolated', 'on']);
+      commands.push(['link', 'set', 'dev', bridge.name, ...this.#alias, 'up']);
     }
-    try {
-      await this.#ip.run(['link', 'add', 'dev', names.host, 'type', 'veth', 'peer', 'name', names.container]);
-    } catch (err) {
-      // A concurrent bind of the same port may have won the race: reuse its pair.
-      const raced = isAlreadyExists(err) ? await this.#ip.getLink(names.host) : undefined;
-      if (!raced) throw err;
-      assertOurPair(raced, names);
-      return;
+    let from = 0;
+    let bridgeRechecked = false;
+    for (;;) {
+      let failed: IpBatchResult['failed'];
+      try {
+        ({ failed } = await this.#ip.batch(commands.slice(from)));
+      } catch (err) {
+        // `ip` ended without naming the line (it could not be run, was killed, refused an argument): the pair
+        // may have been made before, and then it is ours to undo.
+        if (from === 0) {
+          const made = await this.#ip.getLink(names.host).catch(() => undefined);
+          if (made?.kind === 'veth' && made.peer === names.container) {
+            undo.push(async () => {
+              await this.#ip.deleteLink(names.host);
+            });
+          }
+        }
+        throw err;
+      }
+      const at = failed === undefined ? commands.length : from + failed.index;
+      if (from === 0 && at > 0) {
+        undo.push(async () => {
+          await this.#ip.deleteLink(names.host);
+        });
+      }
+      if (failed === undefined) return;
+      if (at === 0 && isAlreadyExists(failed.error)) {
+        // A retried request, or a concurrent bind of the same port that won the race: reuse its pair.
+        const existing = await this.#ip.getLink(names.host);
+        if (existing === undefined) throw failed.error;
+        assertOurPair(existing, names);
+        from = 1;
+        continue;
+      }
+      if (bridge !== undefined && at >= bridgeFrom && !bridgeRechecked && this.#bridges.delete(bridge.name)) {
+        // The bridge as remembered is gone or changed: look again (re-created when missing, refused when it is
+        // no longer a bridge), then go on from the failed command.
+        bridgeRechecked = true;
+        await this.#knowBridge(bridge.name, undo);
+        from = at;
+        continue;
+      }
+      throw failed.error;
     }
-    undo.push(async () => {
-      await this.#ip.deleteLink(names.host);
-    });
   }
 }
 

@@ -5,11 +5,11 @@
  * demand) one device of the type is created in a throw-away network namespace that is deleted right after.
  * `host.*`: forwarding, the iptables FORWARD policy, br_netfilter and route_localnet (the embedded data path).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { toolEnv } from '../binding/tool-env.ts';
+import { bindingErrorReasons } from '../binding/errors.ts';
+import { runCommand } from '../binding/exec.ts';
 import type { Config } from '../config/config.ts';
 import { type CheckResult, type DoctorPaths, failed, ok, skip, warn } from './types.ts';
 
@@ -20,15 +20,18 @@ interface Ran {
   stderr: string;
 }
 
-/** Runs a command (argument array, no shell); never throws. */
-export function runTool(file: string, args: readonly string[], timeoutMs = 5_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(file, [...args], { timeout: timeoutMs, encoding: 'utf8', env: toolEnv() }, (err, stdout, stderr) => {
-      if (err === null) return resolve({ code: 0, stdout, stderr });
-      const code = (err as { code?: unknown }).code;
-      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr: stderr || err.message });
-    });
-  });
+/** Runs a command with the binding layer's runner (exec.ts); never throws. */
+export async function runTool(file: string, args: readonly string[], timeoutMs = 5_000): Promise<Ran> {
+  try {
+    return { code: 0, ...(await runCommand(bindingErrorReasons.ipCommand, file, args, { timeoutMs })) };
+  } catch (err) {
+    const failed = err as { exitCode?: number | null; stdout?: string; stderr?: string; message?: string };
+    return {
+      code: failed.exitCode ?? null,
+      stdout: failed.stdout ?? '',
+      stderr: failed.stderr || (failed.message ?? String(err)),
+    };
+  }
 }
 
 /** `tools.ip`, `tools.nft`, `tools.ovs-vsctl`. */

@@ -4,7 +4,7 @@
  * tags, or by names on a Neutron without them), through the cache in front of the Neutron API.
  */
 import type { HostNetworkAgent } from '../binding/binder.ts';
-import type { Binder } from '../binding/binder.ts';
+import type { Binder } from './port-drivers/binder.ts';
 import type { PortPublisher } from '../binding/publish.ts';
 import type { DriverSettings } from '../config/config.ts';
 import type { NeutronApi } from '../neutron/api.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { acceptRules, IptablesAccept } from '../../src/binding/host-firewall.ts';
-import type { NftRunner } from '../../src/binding/isolation.ts';
+import type { CommandRunner } from '../../src/binding/exec.ts';
 
 interface FakeTables {
   policy: string;
@@ -17,7 +17,7 @@ interface FakeTables {
 /** A fake iptables: `-S CHAIN`, `-C`, `-I CHAIN 1`, `-D`; exit status 1 like iptables for a missing rule/chain. */
 function fakeIptables(tools: Record<string, FakeTables>) {
   const calls: string[] = [];
-  const exec: NftRunner = async (file, args) => {
+  const exec: CommandRunner = async (file, args) => {
     calls.push([file, ...args].join(' '));
     const tables = tools[file];
     if (tables === undefined) throw Object.assign(new Error('spawn ENOENT'), { code: 'ENOENT' });

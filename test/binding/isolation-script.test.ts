@@ -10,12 +10,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { BindingError } from '../../src/binding/errors.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import {
-  NftCommandError,
-  NftIsolation,
-  type NftIsolationOptions,
-  type NftRunner,
-} from '../../src/binding/isolation.ts';
+import { CommandError, type CommandRunner } from '../../src/binding/exec.ts';
+import { NftIsolation, type NftIsolationOptions } from '../../src/binding/isolation.ts';
 
 interface Call {
   argv: string[];
@@ -30,7 +26,7 @@ const OK: Reply = { stdout: '' };
 /** A fake nft answering `list` with `listing()` and writes with the next of `writes` (default: success). */
 function fakeNft(listing: () => Reply, writes: Reply[] = []) {
   const calls: Call[] = [];
-  const exec: NftRunner = async (file, args, { input }) => {
+  const exec: CommandRunner = async (file, args, { input }) => {
     calls.push({ argv: [file, ...args], input });
     await new Promise((r) => setImmediate(r));
     const reply = args.includes('list') ? listing() : (writes.shift() ?? OK);
@@ -62,7 +58,7 @@ function writes(calls: Call[]): string[] {
   return calls.filter((c) => c.argv.includes('-f')).map((c) => c.input ?? '');
 }
 
-function isolation(exec: NftRunner, options: NftIsolationOptions = {}) {
+function isolation(exec: CommandRunner, options: NftIsolationOptions = {}) {
   return new NftIsolation({ exec, ...options });
 }
 
@@ -241,7 +237,7 @@ describe('NftIsolation transactions (fake nft)', () => {
     const err = await isolation(exec)
       .ensureNetwork('brqa', GATEWAYS)
       .catch((e: unknown) => e);
-    assert.ok(err instanceof NftCommandError);
+    assert.ok(err instanceof CommandError);
     assert.equal(err.code, 'KURYR_ERR_BINDING');
     assert.match(err.message, /install nftables|isolate_networks = false/);
     await isolation(exec).removeNetwork('brqa');
@@ -259,7 +255,7 @@ describe('NftIsolation transactions (fake nft)', () => {
     const err = await isolation(fake.exec)
       .ensureNetwork('brqa', GATEWAYS)
       .catch((e: unknown) => e);
-    assert.ok(err instanceof NftCommandError);
+    assert.ok(err instanceof CommandError);
     assert.match(err.message, /nft -f -.*exited with status 1.*Could not process rule/s);
   });
 

@@ -25,6 +25,7 @@ import {
   sleep,
   type TestSubnets,
 } from './kernel.ts';
+import { vifPortOf } from '../../src/driver/port-drivers/veth.ts';
 
 const run = promisify(execFile);
 const skip = await kernelSkipReason();
@@ -79,7 +80,7 @@ describe('binding end to end in network namespaces', { skip }, () => {
         problems.push(err);
       }
     };
-    for (const s of sandboxes) await attempt(() => binder.unbind(s.port));
+    for (const s of sandboxes) await attempt(() => binder.unbind(vifPortOf(s.port)));
     for (const ns of netnsCreated) await attempt(() => run('ip', ['netns', 'del', ns]));
     await attempt(() => agent.removeNetwork(networkId));
     // A namespace dies asynchronously; devices inside it (and their veth peers) go with it.
@@ -106,7 +107,7 @@ describe('binding end to end in network namespaces', { skip }, () => {
     });
 
     for (const s of sandboxes) {
-      const names = await binder.bind({ port: s.port, mtu: 1450 });
+      const names = await binder.bind({ ...vifPortOf(s.port), mtu: 1450 });
       await run('ip', ['netns', 'add', s.netns]);
       netnsCreated.push(s.netns);
       // What Docker does with the container end: move, rename, address, up, routes.
@@ -154,7 +155,7 @@ describe('binding end to end in network namespaces', { skip }, () => {
     assert.equal(await pingFrom(ping, a.netns, `${net.v4}.99`, 4, 1), false, 'ping to an unused address answered');
 
     // unbinding deletes the host end, and with it the interface inside the container
-    await binder.unbind(a.port);
+    await binder.unbind(vifPortOf(a.port));
     assert.equal(await new IpCommand({ netns: a.netns }).getLink('eth0'), undefined);
     assert.equal(await ip.getLink(interfaceNames(a.port.id).host), undefined);
   });

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { NftRunner } from '../../src/binding/isolation.ts';
+import type { CommandRunner } from '../../src/binding/exec.ts';
 import { NftPublisher, type PortPublisher, type PublishedPort } from '../../src/binding/publish.ts';
 import { portMappings } from '../../src/driver/published-ports.ts';
 import { KuryrError } from '../../src/errors.ts';
@@ -18,10 +18,10 @@ import { makeDriver } from '../helpers/fakes.ts';
 const PORTMAP = 'com.docker.network.portmap';
 
 /** A fake `nft` holding map elements: enough of nft for NftPublisher (list as JSON, add/delete elements). */
-function memoryNft(): { exec: NftRunner; elements: Map<string, { map: string; comment: string; data: string }> } {
+function memoryNft(): { exec: CommandRunner; elements: Map<string, { map: string; comment: string; data: string }> } {
   const elements = new Map<string, { map: string; comment: string; data: string }>();
   let table = false;
-  const exec: NftRunner = async (_file, args, { input }) => {
+  const exec: CommandRunner = async (_file, args, { input }) => {
     if (args[0] === '-j') {
       if (!table) throw Object.assign(new Error('exit 1'), { code: 1, stderr: 'Error: No such file or directory' });
       const elem = (map: string) =>

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { NftIsolation, type NftRunner } from '../../src/binding/isolation.ts';
+import type { CommandRunner } from '../../src/binding/exec.ts';
+import { NftIsolation } from '../../src/binding/isolation.ts';
 import {
   type HostListener,
   NftPublisher,
@@ -63,7 +64,7 @@ function tableJson(ports: PublishedPort[], extra: object[] = []): string {
 }
 
 interface Fake {
-  exec: NftRunner;
+  exec: CommandRunner;
   scripts: string[];
   calls: string[][];
   table: string | undefined;

@@ -8,12 +8,14 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CommandError, pythonRepr } from '../../src/binding/command.ts';
+import { CommandError } from '../../src/binding/exec.ts';
+import { pythonRepr } from '../../src/binding/python-repr.ts';
 import { BindingError } from '../../src/binding/errors.ts';
 import { type BindingLog, vifDetailsText } from '../../src/binding/hook.ts';
 import { interfaceNames } from '../../src/binding/names.ts';
 import { VethBinder } from '../../src/binding/veth-binder.ts';
 import { deleteLinks, existingLinks, ip, kernelSkipReason, makePort, randomId } from './kernel.ts';
+import { vifPortOf } from '../../src/driver/port-drivers/veth.ts';
 
 const skip = await kernelSkipReason();
 
@@ -109,7 +111,7 @@ describe('bind scripts (real kernel)', { skip }, () => {
     const { port, names } = portFor('midonet', { port_filter: true, ovs_hybrid_plug: true });
     logged.length = 0;
 
-    assert.deepEqual(await binder.bind({ port, mtu: 1450 }), names);
+    assert.deepEqual(await binder.bind({ ...vifPortOf(port), mtu: 1450 }), names);
     const details = `"{'port_filter': True, 'ovs_hybrid_plug': True}"`;
     assert.deepEqual(await args(), [
       'bind',
@@ -138,7 +140,7 @@ describe('bind scripts (real kernel)', { skip }, () => {
       ],
     );
 
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual((await args()).slice(8), [
       'unbind',
       port.id,
@@ -154,16 +156,16 @@ describe('bind scripts (real kernel)', { skip }, () => {
   test('no vif_details: the script gets the text None', async () => {
     const args = await script('iovisor');
     const { port } = portFor('iovisor');
-    await binder.bind({ port, mtu: 1500 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1500 });
     assert.equal((await args())[7], 'None');
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.equal((await args())[13], 'None');
   });
 
   test('a failing script: error with command, exit code, stdout and stderr; the veth pair is removed', async () => {
     await script('vendor_fail', `echo "half done"; echo "it's broken" >&2; exit 3`);
     const { port, names } = portFor('vendor_fail', { a: 1 });
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.equal(err.reason, 'bind-script');
     assert.equal(err.code, 'KURYR_ERR_BINDING');
@@ -184,7 +186,7 @@ describe('bind scripts (real kernel)', { skip }, () => {
 
   test("a missing script: kuryr's message, and nothing created", async () => {
     const { port, names } = portFor('no_such_backend');
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof BindingError, String(err));
     assert.equal(err.reason, 'vif-type-unsupported');
     assert.equal(
@@ -212,12 +214,12 @@ describe('bind scripts (real kernel)', { skip }, () => {
       'a'.repeat(65),
     ]) {
       const { port, names } = portFor(vifType);
-      const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+      const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
       assert.ok(err instanceof BindingError, `${JSON.stringify(vifType)}: ${err}`);
       assert.equal(err.reason, 'vif-type-unsupported', vifType);
       assert.match(err.message, /not a valid bind script name/, vifType);
       assert.deepEqual(await existingLinks([names.host, names.container]), [], vifType);
-      await binder.unbind(port); // unbind skips the hook (with a warning) and still succeeds
+      await binder.unbind(vifPortOf(port)); // unbind skips the hook (with a warning) and still succeeds
     }
     assert.equal(existsSync(marker), false, 'no script outside the allow-list ran');
   });
@@ -225,7 +227,7 @@ describe('bind scripts (real kernel)', { skip }, () => {
   test('a script that cannot be executed fails cleanly', async () => {
     await script('not_exec', 'exit 0', 0o644);
     const { port, names } = portFor('not_exec');
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.equal(err.reason, 'bind-script');
     assert.equal(err.startError, 'EACCES');
@@ -236,7 +238,7 @@ describe('bind scripts (real kernel)', { skip }, () => {
     await script('slow', 'exec sleep 30');
     const { port, names } = portFor('slow');
     const started = Date.now();
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.equal(err.timedOut, true);
     assert.ok(Date.now() - started < 5000);
@@ -246,16 +248,16 @@ describe('bind scripts (real kernel)', { skip }, () => {
   test('unbind: a failing script fails and keeps the host end (as kuryr); a missing one is skipped', async () => {
     await script('flaky');
     const { port, names } = portFor('flaky');
-    await binder.bind({ port, mtu: 1500 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1500 });
     await script('flaky', 'echo nope >&2; exit 1');
-    const err = await binder.unbind(port).catch((e: unknown) => e);
+    const err = await binder.unbind(vifPortOf(port)).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.match(err.message, /\nCommand: \S+flaky unbind /);
     assert.ok(await ip.getLink(names.host), 'still there: the script did not undo its binding');
 
     await rm(path.join(bindir, 'flaky'));
     logged.length = 0;
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
     assert.equal(logged[0]?.level, 'warn', 'the skipped script is logged');
   });
@@ -263,7 +265,7 @@ describe('bind scripts (real kernel)', { skip }, () => {
   test('unbound and binding_failed: bind goes to their script like kuryr, unbind never does', async () => {
     const args = await script('unbound', 'echo "binding:vif_type is invalid."; exit 1');
     const { port, names } = portFor('unbound');
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.match(err.message, /Stdout: 'binding:vif_type is invalid.\\n'/);
     assert.equal((await args())[0], 'bind');
@@ -271,14 +273,14 @@ describe('bind scripts (real kernel)', { skip }, () => {
 
     // a leftover host end of a port whose binding is gone can always be removed
     await ip.run(['link', 'add', 'dev', names.host, 'type', 'veth', 'peer', 'name', names.container]);
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
     assert.equal((await args()).length, 8, 'the unbound script was not run for unbind');
 
     const failedArgs = await script('binding_failed', 'exit 1');
     const failed = portFor('binding_failed');
     await ip.run(['link', 'add', 'dev', failed.names.host, 'type', 'veth', 'peer', 'name', failed.names.container]);
-    await binder.unbind(failed.port);
+    await binder.unbind(vifPortOf(failed.port));
     assert.deepEqual(await existingLinks([failed.names.host, failed.names.container]), []);
     assert.deepEqual(await failedArgs(), [], 'the binding_failed script was not run for unbind');
   });

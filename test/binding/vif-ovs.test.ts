@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
-import { CommandError } from '../../src/binding/command.ts';
+import { CommandError } from '../../src/binding/exec.ts';
 import { BindingError } from '../../src/binding/errors.ts';
 import { interfaceNames } from '../../src/binding/names.ts';
 import { addPortArgs, delPortArgs, findPortArgs, ovsPlan, parseFoundNames } from '../../src/binding/ovs.ts';
@@ -25,6 +25,7 @@ import {
   ovsInterfaces,
   realOvsSkipReason,
 } from '../helpers/ovs.ts';
+import { vifPortOf } from '../../src/driver/port-drivers/veth.ts';
 
 const skip = await kernelSkipReason();
 const execFileAsync = promisify(execFile);
@@ -45,7 +46,7 @@ describe('ovs-vsctl command lines', () => {
   const names = interfaceNames(PORT_ID);
 
   test('plain plug: tap… into br-int with kuryr external ids, in one transaction', () => {
-    const plan = ovsPlan(fixedPort({ port_filter: true, ovs_hybrid_plug: false }), names, MAC);
+    const plan = ovsPlan(vifPortOf(fixedPort({ port_filter: true, ovs_hybrid_plug: false })), names, MAC);
     assert.equal(plan.hybrid, false);
     assert.deepEqual(addPortArgs(plan, plan.host), [
       '--',
@@ -66,14 +67,14 @@ describe('ovs-vsctl command lines', () => {
   });
 
   test('with the plugin instance: also kuryr-ts-owner, the mark gc finds its interfaces by', () => {
-    const plan = ovsPlan(fixedPort(), names, MAC);
+    const plan = ovsPlan(vifPortOf(fixedPort()), names, MAC);
     const args = addPortArgs(plan, plan.host, 'kuryr');
     assert.deepEqual(args.slice(-2), ['external_ids:owner=kuryr', 'external_ids:kuryr-ts-owner=kuryr']);
     assert.throws(() => addPortArgs(plan, plan.host, 'a b'), /invalid owner/);
   });
 
   test('hybrid plan: qbr/qvb/qvo names and bridge_name from vif_details', () => {
-    const plan = ovsPlan(fixedPort({ ovs_hybrid_plug: true, bridge_name: 'br-tenant' }), names, MAC);
+    const plan = ovsPlan(vifPortOf(fixedPort({ ovs_hybrid_plug: true, bridge_name: 'br-tenant' })), names, MAC);
     assert.equal(plan.hybrid, true);
     assert.equal(plan.bridge, 'br-tenant');
     assert.deepEqual(
@@ -92,7 +93,7 @@ describe('ovs-vsctl command lines', () => {
       'qvo3f6f0e2c-9b',
     ]);
     // only `true` means hybrid (Neutron sends a JSON boolean)
-    assert.equal(ovsPlan(fixedPort({ ovs_hybrid_plug: 'True' }), names, MAC).hybrid, false);
+    assert.equal(ovsPlan(vifPortOf(fixedPort({ ovs_hybrid_plug: 'True' })), names, MAC).hybrid, false);
   });
 
   test('unplug: find by iface-id + owner, then del-port what was found', () => {
@@ -132,9 +133,13 @@ describe('ovs-vsctl command lines', () => {
     ];
     for (const [details, overrides] of bad) {
       const port = { ...fixedPort(details), ...overrides };
-      assert.throws(() => ovsPlan(port, names, MAC), BindingError, JSON.stringify({ details, overrides }));
+      assert.throws(() => ovsPlan(vifPortOf(port), names, MAC), BindingError, JSON.stringify({ details, overrides }));
     }
-    assert.equal(ovsPlan(fixedPort({ bridge_name: '' }), names, MAC).bridge, 'br-int', 'empty means default');
+    assert.equal(
+      ovsPlan(vifPortOf(fixedPort({ bridge_name: '' })), names, MAC).bridge,
+      'br-int',
+      'empty means default',
+    );
   });
 });
 
@@ -161,7 +166,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
 
   test('plain: the exact ovs-vsctl calls, tap… up and not in a Linux bridge, unbind removes both sides', async () => {
     const { ovs, binder, port, names, hybrid } = await setup({ port_filter: true, ovs_hybrid_plug: false });
-    await binder.bind({ port, mtu: 1450 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1450 });
     const mac = port.mac_address.toLowerCase();
     assert.deepEqual(await ovs.calls(), [
       [
@@ -203,10 +208,10 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     assert.equal(host?.mtu, 1450);
     assert.equal(await ip.getLink(hybrid.qbr), undefined, 'no hybrid devices');
 
-    await binder.bind({ port, mtu: 1450 }); // a retried request: --may-exist keeps it one port
+    await binder.bind({ ...vifPortOf(port), mtu: 1450 }); // a retried request: --may-exist keeps it one port
     assert.equal(Object.keys(await ovs.ports()).length, 1);
 
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     const calls = await ovs.calls();
     assert.deepEqual(calls.slice(2), [
       ['--timeout=1', ...findPortArgs(port.id)],
@@ -215,13 +220,13 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     assert.deepEqual(await ovs.ports(), {});
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
 
-    await binder.unbind(port); // nothing left: one find, no del-port, success
+    await binder.unbind(vifPortOf(port)); // nothing left: one find, no del-port, success
     assert.equal((await ovs.calls()).length, 5);
   });
 
   test('hybrid: qbr… holds tap… and qvb…, qvo… goes into bridge_name; unbind removes all of it', async () => {
     const { ovs, binder, port, names, hybrid } = await setup({ ovs_hybrid_plug: true, bridge_name: 'br-x' }, ['br-x']);
-    await binder.bind({ port, mtu: 1400 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1400 });
     const [call] = await ovs.calls();
     assert.deepEqual(call?.slice(0, 10), [
       '--timeout=1',
@@ -258,10 +263,10 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     const aliases = (await ip.runJson(['link', 'show', 'dev', hybrid.qvb])) as { ifalias?: string }[];
     assert.equal(aliases[0]?.ifalias, 'kuryr-ts:vif-ovs-test', 'marked as ours');
 
-    await binder.bind({ port, mtu: 1400 }); // retried: everything reused
+    await binder.bind({ ...vifPortOf(port), mtu: 1400 }); // retried: everything reused
     assert.equal((await ip.getLink(hybrid.qvb))?.ifindex, qvb?.ifindex);
 
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual((await ovs.calls()).slice(-2), [
       ['--timeout=1', ...findPortArgs(port.id)],
       ['--timeout=1', '--', '--if-exists', 'del-port', hybrid.qvo],
@@ -274,7 +279,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     for (const hybridPlug of [false, true]) {
       const { ovs, binder, port, all } = await setup({ ovs_hybrid_plug: hybridPlug });
       await ovs.setMode('fail-add');
-      const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+      const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
       assert.ok(err instanceof CommandError, String(err));
       assert.equal(err.reason, 'ovs-command');
       assert.equal(err.code, 'KURYR_ERR_BINDING');
@@ -293,7 +298,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
 
   test('a missing bridge fails the bind the same way', async () => {
     const { binder, port, all } = await setup({}, ['br-other']);
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.match(err.stderr, /no bridge named br-int/);
     assert.deepEqual(await existingLinks(all), []);
@@ -303,7 +308,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     const { ovs, binder, port, all } = await setup({});
     await ovs.setMode('hang');
     const started = Date.now();
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.equal(err.timedOut, true);
     assert.ok(Date.now() - started < 5000, 'killed after about 2 s');
@@ -316,7 +321,7 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
     const names = interfaceNames(port.id);
     created.add(names.host).add(names.container);
     const binder = new VethBinder({ ovs: { binary: `/nonexistent/${randomId()}/ovs-vsctl` } });
-    const err = await binder.bind({ port, mtu: 1500 }).catch((e: unknown) => e);
+    const err = await binder.bind({ ...vifPortOf(port), mtu: 1500 }).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError, String(err));
     assert.equal(err.reason, 'ovs-command');
     assert.equal(err.startError, 'ENOENT');
@@ -325,19 +330,19 @@ describe('ovs vif type (real kernel, fake ovs-vsctl)', { skip }, () => {
 
     // unbind still removes the host end: without ovs-vsctl no OVS port can be ours
     await ip.run(['link', 'add', 'dev', names.host, 'type', 'veth', 'peer', 'name', names.container]);
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
   });
 
   test('unbind does fail when ovs-vsctl fails (the port may still be in OVS)', async () => {
     const { ovs, binder, port, names } = await setup({});
-    await binder.bind({ port, mtu: 1500 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1500 });
     await ovs.setMode('hang');
-    const err = await binder.unbind(port).catch((e: unknown) => e);
+    const err = await binder.unbind(vifPortOf(port)).catch((e: unknown) => e);
     assert.ok(err instanceof CommandError && err.timedOut, String(err));
     assert.ok(await ip.getLink(names.host), 'host end kept for a retry');
     await ovs.setMode('');
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual(await ovs.ports(), {});
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
   });
@@ -381,7 +386,7 @@ describe('ovs vif type (real kernel, real Open vSwitch: br-int)', { skip: realSk
 
   test('plain: tap… becomes a port of br-int with the external ids ovn-controller and os-vif use', async () => {
     const { port, names, hybrid } = setup({ port_filter: true, connectivity: 'l2' }); // what ML2/OVN (Zed) sends
-    await binder.bind({ port, mtu: 1442 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1442 });
     const iface = await ovsInterfaceIds(port.id);
     assert.equal(iface.name, names.host);
     assert.equal(iface.bridge, 'br-int', 'no bridge_name in vif_details: br-int');
@@ -401,10 +406,10 @@ describe('ovs vif type (real kernel, real Open vSwitch: br-int)', { skip: realSk
     assert.equal(host?.mtu, 1442);
     assert.equal(await ip.getLink(hybrid.qbr), undefined);
 
-    await binder.bind({ port, mtu: 1442 }); // a retried request stays one port
+    await binder.bind({ ...vifPortOf(port), mtu: 1442 }); // a retried request stays one port
     assert.equal((await ovsInterfaces({ 'iface-id': port.id })).length, 1);
 
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual(await ovsInterfaces({ 'iface-id': port.id }), []);
     assert.ok(!(await ovsBridgePorts('br-int')).includes(names.host));
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
@@ -412,14 +417,14 @@ describe('ovs vif type (real kernel, real Open vSwitch: br-int)', { skip: realSk
 
   test('hybrid: qvo… is the port of br-int, tap… and qvb… are in qbr…; unbind removes all of it', async () => {
     const { port, names, hybrid } = setup({ ovs_hybrid_plug: true, bridge_name: 'br-int' });
-    await binder.bind({ port, mtu: 1442 });
+    await binder.bind({ ...vifPortOf(port), mtu: 1442 });
     const iface = await ovsInterfaceIds(port.id);
     assert.equal(iface.name, hybrid.qvo);
     assert.equal(iface.bridge, 'br-int');
     assert.match(await ovsInterfaceColumn(hybrid.qvo, 'ofport'), /^[1-9][0-9]*$/);
     assert.equal((await ip.getLink(names.host))?.master, hybrid.qbr);
     assert.equal((await ip.getLink(hybrid.qvb))?.master, hybrid.qbr);
-    await binder.unbind(port);
+    await binder.unbind(vifPortOf(port));
     assert.deepEqual(await ovsInterfaces({ 'iface-id': port.id }), []);
     assert.deepEqual(await existingLinks(Object.values(hybrid)), []);
     assert.deepEqual(await existingLinks([names.host, names.container]), []);
@@ -427,7 +432,7 @@ describe('ovs vif type (real kernel, real Open vSwitch: br-int)', { skip: realSk
 
   test("a bridge that does not exist: the bind fails with ovs-vsctl's words and leaves nothing", async () => {
     const { port, names, hybrid } = setup({ bridge_name: 'br-kxnone' });
-    await assert.rejects(binder.bind({ port, mtu: 1442 }), (err: unknown) => {
+    await assert.rejects(binder.bind({ ...vifPortOf(port), mtu: 1442 }), (err: unknown) => {
       assert.ok(err instanceof CommandError);
       assert.match(err.stderr, /no bridge named br-kxnone/);
       return true;

@@ -34,6 +34,7 @@ import { TEST_SETTINGS } from '../helpers/fakes.ts';
 import { neutronConfSection, neutronLab } from '../helpers/neutron-lab.ts';
 import { ovsInterfaces } from '../helpers/ovs.ts';
 import { findPing } from '../binding/kernel.ts';
+import { VethPortDriver, vifPortOf } from '../../src/driver/port-drivers/veth.ts';
 
 const run = promisify(execFile);
 const lab = await neutronLab();
@@ -115,7 +116,7 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
   };
   /** Bind `port` and put its container end into a fresh namespace as eth0 with the port's address. */
   const plugIntoNamespace = async (port: Port) => {
-    const names = await binder.bind({ port, mtu: network.mtu ?? 1442 });
+    const names = await binder.bind({ ...vifPortOf(port), mtu: network.mtu ?? 1442 });
     bound.push(port);
     const ns = `${owner}-${namespaces.length}`;
     await ip.run(['netns', 'add', ns]);
@@ -137,7 +138,7 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
   });
 
   after(async () => {
-    for (const port of bound) await binder.unbind(port).catch(() => undefined);
+    for (const port of bound) await binder.unbind(vifPortOf(port)).catch(() => undefined);
     for (const ns of namespaces) await ip.run(['netns', 'del', ns]).catch(() => undefined);
     if (network !== undefined) {
       for (const p of await neutron.listPorts({ network_id: network.id })) {
@@ -172,7 +173,7 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
     const received = await tcpTransfer(nsB, nsA, `10.${octet}.7.11`, 2 * 1024 * 1024);
     assert.equal(received, 2 * 1024 * 1024);
 
-    await binder.unbind(b);
+    await binder.unbind(vifPortOf(b));
     bound.splice(bound.indexOf(b), 1);
     assert.equal(await waitStatus(b.id, 'DOWN'), 'DOWN', 'the port goes DOWN once its OVS port is gone');
     assert.deepEqual(await ovsInterfaces({ 'iface-id': b.id }), []);
@@ -182,12 +183,12 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
     const live = await createPort('live');
     const plain = await createPort('crashed-plain');
     const hybrid = await createPort('crashed-hybrid');
-    await binder.bind({ port: live, mtu: 1442 });
+    await binder.bind({ ...vifPortOf(live), mtu: 1442 });
     bound.push(live);
-    await binder.bind({ port: plain, mtu: 1442 });
+    await binder.bind({ ...vifPortOf(plain), mtu: 1442 });
     // Neutron's OVN driver never asks for the hybrid plug; the OVS agent with the iptables firewall does.
     const hybridPort: Port = { ...hybrid, 'binding:vif_details': { ovs_hybrid_plug: true } };
-    await binder.bind({ port: hybridPort, mtu: 1442 });
+    await binder.bind({ ...vifPortOf(hybridPort), mtu: 1442 });
     // The crash: nothing unbinds them, and their ports go (gc's Docker pass, or an operator, deleted them).
     await neutron.deletePort(plain.id);
     await neutron.deletePort(hybrid.id);
@@ -197,7 +198,7 @@ describe('ML2/OVN host side: bind, gc, doctor (real Neutron, OVN, Open vSwitch)'
 
     const rt = createRuntime({
       neutron,
-      binder,
+      binder: new VethPortDriver(binder),
       settings: { ...TEST_SETTINGS, hostId: host },
       log: silentLogger(),
     });

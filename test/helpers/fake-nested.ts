@@ -7,7 +7,7 @@
  *   read and the next write so tests can make other writers interleave.
  */
 import { randomUUID } from 'node:crypto';
-import type { ExecRunner } from '../../src/binding/ip-command.ts';
+import type { CommandRunner } from '../../src/binding/exec.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
 import type { NestedNeutronApi, SubPort, Trunk } from '../../src/neutron/nested-api.ts';
 import type { ListFilter } from '../../src/neutron/api.ts';
@@ -33,7 +33,7 @@ export class FakeLinks {
     this.links.set(link.ifname, link);
   }
 
-  readonly exec: ExecRunner = async (_file, args) => {
+  readonly exec: CommandRunner = async (_file, args) => {
     const a = [...args];
     this.commands.push(a);
     const fail = (stderr: string) => Promise.reject(Object.assign(new Error(stderr), { code: 2, stderr, stdout: '' }));

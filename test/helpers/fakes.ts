@@ -3,14 +3,8 @@ import { randomBytes } from 'node:crypto';
  * Test doubles of the host side (Binder, HostNetworkAgent) that record what the driver asked for, and a driver
  * factory over the embedded store in memory.
  */
-import type {
-  Binder,
-  BindRequest,
-  HostNetworkAgent,
-  HostNetworkSpec,
-  HostRoute,
-  InterfaceNames,
-} from '../../src/binding/binder.ts';
+import type { Binder, BindRequest } from '../../src/driver/port-drivers/binder.ts';
+import type { HostNetworkAgent, HostNetworkSpec, HostRoute, InterfaceNames } from '../../src/binding/binder.ts';
 import { interfaceNames } from '../../src/binding/names.ts';
 import type { DriverSettings } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/observability/logger.ts';

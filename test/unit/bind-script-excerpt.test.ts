@@ -2,10 +2,11 @@
 // output, redacted too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { OUTPUT_EXCERPT_CHARS, outputExcerpt } from '../../src/binding/command.ts';
+import { OUTPUT_EXCERPT_CHARS, outputExcerpt } from '../../src/binding/exec.ts';
 import { BindHooks } from '../../src/binding/hook.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { errorReply } from '../../src/plugin/error-response.ts';
+import { vifPortOf } from '../../src/driver/port-drivers/veth.ts';
 
 const port = {
   id: 'b7f1c2d4-0000-4000-8000-000000000001',
@@ -32,7 +33,7 @@ test('a failing bind script: Err holds a short redacted excerpt, the log the who
       error: (obj) => logged.push({ level: 'error', obj: obj as Record<string, unknown> }),
     },
   });
-  const err = await hooks.bind('/nonexistent/vendor', port, 'tap-test').catch((e: unknown) => e);
+  const err = await hooks.bind('/nonexistent/vendor', vifPortOf(port), 'tap-test').catch((e: unknown) => e);
   const reply = errorReply(err);
   assert.equal(reply.status, 500);
   const text = reply.body.Err;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { CommandRunner } from '../../src/binding/command.ts';
+import type { CommandRunner } from '../../src/binding/exec.ts';
 import { OvsVsctl } from '../../src/binding/ovs.ts';
 import {
   hybridPlugPortPrefix,

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { runCommand } from '../../src/binding/command.ts';
+import { runCommand } from '../../src/binding/exec.ts';
 import { BindHooks } from '../../src/binding/hook.ts';
 import { IpCommand } from '../../src/binding/ip-command.ts';
 import { NftIsolation } from '../../src/binding/isolation.ts';
@@ -14,6 +14,7 @@ import { OvsVsctl } from '../../src/binding/ovs.ts';
 import { toolEnv } from '../../src/binding/tool-env.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { runTool } from '../../src/doctor/host.ts';
+import { vifPortOf } from '../../src/driver/port-drivers/veth.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kuryr-env-'));
 const recorder = path.join(dir, 'recorder');
@@ -77,7 +78,7 @@ test('a bind script: minimal environment', async () => {
   writeFileSync(path.join(dir, 'vendor'), readFileSync(recorder));
   chmodSync(path.join(dir, 'vendor'), 0o755);
   const hooks = new BindHooks({ bindir: dir });
-  await hooks.bind(await hooks.scriptFor('vendor'), port, 'tap-test');
+  await hooks.bind(await hooks.scriptFor('vendor'), vifPortOf(port), 'tap-test');
   assertMinimal('bind script');
 });
 

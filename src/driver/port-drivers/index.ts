@@ -4,7 +4,8 @@
  * driver for its `binding:vnic_type`. `normal` ports go to the default driver (veth, nested or vlan); SR-IOV
  * ports go to the sriov driver, and are refused, never bound as a veth, when it is not enabled.
  */
-import type { Binder, BindRequest, InterfaceNames } from '../../binding/binder.ts';
+import type { InterfaceNames } from '../../binding/binder.ts';
+import type { Binder, BindRequest } from './binder.ts';
 import { ChildDevices } from '../../binding/child-device.ts';
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import { IpCommand } from '../../binding/ip-command.ts';
@@ -20,6 +21,7 @@ import { hasLeftoverFinder, type LeftoverContext, type PortDriverLeftover } from
 import { NestedPortDriver } from './nested.ts';
 import { Subports } from './segmentation.ts';
 import { SRIOV_VNIC_TYPES, SriovPortDriver, SysfsVfs } from './sriov.ts';
+import { VethPortDriver } from './veth.ts';
 import { VlanPortDriver } from './vlan.ts';
 import { VmPortFinder } from './vm-port.ts';
 
@@ -105,7 +107,7 @@ function macSource(ip: IpCommand) {
 export function createPortBinder(options: PortBinderOptions): Binder {
   const { settings } = options;
   if (settings.default === 'veth' && !settings.enabled.includes('sriov')) {
-    return new PortDriverBinder(new VethBinder(options.veth), 'veth', undefined);
+    return new PortDriverBinder(new VethPortDriver(new VethBinder(options.veth)), 'veth', undefined);
   }
   const ip = options.ip ?? new IpCommand();
   const sriov = settings.enabled.includes('sriov')
@@ -116,7 +118,7 @@ export function createPortBinder(options: PortBinderOptions): Binder {
 
 function defaultDriver(options: PortBinderOptions, ip: IpCommand): Binder {
   const { settings } = options;
-  if (settings.default === 'veth') return new VethBinder(options.veth);
+  if (settings.default === 'veth') return new VethPortDriver(new VethBinder(options.veth));
   if (settings.default === 'sriov') return new SriovPortDriver({ ip });
   const nested = nestedApiOf(options.neutron);
   if (nested === undefined) {

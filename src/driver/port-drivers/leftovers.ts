@@ -6,7 +6,7 @@
  *   Docker no longer knows), or whose port no longer exists.
  * The devices (macvlan, ipvlan, vlan children named `t_c<port[:11]>` with our alias) are found with the veths.
  */
-import type { Binder } from '../../binding/binder.ts';
+import type { Binder } from './binder.ts';
 import type { Port } from '../../neutron/types.ts';
 import type { Marks } from '../marks.ts';
 

@@ -3,7 +3,8 @@
  * its addresses (with its MAC for macvlan, the VM's for ipvlan) go into the VM port's `allowed_address_pairs`
  * so the cloud's anti-spoofing lets them through; its interface is a macvlan or ipvlan child of `link_iface`.
  */
-import type { Binder, BindRequest, InterfaceNames } from '../../binding/binder.ts';
+import type { InterfaceNames } from '../../binding/binder.ts';
+import type { Binder, BindRequest } from './binder.ts';
 import type { ChildDevices } from '../../binding/child-device.ts';
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import { macvlanSpec, type NestedBinding } from '../../binding/macvlan.ts';

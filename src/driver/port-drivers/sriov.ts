@@ -6,7 +6,8 @@
  */
 import { readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { Binder, BindRequest, InterfaceNames } from '../../binding/binder.ts';
+import type { InterfaceNames } from '../../binding/binder.ts';
+import type { Binder, BindRequest } from './binder.ts';
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import { IpCommand } from '../../binding/ip-command.ts';
 import { validateInterfaceName } from '../../binding/names.ts';

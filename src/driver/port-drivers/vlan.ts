@@ -3,7 +3,8 @@
  * becomes a subport of the trunk with its own VLAN ID (segmentation.ts); the container's interface is the
  * 802.1Q child of `link_iface` with that ID and the subport's MAC. Subports may be on any network.
  */
-import type { Binder, BindRequest, InterfaceNames } from '../../binding/binder.ts';
+import type { InterfaceNames } from '../../binding/binder.ts';
+import type { Binder, BindRequest } from './binder.ts';
 import type { ChildDevices } from '../../binding/child-device.ts';
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import { interfaceNames } from '../../binding/names.ts';
