@@ -10,8 +10,8 @@
  *   });
  *
  * e2eFixture() registers node:test `before`/`after` hooks in the enclosing describe (so a skipped describe
- * starts nothing). Set-up: temp dir → Neutron client and snapshot → `setup` → kuryr.conf → engine (+ busybox:local)
- * → plugin → `started`. Teardown always runs every step, in this order, each even when an earlier one failed:
+ * starts nothing). Set-up: temp dir → Neutron client and snapshot → `setup` → kuryr.conf → engine → `engineStarted`
+ * → busybox:local → plugin → `started`. Teardown always runs every step, in this order, each even when an earlier one failed:
  * `teardown` (the file's own Docker-side clean-up) → containers and networks removed (`removeAll`) → engine stopped
  * (its containers killed first) → plugin stopped and its socket gone from /run/docker/plugins → `cleanup` (the
  * file's own Neutron resources) → Neutron client closed → temp dir removed (kept with KX_KEEP=1). The first
@@ -56,7 +56,9 @@ export interface E2eOptions {
   dockerHost?: boolean;
   /** false: the file starts (and may restart) its own plugin process; the fixture only stops it (default true) */
   plugin?: boolean;
-  /** more options of the private dockerd (netns, firewall, launcher, extraArgs) */
+  /** run dockerd and the plugin in this named network namespace (made by `setup`, say) */
+  netns?: string;
+  /** more options of the private dockerd (firewall, launcher, extraArgs) */
   engine?: Omit<PrivateDockerdOptions, 'name'>;
   /** import busybox:local into the engine (default true) */
   busybox?: boolean;
@@ -66,6 +68,8 @@ export interface E2eOptions {
   removeAll?: boolean;
   /** after the Neutron client, before kuryr.conf and the engine (e.g. the operator's own resources) */
   setup?: (env: E2eEnv) => Promise<void>;
+  /** once the engine answers, before busybox:local and the plugin */
+  engineStarted?: (env: E2eEnv) => Promise<void> | void;
   /** after the plugin answers */
   started?: (env: E2eEnv) => Promise<void>;
   /** first in the teardown, while engine and plugin run (the file's own Docker-side clean-up) */
@@ -182,6 +186,7 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
         stateDir: env.stateDir,
         extraArgs: [...serveArgs(), ...(opts.pluginArgs ?? []), ...args],
         env: { ...opts.pluginEnv, ...extraEnv },
+        ...(opts.netns !== undefined && { netns: opts.netns }),
         ...rest,
       });
       return plugin;
@@ -205,7 +210,12 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
       writeFileSync(env.confFile, conf, { mode: 0o600 });
       hasConf = true;
     }
-    engine = await startPrivateDockerd({ ...opts.engine, name: `${opts.name}-${tag}` });
+    engine = await startPrivateDockerd({
+      ...opts.engine,
+      ...(opts.netns !== undefined && { netns: opts.netns }),
+      name: `${opts.name}-${tag}`,
+    });
+    await opts.engineStarted?.(env);
     if (opts.busybox ?? true) await ensureBusyboxImage(engine);
     if (opts.plugin ?? true) await env.startPlugin();
     await opts.started?.(env);
