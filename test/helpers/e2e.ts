@@ -67,15 +67,15 @@ export interface E2eOptions {
   /** before the teardown stops the engine: `docker rm -f` every container, then `docker network rm` every network */
   removeAll?: boolean;
   /** after the Neutron client, before kuryr.conf and the engine (e.g. the operator's own resources) */
-  setup?: (env: E2eEnv) => Promise<void>;
+  setup?: (env: E2eEnv) => Promise<void> | void;
   /** once the engine answers, before busybox:local and the plugin */
   engineStarted?: (env: E2eEnv) => Promise<void> | void;
   /** after the plugin answers */
-  started?: (env: E2eEnv) => Promise<void>;
+  started?: (env: E2eEnv) => Promise<void> | void;
   /** first in the teardown, while engine and plugin run (the file's own Docker-side clean-up) */
-  teardown?: (env: E2eEnv) => Promise<void>;
+  teardown?: (env: E2eEnv) => Promise<void> | void;
   /** after the plugin stopped, before the Neutron client closes (the file's own Neutron resources) */
-  cleanup?: (env: E2eEnv) => Promise<void>;
+  cleanup?: (env: E2eEnv) => Promise<void> | void;
 }
 
 export interface E2eEnv {
