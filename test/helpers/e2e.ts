@@ -34,8 +34,10 @@ import { type PluginOptions, type PluginProcess, startPlugin } from './plugin-pr
 export type NeutronClient = ReturnType<typeof openNeutronHttp>;
 
 export interface E2eOptions {
-  /** a short label: the engine is `<name>-<tag>`, the temp dir /tmp/kx-<name>-XXXXXX */
+  /** a short label: the engine is `<name>-<tag>`, the temp dir <tmpRoot>/kx-<name>-XXXXXX */
   name: string;
+  /** where the temp dir is made (default os.tmpdir()) */
+  tmpRoot?: string;
   /** the driver name is `<driverPrefix><tag>` (default `kx`): a prefix per file, a tag per run */
   driverPrefix?: string;
   /** `neutron` passes `--backend neutron` and needs `lab` and `mode` (default `embedded`) */
@@ -196,7 +198,7 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
   };
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), `kx-${opts.name}-`));
+    dir = mkdtempSync(path.join(opts.tmpRoot ?? os.tmpdir(), `kx-${opts.name}-`));
     if (backend === 'neutron' || opts.mode !== undefined) {
       neutron = openNeutronHttp(sectionRecord(neutronSection()));
       if (opts.snapshot ?? true) snapshot = await neutronSnapshot(neutron);
