@@ -3,18 +3,11 @@
 // cleanly, and after teardown nothing is left: no network, subnet, pool or port in the store, no device.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { FAULT_POINTS, type FaultPoint } from '../../src/driver/faults.ts';
-import {
-  ensureBusyboxImage,
-  type PrivateDockerd,
-  processAlive,
-  startPrivateDockerd,
-} from '../helpers/docker-engine.ts';
-import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { processAlive } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
+import { KURYR_BIN } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -39,20 +32,16 @@ const PHASE: Record<FaultPoint, Phase> = {
 describe('SIGKILL at every fault point, restart, Docker retries: works or fails cleanly, nothing leaks', {
   skip: notRoot ? 'needs root (run bash scripts/test.sh as root)' : false,
 }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const driver = `kc${tag}`;
   const x = 100 + Math.floor(Math.random() * 150);
-  let dir: string;
-  let stateDir: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess | undefined;
   const outcomes: string[] = [];
+  const env = e2eFixture({ name: 'crash', driverPrefix: 'kc', dockerHost: true, plugin: false });
+  const { driver } = env;
 
-  const start = async (env: Record<string, string> = {}) => {
-    plugin = await startPlugin({ driverName: driver, stateDir, extraArgs: ['--docker-host', engine.host], env });
+  const start = async (faults: Record<string, string> = {}) => {
+    await env.startPlugin({ env: faults });
   };
   const kuryr = (args: string[]) =>
-    execFileSync(KURYR_BIN, [...args, '--state-dir', stateDir, '--driver-name', driver], { encoding: 'utf8' });
+    execFileSync(KURYR_BIN, [...args, '--state-dir', env.stateDir, '--driver-name', driver], { encoding: 'utf8' });
   const devices = () =>
     (
       JSON.parse(execFileSync('ip', ['-json', 'link', 'show'], { encoding: 'utf8' })) as {
@@ -63,18 +52,8 @@ describe('SIGKILL at every fault point, restart, Docker retries: works or fails 
       .filter((l) => l.ifalias === `kuryr-ts:${driver}`)
       .map((l) => l.ifname);
 
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-crash-'));
-    stateDir = path.join(dir, 'state');
-    engine = await startPrivateDockerd({ name: `crash-${tag}` });
-    await ensureBusyboxImage(engine);
-  });
-
-  after(async (t) => {
+  after((t) => {
     t.diagnostic(`outcomes: ${outcomes.join('; ')}`);
-    await engine?.stop({ killContainers: true });
-    await plugin?.stop();
-    if (process.env.KX_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
   });
 
   for (const [i, point] of FAULT_POINTS.entries()) {
@@ -84,7 +63,7 @@ describe('SIGKILL at every fault point, restart, Docker retries: works or fails 
       const phase = PHASE[point];
       await start();
       if (phase !== 'network-create')
-        await engine.dockerOk([
+        await env.engine.dockerOk([
           'network',
           'create',
           '-d',
@@ -96,10 +75,10 @@ describe('SIGKILL at every fault point, restart, Docker retries: works or fails 
           netName,
         ]);
       if (phase === 'container-rm')
-        await engine.dockerOk(['run', '-d', '--name', `c${i}`, '--net', netName, 'busybox:local', 'sleep', '600']);
-      await plugin!.stop();
+        await env.engine.dockerOk(['run', '-d', '--name', `c${i}`, '--net', netName, 'busybox:local', 'sleep', '600']);
+      await env.plugin.stop();
       await start({ KURYR_FAULT_POINTS: point });
-      const crashed = plugin!;
+      const crashed = env.plugin;
 
       const command: Record<Phase, string[]> = {
         'network-create': ['network', 'create', '-d', driver, '--ipam-driver', driver, '--subnet', subnet, netName],
@@ -107,7 +86,7 @@ describe('SIGKILL at every fault point, restart, Docker retries: works or fails 
         'container-rm': ['rm', '-f', `c${i}`],
         'network-rm': ['network', 'rm', netName],
       };
-      const running = engine.docker(command[phase], { timeoutMs: 90_000 });
+      const running = env.engine.docker(command[phase], { timeoutMs: 90_000 });
       const deadline = Date.now() + 30_000;
       while (processAlive(crashed.pid) && Date.now() < deadline) await sleep(50);
       assert.equal(processAlive(crashed.pid), false, `the plugin reached ${point} and died`);
@@ -118,19 +97,19 @@ describe('SIGKILL at every fault point, restart, Docker retries: works or fails 
       t.diagnostic(`docker ${command[phase].slice(0, 2).join(' ')} ${outcome}`);
 
       if (phase === 'container-run' && result.code === 0) {
-        const ping = await engine.docker(['exec', `c${i}`, 'ping', '-c', '1', '-W', '2', `10.${x}.${i}.1`]);
+        const ping = await env.engine.docker(['exec', `c${i}`, 'ping', '-c', '1', '-W', '2', `10.${x}.${i}.1`]);
         assert.equal(ping.code, 0, `the container that started after the crash works: ${ping.stdout}${ping.stderr}`);
       }
       if (phase === 'network-create' && result.code === 0) {
-        await engine.dockerOk(['run', '-d', '--name', `c${i}`, '--net', netName, 'busybox:local', 'sleep', '600']);
+        await env.engine.dockerOk(['run', '-d', '--name', `c${i}`, '--net', netName, 'busybox:local', 'sleep', '600']);
       }
 
       // Teardown as an operator would; then reconciliation (what the plugin's periodic and start-up gc do).
       // It has work only where Docker resent a POST without its body (moby #35459) and gave up or went on.
-      await engine.docker(['rm', '-f', `c${i}`]);
-      const networkExists = (await engine.docker(['network', 'inspect', netName])).code === 0;
-      if (networkExists) await engine.dockerOk(['network', 'rm', netName]);
-      const gc = JSON.parse(kuryr(['gc', '--grace', '0', '--json', '--docker-host', engine.host])) as {
+      await env.engine.docker(['rm', '-f', `c${i}`]);
+      const networkExists = (await env.engine.docker(['network', 'inspect', netName])).code === 0;
+      if (networkExists) await env.engine.dockerOk(['network', 'rm', netName]);
+      const gc = JSON.parse(kuryr(['gc', '--grace', '0', '--json', '--docker-host', env.engine.host])) as {
         actions: { kind: string; result: string }[];
       };
       const reconciled = gc.actions.map((a) => `${a.result} ${a.kind}`).join(', ');
@@ -146,7 +125,7 @@ describe('SIGKILL at every fault point, restart, Docker retries: works or fails 
       assert.deepEqual(status.ports, [], 'no port left');
       assert.deepEqual(status.subnetpools!.map((p) => p.name).sort(), ['kuryr', 'kuryr6'], 'only the default pools');
       assert.deepEqual(devices(), [], 'no device left');
-      await plugin!.stop();
+      await env.plugin.stop();
     });
   }
 });

@@ -2,12 +2,10 @@
 // every user flow of issue 3 point 6, with pings between containers, and nothing left behind.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { describe, it } from 'node:test';
+import { pingFrom } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
+import { KURYR_BIN } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
 
@@ -23,34 +21,23 @@ function pluginDevices(driver: string): string[] {
 describe('docker network create/run/connect with the kuryr plugin (embedded backend)', {
   skip: notRoot ? 'needs root (run bash scripts/test.sh as root)' : false,
 }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
   // Address ranges of this run: a random 10.X block, so a parallel or crashed run never collides with it.
   const x = 100 + Math.floor(Math.random() * 150);
   const net = (n: number) => `10.${x}.${n}`;
   const v6 = (n: number) => `fd00:${x.toString(16)}:${n}`;
-  const driver = `kx${tag}`;
-  let dir: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess;
-  let pluginArgs: string[];
+  const env = e2eFixture({
+    name: 'e2e',
+    // A default pool of its own, far from anything on the host.
+    conf: `[embedded]\ndefault_pool_prefix_v4 = ${net(0)}.0/22\ndefault_pool_prefix_v6 = ${v6(0)}::/48\n`,
+    removeAll: true,
+  });
+  const { tag, driver } = env;
 
-  const docker = (args: string[]) => engine.dockerOk(args);
+  const docker = (args: string[]) => env.engine.dockerOk(args);
   const kuryr = (args: string[]) =>
-    execFileSync(
-      KURYR_BIN,
-      [
-        ...args,
-        '--state-dir',
-        path.join(dir, 'state'),
-        '--driver-name',
-        driver,
-        '--config',
-        path.join(dir, 'kuryr.conf'),
-      ],
-      {
-        encoding: 'utf8',
-      },
-    );
+    execFileSync(KURYR_BIN, [...args, '--state-dir', env.stateDir, '--driver-name', driver, '--config', env.confFile], {
+      encoding: 'utf8',
+    });
   const status = () =>
     JSON.parse(kuryr(['status', '--json'])) as {
       networks: { id: string; tags: string[] }[];
@@ -71,27 +58,7 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
         container,
       ])
     ).trim();
-  const ping = (from: string, to: string) => pingFrom(engine, from, to);
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-e2e-'));
-    // A default pool of its own, far from anything on the host.
-    writeFileSync(
-      path.join(dir, 'kuryr.conf'),
-      `[embedded]\ndefault_pool_prefix_v4 = ${net(0)}.0/22\ndefault_pool_prefix_v6 = ${v6(0)}::/48\n`,
-    );
-    engine = await startPrivateDockerd({ name: `e2e-${tag}` });
-    await ensureBusyboxImage(engine);
-    pluginArgs = ['--config', path.join(dir, 'kuryr.conf')];
-    plugin = await startPlugin({ driverName: driver, stateDir: path.join(dir, 'state'), extraArgs: pluginArgs });
-  });
-
-  after(async () => {
-    await engine?.docker(['rm', '-f', ...(await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean)]);
-    await engine?.stop({ killContainers: true });
-    await plugin?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const ping = (from: string, to: string) => pingFrom(env.engine, from, to);
 
   it('creates a network without --subnet or --gateway from the default pool; two containers ping each other and the gateway', async () => {
     await netCreate('n-default');
@@ -135,7 +102,7 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
     assert.ok(last >= 128 && last <= 191, `${ip2} is inside the ip-range`);
     await ping('s2', `${net(4)}.130`);
     await ping('s1', `${net(4)}.254`);
-    const dup = await engine.docker([
+    const dup = await env.engine.docker([
       'run',
       '-d',
       '--name',
@@ -150,7 +117,7 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
     ]);
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /already in use/);
-    await engine.docker(['rm', '-f', 's3']);
+    await env.engine.docker(['rm', '-f', 's3']);
     assert.equal(status().ports.filter((p) => p.fixed_ips.some((f) => f.ip_address === `${net(4)}.130`)).length, 1);
   });
 
@@ -187,7 +154,7 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
     const opt = (p: string) => `neutron.pool.name=pool${p}-${tag}`;
     await netCreate('n-overA', ['--subnet', `${net(6)}.0/24`, '-o', opt('A'), '--ipam-opt', opt('A')]);
     await run('oA1', 'n-overA', ['--ip', `${net(6)}.10`]);
-    const second = await engine.docker([
+    const second = await env.engine.docker([
       'network',
       'create',
       '-d',
@@ -209,10 +176,10 @@ describe('docker network create/run/connect with the kuryr plugin (embedded back
 
   it('a plugin restart, also after kill -9, keeps running containers connected; later teardown succeeds', async () => {
     const ip2 = await ipOf('c2', 'n-default');
-    await plugin.restart();
+    await env.plugin.restart();
     await ping('c1', ip2);
-    await plugin.kill9();
-    await plugin.restart();
+    await env.plugin.kill9();
+    await env.plugin.restart();
     await ping('c1', ip2);
     await run('c3', 'n-default');
     await ping('c3', ip2);

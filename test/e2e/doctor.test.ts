@@ -3,12 +3,9 @@
 // a leftover; with the plugin stopped, or killed so that its socket is stale, plugin.socket fails with a hint.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { describe, it } from 'node:test';
+import { e2eFixture } from '../helpers/e2e.ts';
+import { KURYR_BIN } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
 
@@ -21,11 +18,13 @@ interface Report {
 describe('kuryr doctor on a private dockerd with the plugin', {
   skip: notRoot ? 'needs root (run bash scripts/test.sh as root)' : false,
 }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const driver = `kxdoc${tag}`;
-  let dir: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess;
+  const env = e2eFixture({
+    name: 'doctor',
+    driverPrefix: 'kxdoc',
+    conf: '[embedded]\ndefault_pool_prefix_v4 = 10.220.0.0/16\ndefault_pool_prefix_v6 = fd00:220::/48\n',
+    removeAll: true,
+  });
+  const { driver } = env;
 
   const doctor = (extra: string[] = []) => {
     const r = spawnSync(
@@ -36,11 +35,11 @@ describe('kuryr doctor on a private dockerd with the plugin', {
         '--driver-name',
         driver,
         '--state-dir',
-        path.join(dir, 'state'),
+        env.stateDir,
         '--config',
-        path.join(dir, 'kuryr.conf'),
+        env.confFile,
         '--docker-host',
-        engine.host,
+        env.engine.host,
         ...extra,
       ],
       { encoding: 'utf8' },
@@ -54,32 +53,6 @@ describe('kuryr doctor on a private dockerd with the plugin', {
       .filter((c) => c.status === 'fail')
       .map((c) => `${c.id}: ${c.summary}`)
       .join('\n');
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-doctor-e2e-'));
-    writeFileSync(
-      path.join(dir, 'kuryr.conf'),
-      '[embedded]\ndefault_pool_prefix_v4 = 10.220.0.0/16\ndefault_pool_prefix_v6 = fd00:220::/48\n',
-    );
-    engine = await startPrivateDockerd({ name: `doctor-${tag}` });
-    await ensureBusyboxImage(engine);
-    plugin = await startPlugin({
-      driverName: driver,
-      stateDir: path.join(dir, 'state'),
-      extraArgs: ['--config', path.join(dir, 'kuryr.conf')],
-    });
-  });
-
-  after(async () => {
-    if (engine !== undefined) {
-      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-      await engine.docker(['network', 'rm', 'dnet']);
-      await engine.stop({ killContainers: true });
-    }
-    await plugin?.stop();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
 
   it('a healthy set-up passes: exit 0, Docker, plugin and backend checks ok', () => {
     const { code, report } = doctor();
@@ -108,9 +81,9 @@ describe('kuryr doctor on a private dockerd with the plugin', {
   });
 
   it('with a network and two containers in use, nothing is a leftover', async () => {
-    await engine.dockerOk(['network', 'create', '-d', driver, '--ipam-driver', driver, 'dnet']);
+    await env.engine.dockerOk(['network', 'create', '-d', driver, '--ipam-driver', driver, 'dnet']);
     for (const c of ['d1', 'd2'])
-      await engine.dockerOk(['run', '-d', '--name', c, '--net', 'dnet', 'busybox:local', 'sleep', '3600']);
+      await env.engine.dockerOk(['run', '-d', '--name', c, '--net', 'dnet', 'busybox:local', 'sleep', '3600']);
     const { code, report } = doctor();
     assert.equal(code, 0, failures(report));
     const leftovers = report.checks.find((c) => c.id === 'leftovers')!;
@@ -119,7 +92,7 @@ describe('kuryr doctor on a private dockerd with the plugin', {
   });
 
   it('with the plugin stopped, plugin.socket fails with a hint and doctor exits 1', async () => {
-    await plugin.stop();
+    await env.plugin.stop();
     const { code, report } = doctor();
     assert.equal(code, 1);
     assert.equal(report.ok, false);
@@ -134,13 +107,13 @@ describe('kuryr doctor on a private dockerd with the plugin', {
   });
 
   it('after kill -9 (a stale socket), plugin.socket says nobody listens; after a restart it passes again', async () => {
-    await plugin.restart();
-    await plugin.kill9();
+    await env.plugin.restart();
+    await env.plugin.kill9();
     const stale = doctor();
     assert.equal(stale.code, 1);
     const check = stale.report.checks.find((c) => c.id === 'plugin.socket')!;
     assert.match(check.summary, /exists but no process listens on it/);
-    await plugin.restart();
+    await env.plugin.restart();
     const healthy = doctor();
     assert.equal(healthy.code, 0, failures(healthy.report));
   });

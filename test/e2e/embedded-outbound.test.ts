@@ -16,12 +16,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { ensureBusyboxImage, type PrivateDockerd, pingFrom, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { describe, it } from 'node:test';
+import { pingFrom } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
 
 const notRoot = process.getuid?.() !== 0;
 const hasTools = (() => {
@@ -47,19 +46,79 @@ const inHost = (args: string[]) => sh('ip', ['netns', 'exec', HOST, ...args]);
 const inOut = (args: string[]) => sh('ip', ['netns', 'exec', OUT, ...args]);
 
 describe('embedded backend on a host with Docker’s default firewall (private host namespace)', { skip }, () => {
-  const driver = `kxo${tag}`;
-  let dir: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess;
   let httpd: ReturnType<typeof spawn> | undefined;
   let rootTablesBefore = '';
 
-  const docker = (args: string[]) => engine.dockerOk(args);
+  const env = e2eFixture({
+    name: 'out',
+    driverPrefix: 'kxo',
+    netns: HOST,
+    engine: { firewall: true },
+    setup: () => {
+      rootTablesBefore = sh('nft', ['list', 'tables']);
+      // The host, as a fresh namespace: ip_forward off until dockerd starts (it then sets FORWARD DROP).
+      sh('ip', ['netns', 'add', HOST]);
+      sh('ip', ['netns', 'add', OUT]);
+      inHost(['ip', 'link', 'set', 'lo', 'up']);
+      inOut(['ip', 'link', 'set', 'lo', 'up']);
+      inHost(['ip', 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'wan', 'netns', OUT]);
+      inHost(['ip', 'addr', 'add', '198.51.100.1/24', 'dev', 'uplink']);
+      inHost(['ip', '-6', 'addr', 'add', 'fd0b:5100::1/64', 'dev', 'uplink', 'nodad']);
+      inHost(['ip', 'link', 'set', 'uplink', 'up']);
+      inHost(['ip', 'route', 'add', 'default', 'via', OUTSIDE]);
+      inHost(['ip', '-6', 'route', 'add', 'default', 'via', OUTSIDE6]);
+      inOut(['ip', 'addr', 'add', `${OUTSIDE}/24`, 'dev', 'wan']);
+      inOut(['ip', '-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', 'wan', 'nodad']);
+      inOut(['ip', 'link', 'set', 'wan', 'up']);
+      // br_netfilter on in the host namespace (per namespace on this kernel), as dockerd leaves it.
+      inHost(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
+      inHost(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+      // A host route inside the first block of the plugin's default pool.
+      inHost(['ip', 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan0p']);
+      inHost(['ip', 'link', 'set', 'lan0p', 'up']);
+      inHost(['ip', 'link', 'set', 'lan0', 'up']);
+      inHost(['ip', 'route', 'add', `10.${x}.0.0/26`, 'dev', 'lan0']);
+      // The outside's web server.
+      const www = path.join(env.dir, 'www');
+      mkdirSync(www);
+      writeFileSync(path.join(www, 'index.html'), `${PAGE}\n`);
+      httpd = spawn('ip', ['netns', 'exec', OUT, 'busybox', 'httpd', '-f', '-p', `${OUTSIDE}:80`, '-h', www], {
+        stdio: 'ignore',
+      });
+    },
+    conf: `[embedded]\ndefault_pool_prefix_v4 = 10.${x}.0.0/22\ndefault_pool_prefix_v6 = fd0b:${x.toString(16)}::/48\n`,
+    engineStarted: () => {
+      // dockerd sets the FORWARD policy to DROP when it is the one switching ip_forward on; make sure of both.
+      inHost(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      inHost(['iptables', '-P', 'FORWARD', 'DROP']);
+    },
+    removeAll: true,
+    cleanup: () => {
+      if (httpd?.pid !== undefined) {
+        try {
+          process.kill(httpd.pid, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+      for (const ns of [OUT, HOST]) {
+        try {
+          sh('ip', ['netns', 'del', ns]);
+        } catch {
+          // not there
+        }
+      }
+      assert.equal(sh('nft', ['list', 'tables']), rootTablesBefore, "the real host's nftables tables changed");
+    },
+  });
+  const { driver } = env;
+
+  const docker = (args: string[]) => env.engine.dockerOk(args);
   const run = (name: string, net: string) =>
     docker(['run', '-d', '--name', name, '--net', net, 'busybox:local', 'sleep', '3600']);
   // An HTTP GET over TCP with busybox nc (busybox-static's wget crashes resolving in a static glibc build).
   const fetch = (container: string) =>
-    engine.docker([
+    env.engine.docker([
       'exec',
       container,
       'sh',
@@ -67,84 +126,9 @@ describe('embedded backend on a host with Docker’s default firewall (private h
       `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${OUTSIDE} 80`,
     ]);
   const pingOnce = (container: string, to: string) =>
-    engine.docker(['exec', container, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '1', '-W', '2', to]);
+    env.engine.docker(['exec', container, 'ping', ...(to.includes(':') ? ['-6'] : []), '-c', '1', '-W', '2', to]);
   const mtuOf = async (container: string) =>
     (await docker(['exec', container, 'cat', '/sys/class/net/eth0/mtu'])).trim();
-
-  before(async () => {
-    rootTablesBefore = sh('nft', ['list', 'tables']);
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-out-'));
-    // The host, as a fresh namespace: ip_forward off until dockerd starts (it then sets FORWARD DROP).
-    sh('ip', ['netns', 'add', HOST]);
-    sh('ip', ['netns', 'add', OUT]);
-    inHost(['ip', 'link', 'set', 'lo', 'up']);
-    inOut(['ip', 'link', 'set', 'lo', 'up']);
-    inHost(['ip', 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'wan', 'netns', OUT]);
-    inHost(['ip', 'addr', 'add', '198.51.100.1/24', 'dev', 'uplink']);
-    inHost(['ip', '-6', 'addr', 'add', 'fd0b:5100::1/64', 'dev', 'uplink', 'nodad']);
-    inHost(['ip', 'link', 'set', 'uplink', 'up']);
-    inHost(['ip', 'route', 'add', 'default', 'via', OUTSIDE]);
-    inHost(['ip', '-6', 'route', 'add', 'default', 'via', OUTSIDE6]);
-    inOut(['ip', 'addr', 'add', `${OUTSIDE}/24`, 'dev', 'wan']);
-    inOut(['ip', '-6', 'addr', 'add', `${OUTSIDE6}/64`, 'dev', 'wan', 'nodad']);
-    inOut(['ip', 'link', 'set', 'wan', 'up']);
-    // br_netfilter on in the host namespace (per namespace on this kernel), as dockerd leaves it.
-    inHost(['sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1']);
-    inHost(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
-    // A host route inside the first block of the plugin's default pool.
-    inHost(['ip', 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lan0p']);
-    inHost(['ip', 'link', 'set', 'lan0p', 'up']);
-    inHost(['ip', 'link', 'set', 'lan0', 'up']);
-    inHost(['ip', 'route', 'add', `10.${x}.0.0/26`, 'dev', 'lan0']);
-    // The outside's web server.
-    const www = path.join(dir, 'www');
-    mkdirSync(www);
-    writeFileSync(path.join(www, 'index.html'), `${PAGE}\n`);
-    httpd = spawn('ip', ['netns', 'exec', OUT, 'busybox', 'httpd', '-f', '-p', `${OUTSIDE}:80`, '-h', www], {
-      stdio: 'ignore',
-    });
-
-    writeFileSync(
-      path.join(dir, 'kuryr.conf'),
-      `[embedded]\ndefault_pool_prefix_v4 = 10.${x}.0.0/22\ndefault_pool_prefix_v6 = fd0b:${x.toString(16)}::/48\n`,
-    );
-    engine = await startPrivateDockerd({ name: `out-${tag}`, netns: HOST, firewall: true });
-    // dockerd sets the FORWARD policy to DROP when it is the one switching ip_forward on; make sure of both.
-    inHost(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    inHost(['iptables', '-P', 'FORWARD', 'DROP']);
-    await ensureBusyboxImage(engine);
-    plugin = await startPlugin({
-      driverName: driver,
-      stateDir: path.join(dir, 'state'),
-      extraArgs: ['--config', path.join(dir, 'kuryr.conf')],
-      netns: HOST,
-    });
-  });
-
-  after(async () => {
-    if (engine !== undefined) {
-      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-      await engine.stop({ killContainers: true });
-    }
-    await plugin?.stop();
-    if (httpd?.pid !== undefined) {
-      try {
-        process.kill(httpd.pid, 'SIGTERM');
-      } catch {
-        // gone
-      }
-    }
-    for (const ns of [OUT, HOST]) {
-      try {
-        sh('ip', ['netns', 'del', ns]);
-      } catch {
-        // not there
-      }
-    }
-    if (process.env.KX_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
-    assert.equal(sh('nft', ['list', 'tables']), rootTablesBefore, "the real host's nftables tables changed");
-  });
 
   it('the host is what dockerd --iptables=true leaves: FORWARD DROP, ip_forward on, br_netfilter on', () => {
     assert.match(inHost(['iptables', '-S', 'FORWARD']), /^-P FORWARD DROP$/m);
@@ -172,7 +156,7 @@ describe('embedded backend on a host with Docker’s default firewall (private h
     await run('k2', 'k-out');
     await run('b1', 'b-out');
     for (const c of ['k1', 'b1']) {
-      await pingFrom(engine, c, OUTSIDE, { context: () => plugin.logTail(20) });
+      await pingFrom(env.engine, c, OUTSIDE, { context: () => env.plugin.logTail(20) });
       const page = await fetch(c);
       assert.equal(page.code, 0, `${c} fetches the page: ${page.stderr}`);
       assert.match(page.stdout, /^HTTP\/1\.[01] 200/);
@@ -180,14 +164,14 @@ describe('embedded backend on a host with Docker’s default firewall (private h
       assert.equal(await mtuOf(c), '1400', `${c}: the MTU option reaches eth0`);
     }
     // IPv6 (a ULA block of the default v6 pool) is masqueraded too.
-    await pingFrom(engine, 'k1', OUTSIDE6);
+    await pingFrom(env.engine, 'k1', OUTSIDE6);
   });
 
   it('two containers of one kuryr network talk with FORWARD DROP and br_netfilter, without a hand-made rule', async () => {
     const ip2 = (
       await docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "k-out").IPAddress}}', 'k2'])
     ).trim();
-    await pingFrom(engine, 'k1', ip2);
+    await pingFrom(env.engine, 'k1', ip2);
     // What the plugin added to iptables: two rules for the bridge, in DOCKER-USER.
     const rules = inHost(['iptables', '-S', 'DOCKER-USER'])
       .split('\n')
@@ -224,7 +208,7 @@ describe('embedded backend on a host with Docker’s default firewall (private h
         try {
           if (where === 'outside') out = inOut(['busybox', ...args]);
           else if (where === 'localhost') out = inHost(['busybox', ...args]);
-          else out = (await engine.docker(['exec', where, ...args])).stdout;
+          else out = (await env.engine.docker(['exec', where, ...args])).stdout;
         } catch {
           // not answering (yet)
         }
@@ -257,11 +241,11 @@ describe('embedded backend on a host with Docker’s default firewall (private h
     }
     // Its gateway (the host) still answers, as on the bridge driver's internal networks.
     const gw = (await docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'k-int'])).trim();
-    await pingFrom(engine, 'ki', gw);
+    await pingFrom(env.engine, 'ki', gw);
   });
 
   it('a --subnet over a host route or over another network is refused with a clear error', async () => {
-    const overRoute = await engine.docker([
+    const overRoute = await env.engine.docker([
       'network',
       'create',
       '-d',
@@ -274,7 +258,7 @@ describe('embedded backend on a host with Docker’s default firewall (private h
     ]);
     assert.notEqual(overRoute.code, 0);
     assert.match(overRoute.stderr, new RegExp(`overlaps the host's route to 10\\.${x}\\.0\\.0/26 \\(dev lan0\\)`));
-    const overNet = await engine.docker([
+    const overNet = await env.engine.docker([
       'network',
       'create',
       '-d',
@@ -310,15 +294,15 @@ describe('embedded backend on a host with Docker’s default firewall (private h
         await docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, `${prefix}2`])
       ).trim();
       assert.notEqual((await pingOnce(`${prefix}1`, peer)).code, 0, `${net}: no traffic between its containers`);
-      await pingFrom(engine, `${prefix}1`, OUTSIDE);
+      await pingFrom(env.engine, `${prefix}1`, OUTSIDE);
       assert.match(inHost(['ip', '-o', 'link', 'show', 'master', br]), /veth|tap/, `${br} holds the ports`);
     }
     // The ruleset lost (as by `nft flush ruleset`): a restart of the plugin puts it back, bridge name included.
     inHost(['nft', 'delete', 'table', 'inet', 'kuryr_ts']);
-    await plugin.restart();
+    await env.plugin.restart();
     assert.match(inHost(['nft', 'list', 'set', 'inet', 'kuryr_ts', 'bridges']), new RegExp(kbr));
-    await pingFrom(engine, 'ki1', OUTSIDE);
-    await pingFrom(engine, 'k1', OUTSIDE);
+    await pingFrom(env.engine, 'ki1', OUTSIDE);
+    await pingFrom(env.engine, 'k1', OUTSIDE);
   });
 
   it('after teardown no table, rule or device of the plugin is left in the host namespace', async () => {

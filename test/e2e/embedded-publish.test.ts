@@ -12,14 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parsePublishState, type PublishedPort } from '../../src/binding/publish.ts';
-import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
+import { KURYR_BIN } from '../helpers/plugin-process.ts';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -50,19 +47,67 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
   const x = 100 + Math.floor(Math.random() * 150);
   const hostIp = `198.18.${x}.1`;
   const outIp = `198.18.${x}.2`;
-  const driver = `kxp${sfx}`;
-  let dir: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess;
-
   const inNs = (ns: string, args: string[]) => run('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' });
-  const docker = (args: string[]) => engine.dockerOk(args);
+  const env = e2eFixture({
+    name: 'pub',
+    driverPrefix: 'kxp',
+    netns: HOST,
+    setup: async () => {
+      await run('ip', ['netns', 'add', HOST]);
+      await run('ip', ['netns', 'add', OUT]);
+      await run('ip', [
+        'link',
+        'add',
+        `kxpH${sfx}`,
+        'netns',
+        HOST,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        `kxpO${sfx}`,
+        'netns',
+        OUT,
+      ]);
+      for (const [ns, dev, addr] of [
+        [HOST, `kxpH${sfx}`, hostIp],
+        [OUT, `kxpO${sfx}`, outIp],
+      ] as const) {
+        await inNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
+        await inNs(ns, ['ip', 'address', 'add', `${addr}/24`, 'dev', dev]);
+        await inNs(ns, ['ip', 'link', 'set', dev, 'up']);
+      }
+      await inNs(HOST, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']); // this namespace's own
+    },
+    conf: `[embedded]\ndefault_pool_prefix_v4 = 10.${x}.0.0/22\ndefault_pool_prefix_v6 = fd00:${x.toString(16)}:0::/48\n`,
+    started: async () => {
+      await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, 'pub']);
+      await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, 'pub2']);
+      await docker(['network', 'create', '-d', 'bridge', '--subnet', `10.${x}.200.0/24`, 'bpub']);
+      await docker(['network', 'create', '-d', 'bridge', '--subnet', `10.${x}.201.0/24`, 'bpub2']);
+    },
+    teardown: async ({ engine }) => {
+      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
+      for (const n of ['pub', 'pub2', 'bpub', 'bpub2']) await engine.docker(['network', 'rm', n]);
+      left = await table();
+    },
+    cleanup: async () => {
+      await run('ip', ['netns', 'del', OUT]).catch(() => undefined);
+      await run('ip', ['netns', 'del', HOST]).catch(() => undefined);
+      assert.equal(left, '', 'no nftables table left in the host namespace');
+    },
+  });
+  const { driver } = env;
+  /** the nftables table as the teardown found it, once every container and network was gone */
+  let left = '';
+  const docker = (args: string[]) => env.engine.dockerOk(args);
   /** What a TCP connection to ip:port reads (busybox nc), '' when nothing answers. */
   const readFrom = async (where: { ns: string } | { container: string }, ip: string, port: number) => {
     const nc = ['nc', '-w', '2', ip, String(port)];
     try {
       if ('ns' in where) return (await inNs(where.ns, ['busybox', ...nc])).stdout.trim();
-      const r = await engine.docker(['exec', where.container, ...nc], { timeoutMs: 10_000 });
+      const r = await env.engine.docker(['exec', where.container, ...nc], { timeoutMs: 10_000 });
       return r.stdout.trim();
     } catch {
       return '';
@@ -114,66 +159,6 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
     ]);
   const ipOf = async (container: string, net: string) =>
     (await docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, container])).trim();
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-pub-'));
-    await run('ip', ['netns', 'add', HOST]);
-    await run('ip', ['netns', 'add', OUT]);
-    await run('ip', [
-      'link',
-      'add',
-      `kxpH${sfx}`,
-      'netns',
-      HOST,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `kxpO${sfx}`,
-      'netns',
-      OUT,
-    ]);
-    for (const [ns, dev, addr] of [
-      [HOST, `kxpH${sfx}`, hostIp],
-      [OUT, `kxpO${sfx}`, outIp],
-    ] as const) {
-      await inNs(ns, ['ip', 'link', 'set', 'lo', 'up']);
-      await inNs(ns, ['ip', 'address', 'add', `${addr}/24`, 'dev', dev]);
-      await inNs(ns, ['ip', 'link', 'set', dev, 'up']);
-    }
-    await inNs(HOST, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']); // this namespace's own
-    writeFileSync(
-      path.join(dir, 'kuryr.conf'),
-      `[embedded]\ndefault_pool_prefix_v4 = 10.${x}.0.0/22\ndefault_pool_prefix_v6 = fd00:${x.toString(16)}:0::/48\n`,
-    );
-    engine = await startPrivateDockerd({ name: `pub-${sfx}`, netns: HOST });
-    await ensureBusyboxImage(engine);
-    plugin = await startPlugin({
-      driverName: driver,
-      stateDir: path.join(dir, 'state'),
-      netns: HOST,
-      extraArgs: ['--config', path.join(dir, 'kuryr.conf')],
-    });
-    await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, 'pub']);
-    await docker(['network', 'create', '-d', driver, '--ipam-driver', driver, 'pub2']);
-    await docker(['network', 'create', '-d', 'bridge', '--subnet', `10.${x}.200.0/24`, 'bpub']);
-    await docker(['network', 'create', '-d', 'bridge', '--subnet', `10.${x}.201.0/24`, 'bpub2']);
-  });
-
-  after(async () => {
-    if (engine !== undefined) {
-      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-      for (const n of ['pub', 'pub2', 'bpub', 'bpub2']) await engine.docker(['network', 'rm', n]);
-    }
-    const left = await table();
-    await engine?.stop({ killContainers: true });
-    await plugin?.stop();
-    await run('ip', ['netns', 'del', OUT]).catch(() => undefined);
-    await run('ip', ['netns', 'del', HOST]).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-    assert.equal(left, '', 'no nftables table left in the host namespace');
-  });
 
   it('-p 8080:80 answers from outside, localhost, the host address and containers, like the bridge driver', async () => {
     await serve('web', 'pub', 'hello-kuryr', ['-p', '8080:80']);
@@ -244,7 +229,7 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
 
   it('a port already taken is refused with a clear error and nothing changes', async () => {
     const before = await table();
-    const taken = await engine.docker([
+    const taken = await env.engine.docker([
       'run',
       '-d',
       '--name',
@@ -260,7 +245,7 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
     assert.notEqual(taken.code, 0);
     assert.match(taken.stderr, /0\.0\.0\.0:8080\/tcp is already published by endpoint [0-9a-f]{12}/);
     // A host process (here Docker's own proxy for the bridge network's -p 8081) holds the port.
-    const proxy = await engine.docker([
+    const proxy = await env.engine.docker([
       'run',
       '-d',
       '--name',
@@ -299,15 +284,15 @@ describe('published ports (-p, -P) with the embedded backend, in a private host 
     const status = JSON.parse(
       (
         await inNs(HOST, [
-          path.resolve(import.meta.dirname, '..', '..', 'bin', 'kuryr'),
+          KURYR_BIN,
           'status',
           '--json',
           '--state-dir',
-          path.join(dir, 'state'),
+          env.stateDir,
           '--driver-name',
           driver,
           '--config',
-          path.join(dir, 'kuryr.conf'),
+          env.confFile,
         ])
       ).stdout,
     ) as { networks: { id: string; name: string }[] };

@@ -4,17 +4,11 @@
 // `docker plugin disable` + `rm` leave no network, port, device, process or socket behind.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import {
-  ensureBusyboxImage,
-  type PrivateDockerd,
-  pingFrom,
-  processesMentioning,
-  runCommand,
-  startPrivateDockerd,
-} from '../helpers/docker-engine.ts';
+import { describe, it } from 'node:test';
+import { pingFrom, processesMentioning, runCommand } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
 import { KURYR_BIN, REPO_ROOT } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -50,53 +44,46 @@ function removeDevicesOf(stateDir: string): void {
 describe('managed (v2) plugin: build, create, enable, networks, disable, remove', {
   skip: notRoot ? 'needs root (run bash scripts/test.sh as root)' : false,
 }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
+  const env = e2eFixture({
+    name: 'mp',
+    tmpRoot: '/tmp',
+    plugin: false,
+    setup: ({ dir }) => {
+      mkdirSync(path.join(dir, 'state'));
+      mkdirSync(path.join(dir, 'etc'));
+      // The plugin reads /etc/kuryr/kuryr.conf from the `config` mount: a default pool of its own.
+      writeFileSync(
+        path.join(dir, 'etc', 'kuryr.conf'),
+        '[embedded]\ndefault_pool_prefix_v4 = 10.217.0.0/16\ndefault_pool_prefix_v6 = fd00:217::/48\n',
+      );
+    },
+    teardown: async ({ engine }) => {
+      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
+      await engine.docker(['plugin', 'disable', '-f', ref]);
+      await engine.docker(['plugin', 'rm', '-f', ref]);
+    },
+    // after the engine stopped (the managed plugin with it), before the temp dir goes
+    cleanup: ({ dir }) => removeDevicesOf(path.join(dir, 'state')),
+  });
+  const { tag } = env;
   const name = `kxmp${tag}`;
   const ref = `${name}:latest`;
-  let dir: string;
-  let engine: PrivateDockerd;
   /** host devices of this test's network and ports (bridge, veth host ends, container ends) */
   let ownDevices: string[] = [];
   let pluginId = '';
 
   const docker = (args: string[], timeoutMs?: number) =>
-    engine.dockerOk(args, timeoutMs === undefined ? {} : { timeoutMs });
+    env.engine.dockerOk(args, timeoutMs === undefined ? {} : { timeoutMs });
   const status = () =>
     JSON.parse(
-      execFileSync(KURYR_BIN, ['status', '--json', '--state-dir', path.join(dir, 'state')], { encoding: 'utf8' }),
+      execFileSync(KURYR_BIN, ['status', '--json', '--state-dir', path.join(env.dir, 'state')], { encoding: 'utf8' }),
     ) as { networks: { id: string }[]; ports: { id: string }[]; subnets: unknown[]; subnetpools: { name: string }[] };
-  const ping = (from: string, to: string) => pingFrom(engine, from, to);
-
-  before(async () => {
-    dir = mkdtempSync('/tmp/kx-mp-');
-    mkdirSync(path.join(dir, 'state'));
-    mkdirSync(path.join(dir, 'etc'));
-    // The plugin reads /etc/kuryr/kuryr.conf from the `config` mount: a default pool of its own.
-    writeFileSync(
-      path.join(dir, 'etc', 'kuryr.conf'),
-      '[embedded]\ndefault_pool_prefix_v4 = 10.217.0.0/16\ndefault_pool_prefix_v6 = fd00:217::/48\n',
-    );
-    engine = await startPrivateDockerd({ name: `mp-${tag}` });
-    await ensureBusyboxImage(engine);
-  });
-
-  after(async () => {
-    if (engine !== undefined) {
-      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-      await engine.docker(['plugin', 'disable', '-f', ref]);
-      await engine.docker(['plugin', 'rm', '-f', ref]);
-      await engine.stop({ killContainers: true });
-    }
-    if (dir !== undefined) {
-      removeDevicesOf(path.join(dir, 'state'));
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  const ping = (from: string, to: string) => pingFrom(env.engine, from, to);
 
   it('build.sh makes config.json and a rootfs from local files; docker plugin create installs it', async (t) => {
     const t0 = performance.now();
-    const build = await runCommand('bash', [BUILD_SH, '--no-build', '--out', path.join(dir, 'plugin')], {
+    const build = await runCommand('bash', [BUILD_SH, '--no-build', '--out', path.join(env.dir, 'plugin')], {
       timeoutMs: 300_000,
     });
     assert.equal(build.code, 0, `build.sh failed:\n${build.stderr}`);
@@ -107,8 +94,8 @@ describe('managed (v2) plugin: build, create, enable, networks, disable, remove'
       'rootfs/usr/sbin/ip',
       'rootfs/opt/kuryr-ts/dist/cli/main.js',
     ])
-      assert.ok(existsSync(path.join(dir, 'plugin', f)), `${f} in the plugin dir`);
-    await docker(['plugin', 'create', name, path.join(dir, 'plugin')], 300_000);
+      assert.ok(existsSync(path.join(env.dir, 'plugin', f)), `${f} in the plugin dir`);
+    await docker(['plugin', 'create', name, path.join(env.dir, 'plugin')], 300_000);
     t.diagnostic(
       `build.sh ${Math.round(built - t0)} ms, docker plugin create ${Math.round(performance.now() - built)} ms`,
     );
@@ -126,8 +113,8 @@ describe('managed (v2) plugin: build, create, enable, networks, disable, remove'
       'plugin',
       'set',
       ref,
-      `state.source=${path.join(dir, 'state')}`,
-      `config.source=${path.join(dir, 'etc')}`,
+      `state.source=${path.join(env.dir, 'state')}`,
+      `config.source=${path.join(env.dir, 'etc')}`,
       'LOG_LEVEL=debug',
     ]);
     const t0 = performance.now();
@@ -142,7 +129,16 @@ describe('managed (v2) plugin: build, create, enable, networks, disable, remove'
   it('kuryr doctor on the host recognises the managed plugin and finds it answering', () => {
     const r = spawnSync(
       KURYR_BIN,
-      ['doctor', '--json', '--driver-name', name, '--state-dir', path.join(dir, 'state'), '--docker-host', engine.host],
+      [
+        'doctor',
+        '--json',
+        '--driver-name',
+        name,
+        '--state-dir',
+        path.join(env.dir, 'state'),
+        '--docker-host',
+        env.engine.host,
+      ],
       { encoding: 'utf8' },
     );
     const report = JSON.parse(r.stdout) as { checks: { id: string; status: string; summary: string }[] };
@@ -194,7 +190,7 @@ describe('managed (v2) plugin: build, create, enable, networks, disable, remove'
     assert.deepEqual(st.subnetpools.map((p) => p.name).sort(), ['kuryr', 'kuryr6']);
     await docker(['plugin', 'disable', ref], 60_000);
     await docker(['plugin', 'rm', ref], 60_000);
-    assert.equal((await engine.docker(['plugin', 'inspect', ref])).code, 1, 'plugin removed');
+    assert.equal((await env.engine.docker(['plugin', 'inspect', ref])).code, 1, 'plugin removed');
     // Only this test's devices: other plugins on the host may create and delete theirs meanwhile.
     assert.deepEqual(
       pluginDevices().filter((d) => ownDevices.includes(d)),

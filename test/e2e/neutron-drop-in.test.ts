@@ -7,87 +7,61 @@
 //   container's port ACTIVE.
 // Skipped, with the reason, without root or the lab. Run under /tmp/kuryr-e2e.lock.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { openNeutronHttp } from '../../src/neutron/http/index.ts';
+import { describe, it } from 'node:test';
 import type { Network, Subnet } from '../../src/neutron/types.ts';
-import { ensureBusyboxImage, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
-import { neutronConfSection, neutronLab } from '../helpers/neutron-lab.ts';
-import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
+import { neutronLab } from '../helpers/neutron-lab.ts';
 
 const notRoot = process.getuid?.() !== 0;
 const lab = await neutronLab();
 const skip = notRoot ? 'needs root' : lab.skip.keystone;
 
 describe('drop-in on a real Neutron: --ip-range equal to an existing subnet, vif_plugging_is_fatal', { skip }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const driver = `kd${tag}`;
-  const opsNet = `kx-ops-${tag}`;
-  const dockerNet = `kx-range-${tag}`;
-  const second = 200 + Math.floor(Math.random() * 50);
-  const wide = `10.${second}.0.0/16`;
-  const range = `10.${second}.0.0/24`;
-  let dir: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess;
-  let neutron: ReturnType<typeof openNeutronHttp>;
   let net: Network;
   let sub: Subnet;
 
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-dropin-'));
-    const conf = path.join(dir, 'kuryr.conf');
-    const section = neutronConfSection(lab, 'keystone');
-    writeFileSync(conf, `${section}vif_plugging_is_fatal = true\nvif_plugging_timeout = 15\n`, { mode: 0o600 });
-    neutron = openNeutronHttp(
-      Object.fromEntries(
-        section
-          .split('\n')
-          .filter((l) => l.includes(' = '))
-          .map((l) => l.split(' = ') as [string, string]),
-      ),
-    );
-    // The operator's network: a /24 that is the ip-range of the Docker network to come.
-    net = await neutron.createNetwork({ name: opsNet, description: 'made by the operator', admin_state_up: true });
-    [sub] = (await neutron.createSubnets([
-      {
-        network_id: net.id,
-        name: `${opsNet}-v4`,
-        ip_version: 4,
-        cidr: range,
-        enable_dhcp: false,
-        allocation_pools: [{ start: `10.${second}.0.100`, end: `10.${second}.0.150` }],
-      },
-    ])) as [Subnet];
-    net = await neutron.showNetwork(net.id);
-    engine = await startPrivateDockerd({ name: `dropin-${tag}` });
-    await ensureBusyboxImage(engine);
-    plugin = await startPlugin({
-      driverName: driver,
-      stateDir: path.join(dir, 'state'),
-      extraArgs: ['--backend', 'neutron', '--config', conf, '--docker-host', engine.host, '--log-level', 'debug'],
-    });
-  });
-
-  after(async () => {
-    await engine?.stop({ killContainers: true });
-    await plugin?.stop();
-    if (neutron !== undefined) {
+  const env = e2eFixture({
+    name: 'dropin',
+    driverPrefix: 'kd',
+    backend: 'neutron',
+    lab,
+    mode: 'keystone',
+    snapshot: false,
+    setup: async ({ neutron }) => {
+      // The operator's network: a /24 that is the ip-range of the Docker network to come.
+      net = await neutron.createNetwork({ name: opsNet, description: 'made by the operator', admin_state_up: true });
+      [sub] = (await neutron.createSubnets([
+        {
+          network_id: net.id,
+          name: `${opsNet}-v4`,
+          ip_version: 4,
+          cidr: range,
+          enable_dhcp: false,
+          allocation_pools: [{ start: `10.${second}.0.100`, end: `10.${second}.0.150` }],
+        },
+      ])) as [Subnet];
+      net = await neutron.showNetwork(net.id);
+    },
+    conf: ({ neutronSection }) => `${neutronSection}vif_plugging_is_fatal = true\nvif_plugging_timeout = 15\n`,
+    pluginArgs: ['--log-level', 'debug'],
+    cleanup: async ({ neutron }) => {
       const gone = (p: Promise<unknown>) => p.catch(() => undefined);
       if (sub !== undefined) await gone(neutron.deleteSubnet(sub.id));
       if (net !== undefined) await gone(neutron.deleteNetwork(net.id));
       for (const pool of await neutron.listSubnetPools({ name: `kuryrPool-${wide}` })) {
         await gone(neutron.deleteSubnetPool(pool.id));
       }
-      await neutron.close();
-    }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
   });
+  const { tag, driver } = env;
+  const opsNet = `kx-ops-${tag}`;
+  const dockerNet = `kx-range-${tag}`;
+  const second = 200 + Math.floor(Math.random() * 50);
+  const wide = `10.${second}.0.0/16`;
+  const range = `10.${second}.0.0/24`;
 
   it('uses the operator /24, the container gets an address of it, its port ACTIVE when docker run returns', async () => {
-    const created = await engine.docker([
+    const created = await env.engine.docker([
       'network',
       'create',
       '-d',
@@ -102,16 +76,16 @@ describe('drop-in on a real Neutron: --ip-range equal to an existing subnet, vif
       range,
       dockerNet,
     ]);
-    assert.equal(created.code, 0, `${created.stderr}\nplugin log:\n${plugin.logTail(30)}`);
+    assert.equal(created.code, 0, `${created.stderr}\nplugin log:\n${env.plugin.logTail(30)}`);
     assert.deepEqual(
-      (await neutron.listSubnets({ network_id: net.id })).map((s) => s.cidr),
+      (await env.neutron.listSubnets({ network_id: net.id })).map((s) => s.cidr),
       [range],
       'no /16 was added to the operator network',
     );
 
-    await engine.dockerOk(['run', '-d', '--name', `c1-${tag}`, '--net', dockerNet, 'busybox:local', 'sleep', '1d']);
+    await env.engine.dockerOk(['run', '-d', '--name', `c1-${tag}`, '--net', dockerNet, 'busybox:local', 'sleep', '1d']);
     const ip = (
-      await engine.dockerOk([
+      await env.engine.dockerOk([
         'inspect',
         '-f',
         `{{(index .NetworkSettings.Networks "${dockerNet}").IPAddress}}`,
@@ -121,17 +95,17 @@ describe('drop-in on a real Neutron: --ip-range equal to an existing subnet, vif
     const last = Number(ip.split('.')[3]);
     assert.ok(ip.startsWith(`10.${second}.0.`) && last >= 100 && last <= 150, `${ip} is from the operator's pool`);
     // No polling here: with vif_plugging_is_fatal, CreateEndpoint returned only once the port was ACTIVE.
-    const ports = await neutron.listPorts({ network_id: net.id, fixed_ips: [`ip_address=${ip}`] });
+    const ports = await env.neutron.listPorts({ network_id: net.id, fixed_ips: [`ip_address=${ip}`] });
     assert.equal(ports.length, 1);
     assert.equal(ports[0]!.status, 'ACTIVE', `port ${ports[0]!.id} when docker run returned`);
     assert.equal(ports[0]!.fixed_ips[0]?.subnet_id, sub.id);
   });
 
   it("teardown leaves the operator's network and subnet as they were", async () => {
-    await engine.dockerOk(['rm', '-f', `c1-${tag}`]);
-    await engine.dockerOk(['network', 'rm', dockerNet]);
-    const netAfter = await neutron.showNetwork(net.id);
-    const subAfter = await neutron.showSubnet(sub.id);
+    await env.engine.dockerOk(['rm', '-f', `c1-${tag}`]);
+    await env.engine.dockerOk(['network', 'rm', dockerNet]);
+    const netAfter = await env.neutron.showNetwork(net.id);
+    const subAfter = await env.neutron.showSubnet(sub.id);
     assert.equal(netAfter.name, opsNet);
     assert.equal(netAfter.description, 'made by the operator');
     assert.deepEqual(netAfter.tags, net.tags);
@@ -140,7 +114,7 @@ describe('drop-in on a real Neutron: --ip-range equal to an existing subnet, vif
     assert.deepEqual(subAfter.tags, sub.tags);
     assert.deepEqual(subAfter.allocation_pools, sub.allocation_pools);
     assert.equal(subAfter.gateway_ip, sub.gateway_ip);
-    assert.deepEqual(await neutron.listPorts({ network_id: net.id }), []);
-    assert.deepEqual(await neutron.listSubnetPools({ name: `kuryrPool-${wide}` }), [], 'our pool is gone');
+    assert.deepEqual(await env.neutron.listPorts({ network_id: net.id }), []);
+    assert.deepEqual(await env.neutron.listSubnetPools({ name: `kuryrPool-${wide}` }), [], 'our pool is gone');
   });
 });

@@ -4,10 +4,7 @@
 // `kuryr network rm`: Neutron is left with exactly what the test made, as it made it. Real Neutron (the lab),
 // a private real Docker engine and the real plugin process. The first describe needs neither.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   dockerNetworkRequest,
   type NeutronNetworkView,
@@ -16,17 +13,11 @@ import {
 } from '../../src/cli/network.ts';
 import { idTags } from '../../src/driver/tags.ts';
 import { KuryrError } from '../../src/errors.ts';
-import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import type { Network, Port, Subnet } from '../../src/neutron/types.ts';
-import {
-  ensureBusyboxImage,
-  type PrivateDockerd,
-  pingFrom,
-  runCommand,
-  startPrivateDockerd,
-} from '../helpers/docker-engine.ts';
-import { neutronConfSection, neutronLab } from '../helpers/neutron-lab.ts';
-import { KURYR_BIN, type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
+import { pingFrom, runCommand } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
+import { neutronLab } from '../helpers/neutron-lab.ts';
+import { KURYR_BIN } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
 const lab = await neutronLab();
@@ -171,23 +162,57 @@ const mode = lab.keystone !== undefined ? 'keystone' : 'noauth';
 const skip = notRoot ? 'needs root' : lab.skip[mode];
 
 describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a real Docker`, { skip }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
-  const driver = `ko${tag}`;
-  const netName = `kx-orch-${tag}`;
   const third = Math.floor(Math.random() * 250) + 1;
   const prefix = `172.${16 + Math.floor(Math.random() * 16)}.${third}`;
   const cidr = `${prefix}.0/24`;
   const preIp = `${prefix}.77`;
-  let dir: string;
-  let conf: string;
-  let engine: PrivateDockerd;
-  let plugin: PluginProcess;
-  let neutron: ReturnType<typeof openNeutronHttp>;
   let net: Network;
   let sub: Subnet;
   let pre: Port;
   /** Neutron resources made by the tests themselves, deleted in after() whatever happens. */
   const made = { ports: [] as string[], subnets: [] as string[], networks: [] as string[] };
+
+  const env = e2eFixture({
+    name: 'orch',
+    driverPrefix: 'ko',
+    backend: 'neutron',
+    lab,
+    mode,
+    snapshot: false,
+    setup: async ({ neutron }) => {
+      // What Nova/Zun or an operator made: a VM network with a subnet from no pool, and an unbound port.
+      net = await neutron.createNetwork({ name: netName, admin_state_up: true });
+      made.networks.push(net.id);
+      [sub] = (await neutron.createSubnets([
+        {
+          network_id: net.id,
+          name: `${netName}-v4`,
+          ip_version: 4,
+          cidr,
+          gateway_ip: `${prefix}.1`,
+          enable_dhcp: lab.dhcpAgent === true,
+        },
+      ])) as [Subnet];
+      made.subnets.push(sub.id);
+      pre = await neutron.createPort({
+        network_id: net.id,
+        name: `${netName}-pre`,
+        admin_state_up: true,
+        fixed_ips: [{ subnet_id: sub.id, ip_address: preIp }],
+      });
+      made.ports.push(pre.id);
+      net = await neutron.showNetwork(net.id);
+      sub = await neutron.showSubnet(sub.id);
+    },
+    cleanup: async ({ neutron }) => {
+      const gone = (p: Promise<void>) => p.catch(() => undefined);
+      for (const id of made.ports) await gone(neutron.deletePort(id));
+      for (const id of made.subnets) await gone(neutron.deleteSubnet(id));
+      for (const id of made.networks) await gone(neutron.deleteNetwork(id));
+    },
+  });
+  const { tag, driver } = env;
+  const netName = `kx-orch-${tag}`;
 
   const kuryr = async (args: string[]) => {
     const r = await runCommand(KURYR_BIN, [
@@ -195,95 +220,36 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
       '--backend',
       'neutron',
       '--config',
-      conf,
+      env.confFile,
       '--driver-name',
       driver,
       '--docker-host',
-      engine.host,
+      env.engine.host,
     ]);
     return { ...r, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
   };
   const endpointOf = async (c: string) =>
     (
-      await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").EndpointID}}`, c])
+      await env.engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").EndpointID}}`, c])
     ).trim();
   const ipOf = async (c: string) =>
     (
-      await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").IPAddress}}`, c])
+      await env.engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${netName}").IPAddress}}`, c])
     ).trim();
   const ping = (from: string, to: string) =>
-    pingFrom(engine, from, to, { tries: 10, context: () => `plugin log:\n${plugin.logTail(20)}` });
+    pingFrom(env.engine, from, to, { tries: 10, context: () => `plugin log:\n${env.plugin.logTail(20)}` });
   const untilActive = async (ids: string[]) => {
     for (let i = 0; i < 60; i++) {
-      const ports = await neutron.listPorts({ id: ids });
+      const ports = await env.neutron.listPorts({ id: ids });
       if (ports.length === ids.length && ports.every((p) => p.status === 'ACTIVE')) return ports;
       await sleep(500);
     }
-    const ports = await neutron.listPorts({ id: ids });
+    const ports = await env.neutron.listPorts({ id: ids });
     assert.fail(`ports not ACTIVE: ${ports.map((p) => `${p.id} ${p.status}`).join(', ')}`);
   };
   /** Ports of the test network that are not Neutron's own (DHCP). */
   const foreignPorts = async () =>
-    (await neutron.listPorts({ network_id: net.id })).filter((p) => !p.device_owner.startsWith('network:'));
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-orch-'));
-    conf = path.join(dir, 'kuryr.conf');
-    const section = neutronConfSection(lab, mode);
-    writeFileSync(conf, section, { mode: 0o600 });
-    neutron = openNeutronHttp(
-      Object.fromEntries(
-        section
-          .split('\n')
-          .filter((l) => l.includes(' = '))
-          .map((l) => l.split(' = ') as [string, string]),
-      ),
-    );
-    // What Nova/Zun or an operator made: a VM network with a subnet from no pool, and an unbound port.
-    net = await neutron.createNetwork({ name: netName, admin_state_up: true });
-    made.networks.push(net.id);
-    [sub] = (await neutron.createSubnets([
-      {
-        network_id: net.id,
-        name: `${netName}-v4`,
-        ip_version: 4,
-        cidr,
-        gateway_ip: `${prefix}.1`,
-        enable_dhcp: lab.dhcpAgent === true,
-      },
-    ])) as [Subnet];
-    made.subnets.push(sub.id);
-    pre = await neutron.createPort({
-      network_id: net.id,
-      name: `${netName}-pre`,
-      admin_state_up: true,
-      fixed_ips: [{ subnet_id: sub.id, ip_address: preIp }],
-    });
-    made.ports.push(pre.id);
-    net = await neutron.showNetwork(net.id);
-    sub = await neutron.showSubnet(sub.id);
-
-    engine = await startPrivateDockerd({ name: `orch-${tag}` });
-    await ensureBusyboxImage(engine);
-    plugin = await startPlugin({
-      driverName: driver,
-      stateDir: path.join(dir, 'state'),
-      extraArgs: ['--backend', 'neutron', '--config', conf, '--docker-host', engine.host],
-    });
-  });
-
-  after(async () => {
-    await engine?.stop({ killContainers: true });
-    await plugin?.stop();
-    if (neutron !== undefined) {
-      const gone = (p: Promise<void>) => p.catch(() => undefined);
-      for (const id of made.ports) await gone(neutron.deletePort(id));
-      for (const id of made.subnets) await gone(neutron.deleteSubnet(id));
-      for (const id of made.networks) await gone(neutron.deleteNetwork(id));
-      await neutron.close();
-    }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
+    (await env.neutron.listPorts({ network_id: net.id })).filter((p) => !p.device_owner.startsWith('network:'));
 
   it('clear errors: no such network, several of that name, two IPv4 subnets', async () => {
     const missing = await kuryr(['network', 'create', '--neutron-net', `kx-orch-none-${tag}`]);
@@ -291,16 +257,16 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     assert.match(missing.stderr, /KURYR_ERR_NOT_FOUND: no Neutron network named or with ID "kx-orch-none-/);
 
     const dupName = `kx-orch-dup-${tag}`;
-    const a = await neutron.createNetwork({ name: dupName });
+    const a = await env.neutron.createNetwork({ name: dupName });
     made.networks.push(a.id);
-    const b = await neutron.createNetwork({ name: dupName });
+    const b = await env.neutron.createNetwork({ name: dupName });
     made.networks.push(b.id);
     const dup = await kuryr(['network', 'create', '--neutron-net', dupName]);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /KURYR_ERR_CONFLICT: several Neutron networks are named/);
     assert.ok(dup.stderr.includes(a.id) && dup.stderr.includes(b.id), dup.stderr);
 
-    const two = await neutron.createSubnets([
+    const two = await env.neutron.createSubnets([
       { network_id: a.id, ip_version: 4, cidr: `${prefix}.0/26`, name: 'first', enable_dhcp: false },
       { network_id: a.id, ip_version: 4, cidr: `${prefix}.64/26`, name: 'second', enable_dhcp: false },
     ]);
@@ -310,17 +276,17 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     assert.match(twice.stderr, /has 2 IPv4 subnets/);
     for (const s of two) assert.ok(twice.stderr.includes(s.id), twice.stderr);
 
-    for (const s of two) await neutron.deleteSubnet(s.id);
-    await neutron.deleteNetwork(a.id);
-    await neutron.deleteNetwork(b.id);
-    assert.equal((await engine.dockerOk(['network', 'ls', '-q', '--filter', `driver=${driver}`])).trim(), '');
+    for (const s of two) await env.neutron.deleteSubnet(s.id);
+    await env.neutron.deleteNetwork(a.id);
+    await env.neutron.deleteNetwork(b.id);
+    assert.equal((await env.engine.dockerOk(['network', 'ls', '-q', '--filter', `driver=${driver}`])).trim(), '');
   });
 
   it('creates the Docker network through the Docker API and prints its ID (a retry prints it again)', async () => {
     const r = await kuryr(['network', 'create', '--neutron-net', netName]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^[0-9a-f]{64}$/);
-    const [inspected] = JSON.parse(await engine.dockerOk(['network', 'inspect', netName])) as {
+    const [inspected] = JSON.parse(await env.engine.dockerOk(['network', 'inspect', netName])) as {
       Id: string;
       Driver: string;
       EnableIPv6: boolean;
@@ -336,13 +302,13 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     assert.deepEqual(inspected!.Options, decided);
     assert.deepEqual(inspected!.IPAM.Options, decided);
     // The driver mapped it onto the existing network: no other network, no subnet of ours.
-    const tagged = await neutron.listNetworks({ tags: idTags(r.stdout) });
+    const tagged = await env.neutron.listNetworks({ tags: idTags(r.stdout) });
     assert.deepEqual(
       tagged.map((n) => n.id),
       [net.id],
     );
     assert.deepEqual(
-      (await neutron.listSubnets({ network_id: net.id })).map((s) => s.id),
+      (await env.neutron.listSubnets({ network_id: net.id })).map((s) => s.id),
       [sub.id],
     );
 
@@ -352,15 +318,15 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
   });
 
   it('two containers on it ping each other; their ports are ACTIVE on the Neutron network', async () => {
-    await engine.dockerOk(['run', '-d', '--name', 'ca', '--net', netName, 'busybox:local', 'sleep', '600']);
-    await engine.dockerOk(['run', '-d', '--name', 'cb', '--net', netName, 'busybox:local', 'sleep', '600']);
+    await env.engine.dockerOk(['run', '-d', '--name', 'ca', '--net', netName, 'busybox:local', 'sleep', '600']);
+    await env.engine.dockerOk(['run', '-d', '--name', 'cb', '--net', netName, 'busybox:local', 'sleep', '600']);
     const [ipa, ipb] = [await ipOf('ca'), await ipOf('cb')];
     assert.ok(ipa.startsWith(`${prefix}.`) && ipb.startsWith(`${prefix}.`), `${ipa} ${ipb}`);
     await ping('ca', ipb);
     await ping('cb', ipa);
     const ports = [];
     for (const c of ['ca', 'cb']) {
-      const [port] = await neutron.listPorts({ tags: idTags(await endpointOf(c)) });
+      const [port] = await env.neutron.listPorts({ tags: idTags(await endpointOf(c)) });
       assert.ok(port !== undefined, `the port of ${c}`);
       assert.equal(port.network_id, net.id);
       assert.equal(port.device_owner, 'compute:kuryr');
@@ -373,7 +339,7 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
 
   /** Runs `cp` on the network with `--ip ip` (and more flags); returns the port of its endpoint. */
   const runOnPort = async (ip: string, more: string[] = []) => {
-    await engine.dockerOk([
+    await env.engine.dockerOk([
       'run',
       '-d',
       '--name',
@@ -389,9 +355,9 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     ]);
     assert.equal(await ipOf('cp'), ip);
     const endpoint = await endpointOf('cp');
-    const ports = await neutron.listPorts({ tags: idTags(endpoint) });
+    const ports = await env.neutron.listPorts({ tags: idTags(endpoint) });
     assert.equal(ports.length, 1, 'one port carries the endpoint');
-    const mac = (await engine.dockerOk(['exec', 'cp', 'cat', '/sys/class/net/eth0/address'])).trim();
+    const mac = (await env.engine.dockerOk(['exec', 'cp', 'cat', '/sys/class/net/eth0/address'])).trim();
     return { endpoint, port: ports[0]!, mac };
   };
   /** What a pre-created port looks like once handed back: unbound, its own tags, name and addresses. */
@@ -414,10 +380,10 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
     assert.equal(port.mac_address, mac, "without --mac-address the port takes Docker's MAC, as in the original");
     await untilActive([pre.id]);
     await ping('ca', preIp);
-    assert.equal((await neutron.listPorts({ fixed_ips: [`ip_address=${preIp}`], network_id: net.id })).length, 1);
+    assert.equal((await env.neutron.listPorts({ fixed_ips: [`ip_address=${preIp}`], network_id: net.id })).length, 1);
 
-    await engine.dockerOk(['rm', '-f', 'cp']);
-    const back = await neutron.showPort(pre.id);
+    await env.engine.dockerOk(['rm', '-f', 'cp']);
+    const back = await env.neutron.showPort(pre.id);
     assertHandedBack(back, pre);
     // The original leaves Docker's MAC on the port too; Zun passes --mac-address.
     assert.equal(back.mac_address, mac);
@@ -425,7 +391,7 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
 
   it("a pre-created port chosen with --ip and --mac-address (Zun's call) is handed back on docker rm", async () => {
     const ip = `${prefix}.78`;
-    const zun = await neutron.createPort({
+    const zun = await env.neutron.createPort({
       network_id: net.id,
       name: `${netName}-zun`,
       fixed_ips: [{ subnet_id: sub.id, ip_address: ip }],
@@ -436,32 +402,32 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
       assert.equal(port.id, zun.id, 'the container runs on the pre-created port');
       assert.equal(mac, zun.mac_address, "the container has the port's MAC");
       await ping('ca', ip);
-      await engine.dockerOk(['rm', '-f', 'cp']);
-      const back = await neutron.showPort(zun.id);
+      await env.engine.dockerOk(['rm', '-f', 'cp']);
+      const back = await env.neutron.showPort(zun.id);
       assertHandedBack(back, zun);
       assert.equal(back.mac_address, zun.mac_address);
     } finally {
-      await engine.docker(['rm', '-f', 'cp']);
+      await env.engine.docker(['rm', '-f', 'cp']);
       // The test's own port goes here, whatever state the driver left it in.
-      await neutron.deletePort(zun.id).catch(() => undefined);
+      await env.neutron.deletePort(zun.id).catch(() => undefined);
     }
   });
 
   it('kuryr network rm: Neutron keeps exactly the network, subnet and port it had, as they were', async () => {
-    await engine.dockerOk(['rm', '-f', 'ca', 'cb']);
-    const dockerId = (await engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', netName])).trim();
+    await env.engine.dockerOk(['rm', '-f', 'ca', 'cb']);
+    const dockerId = (await env.engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', netName])).trim();
     const r = await kuryr(['network', 'rm', netName]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, netName);
-    assert.notEqual((await engine.docker(['network', 'inspect', netName])).code, 0, 'the Docker network is gone');
+    assert.notEqual((await env.engine.docker(['network', 'inspect', netName])).code, 0, 'the Docker network is gone');
     const missing = await kuryr(['network', 'rm', netName]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /KURYR_ERR_NOT_FOUND: no Docker network/);
 
-    const netNow = await neutron.showNetwork(net.id);
+    const netNow = await env.neutron.showNetwork(net.id);
     assert.deepEqual(netNow.tags, net.tags, 'no kuryr tag left on the network');
     assert.equal(netNow.name, net.name);
-    const subnets = await neutron.listSubnets({ network_id: net.id });
+    const subnets = await env.neutron.listSubnets({ network_id: net.id });
     assert.deepEqual(
       subnets.map((s) => s.id),
       [sub.id],
@@ -475,18 +441,18 @@ describe(`kuryr network create --neutron-net on a real Neutron (${mode}) and a r
       'only the pre-created port (and Neutron DHCP ports)',
     );
     // Nothing of kuryr's for this network anywhere: no tagged network, no pool for the CIDR, no groups.
-    assert.deepEqual(await neutron.listNetworks({ tags: idTags(dockerId) }), []);
-    assert.deepEqual(await neutron.listNetworks({ name: `kuryr-net-${dockerId.slice(0, 8)}` }), []);
-    assert.deepEqual(await neutron.listSubnetPools({ name: `kuryrPool-${cidr}` }), []);
-    assert.deepEqual(await neutron.listSubnetPools({ tags: [sub.id] }), []);
-    assert.deepEqual(await neutron.listSecurityGroups({ name: `${pre.id}-exposed_ports` }), []);
+    assert.deepEqual(await env.neutron.listNetworks({ tags: idTags(dockerId) }), []);
+    assert.deepEqual(await env.neutron.listNetworks({ name: `kuryr-net-${dockerId.slice(0, 8)}` }), []);
+    assert.deepEqual(await env.neutron.listSubnetPools({ name: `kuryrPool-${cidr}` }), []);
+    assert.deepEqual(await env.neutron.listSubnetPools({ tags: [sub.id] }), []);
+    assert.deepEqual(await env.neutron.listSecurityGroups({ name: `${pre.id}-exposed_ports` }), []);
 
     // And the test's own resources go: the port, the subnet, the network.
-    await neutron.deletePort(pre.id);
-    await neutron.deleteSubnet(sub.id);
-    await neutron.deleteNetwork(net.id);
-    assert.deepEqual(await neutron.listNetworks({ id: net.id }), []);
-    assert.deepEqual(await neutron.listSubnets({ id: sub.id }), []);
-    assert.deepEqual(await neutron.listPorts({ network_id: net.id }), []);
+    await env.neutron.deletePort(pre.id);
+    await env.neutron.deleteSubnet(sub.id);
+    await env.neutron.deleteNetwork(net.id);
+    assert.deepEqual(await env.neutron.listNetworks({ id: net.id }), []);
+    assert.deepEqual(await env.neutron.listSubnets({ id: sub.id }), []);
+    assert.deepEqual(await env.neutron.listPorts({ network_id: net.id }), []);
   });
 });

@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { ensureBusyboxImage, type PrivateDockerd, runCommand, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import { describe, it } from 'node:test';
+import { runCommand } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
 import { KURYR_BIN, pluginCall, REPO_ROOT } from '../helpers/plugin-process.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -148,11 +149,10 @@ describe('npm pack tarball', () => {
 describe('container image and least privilege, on a private dockerd', {
   skip: notRoot ? 'needs root (run bash scripts/test.sh as root)' : false,
 }, () => {
-  const tag = Math.random().toString(36).slice(2, 8);
-  let dir: string;
-  let engine: PrivateDockerd;
+  const env = e2eFixture({ name: 'pkg', tmpRoot: '/tmp', plugin: false, removeAll: true });
+  const { tag } = env;
   const image = `kx-kuryr-ts:${tag}`;
-  const docker = (args: string[], timeoutMs = 120_000) => engine.dockerOk(args, { timeoutMs });
+  const docker = (args: string[], timeoutMs = 120_000) => env.engine.dockerOk(args, { timeoutMs });
 
   /** Network + two containers that ping each other and the gateway, then teardown; nothing left in the store. */
   async function exerciseDriver(driver: string, stateDir: string, subnet: string): Promise<void> {
@@ -168,7 +168,7 @@ describe('container image and least privilege, on a private dockerd', {
       ).trim();
       let last = '';
       for (let i = 0; i < 5; i++) {
-        const r = await engine.docker(['exec', `${driver}-a`, 'ping', '-c', '1', '-W', '2', ipB]);
+        const r = await env.engine.docker(['exec', `${driver}-a`, 'ping', '-c', '1', '-W', '2', ipB]);
         if (r.code === 0) {
           last = '';
           break;
@@ -178,8 +178,8 @@ describe('container image and least privilege, on a private dockerd', {
       }
       assert.equal(last, '', `ping ${driver}-a → ${ipB} failed`);
     } finally {
-      await engine.docker(['rm', '-f', `${driver}-a`, `${driver}-b`]);
-      await engine.docker(['network', 'rm', net]);
+      await env.engine.docker(['rm', '-f', `${driver}-a`, `${driver}-b`]);
+      await env.engine.docker(['network', 'rm', net]);
     }
     const st = JSON.parse(
       execFileSync(KURYR_BIN, ['status', '--json', '--state-dir', stateDir], { encoding: 'utf8' }),
@@ -199,33 +199,18 @@ describe('container image and least privilege, on a private dockerd', {
     }
   }
 
-  before(async () => {
-    dir = mkdtempSync('/tmp/kx-pkg-');
-    engine = await startPrivateDockerd({ name: `pkg-${tag}` });
-    await ensureBusyboxImage(engine);
-  });
-
-  after(async () => {
-    if (engine !== undefined) {
-      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-      await engine.stop({ killContainers: true });
-    }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
-
   it('the Dockerfile builds from a docker-imported base; its entrypoint resolves and runs kuryr', async (t) => {
     const t0 = performance.now();
-    const base = await runCommand('bash', [BUILD_SH, '--base-only', '--out', path.join(dir, 'base')], {
+    const base = await runCommand('bash', [BUILD_SH, '--base-only', '--out', path.join(env.dir, 'base')], {
       timeoutMs: 300_000,
     });
     assert.equal(base.code, 0, `build.sh --base-only failed: ${base.stderr}`);
-    const baseTar = path.join(dir, 'base.tar');
-    execFileSync('tar', ['--numeric-owner', '-C', path.join(dir, 'base', 'rootfs'), '-cf', baseTar, '.']);
+    const baseTar = path.join(env.dir, 'base.tar');
+    execFileSync('tar', ['--numeric-owner', '-C', path.join(env.dir, 'base', 'rootfs'), '-cf', baseTar, '.']);
     await docker(['import', baseTar, `kx-base:${tag}`]);
-    rmSync(path.join(dir, 'base'), { recursive: true, force: true });
+    rmSync(path.join(env.dir, 'base'), { recursive: true, force: true });
     rmSync(baseTar);
-    const ctx = path.join(dir, 'ctx');
+    const ctx = path.join(env.dir, 'ctx');
     mkdirSync(ctx);
     for (const f of ['Dockerfile', 'entrypoint.sh']) copyFileSync(path.join(CONTAINER_DIR, f), path.join(ctx, f));
     await npmPack(ctx);
@@ -275,7 +260,7 @@ describe('container image and least privilege, on a private dockerd', {
     ])
       assert.ok(conf.split('\n').includes(line), `${line} in\n${conf}`);
     // The generated file is loaded: an invalid variable is reported by name.
-    const bad = await engine.docker(['run', '--rm', '-e', 'CAPABILITY_SCOPE=planet', image, 'status']);
+    const bad = await env.engine.docker(['run', '--rm', '-e', 'CAPABILITY_SCOPE=planet', image, 'status']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /CAPABILITY_SCOPE/);
   });
@@ -283,8 +268,8 @@ describe('container image and least privilege, on a private dockerd', {
   it('the image runs as the plugin with --net=host --cap-add=NET_ADMIN; two containers ping', async () => {
     const driver = `kxct${tag}`;
     const socket = `/run/docker/plugins/${driver}.sock`;
-    const state = path.join(dir, 'ct-state');
-    const etc = path.join(dir, 'ct-etc');
+    const state = path.join(env.dir, 'ct-state');
+    const etc = path.join(env.dir, 'ct-etc');
     mkdirSync(state);
     mkdirSync(etc);
     writeFileSync(path.join(etc, 'kuryr.conf'), '[embedded]\ndefault_pool_prefix_v4 = 10.218.0.0/16\n');
@@ -312,12 +297,12 @@ describe('container image and least privilege, on a private dockerd', {
       await waitForSocket(
         socket,
         () => true, // the 30 s deadline covers a container that exited
-        () => execFileSync(engine.dockerBin, ['-H', engine.host, 'logs', id], { encoding: 'utf8' }),
+        () => execFileSync(env.engine.dockerBin, ['-H', env.engine.host, 'logs', id], { encoding: 'utf8' }),
       );
       await exerciseDriver(driver, state, '10.218.0.0/24');
     } finally {
-      await engine.docker(['stop', '-t', '15', id]);
-      await engine.docker(['rm', '-f', id]);
+      await env.engine.docker(['stop', '-t', '15', id]);
+      await env.engine.docker(['rm', '-f', id]);
     }
     assert.ok(!existsSync(socket), 'the plugin removed its socket on docker stop (SIGTERM to PID 1)');
   });
@@ -327,10 +312,10 @@ describe('container image and least privilege, on a private dockerd', {
     assert.ok(setpriv, 'setpriv (util-linux) is on every Debian system');
     const driver = `kxcap${tag}`;
     const socket = `/run/docker/plugins/${driver}.sock`;
-    const state = path.join(dir, 'cap-state');
-    const conf = path.join(dir, 'cap.conf');
+    const state = path.join(env.dir, 'cap-state');
+    const conf = path.join(env.dir, 'cap.conf');
     writeFileSync(conf, '[embedded]\ndefault_pool_prefix_v4 = 10.219.0.0/16\n');
-    const logFile = path.join(dir, 'cap.log');
+    const logFile = path.join(env.dir, 'cap.log');
     const out: Buffer[] = [];
     const child: ChildProcess = spawn(
       setpriv,
