@@ -73,26 +73,47 @@ export class BlockReservations {
 }
 
 /** Keys remembered for a while (each expires `ttlMs` after it was added); lost on restart. */
-export class ExpiringKeys {
-  private readonly held = new Map<string, number>();
+export class ExpiringMap<V> {
+  private readonly held = new Map<string, { value: V; expiresAt: number }>();
   private readonly ttlMs: number;
 
   constructor(ttlMs = 120_000) {
     this.ttlMs = ttlMs;
   }
 
-  add(key: string, now = Date.now()): void {
-    for (const [k, expiry] of this.held) if (expiry <= now) this.held.delete(k);
-    this.held.set(key, now + this.ttlMs);
+  set(key: string, value: V, now = Date.now()): void {
+    for (const [k, entry] of this.held) if (entry.expiresAt <= now) this.held.delete(k);
+    this.held.set(key, { value, expiresAt: now + this.ttlMs });
   }
 
-  has(key: string, now = Date.now()): boolean {
-    const expiry = this.held.get(key);
-    return expiry !== undefined && expiry > now;
+  get(key: string, now = Date.now()): V | undefined {
+    const entry = this.held.get(key);
+    return entry !== undefined && entry.expiresAt > now ? entry.value : undefined;
   }
 
   delete(key: string): void {
     this.held.delete(key);
+  }
+}
+
+/** Keys that expire (`ExpiringMap` without values). */
+export class ExpiringKeys {
+  private readonly map: ExpiringMap<true>;
+
+  constructor(ttlMs = 120_000) {
+    this.map = new ExpiringMap(ttlMs);
+  }
+
+  add(key: string, now = Date.now()): void {
+    this.map.set(key, true, now);
+  }
+
+  has(key: string, now = Date.now()): boolean {
+    return this.map.get(key, now) === true;
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
   }
 }
 
@@ -168,6 +189,17 @@ export interface DriverRuntime extends Omit<DriverDeps, 'neutron'> {
    * the endpoint's marks (DeleteEndpoint writes nothing to Neutron); ReleaseAddress, next, deletes or hands it back.
    */
   endedEndpoints: ExpiringKeys;
+  /**
+   * `--ip-range`s RequestPool noted for the CreateNetwork that follows (`<pool ID> <CIDR>` → ip-range): Docker
+   * hands the ip-range to RequestPool only (ip-range-subnet.ts).
+   */
+  ipRanges: ExpiringMap<string>;
+  /**
+   * Gateways the Swarm manager's allocator asked for before the pool had a subnet (`<pool ID>@<CIDR>` →
+   * address), for the subnet the first task's address makes (swarm.ts). Taken when that subnet is made, dropped
+   * by ReleasePool.
+   */
+  swarmGateways: Map<string, string>;
   /** How our resources are recognised: tags, or names without the tag extensions (marks.ts). */
   marks: Marks;
   /**
@@ -187,13 +219,16 @@ export function createRuntime(deps: DriverDeps): DriverRuntime {
     leases: new PoolLeases(),
     deletedSubnets: new ExpiringKeys(),
     endedEndpoints: new ExpiringKeys(),
+    ipRanges: new ExpiringMap(),
+    swarmGateways: new Map(),
     marks: new Marks(deps.tagSupport),
   };
 }
 
 /**
- * The runtime for one request: the same locks, reservations, leases and cache, with every Neutron call bound to
- * the request's `deadline` (neutron/api.ts `withDeadline`).
+ * The runtime for one request: the same locks, reservations, leases, notes and cache, with every Neutron call
+ * bound to the request's `deadline` (neutron/api.ts `withDeadline`). A view lives for one request: what must
+ * outlive it is a field of the runtime, never kept by the view's identity.
  */
 export function forRequest(rt: DriverRuntime, deadline: RequestBudget): DriverRuntime {
   return { ...rt, neutron: rt.neutron.withDeadline(deadline), deadline };

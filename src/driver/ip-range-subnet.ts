@@ -14,36 +14,16 @@ import type { Network, Subnet } from '../neutron/types.ts';
 import { cidrsOverlap, normalizeCidr, parseCidr } from '../util/ip.ts';
 import type { DriverRuntime } from './context.ts';
 
-/** How long a noted ip-range is kept (Docker calls CreateNetwork right after RequestPool). */
-const NOTE_TTL_MS = 120_000;
-
-/** Per driver runtime (one per process; tests make several): Docker pool → its noted ip-range. */
-const notes = new WeakMap<DriverRuntime, Map<string, { ipRange: string; expiresAt: number }>>();
-
-function notesOf(rt: DriverRuntime) {
-  let map = notes.get(rt);
-  if (map === undefined) {
-    map = new Map();
-    notes.set(rt, map);
-  }
-  return map;
-}
-
-const poolKey = (poolId: string, cidr: string) => `${poolId} ${cidr}`;
+const noteKey = (poolId: string, cidr: string) => `${poolId} ${cidr}`;
 
 /** RequestPool: the Docker pool `cidr` of `poolId` hands out addresses from `ipRange` only. */
 export function noteIpRange(rt: DriverRuntime, poolId: string, cidr: string, ipRange: string | undefined): void {
-  if (ipRange === undefined) return;
-  const map = notesOf(rt);
-  const now = Date.now();
-  for (const [key, note] of map) if (note.expiresAt <= now) map.delete(key);
-  map.set(poolKey(poolId, cidr), { ipRange, expiresAt: now + NOTE_TTL_MS });
+  if (ipRange !== undefined) rt.ipRanges.set(noteKey(poolId, cidr), ipRange);
 }
 
-/** The ip-range RequestPool noted for this Docker pool, if any. */
+/** The ip-range RequestPool noted for this Docker pool, if any (kept for two minutes: `rt.ipRanges`). */
 export function notedIpRange(rt: DriverRuntime, poolId: string, cidr: string): string | undefined {
-  const note = notesOf(rt).get(poolKey(poolId, cidr));
-  return note !== undefined && note.expiresAt > Date.now() ? note.ipRange : undefined;
+  return rt.ipRanges.get(noteKey(poolId, cidr));
 }
 
 /**

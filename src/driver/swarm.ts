@@ -86,13 +86,9 @@ export function soleSwarmHolder(port: Pick<Port, 'description'>): string | undef
   return hosts.size === 1 ? [...hosts][0] : undefined;
 }
 
-/** Gateways the manager's allocator asked for before the pool had a subnet (this process only). */
-const notedGateways = new WeakMap<DriverRuntime, Map<string, string>>();
-
+/** The gateway the manager's allocator asked for before the pool had a subnet (this process only). */
 export function noteSwarmGateway(rt: DriverRuntime, ref: PoolRef & { cidr: string }, gateway: string): void {
-  const map = notedGateways.get(rt) ?? new Map<string, string>();
-  notedGateways.set(rt, map);
-  map.set(`${ref.poolId}@${ref.cidr}`, gateway);
+  rt.swarmGateways.set(`${ref.poolId}@${ref.cidr}`, gateway);
 }
 
 /** The Swarm subnet of a pool's CIDR (also when the pool was made again under a new ID), or undefined. */
@@ -120,9 +116,9 @@ export async function ensureSwarmSubnet(rt: DriverRuntime, ref: PoolRef & { cidr
     const existing = await subnetOfPoolOrSwarm(rt, ref);
     if (existing !== undefined) return existing;
     const pool = await poolToAllocateFrom(rt, ref);
-    const noted = notedGateways.get(rt);
-    const gateway = noted?.get(`${ref.poolId}@${ref.cidr}`) ?? firstHost(parseCidr(ref.cidr));
-    noted?.delete(`${ref.poolId}@${ref.cidr}`);
+    const key = `${ref.poolId}@${ref.cidr}`;
+    const gateway = rt.swarmGateways.get(key) ?? firstHost(parseCidr(ref.cidr));
+    rt.swarmGateways.delete(key);
     const network = await rt.neutron.createNetwork({
       name: swarmNetworkName(ref.cidr),
       description: `kuryr-ts: Swarm network of ${ref.cidr}, made by the IPAM on ${rt.settings.hostId}`,
@@ -274,7 +270,7 @@ export async function swarmAddressesRemain(rt: DriverRuntime, networkId: string)
  */
 export async function releaseSwarmNetwork(rt: DriverRuntime, ref: PoolRef): Promise<void> {
   if (!isSwarmCapable(rt) || ref.cidr === undefined) return;
-  notedGateways.get(rt)?.delete(`${ref.poolId}@${ref.cidr}`);
+  rt.swarmGateways.delete(`${ref.poolId}@${ref.cidr}`);
   const subnet = await subnetOfPoolOrSwarm(rt, ref);
   if (subnet === undefined || !isSwarmSubnet(subnet)) return;
   const ports = await rt.neutron.fresh.listPorts({ network_id: subnet.network_id });

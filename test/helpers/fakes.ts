@@ -9,6 +9,8 @@ import { interfaceNames } from '../../src/binding/names.ts';
 import type { DriverSettings } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { KuryrDriver } from '../../src/driver/driver.ts';
+import type { DriverDeps } from '../../src/driver/context.ts';
+import { RequestDeadline } from '../../src/util/deadline.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import type { TagSupport } from '../../src/driver/marks.ts';
@@ -93,7 +95,7 @@ export async function makeDriver(
   await neutron.createSubnetPool({ name: 'kuryr6', prefixes: ['fd6b:7572:7972::/48'], default_prefixlen: 64 });
   const binder = new FakeBinder();
   const agent = new FakeAgent();
-  const driver = new KuryrDriver({
+  const driver = servedDriver({
     neutron,
     binder,
     // Without an agent the driver behaves as on a real Neutron (the linuxbridge agent plugs the bridges); a
@@ -105,6 +107,29 @@ export async function makeDriver(
   });
   const violations = () => ('violations' in neutron ? [...neutron.violations] : []);
   return { driver, neutron, binder, agent, violations, close: () => store.close() };
+}
+
+/**
+ * A driver whose every call runs as the plugin server runs it (plugin/server.ts): on a `forRequest` view bound to
+ * a request deadline of its own, so per-process state kept by a view's identity instead of the runtime is lost
+ * between calls here as it is in the plugin. `runtime` stays the driver's own.
+ */
+export function servedDriver(deps: DriverDeps): KuryrDriver {
+  const driver = new KuryrDriver(deps);
+  return new Proxy(driver, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function' || prop === 'forRequest' || prop === 'constructor') return value;
+      return (...args: unknown[]) => {
+        const deadline = new RequestDeadline(22_000, 28_000);
+        const view = target.forRequest(deadline) as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>;
+        const out = view[prop]!(...args);
+        if (out instanceof Promise) return out.finally(() => deadline.dispose());
+        deadline.dispose();
+        return out;
+      };
+    },
+  });
 }
 
 /** A fresh random 64-hex Docker ID, as dockerd makes them. */

@@ -13,12 +13,12 @@ import type { DriverSettings } from '../../src/config/config.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { isDriverRef } from '../../src/docker/client.ts';
 import { refuseEmbeddedGlobalScope } from '../../src/config/scope.ts';
-import { KuryrDriver } from '../../src/driver/driver.ts';
+import type { KuryrDriver } from '../../src/driver/driver.ts';
 import type { TagSupport } from '../../src/driver/marks.ts';
 import type { Port } from '../../src/neutron/types.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { collectGarbage, type DeviceTool } from '../../src/reconcile/gc.ts';
-import { FakeBinder, dockerId, mac, makeDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
+import { FakeBinder, dockerId, mac, makeDriver, servedDriver, TEST_SETTINGS } from '../helpers/fakes.ts';
 
 const GW = { RequestAddressType: 'com.docker.network.gateway' };
 const MAC = 'com.docker.network.endpoint.macaddress';
@@ -33,7 +33,7 @@ async function twoHosts(tagSupport?: TagSupport, settings: Partial<DriverSetting
   const env = await makeDriver({}, tagSupport === undefined ? { agent: false } : { tagSupport });
   const host = (name: string): Host => {
     const binder = new FakeBinder();
-    const driver = new KuryrDriver({
+    const driver = servedDriver({
       neutron: env.neutron,
       binder,
       settings: { ...TEST_SETTINGS, capabilityScope: 'global', ...settings, hostId: name },
@@ -129,6 +129,22 @@ for (const [label, support] of MODES) {
         assert.ok(port, `a port holds ${ip}`);
         assert.equal(port['binding:host_id'], '', 'unbound until a node takes it');
       }
+    });
+
+    test('--gateway given to the swarm network: the subnet the first task makes has that gateway', async () => {
+      hosts = await twoHosts(support);
+      const { env, manager } = hosts;
+      const pool = await manager.driver.requestPool({ Pool: '10.91.0.0/24', SubPool: '', Options: {}, V6: false });
+      const gw = await manager.driver.requestAddress({ PoolID: pool.PoolID, Address: '10.91.0.254', Options: GW });
+      assert.equal(gw.Address, '10.91.0.254/24');
+      const net = { id: dockerId(), poolId: pool.PoolID, pool: pool.Pool, gateway: gw.Address };
+      const a = await allocate(manager, net);
+      assert.notEqual(a, '10.91.0.254');
+      assert.deepEqual(
+        (await env.neutron.listSubnets()).map((s) => [s.cidr, s.gateway_ip]),
+        [['10.91.0.0/24', '10.91.0.254']],
+        'the gateway noted by one request is the one the next request gives the subnet',
+      );
     });
 
     test('tasks on both hosts: each port is bound to its own host; scale to 0 and remove: nothing left', async () => {
