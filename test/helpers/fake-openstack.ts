@@ -59,14 +59,18 @@ export const networkOk: Handler = (req) => {
 };
 
 /** A noauth Neutron client of `url` with fast retries and fixed jitter, for the transport tests. */
-export function fastRetryClient(url: string, extra: Partial<NeutronClientOptions> = {}): NeutronHttpClient {
+export function fastRetryClient(
+  url: string,
+  extra: Partial<NeutronClientOptions> = {},
+  sent?: { onRequest: (call: string) => void },
+): NeutronHttpClient {
   return new NeutronHttpClient(
     withDefaults({
       auth: { type: 'none', endpoint: url },
       retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
       ...extra,
     }),
-    { random: () => 0.5 },
+    { random: () => 0.5, ...(sent === undefined ? {} : { onRequest: sent.onRequest }) },
   );
 }
 

@@ -6,13 +6,16 @@ import type { ListFilter } from '../../src/neutron/api.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
 import { buildQuery, NeutronHttpClient, withDefaults } from '../../src/neutron/http/index.ts';
 import { type FakeNeutron, type RecordedRequest, startFakeNeutron } from '../helpers/fake-openstack.ts';
+import { RequestCounter } from '../helpers/request-counter.ts';
 
 const NET_ID = '4f6b2bd8-7d2a-4c8e-9d55-1a2b3c4d5e6f';
+
+const sent = new RequestCounter();
 
 function client(url: string): NeutronHttpClient {
   return new NeutronHttpClient(
     withDefaults({ auth: { type: 'none', endpoint: url }, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 } }),
-    { random: () => 0.5 },
+    { random: () => 0.5, onRequest: sent.onRequest },
   );
 }
 
@@ -35,7 +38,7 @@ describe('neutron http client: wire format', () => {
   });
   beforeEach(() => {
     neutron.requests.length = 0;
-    api.resetCallCount();
+    sent.reset();
     neutron.handler = (req) => {
       const collection = req.path.split('/')[2] ?? '';
       return { status: 200, body: { [collection.replace(/-/g, '_')]: [] } };
@@ -145,7 +148,7 @@ describe('neutron http client: wire format', () => {
       ['/v2.0/networks?name=x', '/v2.0/networks?name=x&limit=2&marker=n2', '/v2.0/networks?name=x&limit=2&marker=n4'],
       'only the query of the link is used; the host and path stay ours',
     );
-    assert.equal(api.callCount.get('GET /v2.0/networks'), 3);
+    assert.equal(sent.get('GET /v2.0/networks'), 3);
   });
 
   test('security groups list under security_groups, pages under security_groups_links', async () => {
@@ -341,7 +344,7 @@ describe('neutron http client: wire format', () => {
     assert.equal(neutron.requests[0]?.path, '/v2.0/ports/..%2Fnetworks');
   });
 
-  test('callCount counts each request per method and path template', async () => {
+  test('onRequest is told of each request per method and path template', async () => {
     neutron.handler = (req) => {
       if (req.method === 'GET' && req.path === '/v2.0/ports') return { status: 200, body: { ports: [] } };
       if (req.method === 'GET') return { status: 200, body: { port: { id: 'p' } } };
@@ -357,16 +360,14 @@ describe('neutron http client: wire format', () => {
     await api.addTag('ports', 'p1', 't1');
     await api.addTag('ports', 'p1', 't2');
     await api.deletePort('p1');
-    assert.deepEqual(Object.fromEntries(api.callCount), {
+    assert.deepEqual(sent.toObject(), {
       'GET /v2.0/ports': 2,
       'GET /v2.0/ports/{id}': 2,
       'PUT /v2.0/ports/{id}': 1,
       'PUT /v2.0/ports/{id}/tags/{tag}': 2,
       'DELETE /v2.0/ports/{id}': 1,
     });
-    assert.equal(api.totalCalls, 8);
-    api.resetCallCount();
-    assert.equal(api.totalCalls, 0);
+    assert.equal(sent.total, 8);
   });
 
   test('returns fresh objects on every call', async () => {

@@ -10,6 +10,7 @@ import {
   withDefaults,
 } from '../../src/neutron/http/index.ts';
 import { type FakeNeutron, startFakeNeutron } from '../helpers/fake-openstack.ts';
+import { RequestCounter } from '../helpers/request-counter.ts';
 
 const ext = (alias: string): Extension => ({ alias, name: alias, description: `${alias} extension` });
 
@@ -127,12 +128,15 @@ describe('neutron http extensions', () => {
           })),
         },
       });
-      const api = new NeutronHttpClient(withDefaults({ auth: { type: 'none', endpoint: neutron.url } }));
+      const sent = new RequestCounter();
+      const api = new NeutronHttpClient(withDefaults({ auth: { type: 'none', endpoint: neutron.url } }), {
+        onRequest: sent.onRequest,
+      });
       const f = await detectNeutronFeatures(api);
       await api.close();
       assert.equal(f.tagMode, 'full');
       assert.deepEqual([...f.extensions].sort(), ['binding', 'standard-attr-tag', 'subnet_allocation']);
-      assert.deepEqual(Object.fromEntries(api.callCount), { 'GET /v2.0/extensions': 1 });
+      assert.deepEqual(sent.toObject(), { 'GET /v2.0/extensions': 1 });
     });
   });
 });

@@ -10,6 +10,7 @@ import {
   RENEW_BEFORE_EXPIRY_MS,
 } from '../../src/neutron/http/index.ts';
 import { type FakeKeystone, type FakeNeutron, startFakeCloud, startFakeNeutron } from '../helpers/fake-openstack.ts';
+import { RequestCounter } from '../helpers/request-counter.ts';
 
 const PASSWORD = 's3cret-Pa55';
 
@@ -31,8 +32,11 @@ function fastRetries(options: NeutronClientOptions): NeutronClientOptions {
   return { ...options, retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 }, timeoutMs: 2_000 };
 }
 
-function open(section: Record<string, string>, now?: () => number): NeutronHttpClient {
-  return new NeutronHttpClient(fastRetries(neutronClientOptions(section)), now ? { now } : {});
+function open(section: Record<string, string>, now?: () => number, sent?: RequestCounter): NeutronHttpClient {
+  return new NeutronHttpClient(fastRetries(neutronClientOptions(section)), {
+    ...(now ? { now } : {}),
+    ...(sent ? { onRequest: sent.onRequest } : {}),
+  });
 }
 
 /** Every Neutron handler: an empty list, or the one network. */
@@ -259,7 +263,8 @@ describe('neutron http client: Keystone', () => {
   });
 
   test('a 401 from Neutron (token revoked) renews the token and replays the request once', async () => {
-    const api = track(open(v3Names(keystone)));
+    const sent = new RequestCounter();
+    const api = track(open(v3Names(keystone), undefined, sent));
     await api.listNetworks();
     keystone.revokeAll();
     neutron.handler = () => ({ status: 201, body: { port: { id: 'p-new' } } });
@@ -271,7 +276,7 @@ describe('neutron http client: Keystone', () => {
       ['GET', 'POST', 'POST'],
       'the refused POST is replayed with the new token',
     );
-    assert.equal(api.callCount.get('POST /v2.0/ports'), 2);
+    assert.equal(sent.get('POST /v2.0/ports'), 2);
   });
 
   test('a second 401 is a NeutronError, after exactly one replay', async () => {
