@@ -78,7 +78,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseCommand(args, spec.options, spec.path);
   checkArguments(spec, positionals);
   checkValues(spec, values);
-  return run({ spec, values, positionals }, args);
+  return run({ spec, values, positionals });
 }
 
 function actionNames(group: string): string {
@@ -170,10 +170,10 @@ function checkValues(spec: CommandSpec, values: ParsedValues): void {
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 /**
- * Runs a validated command line; `args` is the command's own (doctor parses it again). Each command's modules
- * load only when it runs, so that --help, --version and usage errors answer fast.
+ * Runs a validated command line. Each command's modules load only when it runs, so that --help, --version and
+ * usage errors answer fast.
  */
-async function run({ spec, values, positionals }: Invocation, args: readonly string[]): Promise<number> {
+async function run({ spec, values, positionals }: Invocation): Promise<number> {
   switch (spec.path) {
     case 'serve':
     case 'kuryr-server': {
@@ -190,7 +190,7 @@ async function run({ spec, values, positionals }: Invocation, args: readonly str
     }
     case 'doctor': {
       const { doctorCommand } = await import('./doctor.ts');
-      return doctorCommand(args);
+      return doctorCommand(values);
     }
     case 'backup':
     case 'restore': {
