@@ -54,7 +54,7 @@ export async function deleteSubnetPool(config: Config, nameOrId: string): Promis
   try {
     const byName = await backend.neutron.listSubnetPools({ name: nameOrId });
     const pools = byName.length > 0 ? byName : await backend.neutron.listSubnetPools({ id: nameOrId });
-    if (pools.length === 0) throw fail.config(`no subnet pool named or with ID ${JSON.stringify(nameOrId)}`);
+    if (pools.length === 0) throw fail.notFound(`no subnet pool named or with ID ${JSON.stringify(nameOrId)}`);
     if (pools.length > 1) throw fail.config(`several subnet pools are named ${JSON.stringify(nameOrId)}: give the ID`);
     await backend.neutron.deleteSubnetPool(pools[0]!.id);
   } finally {

@@ -316,7 +316,7 @@ describe('failures exit 1 (not 2): the command line was fine, the operation was 
     assert.doesNotMatch(restore.stderr, /--help/);
     const del = kuryr(['subnetpool', 'delete', 'nope', '--state-dir', state, '--config', NO_CONF]);
     assert.equal(del.code, 1, del.stderr);
-    assert.match(del.stderr, /^kuryr: KURYR_ERR_\w+: no subnet pool named or with ID "nope"\n$/);
+    assert.match(del.stderr, /^kuryr: KURYR_ERR_NOT_FOUND: no subnet pool named or with ID "nope"\n$/);
     const bad = path.join(dir, 'bad.conf');
     writeFileSync(bad, '[kuryr_ts]\nbackend = embeded\n');
     const conf = kuryr(['status', '--config', bad, '--state-dir', state]);
