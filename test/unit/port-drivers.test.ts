@@ -151,6 +151,48 @@ describe('allowed_address_pairs', () => {
     assert.deepEqual((await neutron.showPort(vm.id)).allowed_address_pairs, [], 'every pair removed');
   });
 
+  test('changes queued behind the VM port lock are written together: ten at once cost one write', async () => {
+    const { neutron, vm, locks } = vmLab();
+    const pairs = new AddressPairs(neutron, locks, tick);
+    const ten = Array.from({ length: 10 }, (_, i) => ({
+      ip_address: `10.216.6.${i + 10}`,
+      mac_address: `fa:16:3e:20:00:${i.toString(16).padStart(2, '0')}`,
+    }));
+    await Promise.all(ten.map((p) => pairs.add(vm.id, [p])));
+    assert.equal(neutron.writes, 1, 'one write for the ten, not ten one after another');
+    assert.deepEqual(
+      (await neutron.showPort(vm.id)).allowed_address_pairs.map((p) => p.ip_address).sort(),
+      ten.map((p) => p.ip_address).sort(),
+    );
+    // Removals arriving while a write is in flight: the first alone, the rest together behind it.
+    const first = pairs.remove(vm.id, [ten[0]!]);
+    await tick();
+    await Promise.all([first, ...ten.slice(1).map((p) => pairs.remove(vm.id, [p]))]);
+    assert.equal(neutron.writes, 3);
+    assert.deepEqual((await neutron.showPort(vm.id)).allowed_address_pairs, []);
+  });
+
+  test('a change Neutron refuses inside a batch fails its own request only; the others are written', async () => {
+    const { neutron, vm, locks } = vmLab();
+    const pairs = new AddressPairs(neutron, locks, tick);
+    const one = { ip_address: '10.216.7.1', mac_address: 'fa:16:3e:30:00:01' };
+    const many = Array.from({ length: 11 }, (_, i) => ({ ip_address: `10.1.0.${i}`, mac_address: VM_MAC }));
+    const two = { ip_address: '10.216.7.2', mac_address: 'fa:16:3e:30:00:02' };
+    const [a, b, c] = await Promise.allSettled([
+      pairs.add(vm.id, [one]),
+      pairs.add(vm.id, many),
+      pairs.add(vm.id, [two]),
+    ]);
+    assert.equal(a.status, 'fulfilled');
+    assert.equal(b.status, 'rejected');
+    assert.match(String((b as PromiseRejectedResult).reason), /exceeds the maximum 10/);
+    assert.equal(c.status, 'fulfilled');
+    assert.deepEqual((await neutron.showPort(vm.id)).allowed_address_pairs.map((p) => p.ip_address).sort(), [
+      '10.216.7.1',
+      '10.216.7.2',
+    ]);
+  });
+
   test("Neutron's own refusal (more than max_allowed_address_pair) reaches the caller", async () => {
     const { neutron, vm, locks } = vmLab();
     const pairs = new AddressPairs(neutron, locks, tick);

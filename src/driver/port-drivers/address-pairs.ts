@@ -3,7 +3,9 @@
  * update: the original reads the list, edits it and writes it back, so concurrent requests overwrite each
  * other. Here each change is a fresh read followed by a write guarded with `If-Match: revision_number=N`
  * (Neutron's `revision-if-match` extension); a 412 means someone else wrote in between, and the change is made
- * again on a new read. A per-port lock keeps this process's own requests from colliding at all.
+ * again on a new read. A per-port lock keeps this process's own requests from colliding at all, and the changes
+ * that queue behind it are written together: ten containers started or removed at once cost two writes of the VM
+ * port, not ten one after another (each a Neutron round trip that the last request would wait for).
  */
 import { BindingError, bindingErrorReasons } from '../../binding/errors.ts';
 import type { NeutronApi } from '../../neutron/api.ts';
@@ -60,33 +62,88 @@ export class AddressPairs {
     return this.#change(portId, [], pairs);
   }
 
+  /** Changes waiting for the port's lock; the next holder writes them all at once. */
+  readonly #pending = new Map<string, PairChange[]>();
+
   #change(portId: string, add: readonly AllowedAddressPair[], remove: readonly AllowedAddressPair[]): Promise<void> {
-    return this.#locks.run(`vm-port:${portId}`, async () => {
-      for (let attempt = 1; ; attempt++) {
-        const port = await this.#neutron.showPort(portId);
-        const next = editPairs(port.allowed_address_pairs, add, remove);
-        const unchanged =
-          next.length === port.allowed_address_pairs.length &&
-          next.every((p, i) => {
-            const q = port.allowed_address_pairs[i];
-            return q !== undefined && samePair(p, q);
-          });
-        if (unchanged) return;
-        try {
-          await this.#neutron.updatePortIfRevision(portId, { allowed_address_pairs: next }, port.revision_number);
-          return;
-        } catch (err) {
-          if (!isRevisionMismatch(err)) throw err;
-          if (attempt >= ATTEMPTS) {
-            throw new BindingError(
-              bindingErrorReasons.portDriverRefused,
-              `the allowed_address_pairs of the VM's port ${portId} changed under every one of ${ATTEMPTS} attempts`,
-            );
-          }
-          // Someone else wrote between our read and our write: read again, after a short random pause.
-          await this.#sleep(10 + Math.floor(Math.random() * 40 * attempt));
-        }
+    return new Promise((resolve, reject) => {
+      const waiting = this.#pending.get(portId);
+      const change: PairChange = { add, remove, resolve, reject };
+      if (waiting !== undefined) {
+        waiting.push(change);
+        return;
       }
+      this.#pending.set(portId, [change]);
+      void this.#locks.run(`vm-port:${portId}`, async () => {
+        const batch = this.#pending.get(portId) ?? [];
+        this.#pending.delete(portId);
+        await this.#writeBatch(portId, batch);
+      });
     });
   }
+
+  /**
+   * One write for the whole batch. Should Neutron refuse it (not a revision race: a limit, a bad pair), each
+   * change is written alone, so that the refusal reaches the request it belongs to and no other.
+   */
+  async #writeBatch(portId: string, batch: readonly PairChange[]): Promise<void> {
+    try {
+      await this.#write(portId, batch);
+      for (const change of batch) change.resolve();
+      return;
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]!.reject(err);
+        return;
+      }
+    }
+    for (const change of batch) {
+      try {
+        await this.#write(portId, [change]);
+        change.resolve();
+      } catch (err) {
+        change.reject(err);
+      }
+    }
+  }
+
+  /** Reads the port and writes it with `changes` applied in order, again on a new read after a 412. */
+  async #write(portId: string, changes: readonly Pick<PairChange, 'add' | 'remove'>[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await this.#neutron.showPort(portId);
+      const next = changes.reduce<AllowedAddressPair[]>(
+        (pairs, change) => editPairs(pairs, change.add, change.remove),
+        [...port.allowed_address_pairs],
+      );
+      const unchanged =
+        next.length === port.allowed_address_pairs.length &&
+        next.every((p, i) => {
+          const q = port.allowed_address_pairs[i];
+          return q !== undefined && samePair(p, q);
+        });
+      if (unchanged) return;
+      try {
+        await this.#neutron.updatePortIfRevision(portId, { allowed_address_pairs: next }, port.revision_number);
+        return;
+      } catch (err) {
+        if (!isRevisionMismatch(err)) throw err;
+        if (attempt >= ATTEMPTS) {
+          throw new BindingError(
+            bindingErrorReasons.portDriverRefused,
+            `the allowed_address_pairs of the VM's port ${portId} changed under every one of ${ATTEMPTS} attempts`,
+          );
+        }
+        // Someone else wrote between our read and our write: read again, after a short random pause.
+        await this.#sleep(10 + Math.floor(Math.random() * 40 * attempt));
+      }
+    }
+  }
+}
+
+/** One request's change of a VM port's pairs, and how to tell it the outcome. */
+interface PairChange {
+  add: readonly AllowedAddressPair[];
+  remove: readonly AllowedAddressPair[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
