@@ -118,7 +118,11 @@ describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () 
     await fw.ensureNetwork('brqa');
     assert.deepEqual(
       calls.map((c) => c.split(' ').slice(0, 6).join(' ')),
-      ['iptables -w -t filter -S', 'ip6tables -w -t filter -S', ...Array(2).fill('iptables -w -t filter -I DOCKER-USER')],
+      [
+        'iptables -w -t filter -S',
+        'ip6tables -w -t filter -S',
+        ...Array(2).fill('iptables -w -t filter -I DOCKER-USER'),
+      ],
     );
     calls.length = 0;
     await fw.removeNetwork('brqb'); // never added: the listings say so
