@@ -23,9 +23,12 @@ function describeNetwork(network: Pick<Network, 'id' | 'description'>): string {
   return named === undefined ? `${dockerId.slice(0, 12)}` : `${named} (${dockerId.slice(0, 12)})`;
 }
 
-/** The host's routes other than those of the networks in the store (the kernel's routes of our bridges). */
-async function foreignRoutes(rt: DriverRuntime, storedCidrs: ReadonlySet<string>) {
-  const routes = (await rt.agent?.hostRoutes?.()) ?? [];
+/**
+ * The host's routes other than those of the networks in the store (the kernel's routes of our bridges); of one
+ * family with `version`.
+ */
+async function foreignRoutes(rt: DriverRuntime, storedCidrs: ReadonlySet<string>, version?: IpVersion) {
+  const routes = (await rt.agent?.hostRoutes?.(version)) ?? [];
   return routes
     .map((r) => ({ ...r, cidr: normalizeCidr(r.cidr) }))
     .filter((r) => !storedCidrs.has(r.cidr))
@@ -58,7 +61,7 @@ export async function refuseHostRouteOverlap(rt: DriverRuntime, cidr: string): P
 export async function hostReservedCidrs(rt: DriverRuntime, version: IpVersion): Promise<Cidr[]> {
   if (rt.agent?.hostRoutes === undefined) return [];
   const stored = new Set((await storedSubnets(rt)).map((s) => s.cidr));
-  return (await foreignRoutes(rt, stored)).map((r) => r.parsed).filter((c) => c.version === version);
+  return (await foreignRoutes(rt, stored, version)).map((r) => r.parsed).filter((c) => c.version === version);
 }
 
 /**

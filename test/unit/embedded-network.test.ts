@@ -134,6 +134,14 @@ describe('embedded backend: subnets that overlap another network or a host route
     assert.equal(c.pools[0]!.pool, '10.10.0.0/24', 'the block is used once the route is gone');
   });
 
+  test('the default pool reads only its own family of the host routes', async () => {
+    env.agent.routes = [{ cidr: 'fd00:99::/64', device: 'eth9' }];
+    env.agent.routeReads.length = 0;
+    const pool = await env.driver.requestPool({ Pool: '', SubPool: '', Options: {}, V6: false });
+    assert.match(pool.Pool, /^10\.10\./);
+    assert.deepEqual(env.agent.routeReads, [4]);
+  });
+
   test("the routes of the plugin's own bridges are not taken for the host's", async () => {
     const a = await networkCreate(env.driver, { subnet: '10.45.0.0/24' });
     const [network] = await env.neutron.listNetworks();
