@@ -23,7 +23,11 @@ import { validateInterfaceName } from './names.ts';
 /** What the agent asks of the host's firewall, per network bridge. */
 export interface HostFirewall {
   ensureNetwork(bridge: string): Promise<void>;
-  removeNetwork(bridge: string): Promise<void>;
+  /**
+   * Remove the bridge's rules. With `after`: what is there is read at once, and changed only once `after` has
+   * resolved (the bridge is gone); when it rejects nothing is changed (and this rejects with its reason).
+   */
+  removeNetwork(bridge: string, options?: { after?: Promise<unknown> }): Promise<void>;
 }
 
 export interface IptablesAcceptOptions {
@@ -95,10 +99,11 @@ export class IptablesAccept implements HostFirewall {
     });
   }
 
-  async removeNetwork(bridge: string): Promise<void> {
+  async removeNetwork(bridge: string, options: { after?: Promise<unknown> } = {}): Promise<void> {
     validateInterfaceName(bridge);
     await eachTool(this.#binaries, async (tool) => {
       const state = await this.#state(tool);
+      await options.after;
       if (state === undefined) return;
       for (const chain of state.userChain ? [USER_CHAIN, 'FORWARD'] : ['FORWARD']) {
         for (const rule of acceptRules(bridge)) {

@@ -126,10 +126,19 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
           `device ${bridge} is a ${link.kind ?? 'plain'} device, not the network's bridge; not deleting it`,
         );
       }
-      await this.#ip.deleteLink(bridge);
     }
-    // After the bridge: its containers stay isolated until they are gone with it. Both at once (independent).
-    await allDone([this.#isolation?.removeNetwork(bridge), this.#firewall?.removeNetwork(bridge)]);
+    const deleted = link ? this.#ip.deleteLink(bridge) : Promise.resolve(false);
+    // The host firewall reads its rules while the kernel deletes the bridge (tens of ms), and removes them after.
+    const firewall = this.#firewall?.removeNetwork(bridge, { after: deleted });
+    firewall?.catch(() => {}); // its failure is reported below; meanwhile it is no unhandled rejection
+    try {
+      await deleted;
+    } catch (err) {
+      await firewall?.catch(() => {}); // changes nothing once the deletion failed; none left running
+      throw err;
+    }
+    // After the bridge: its containers stay isolated until they are gone with it.
+    await allDone([this.#isolation?.removeNetwork(bridge), firewall]);
   }
 
   hostRoutes(version?: 4 | 6): Promise<HostRoute[]> {

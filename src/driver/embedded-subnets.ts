@@ -53,7 +53,7 @@ export async function refuseHostRouteOverlap(rt: DriverRuntime, cidr: string): P
   if (rt.agent === undefined) return;
   const wanted = parseCidr(cidr);
   const stored = new Set((await storedSubnets(rt)).map((s) => s.cidr));
-  const clash = (await foreignRoutes(rt, stored)).find((r) => cidrsOverlap(r.parsed, wanted));
+  const clash = (await foreignRoutes(rt, stored, wanted.version)).find((r) => cidrsOverlap(r.parsed, wanted));
   if (clash !== undefined) throw routeConflict(normalizeCidr(cidr), clash);
 }
 
@@ -99,7 +99,10 @@ export async function withExclusiveSubnets<T>(
         );
       }
     }
-    const routes = await foreignRoutes(rt, new Set(stored.map((s) => s.cidr)));
+    // Only the families of these subnets (one `ip` fewer for an IPv4-only network).
+    const versions = new Set(cidrs.map((c) => parseCidr(c).version));
+    const only = versions.size === 1 ? [...versions][0] : undefined;
+    const routes = versions.size === 0 ? [] : await foreignRoutes(rt, new Set(stored.map((s) => s.cidr)), only);
     for (const cidr of cidrs.map(normalizeCidr)) {
       const clash = routes.find((r) => cidrsOverlap(r.parsed, parseCidr(cidr)));
       if (clash !== undefined) throw routeConflict(cidr, clash);

@@ -147,4 +147,27 @@ describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () 
     await fw.removeNetwork('brqa');
     assert.equal(most, 2);
   });
+
+  test('removeNetwork with `after`: reads at once, deletes only once it resolved, nothing when it rejects', async () => {
+    const docker = dockerHost();
+    const { exec, calls } = fakeIptables({ iptables: docker });
+    const fw = new IptablesAccept({ exec, binaries: ['iptables'] });
+    await fw.ensureNetwork('brqa');
+    calls.length = 0;
+    let release!: () => void;
+    const after = new Promise<void>((r) => {
+      release = r;
+    });
+    const removing = fw.removeNetwork('brqa', { after });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['iptables -w -t filter -S'], 'read, nothing changed yet');
+    release();
+    await removing;
+    assert.deepEqual(docker.chains.get('DOCKER-USER'), ['-j RETURN']);
+
+    await fw.ensureNetwork('brqb');
+    const failed = Promise.reject(new Error('bridge still there'));
+    await assert.rejects(fw.removeNetwork('brqb', { after: failed }), /bridge still there/);
+    assert.equal(docker.chains.get('DOCKER-USER')?.length, 3, 'its rules stay');
+  });
 });

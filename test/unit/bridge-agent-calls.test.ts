@@ -17,7 +17,7 @@ const NETWORK = '7b166132-cf00-4000-8000-000000000001';
 const BRIDGE = 'brq7b166132-cf';
 
 /** Everything that happened, in order: `ip …` (with a batch's lines), `isolation …`, `firewall …`. */
-function fakeHost(opts: { bridgeExists?: boolean } = {}) {
+function fakeHost(opts: { bridgeExists?: boolean; deleteFails?: boolean } = {}) {
   const log: string[] = [];
   let exists = opts.bridgeExists ?? false;
   let inFlight = 0;
@@ -45,6 +45,10 @@ function fakeHost(opts: { bridgeExists?: boolean } = {}) {
       return { stdout: JSON.stringify([link]), stderr: '' };
     }
     if (args.includes('link') && args.includes('del')) {
+      // The kernel takes its time to delete a bridge.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      log.push('ip link del: done');
+      if (opts.deleteFails) throw Object.assign(new Error('exit 2'), { code: 2, stderr: 'RTNETLINK answers: Busy' });
       exists = false;
       return { stdout: '', stderr: '' };
     }
@@ -68,7 +72,11 @@ function fakeHost(opts: { bridgeExists?: boolean } = {}) {
   };
   const firewall: HostFirewall = {
     ensureNetwork: (bridge) => step(`firewall ensure ${bridge}`),
-    removeNetwork: (bridge) => step(`firewall remove ${bridge}`),
+    removeNetwork: async (bridge, options) => {
+      await step(`firewall read ${bridge}`);
+      await options?.after;
+      await step(`firewall remove ${bridge}`);
+    },
   };
   const agent = new LinuxBridgeAgent({ ip: new IpCommand({ exec }), isolation, firewall });
   return {
@@ -106,16 +114,21 @@ describe('LinuxBridgeAgent: the host commands of a network', () => {
     assert.ok(host.log.some((l) => l.includes('stp_state 0') && l.includes('link set')));
   });
 
-  test('removeNetwork: the bridge first, then isolation and firewall together', async () => {
+  test('removeNetwork: the firewall read while the bridge goes; isolation and firewall changed after it', async () => {
     const host = fakeHost({ bridgeExists: true });
     await host.agent.removeNetwork(NETWORK);
-    assert.deepEqual(host.log, [
-      `ip -json -details link show dev ${BRIDGE}`,
-      `ip link del dev ${BRIDGE}`,
-      `isolation remove ${BRIDGE}`,
-      `firewall remove ${BRIDGE}`,
-    ]);
-    assert.equal(host.mostAtOnce(), 2);
+    const at = (line: string) => host.log.indexOf(line);
+    assert.equal(host.log[0], `ip -json -details link show dev ${BRIDGE}`);
+    assert.ok(at(`ip link del dev ${BRIDGE}`) > 0);
+    assert.ok(at(`firewall read ${BRIDGE}`) < at('ip link del: done'), host.log.join('\n'));
+    assert.ok(at(`firewall remove ${BRIDGE}`) > at('ip link del: done'), host.log.join('\n'));
+    assert.ok(at(`isolation remove ${BRIDGE}`) > at('ip link del: done'), host.log.join('\n'));
+  });
+
+  test('removeNetwork: a bridge the kernel will not delete keeps its isolation and firewall rules', async () => {
+    const host = fakeHost({ bridgeExists: true, deleteFails: true });
+    await assert.rejects(host.agent.removeNetwork(NETWORK), /Busy/);
+    assert.ok(!host.log.some((l) => /isolation remove|firewall remove/.test(l)), host.log.join('\n'));
   });
 
   test("the host's routes: both families at once, or only the one asked for", async () => {

@@ -142,6 +142,15 @@ describe('embedded backend: subnets that overlap another network or a host route
     assert.deepEqual(env.agent.routeReads, [4]);
   });
 
+  test('CreateNetwork reads the host routes of its subnets’ families only', async () => {
+    env.agent.routeReads.length = 0;
+    await networkCreate(env.driver);
+    assert.deepEqual(env.agent.routeReads, [4, 4], 'RequestPool, then CreateNetwork: IPv4 only');
+    env.agent.routeReads.length = 0;
+    await networkCreate(env.driver, { subnet: '10.46.0.0/24', ipv6: true, subnet6: 'fd00:46::/64' });
+    assert.deepEqual(env.agent.routeReads, [4, 6, 'both']);
+  });
+
   test("the routes of the plugin's own bridges are not taken for the host's", async () => {
     const a = await networkCreate(env.driver, { subnet: '10.45.0.0/24' });
     const [network] = await env.neutron.listNetworks();
