@@ -151,6 +151,22 @@ describe('embedded backend: subnets that overlap another network or a host route
     assert.deepEqual(env.agent.routeReads, [4, 6, 'both']);
   });
 
+  test('CreateNetwork asks for the host routes first, and reads the store meanwhile', async () => {
+    const net = await env.driver.requestPool({ Pool: '10.48.0.0/24', SubPool: '', Options: {}, V6: false });
+    let networksWhenAsked = -1;
+    env.agent.onRouteRead = async () => {
+      networksWhenAsked = (await env.neutron.listNetworks()).length;
+    };
+    await env.driver.createNetwork({
+      NetworkID: 'a'.repeat(64),
+      Options: {},
+      IPv4Data: [{ AddressSpace: 'x', Pool: net.Pool, Gateway: '10.48.0.1/24' }],
+      IPv6Data: [],
+    });
+    assert.equal(networksWhenAsked, 0, 'asked before the network was made');
+    assert.equal((await env.neutron.listNetworks()).length, 1);
+  });
+
   test("the routes of the plugin's own bridges are not taken for the host's", async () => {
     const a = await networkCreate(env.driver, { subnet: '10.45.0.0/24' });
     const [network] = await env.neutron.listNetworks();
