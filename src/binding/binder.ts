@@ -80,7 +80,7 @@ export interface HostNetworkAgent {
   removeNetwork(networkId: string, bridge?: string): Promise<void>;
   /**
    * The host's routes a network's subnet must not overlap: the main table's, both families, without the default
-   * routes, link-local and multicast ones.
+   * routes, link-local and multicast ones. With `version`, only that family's.
    */
-  hostRoutes?(): Promise<HostRoute[]>;
+  hostRoutes?(version?: 4 | 6): Promise<HostRoute[]>;
 }

@@ -11,23 +11,19 @@ export const BRIDGE_ATTRIBUTES: readonly string[] = ['forward_delay', '0', 'stp_
  * Make sure a Linux bridge called `name` exists (created with forward delay 0 and STP off when missing).
  * Resolves `true` when this call created it. A non-bridge device of that name is a `BindingError`.
  * Safe against a concurrent creator: losing the race counts as "already there".
+ *
+ * Created first, looked up only when the name is taken: a new bridge costs no `ip` process (`IpCommand.batch`
+ * goes to the long-lived `ip`), and the kernel's "File exists" is as good an answer as a lookup would be.
  */
 export async function ensureBridge(ip: IpCommand, name: string): Promise<boolean> {
+  const { failed } = await ip.batch([['link', 'add', 'name', name, 'type', 'bridge', ...BRIDGE_ATTRIBUTES]]);
+  if (failed === undefined) return true;
+  if (!isAlreadyExists(failed.error)) throw failed.error;
   const existing = await ip.getLink(name);
-  if (existing) {
-    assertBridge(name, existing.kind);
-    return false;
-  }
-  try {
-    await ip.run(['link', 'add', 'name', name, 'type', 'bridge', ...BRIDGE_ATTRIBUTES]);
-    return true;
-  } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
-    const raced = await ip.getLink(name);
-    if (!raced) throw err;
-    assertBridge(name, raced.kind);
-    return false;
-  }
+  // Gone again already (deleted meanwhile): report the clash as it was.
+  if (!existing) throw failed.error;
+  assertBridge(name, existing.kind);
+  return false;
 }
 
 /**

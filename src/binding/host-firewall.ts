@@ -13,6 +13,8 @@
  * any base chain is final, so the table still decides (internal networks, isolation between networks,
  * unsolicited traffic into a network). Nothing is added when the policy is `ACCEPT` and there is no `DOCKER-USER`
  * (checked again at every network creation and at every start); the rules of a bridge go with its network.
+ * Each tool is asked with one listing (`-S`) per call, both tools at once: a host whose FORWARD accepts costs one
+ * process per tool, and a rule is looked for with `-C` only when the listing may hold it.
  */
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { CommandError, type CommandRunner, execRunner, runCommand } from './exec.ts';
@@ -21,7 +23,11 @@ import { validateInterfaceName } from './names.ts';
 /** What the agent asks of the host's firewall, per network bridge. */
 export interface HostFirewall {
   ensureNetwork(bridge: string): Promise<void>;
-  removeNetwork(bridge: string): Promise<void>;
+  /**
+   * Remove the bridge's rules. With `after`: what is there is read at once, and changed only once `after` has
+   * resolved (the bridge is gone); when it rejects nothing is changed (and this rejects with its reason).
+   */
+  removeNetwork(bridge: string, options?: { after?: Promise<unknown> }): Promise<void>;
 }
 
 export interface IptablesAcceptOptions {
@@ -44,6 +50,25 @@ export function acceptRules(bridge: string): string[][] {
   ];
 }
 
+/**
+ * Whether `iptables -S` printed a rule of `chain` that may be `rule`: one naming its interface (`-i brqX`) and our
+ * comment. A loose test on purpose (iptables may print a rule in another form than it was given): it only spares
+ * the `-C` of a rule that is certainly absent.
+ */
+function mayBeListed(listing: string, chain: string, rule: readonly string[]): boolean {
+  const iface = ` ${rule[0]} ${rule[1]} `;
+  return listing
+    .split('\n')
+    .some((line) => line.startsWith(`-A ${chain} `) && `${line} `.includes(iface) && line.includes(COMMENT[3]!));
+}
+
+/** Runs `step` for each tool at once (iptables and ip6tables are independent); the first failure is the news. */
+async function eachTool(tools: readonly string[], step: (tool: string) => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled(tools.map(step));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
 /** iptables/ip6tables ACCEPT rules for the plugin's bridges on hosts whose FORWARD policy would drop them. */
 export class IptablesAccept implements HostFirewall {
   readonly #netns: string | undefined;
@@ -61,45 +86,53 @@ export class IptablesAccept implements HostFirewall {
 
   async ensureNetwork(bridge: string): Promise<void> {
     validateInterfaceName(bridge);
-    for (const tool of this.#binaries) {
+    await eachTool(this.#binaries, async (tool) => {
       const state = await this.#state(tool);
-      if (state === undefined) continue; // no such tool, or no filter table: nothing can drop
+      if (state === undefined) return; // no such tool, or no filter table: nothing can drop
       const chain = state.userChain ? USER_CHAIN : state.forwardDrops ? 'FORWARD' : undefined;
-      if (chain === undefined) continue;
+      if (chain === undefined) return;
       for (const rule of [...acceptRules(bridge)].reverse()) {
-        if (!(await this.#ok(tool, ['-C', chain, ...rule]))) await this.#must(tool, ['-I', chain, '1', ...rule]);
+        // Absent from the listing: inserted without asking; listed (maybe in another form): `-C` decides.
+        const present = mayBeListed(state.listing, chain, rule) && (await this.#ok(tool, ['-C', chain, ...rule]));
+        if (!present) await this.#must(tool, ['-I', chain, '1', ...rule]);
       }
-    }
+    });
   }
 
-  async removeNetwork(bridge: string): Promise<void> {
+  async removeNetwork(bridge: string, options: { after?: Promise<unknown> } = {}): Promise<void> {
     validateInterfaceName(bridge);
-    for (const tool of this.#binaries) {
+    await eachTool(this.#binaries, async (tool) => {
       const state = await this.#state(tool);
-      if (state === undefined) continue;
+      await options.after;
+      if (state === undefined) return;
       for (const chain of state.userChain ? [USER_CHAIN, 'FORWARD'] : ['FORWARD']) {
         for (const rule of acceptRules(bridge)) {
+          // Not in the listing: nothing to delete (the usual case: a host whose FORWARD accepts).
+          if (!mayBeListed(state.listing, chain, rule)) continue;
           // -D removes one copy; a rule added twice (two processes) goes on the next round.
           for (let i = 0; i < 4 && (await this.#ok(tool, ['-C', chain, ...rule])); i++) {
             await this.#must(tool, ['-D', chain, ...rule]);
           }
         }
       }
-    }
+    });
   }
 
-  /** Whether `tool` has a DOCKER-USER chain and a FORWARD policy of DROP; undefined when it cannot be asked. */
-  async #state(tool: string): Promise<{ userChain: boolean; forwardDrops: boolean } | undefined> {
-    let forward: string;
+  /**
+   * The filter table of `tool` in ONE listing (`-S`: policies, chains, rules): whether it has a DOCKER-USER chain
+   * and a FORWARD policy of DROP, and its rules; undefined when it cannot be asked.
+   */
+  async #state(tool: string): Promise<{ userChain: boolean; forwardDrops: boolean; listing: string } | undefined> {
+    let listing: string;
     try {
-      forward = await this.#run(tool, ['-S', 'FORWARD']);
+      listing = await this.#run(tool, ['-S']);
     } catch (err) {
       if (err instanceof CommandError && (err.startError === 'ENOENT' || err.exitCode !== null)) return undefined;
       throw err;
     }
-    const forwardDrops = /^-P FORWARD DROP$/m.test(forward);
-    const userChain = await this.#ok(tool, ['-S', USER_CHAIN]);
-    return { userChain, forwardDrops };
+    const forwardDrops = /^-P FORWARD DROP$/m.test(listing);
+    const userChain = new RegExp(`^-N ${USER_CHAIN}$`, 'm').test(listing);
+    return { userChain, forwardDrops, listing };
   }
 
   async #ok(tool: string, args: readonly string[]): Promise<boolean> {

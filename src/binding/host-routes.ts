@@ -8,10 +8,13 @@ import type { IpCommand } from './ip-command.ts';
 
 const IGNORED_V6 = [/^fe[89ab][0-9a-f]:/i, /^ff[0-9a-f]{2}:/i];
 
-export async function readHostRoutes(ip: IpCommand): Promise<HostRoute[]> {
+/** The routes of one family (`version`), or of both, each family's dump its own `ip` and both at once. */
+export async function readHostRoutes(ip: IpCommand, version?: 4 | 6): Promise<HostRoute[]> {
+  const families = version === undefined ? (['-4', '-6'] as const) : ([`-${version}`] as const);
+  const dumps = await Promise.all(families.map((family) => ip.runJson([family, 'route', 'show', 'table', 'main'])));
   const out: HostRoute[] = [];
-  for (const family of ['-4', '-6'] as const) {
-    const routes = await ip.runJson([family, 'route', 'show', 'table', 'main']);
+  for (const [i, family] of families.entries()) {
+    const routes = dumps[i];
     for (const route of Array.isArray(routes) ? routes : []) {
       if (typeof route !== 'object' || route === null) continue;
       const { dst, dev, type } = route as { dst?: unknown; dev?: unknown; type?: unknown };

@@ -36,6 +36,7 @@ import type { InterfaceAddress } from './binder.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { CommandError, type CommandRunner, commandError, execRunner } from './exec.ts';
 import { validateInterfaceName } from './names.ts';
+import { type NftSession, nftSessionFor } from './nft-session.ts';
 
 /** What the agent asks of an isolation policy, per network bridge. */
 export interface NetworkIsolation {
@@ -58,7 +59,10 @@ export interface NftIsolationOptions {
   binary?: string;
   /** Per-invocation time limit; default 10 s. */
   timeoutMs?: number;
-  /** Replaces the process runner (unit tests). */
+  /**
+   * Replaces the process runner (unit tests). Without one, every command goes to one long-lived `nft` of this
+   * program and namespace (nft-session.ts) instead of a process each.
+   */
   exec?: CommandRunner;
 }
 
@@ -153,6 +157,8 @@ export class NftIsolation implements NetworkIsolation {
   readonly #binary: string;
   readonly #timeoutMs: number;
   readonly #exec: CommandRunner;
+  /** The long-lived `nft`; undefined with a given runner (tests). */
+  readonly #session: NftSession | undefined;
 
   constructor(options: NftIsolationOptions = {}) {
     this.#isolateNetworks = options.isolateNetworks ?? true;
@@ -166,6 +172,7 @@ export class NftIsolation implements NetworkIsolation {
     this.#binary = options.binary ?? 'nft';
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#exec = options.exec ?? execRunner;
+    this.#session = options.exec === undefined ? nftSessionFor(this.#argv([]), this.#timeoutMs) : undefined;
   }
 
   /** `inet <table>`, as nft syntax. */
@@ -334,9 +341,16 @@ export class NftIsolation implements NetworkIsolation {
       : ['ip', 'netns', 'exec', this.#netns, this.#binary, ...args];
   }
 
+  /** `nft -j list table …` or `nft -f -` (the transaction on standard input): in the long-lived `nft` if any. */
   async #nft(args: readonly string[], input?: string): Promise<string> {
     const [file = '', ...rest] = this.#argv(args);
     try {
+      if (this.#session !== undefined) {
+        // The same commands, one line each: a `list` (without its `-j`, the session's), or the transaction.
+        const list = args[0] === '-j';
+        const lines = list ? [args.slice(1).join(' ')] : (input ?? '').split('\n').filter((l) => l !== '');
+        return await this.#session.run(lines, { list });
+      }
       const { stdout } = await this.#exec(file, rest, {
         timeoutMs: this.#timeoutMs,
         ...(input === undefined ? {} : { input }),

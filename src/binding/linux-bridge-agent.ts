@@ -55,12 +55,15 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
 
     const created = await ensureBridge(ip, bridge);
     try {
-      // Isolated before it is up (a new bridge is down): no moment with traffic but without the rules.
-      await this.#isolation?.ensureNetwork(bridge, gateways, {
-        internal: spec.internal ?? false,
-        masquerade: spec.masquerade ?? true,
-      });
-      await this.#firewall?.ensureNetwork(bridge);
+      // Isolated before it is up (a new bridge is down): no moment with traffic but without the rules. The
+      // plugin's nftables table and the host's iptables are independent: both at once.
+      await allDone([
+        this.#isolation?.ensureNetwork(bridge, gateways, {
+          internal: spec.internal ?? false,
+          masquerade: spec.masquerade ?? true,
+        }),
+        this.#firewall?.ensureNetwork(bridge),
+      ]);
       // Repair a bridge someone changed (or that the `bridge` binding created without these settings).
       // STP goes off first: while it is on, the kernel refuses a forward delay below 2 s. Up before addressing:
       // taking a link down flushes its IPv6 addresses. One `ip -batch`.
@@ -72,8 +75,9 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
           ];
       const up = await ip.batch([...repair, ['link', 'set', 'dev', bridge, 'mtu', String(mtu), ...this.#alias, 'up']]);
       if (up.failed !== undefined) throw up.failed.error;
-      // A dump on its own: `run` retries one the kernel interrupted.
-      const addresses = await ip.getAddresses(bridge);
+      // A dump on its own: `run` retries one the kernel interrupted. A bridge this call made has no address of
+      // its own yet (the kernel's IPv6 link-local ones are not ours to manage): nothing to read.
+      const addresses = created ? [] : await ip.getAddresses(bridge);
 
       // Remove strangers first: deleting a primary IPv4 address also deletes the secondaries of its subnet,
       // which is why every wanted address is (re)placed afterwards rather than only the missing ones.
@@ -122,15 +126,23 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
           `device ${bridge} is a ${link.kind ?? 'plain'} device, not the network's bridge; not deleting it`,
         );
       }
-      await this.#ip.deleteLink(bridge);
+    }
+    const deleted = link ? this.#ip.deleteLink(bridge) : Promise.resolve(false);
+    // The host firewall reads its rules while the kernel deletes the bridge (tens of ms), and removes them after.
+    const firewall = this.#firewall?.removeNetwork(bridge, { after: deleted });
+    firewall?.catch(() => {}); // its failure is reported below; meanwhile it is no unhandled rejection
+    try {
+      await deleted;
+    } catch (err) {
+      await firewall?.catch(() => {}); // changes nothing once the deletion failed; none left running
+      throw err;
     }
     // After the bridge: its containers stay isolated until they are gone with it.
-    await this.#isolation?.removeNetwork(bridge);
-    await this.#firewall?.removeNetwork(bridge);
+    await allDone([this.#isolation?.removeNetwork(bridge), firewall]);
   }
 
-  hostRoutes(): Promise<HostRoute[]> {
-    return readHostRoutes(this.#ip);
+  hostRoutes(version?: 4 | 6): Promise<HostRoute[]> {
+    return readHostRoutes(this.#ip, version);
   }
 
   /**
@@ -147,6 +159,13 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
       `device ${bridge} exists and was not made by this plugin: choose another com.docker.network.bridge.name`,
     );
   }
+}
+
+/** Waits for every step (none left running behind a failure); the first failure is the news. */
+async function allDone(steps: ReadonlyArray<Promise<void> | undefined>): Promise<void> {
+  const results = await Promise.allSettled(steps);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 function parseGateway({ address, prefixLength }: InterfaceAddress): Gateway {

@@ -8,6 +8,7 @@
  * On the neutron backend none of this applies (no agent): Neutron's routers decide, and `neutron.pool.name`
  * may give two networks the same CIDR.
  */
+import type { HostRoute } from '../binding/binder.ts';
 import { fail } from '../errors.ts';
 import type { Network } from '../neutron/types.ts';
 import { type Cidr, cidrsOverlap, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
@@ -23,9 +24,36 @@ function describeNetwork(network: Pick<Network, 'id' | 'description'>): string {
   return named === undefined ? `${dockerId.slice(0, 12)}` : `${named} (${dockerId.slice(0, 12)})`;
 }
 
-/** The host's routes other than those of the networks in the store (the kernel's routes of our bridges). */
-async function foreignRoutes(rt: DriverRuntime, storedCidrs: ReadonlySet<string>) {
-  const routes = (await rt.agent?.hostRoutes?.()) ?? [];
+/**
+ * The host's routes of one family (or both), asked for at the start of a request so that `ip` runs while the
+ * request reads the store; the check that uses them comes later (`foreignRoutes`). The host's routes are the
+ * host's: whether they are read a few milliseconds earlier or later, a route added meanwhile is missed either way.
+ */
+export interface RoutesAhead {
+  version: IpVersion | undefined;
+  routes: Promise<HostRoute[]>;
+}
+
+/** Starts reading the host's routes of `version` (or both); undefined without an agent (neutron backend). */
+export function readRoutesAhead(rt: DriverRuntime, version?: IpVersion): RoutesAhead | undefined {
+  const routes = rt.agent?.hostRoutes?.(version);
+  if (routes === undefined) return undefined;
+  routes.catch(() => {}); // the check awaits it; a request that fails before is no unhandled rejection
+  return { version, routes };
+}
+
+/**
+ * The host's routes other than those of the networks in the store (the kernel's routes of our bridges); of one
+ * family with `version`. `ahead`: the routes already asked for, when of that family.
+ */
+async function foreignRoutes(
+  rt: DriverRuntime,
+  storedCidrs: ReadonlySet<string>,
+  version?: IpVersion,
+  ahead?: RoutesAhead,
+) {
+  const read = ahead !== undefined && ahead.version === version ? ahead.routes : rt.agent?.hostRoutes?.(version);
+  const routes = (await read) ?? [];
   return routes
     .map((r) => ({ ...r, cidr: normalizeCidr(r.cidr) }))
     .filter((r) => !storedCidrs.has(r.cidr))
@@ -46,19 +74,21 @@ function routeConflict(cidr: string, route: { cidr: string; device?: string | un
 }
 
 /** RequestPool with `--subnet`: refuse a subnet over one of the host's routes (embedded backend only). */
-export async function refuseHostRouteOverlap(rt: DriverRuntime, cidr: string): Promise<void> {
+export async function refuseHostRouteOverlap(rt: DriverRuntime, cidr: string, ahead?: RoutesAhead): Promise<void> {
   if (rt.agent === undefined) return;
   const wanted = parseCidr(cidr);
   const stored = new Set((await storedSubnets(rt)).map((s) => s.cidr));
-  const clash = (await foreignRoutes(rt, stored)).find((r) => cidrsOverlap(r.parsed, wanted));
+  const routes = await foreignRoutes(rt, stored, wanted.version, ahead);
+  const clash = routes.find((r) => cidrsOverlap(r.parsed, wanted));
   if (clash !== undefined) throw routeConflict(normalizeCidr(cidr), clash);
 }
 
 /** The host's routes of one family, for the default pool to step around (none on the neutron backend). */
-export async function hostReservedCidrs(rt: DriverRuntime, version: IpVersion): Promise<Cidr[]> {
+export async function hostReservedCidrs(rt: DriverRuntime, version: IpVersion, ahead?: RoutesAhead): Promise<Cidr[]> {
   if (rt.agent?.hostRoutes === undefined) return [];
   const stored = new Set((await storedSubnets(rt)).map((s) => s.cidr));
-  return (await foreignRoutes(rt, stored)).map((r) => r.parsed).filter((c) => c.version === version);
+  const routes = await foreignRoutes(rt, stored, version, ahead);
+  return routes.map((r) => r.parsed).filter((c) => c.version === version);
 }
 
 /**
@@ -72,6 +102,7 @@ export async function withExclusiveSubnets<T>(
   cidrs: readonly string[],
   options: RequestedBridgeOptions | undefined,
   create: () => Promise<T>,
+  ahead?: RoutesAhead,
 ): Promise<T> {
   if (rt.agent === undefined) return create();
   return rt.locks.run('embedded-subnets', async () => {
@@ -96,7 +127,11 @@ export async function withExclusiveSubnets<T>(
         );
       }
     }
-    const routes = await foreignRoutes(rt, new Set(stored.map((s) => s.cidr)));
+    // Only the families of these subnets (one `ip` fewer for an IPv4-only network).
+    const versions = new Set(cidrs.map((c) => parseCidr(c).version));
+    const only = versions.size === 1 ? [...versions][0] : undefined;
+    const storedCidrs = new Set(stored.map((s) => s.cidr));
+    const routes = versions.size === 0 ? [] : await foreignRoutes(rt, storedCidrs, only, ahead);
     for (const cidr of cidrs.map(normalizeCidr)) {
       const clash = routes.find((r) => cidrsOverlap(r.parsed, parseCidr(cidr)));
       if (clash !== undefined) throw routeConflict(cidr, clash);

@@ -13,7 +13,7 @@ import { isNotFound, isPoolInUse } from '../neutron/errors.ts';
 import type { SubnetPool } from '../neutron/types.ts';
 import type { RequestPoolRequest } from './requests.ts';
 import { cidrContains, firstFreeBlock, formatCidr, type IpVersion, normalizeCidr, parseCidr } from '../util/ip.ts';
-import { hostReservedCidrs, refuseHostRouteOverlap } from './embedded-subnets.ts';
+import { hostReservedCidrs, type RoutesAhead, readRoutesAhead, refuseHostRouteOverlap } from './embedded-subnets.ts';
 import { faultPoint } from './faults.ts';
 import { noteIpRange } from './ip-range-subnet.ts';
 import { lockKeys } from './locks.ts';
@@ -45,19 +45,21 @@ export async function requestPool(rt: DriverRuntime, req: RequestPoolInput): Pro
   const pool = req.Pool ?? '';
   const subPool = req.SubPool ?? '';
   if (subPool !== '' && pool === '') throw fail.invalid('SubPool (--ip-range) given without Pool (--subnet)');
+  // Embedded backend: the host's routes, read while the store is asked (the block or the subnet must avoid them).
+  const ahead = readRoutesAhead(rt, version);
 
   if (pool === '') {
     // Read afresh: the PoolID handed to Docker names the pool for the network's whole life.
     const shared = (await poolFromOptions(rt, opts, FRESH)) ?? (await defaultPool(rt, version));
     // Reserved: a block just chosen has no subnet yet (and the gateway request needs no lookup).
-    const cidr = await allocateBlock(rt, shared);
+    const cidr = await allocateBlock(rt, shared, ahead);
     return reply({ poolId: shared.id, cidr });
   }
 
   const cidr = normalizeCidr(pool);
   const parsed = parseCidr(cidr);
   if (parsed.version !== version) throw fail.invalid(`Pool ${pool} is not an IPv${version} CIDR`);
-  await refuseHostRouteOverlap(rt, cidr);
+  await refuseHostRouteOverlap(rt, cidr, ahead);
   let ipRange: string | undefined;
   if (subPool !== '') {
     ipRange = normalizeCidr(subPool);
@@ -106,12 +108,12 @@ async function defaultPool(rt: DriverRuntime, version: IpVersion): Promise<Subne
 }
 
 /** A free block of the pool's default prefix length, reserved until CreateNetwork makes a subnet of it. */
-async function allocateBlock(rt: DriverRuntime, pool: SubnetPool): Promise<string> {
+async function allocateBlock(rt: DriverRuntime, pool: SubnetPool, ahead?: RoutesAhead): Promise<string> {
   return rt.locks.run(`pool:${pool.id}`, async () => {
     const subnets = await rt.neutron.listSubnets({ subnetpool_id: pool.id, fields: ['id', 'cidr'] });
     const used = [...subnets.map((s) => s.cidr), ...rt.reservations.reserved(pool.id)].map(parseCidr);
     // Embedded backend: blocks over the host's own routes are skipped, as Docker's default pools do.
-    used.push(...(await hostReservedCidrs(rt, parseCidr(pool.prefixes[0] ?? '0.0.0.0/0').version)));
+    used.push(...(await hostReservedCidrs(rt, parseCidr(pool.prefixes[0] ?? '0.0.0.0/0').version, ahead)));
     for (const prefix of pool.prefixes) {
       const block = firstFreeBlock(parseCidr(prefix), pool.default_prefixlen, used);
       if (block !== null) {

@@ -15,7 +15,7 @@ import type { CreateNetworkRequest, IpamData } from './requests.ts';
 import { cidrContains, type IpVersion, normalizeCidr, parseCidr, splitAddressWithPrefix } from '../util/ip.ts';
 import { type DriverRuntime, errorMessage, type Undo } from './context.ts';
 import { applyBridgeOptions, bridgeOf, hostNetworkSpec, parseBridgeOptions } from './embedded-options.ts';
-import { withExclusiveSubnets } from './embedded-subnets.ts';
+import { readRoutesAhead, withExclusiveSubnets } from './embedded-subnets.ts';
 import { releaseExistingNetwork, removeLeftoverPorts, useExistingNetwork } from './existing-network.ts';
 import { networkDescription, recordNetworkName } from './network-description.ts';
 import { networkOfDocker, poolByName, poolFromOptions } from './lookup.ts';
@@ -44,6 +44,10 @@ interface PlannedSubnet {
 /** `NetworkDriver.CreateNetwork`. */
 export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput): Promise<void> {
   await rt.locks.run(`network:${req.NetworkID}`, async () => {
+    // Embedded backend: the host's routes of the network's families, read while the store is asked (the subnets
+    // must not overlap them: withExclusiveSubnets).
+    const family = familyOf(req);
+    const ahead = family === 'none' ? undefined : readRoutesAhead(rt, family);
     const given = parseNeutronOptions(genericOptions(req.Options));
     // Containers in a VM: without a network option the Docker network is the VM port's network.
     const vmNetwork =
@@ -68,8 +72,13 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       const network = await applyBridgeOptions(rt, req.NetworkID, obtained, bridgeOptions);
       const existing = options.netId !== undefined || options.netName !== undefined;
       const cidrs = planned.map((p) => p.cidr);
-      const { planned: subnets, others } = await withExclusiveSubnets(rt, network, cidrs, bridgeOptions, () =>
-        ensureSubnets(rt, network, planned, undo, existing),
+      const { planned: subnets, others } = await withExclusiveSubnets(
+        rt,
+        network,
+        cidrs,
+        bridgeOptions,
+        () => ensureSubnets(rt, network, planned, undo, existing),
+        ahead,
       );
       faultPoint('create-network:before-bridge');
       if (rt.agent !== undefined) {
@@ -96,6 +105,14 @@ export async function createNetwork(rt: DriverRuntime, req: CreateNetworkInput):
       for (const p of planned) rt.reservations.release(p.pool.id, p.cidr);
     }
   });
+}
+
+/** The IP family of the request's pools: one, both (undefined), or none (no pool, no subnet to check). */
+function familyOf(req: CreateNetworkInput): IpVersion | undefined | 'none' {
+  const v4 = (req.IPv4Data ?? []).some((d) => d.Pool !== undefined && d.Pool !== '');
+  const v6 = (req.IPv6Data ?? []).some((d) => d.Pool !== undefined && d.Pool !== '');
+  if (!v4 && !v6) return 'none';
+  return v4 && v6 ? undefined : v4 ? 4 : 6;
 }
 
 /** MTU of a Neutron network (1500 when it has none, as kuryr does). */

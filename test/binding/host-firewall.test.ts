@@ -25,6 +25,16 @@ function fakeIptables(tools: Record<string, FakeTables>) {
     assert.deepEqual([w, t, filter], ['-w', '-t', 'filter']);
     const fail = () => Object.assign(new Error('exit 1'), { code: 1, stderr: 'Bad rule' });
     const rules = tables.chains.get(chain);
+    if (op === '-S' && chain === '') {
+      // The whole table as iptables prints it: policies, user chains, then every chain's rules.
+      const builtin = ['INPUT', 'FORWARD', 'OUTPUT'];
+      const lines = [
+        ...builtin.map((c) => `-P ${c} ${c === 'FORWARD' ? tables.policy : 'ACCEPT'}`),
+        ...[...tables.chains.keys()].filter((c) => !builtin.includes(c)).map((c) => `-N ${c}`),
+        ...[...tables.chains].flatMap(([c, list]) => list.map((r) => `-A ${c} ${r}`)),
+      ];
+      return { stdout: `${lines.join('\n')}\n`, stderr: '' };
+    }
     if (op === '-S') {
       if (chain === 'FORWARD') return { stdout: `-P FORWARD ${tables.policy}\n`, stderr: '' };
       if (rules === undefined) throw fail();
@@ -98,5 +108,66 @@ describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () 
     await fw.removeNetwork('brqa');
     await assert.rejects(fw.ensureNetwork('bad name'), /invalid interface name/);
     assert.ok(calls.every((c) => !c.includes('bad name')));
+  });
+
+  test('one listing per tool and call: no -C for a rule the listing lacks, nothing more on a host that accepts', async () => {
+    const open: FakeTables = { policy: 'ACCEPT', chains: new Map([['FORWARD', []]]) };
+    const docker = dockerHost();
+    const { exec, calls } = fakeIptables({ iptables: docker, ip6tables: open });
+    const fw = new IptablesAccept({ exec });
+    await fw.ensureNetwork('brqa');
+    assert.deepEqual(
+      calls.map((c) => c.split(' ').slice(0, 6).join(' ')),
+      [
+        'iptables -w -t filter -S',
+        'ip6tables -w -t filter -S',
+        ...Array(2).fill('iptables -w -t filter -I DOCKER-USER'),
+      ],
+    );
+    calls.length = 0;
+    await fw.removeNetwork('brqb'); // never added: the listings say so
+    assert.deepEqual(calls, ['iptables -w -t filter -S', 'ip6tables -w -t filter -S']);
+    await fw.removeNetwork('brqa');
+    assert.deepEqual(docker.chains.get('DOCKER-USER'), ['-j RETURN']);
+  });
+
+  test('iptables and ip6tables are asked at once', async () => {
+    const inner = fakeIptables({ iptables: dockerHost(), ip6tables: dockerHost() });
+    let inFlight = 0;
+    let most = 0;
+    const exec: CommandRunner = async (file, args, options) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return inner.exec(file, args, options);
+    };
+    const fw = new IptablesAccept({ exec });
+    await fw.ensureNetwork('brqa');
+    await fw.removeNetwork('brqa');
+    assert.equal(most, 2);
+  });
+
+  test('removeNetwork with `after`: reads at once, deletes only once it resolved, nothing when it rejects', async () => {
+    const docker = dockerHost();
+    const { exec, calls } = fakeIptables({ iptables: docker });
+    const fw = new IptablesAccept({ exec, binaries: ['iptables'] });
+    await fw.ensureNetwork('brqa');
+    calls.length = 0;
+    let release!: () => void;
+    const after = new Promise<void>((r) => {
+      release = r;
+    });
+    const removing = fw.removeNetwork('brqa', { after });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, ['iptables -w -t filter -S'], 'read, nothing changed yet');
+    release();
+    await removing;
+    assert.deepEqual(docker.chains.get('DOCKER-USER'), ['-j RETURN']);
+
+    await fw.ensureNetwork('brqb');
+    const failed = Promise.reject(new Error('bridge still there'));
+    await assert.rejects(fw.removeNetwork('brqb', { after: failed }), /bridge still there/);
+    assert.equal(docker.chains.get('DOCKER-USER')?.length, 3, 'its rules stay');
   });
 });

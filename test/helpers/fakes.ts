@@ -60,8 +60,16 @@ export class FakeAgent implements HostNetworkAgent {
     this.networks.delete(networkId);
   }
 
-  async hostRoutes(): Promise<HostRoute[]> {
-    return [...this.routes];
+  /** The families hostRoutes() was asked for, in order ('both' without a version). */
+  readonly routeReads: (4 | 6 | 'both')[] = [];
+
+  /** Called as hostRoutes() is asked (before it answers). */
+  onRouteRead: (() => Promise<void> | void) | undefined;
+
+  async hostRoutes(version?: 4 | 6): Promise<HostRoute[]> {
+    this.routeReads.push(version ?? 'both');
+    await this.onRouteRead?.();
+    return this.routes.filter((r) => version === undefined || (r.cidr.includes(':') ? 6 : 4) === version);
   }
 }
 

@@ -134,6 +134,39 @@ describe('embedded backend: subnets that overlap another network or a host route
     assert.equal(c.pools[0]!.pool, '10.10.0.0/24', 'the block is used once the route is gone');
   });
 
+  test('the default pool reads only its own family of the host routes', async () => {
+    env.agent.routes = [{ cidr: 'fd00:99::/64', device: 'eth9' }];
+    env.agent.routeReads.length = 0;
+    const pool = await env.driver.requestPool({ Pool: '', SubPool: '', Options: {}, V6: false });
+    assert.match(pool.Pool, /^10\.10\./);
+    assert.deepEqual(env.agent.routeReads, [4]);
+  });
+
+  test('CreateNetwork reads the host routes of its subnets’ families only', async () => {
+    env.agent.routeReads.length = 0;
+    await networkCreate(env.driver);
+    assert.deepEqual(env.agent.routeReads, [4, 4], 'RequestPool, then CreateNetwork: IPv4 only');
+    env.agent.routeReads.length = 0;
+    await networkCreate(env.driver, { subnet: '10.46.0.0/24', ipv6: true, subnet6: 'fd00:46::/64' });
+    assert.deepEqual(env.agent.routeReads, [4, 6, 'both']);
+  });
+
+  test('CreateNetwork asks for the host routes first, and reads the store meanwhile', async () => {
+    const net = await env.driver.requestPool({ Pool: '10.48.0.0/24', SubPool: '', Options: {}, V6: false });
+    let networksWhenAsked = -1;
+    env.agent.onRouteRead = async () => {
+      networksWhenAsked = (await env.neutron.listNetworks()).length;
+    };
+    await env.driver.createNetwork({
+      NetworkID: 'a'.repeat(64),
+      Options: {},
+      IPv4Data: [{ AddressSpace: 'x', Pool: net.Pool, Gateway: '10.48.0.1/24' }],
+      IPv6Data: [],
+    });
+    assert.equal(networksWhenAsked, 0, 'asked before the network was made');
+    assert.equal((await env.neutron.listNetworks()).length, 1);
+  });
+
   test("the routes of the plugin's own bridges are not taken for the host's", async () => {
     const a = await networkCreate(env.driver, { subnet: '10.45.0.0/24' });
     const [network] = await env.neutron.listNetworks();

@@ -47,9 +47,12 @@ function lastRecord(): Record<string, string> {
   return JSON.parse(lines.at(-1)!) as Record<string, string>;
 }
 
-function assertMinimal(what: string): void {
+/** `home`: the long-lived nft gets HOME=/dev/null, so that its line editor writes no history (nft-session.ts). */
+function assertMinimal(what: string, home?: string): void {
   const env = lastRecord();
-  assert.deepEqual(Object.keys(env).sort(), ['LANG', 'PATH'], `${what}: ${JSON.stringify(env)}`);
+  const keys = home === undefined ? ['LANG', 'PATH'] : ['HOME', 'LANG', 'PATH'];
+  assert.deepEqual(Object.keys(env).sort(), keys, `${what}: ${JSON.stringify(env)}`);
+  assert.equal(env.HOME, home, what);
   assert.equal(env.LANG, 'C', what);
   assert.equal(env.PATH, process.env.PATH, what);
   assert.ok(!JSON.stringify(env).includes(SECRET), what);
@@ -96,7 +99,7 @@ test('nft: minimal environment', async () => {
   await new NftIsolation({ binary: recorder })
     .ensureNetwork('kxtest0', [{ address: '10.99.0.1', prefixLength: 24 }] as never)
     .catch(() => undefined); // only the environment it ran with matters here
-  assertMinimal('nft');
+  assertMinimal('nft', '/dev/null');
 });
 
 test("the doctor's probes: minimal environment", async () => {
