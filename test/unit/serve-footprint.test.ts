@@ -27,6 +27,15 @@ test("serve's import graph loads none of undici, http2, zlib, tls or https", () 
   );
 });
 
+test("the metrics module's import graph (--metrics-listen) loads none of them either, nor node:v8", () => {
+  // prom-client loaded https, tls, zlib and v8 (10.7 MiB of RSS); observability/prometheus.ts reads v8 only when scraped.
+  const loaded = builtinsLoadedBy(['./src/observability/metrics.ts']);
+  assert.deepEqual(
+    [...HEAVY, 'v8'].filter((m) => loaded.includes(m)),
+    [],
+  );
+});
+
 test('the check would see an ESM import of node:http', () => {
   assert.ok(builtinsLoadedBy(['node:http']).includes('internal/deps/undici/undici'));
 });
