@@ -3,6 +3,7 @@
 // 2.1 through process.getBuiltinModule); node:https and tls belong to a TLS listener or the Neutron backend only.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
@@ -38,4 +39,29 @@ test("the metrics module's import graph (--metrics-listen) loads none of them ei
 
 test('the check would see an ESM import of node:http', () => {
   assert.ok(builtinsLoadedBy(['node:http']).includes('internal/deps/undici/undici'));
+});
+
+/** The node options bin/kuryr runs the CLI with (its exec line, continuation lines joined). */
+function launcherFlags(): string[] {
+  const text = readFileSync(path.join(ROOT, 'bin', 'kuryr'), 'utf8').replace(/\\\n\s*/g, '');
+  const line = text.split('\n').find((l) => l.startsWith('exec "$node"'));
+  assert.ok(line, 'bin/kuryr execs node');
+  return line.split(/\s+/).filter((w) => w.startsWith('--'));
+}
+
+test('bin/kuryr runs node with the memory flags, and this Node accepts every one of them', () => {
+  const flags = launcherFlags();
+  for (const wanted of [
+    '--jitless',
+    '--optimize-for-size',
+    '--max-semi-space-size=1',
+    // The old generation is collected before garbage piles up (peak 64.5 instead of 70.0 MiB, bin/kuryr).
+    '--incremental-marking-soft-trigger=20',
+    '--incremental-marking-hard-trigger=40',
+  ]) {
+    assert.ok(flags.includes(wanted), `${wanted} in ${flags.join(' ')}`);
+  }
+  // A flag this Node does not know would stop the plugin from starting at all.
+  const out = execFileSync(process.execPath, [...flags, '-e', 'process.stdout.write("ok")'], { encoding: 'utf8' });
+  assert.equal(out, 'ok');
 });
