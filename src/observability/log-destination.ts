@@ -10,8 +10,11 @@
  * reopened on SIGHUP, for logrotate.
  */
 import path from 'node:path';
-import { pino } from 'pino';
 import { fail } from '../errors.ts';
+import { fdSink, type LogSink, writeFully } from './logger.ts';
+
+/** node:fs as CommonJS: an ESM import of node:fs builds its namespace, loading fs/promises and readline. */
+const fs = process.getBuiltinModule('node:fs');
 
 export interface LogFileOptions {
   /** `[DEFAULT] log_file` (or `--log-file`); null when unset. */
@@ -33,9 +36,9 @@ export function logFilePath(options: Pick<LogFileOptions, 'logFile' | 'logDir' |
   return null;
 }
 
-/** A destination for pino plus what it writes to; `close` flushes and stops reopening on SIGHUP. */
+/** A destination for the logger plus what it writes to; `close` stops reopening on SIGHUP. */
 export interface LogDestination {
-  stream: pino.DestinationStream;
+  stream: LogSink;
   /** The file written to, or null for stderr only. */
   file: string | null;
   /** Also written to stderr. */
@@ -50,27 +53,39 @@ export interface LogDestination {
 export function openLogDestination(options: LogFileOptions): LogDestination | null {
   const file = logFilePath(options);
   if (file === null) return null;
-  let sink: ReturnType<typeof pino.destination>;
-  try {
-    sink = pino.destination({ dest: file, sync: true, append: true, mkdir: false });
-  } catch (err) {
-    throw fail.config(`cannot open log file ${file}: ${(err as Error).message}`);
-  }
-  const reopen = () => sink.reopen();
+  const open = () => {
+    try {
+      return fs.openSync(file, 'a');
+    } catch (err) {
+      throw fail.config(`cannot open log file ${file}: ${(err as Error).message}`);
+    }
+  };
+  let fd = open();
+  // Every line is written synchronously: nothing to flush. A file that cannot be reopened keeps the old one.
+  const reopen = () => {
+    try {
+      const next = open();
+      fs.closeSync(fd);
+      fd = next;
+    } catch (err) {
+      writeFully(2, `kuryr: ${(err as Error).message}\n`);
+    }
+  };
   process.on('SIGHUP', reopen);
-  const stream: pino.DestinationStream = options.useStderr
-    ? pino.multistream([
-        { level: 'trace', stream: sink },
-        { level: 'trace', stream: pino.destination({ fd: 2, sync: true }) },
-      ])
-    : sink;
+  const stderr = fdSink(2);
+  const stream: LogSink = {
+    write: (line) => {
+      writeFully(fd, line);
+      if (options.useStderr) stderr.write(line);
+    },
+  };
   return {
     stream,
     file,
     stderr: options.useStderr,
+    // The file stays open: lines logged while the process stops still reach it.
     close: () => {
       process.off('SIGHUP', reopen);
-      sink.flushSync();
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (prom-client) and the opt-in HTTP endpoint serving them with a health check
+ * Prometheus metrics (our own small exposition: prometheus.ts) and the opt-in HTTP endpoint serving them with a health check
  * (`kuryr serve --metrics-listen 127.0.0.1:9300`): `GET /metrics`, `GET /healthz`.
  *
  * - `kuryr_requests_total{endpoint,status}`, `kuryr_request_duration_seconds{endpoint}` (histogram),
@@ -8,14 +8,14 @@
  * - `kuryr_neutron_calls_total{endpoint,call}`: Neutron API calls per libnetwork endpoint (`endpoint="none"`
  *   outside requests, e.g. at start-up) and `kuryr_neutron_call_duration_seconds{call,outcome}`;
  * - `kuryr_refused_connections_total`: TCP connections closed unread because the peer is not this host;
- * - prom-client's default process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`, ...)
- *   and `kuryr_process_peak_resident_memory_bytes` (the peak RSS, VmHWM).
+ * - the usual process metrics under prom-client's names (`process_cpu_seconds_total`,
+ *   `process_resident_memory_bytes`, `nodejs_heap_space_size_total_bytes`, ...: prometheus.ts) and `kuryr_process_peak_resident_memory_bytes` (the peak RSS, VmHWM).
  *
  * The endpoint has no authentication: it listens on loopback unless the operator explicitly allows otherwise.
  */
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, processMetrics, Registry } from './prometheus.ts';
 import { isLoopbackHost } from '../util/ip.ts';
 import { fail } from '../errors.ts';
 import type { RequestSummary } from './request-context.ts';
@@ -70,7 +70,7 @@ export const LIBNETWORK_METHODS: readonly string[] = [
 ];
 
 export interface PluginMetricsOptions {
-  /** prom-client's process and Node.js metrics (default true). */
+  /** The process and Node.js metrics (default true). */
   defaultMetrics?: boolean;
   /** Endpoint label values allowed (default `LIBNETWORK_METHODS`); any other request path is labelled `unknown`. */
   endpoints?: Iterable<string>;
@@ -89,64 +89,67 @@ export class PluginMetrics {
   private readonly refused: Counter;
 
   constructor(options: PluginMetricsOptions = {}) {
-    const registers = [this.registry];
+    const r = this.registry;
     this.endpoints = new Set(options.endpoints ?? LIBNETWORK_METHODS);
-    if (options.defaultMetrics ?? true) {
-      // A coarser event-loop sampler than the 10 ms default: the plugin is idle most of the time.
-      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
-    }
-    this.requests = new Counter({
-      name: 'kuryr_requests_total',
-      help: 'libnetwork requests served, by endpoint and HTTP status',
-      labelNames: ['endpoint', 'status'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'kuryr_request_duration_seconds',
-      help: 'Time from a libnetwork request arriving to its reply, by endpoint',
-      labelNames: ['endpoint'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.cpu = new Histogram({
-      name: 'kuryr_request_cpu_seconds',
-      help: 'Process CPU time (user+system) while a libnetwork request was in flight (exact when requests do not overlap)',
-      labelNames: ['endpoint'],
-      buckets: CPU_BUCKETS,
-      registers,
-    });
-    this.errors = new Counter({
-      name: 'kuryr_request_errors_total',
-      help: 'libnetwork requests that failed, by endpoint and KURYR_ERR_ code',
-      labelNames: ['endpoint', 'code'],
-      registers,
-    });
-    this.neutronCalls = new Counter({
-      name: 'kuryr_neutron_calls_total',
-      help: 'Neutron API calls, by the libnetwork endpoint being served ("none" outside requests) and API call',
-      labelNames: ['endpoint', 'call'],
-      registers,
-    });
-    this.neutronDuration = new Histogram({
-      name: 'kuryr_neutron_call_duration_seconds',
-      help: 'Duration of Neutron API calls, by call and outcome ("ok", or the HTTP status of the error)',
-      labelNames: ['call', 'outcome'],
-      buckets: NEUTRON_BUCKETS,
-      registers,
-    });
-    this.refused = new Counter({
-      name: 'kuryr_refused_connections_total',
-      help: 'TCP connections to the plugin API closed unread: the peer is not this host',
-      registers,
-    });
-    new Gauge({
-      name: 'kuryr_process_peak_resident_memory_bytes',
-      help: 'Peak resident set size of the plugin process (VmHWM)',
-      registers,
-      collect() {
-        this.set(process.resourceUsage().maxRSS * 1024);
-      },
-    });
+    if (options.defaultMetrics ?? true) for (const m of processMetrics()) r.register(m);
+    this.requests = r.register(
+      new Counter({
+        name: 'kuryr_requests_total',
+        help: 'libnetwork requests served, by endpoint and HTTP status',
+        labelNames: ['endpoint', 'status'],
+      }),
+    );
+    this.duration = r.register(
+      new Histogram({
+        name: 'kuryr_request_duration_seconds',
+        help: 'Time from a libnetwork request arriving to its reply, by endpoint',
+        labelNames: ['endpoint'],
+        buckets: LATENCY_BUCKETS,
+      }),
+    );
+    this.cpu = r.register(
+      new Histogram({
+        name: 'kuryr_request_cpu_seconds',
+        help: 'Process CPU time (user+system) while a libnetwork request was in flight (exact when requests do not overlap)',
+        labelNames: ['endpoint'],
+        buckets: CPU_BUCKETS,
+      }),
+    );
+    this.errors = r.register(
+      new Counter({
+        name: 'kuryr_request_errors_total',
+        help: 'libnetwork requests that failed, by endpoint and KURYR_ERR_ code',
+        labelNames: ['endpoint', 'code'],
+      }),
+    );
+    this.neutronCalls = r.register(
+      new Counter({
+        name: 'kuryr_neutron_calls_total',
+        help: 'Neutron API calls, by the libnetwork endpoint being served ("none" outside requests) and API call',
+        labelNames: ['endpoint', 'call'],
+      }),
+    );
+    this.neutronDuration = r.register(
+      new Histogram({
+        name: 'kuryr_neutron_call_duration_seconds',
+        help: 'Duration of Neutron API calls, by call and outcome ("ok", or the HTTP status of the error)',
+        labelNames: ['call', 'outcome'],
+        buckets: NEUTRON_BUCKETS,
+      }),
+    );
+    this.refused = r.register(
+      new Counter({
+        name: 'kuryr_refused_connections_total',
+        help: 'TCP connections to the plugin API closed unread: the peer is not this host',
+      }),
+    );
+    r.register(
+      new Gauge({
+        name: 'kuryr_process_peak_resident_memory_bytes',
+        help: 'Peak resident set size of the plugin process (VmHWM)',
+        read: () => process.resourceUsage().maxRSS * 1024,
+      }),
+    );
   }
 
   /** Records one finished libnetwork request (the plugin server's `onRequest` hook). */
@@ -170,7 +173,7 @@ export class PluginMetrics {
   }
 
   /** The exposition text of every metric. */
-  render(): Promise<string> {
+  render(): string {
     return this.registry.metrics();
   }
 }
@@ -232,7 +235,7 @@ async function answer(
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       reply(405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
     } else if (path === '/metrics') {
-      reply(200, metrics.registry.contentType, await metrics.render());
+      reply(200, metrics.registry.contentType, metrics.render());
     } else if (path === '/healthz') {
       const uptimeSeconds = Math.round((performance.now() - started) / 1000);
       try {

@@ -7,7 +7,7 @@
  * port drivers', see app.ts).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random.ts';
 import { performance } from 'node:perf_hooks';
 import type { Deadline } from '../util/deadline.ts';
 

@@ -2,9 +2,11 @@
 // line rendered from the same (redacted) record.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { formatPretty, logFormat } from '../../src/observability/logger.ts';
+import { execFileSync } from 'node:child_process';
+import { createLogger, formatPretty, formatRecord, logFormat } from '../../src/observability/logger.ts';
 
 const LOGGER = path.resolve(import.meta.dirname, '..', '..', 'src', 'observability', 'logger.ts');
 
@@ -68,5 +70,93 @@ describe('logger', () => {
         );
       }
     }
+  });
+
+  test("pino's JSON lines: level, time, pid, hostname, name, the fields, then msg; below the level nothing", () => {
+    const lines: string[] = [];
+    const log = createLogger('info', 'kuryr', { destination: { write: (l) => void lines.push(l) } });
+    const before = Date.now();
+    log.debug({ a: 1 }, 'dropped');
+    log.info({ network: 'n1', ms: 1.5, tags: ['x'], nested: { ok: true }, gone: undefined }, 'request');
+    log.warn({}, 'no fields');
+    log.error({ code: 'KURYR_ERR_X' });
+    assert.equal(lines.length, 3);
+    assert.ok(
+      lines.every((l) => l.endsWith('}\n') && !l.slice(0, -1).includes('\n')),
+      'one line each',
+    );
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(Object.keys(records[0]!), [
+      'level',
+      'time',
+      'pid',
+      'hostname',
+      'name',
+      'network',
+      'ms',
+      'tags',
+      'nested',
+      'msg',
+    ]);
+    assert.deepEqual(
+      { ...records[0], time: 0 },
+      {
+        level: 30,
+        time: 0,
+        pid: process.pid,
+        hostname: os.hostname(),
+        name: 'kuryr',
+        network: 'n1',
+        ms: 1.5,
+        tags: ['x'],
+        nested: { ok: true },
+        msg: 'request',
+      },
+    );
+    assert.ok(Number(records[0]!.time) >= before && Number(records[0]!.time) <= Date.now());
+    assert.equal(records[1]!.level, 40);
+    assert.equal(records[1]!.msg, 'no fields');
+    assert.equal(records[2]!.level, 50);
+    assert.equal('msg' in records[2]!, false, 'no message: no msg key, as pino');
+  });
+
+  test('errors as type, message, stack and own fields at any depth; cycles, BigInts and functions', () => {
+    class NeutronError extends Error {
+      status = 409;
+    }
+    const err = new NeutronError('conflict', { cause: new Error('root') });
+    const rec = JSON.parse(formatRecord(50, 0, '', { err, list: [{ inner: new TypeError('bad') }] }, 'failed')) as {
+      err: Record<string, unknown>;
+      list: { inner: Record<string, unknown> }[];
+    };
+    assert.equal(rec.err.type, 'NeutronError');
+    assert.equal(rec.err.message, 'conflict');
+    assert.match(String(rec.err.stack), /^Error: conflict\n {4}at /);
+    assert.equal(rec.err.status, 409);
+    assert.equal((rec.err.cause as { message: string }).message, 'root');
+    assert.equal(rec.list[0]!.inner.type, 'TypeError');
+    // An Error as the whole object: under err, its message the message (as pino).
+    const whole = JSON.parse(formatRecord(50, 0, '', new Error('boom'))) as Record<string, unknown>;
+    assert.equal(whole.msg, 'boom');
+    assert.equal((whole.err as { message: string }).message, 'boom');
+    const cyclic: Record<string, unknown> = { a: { b: 1 } };
+    (cyclic.a as Record<string, unknown>).up = cyclic;
+    const shared = { s: 1 };
+    assert.equal(
+      formatRecord(30, 5, '"name":"k"', { cyclic, twice: [shared, shared], n: 10n, f: () => 1 }, 'm'),
+      '{"level":30,"time":5,"name":"k","cyclic":{"a":{"b":1,"up":"[Circular]"}},"twice":[{"s":1},{"s":1}],"n":"10","msg":"m"}',
+    );
+  });
+
+  test("the logger's import graph loads none of pino's worker_threads, assert or module", () => {
+    const script = `await import(${JSON.stringify(LOGGER)}); await import(${JSON.stringify(path.join(path.dirname(LOGGER), 'log-destination.ts'))});
+process.stdout.write(JSON.stringify(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13))));`;
+    const loaded = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+    ) as string[];
+    assert.deepEqual(
+      ['worker_threads', 'assert', 'module', 'internal/fs/promises'].filter((m) => loaded.includes(m)),
+      [],
+    );
   });
 });

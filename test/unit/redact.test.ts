@@ -3,10 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
-import { REDACTING } from '../../src/observability/logger.ts';
+import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { isSecretKey, redactSecrets, redactText } from '../../src/observability/redact.ts';
 
 const LOGGER = path.resolve(import.meta.dirname, '..', '..', 'src', 'observability', 'logger.ts');
@@ -18,15 +16,16 @@ function nested(depth: number, key: string, secret: string): Record<string, unkn
   return v;
 }
 
-function capture(): { log: pino.Logger; out: () => string } {
+function capture(): { log: Logger; out: () => string } {
   let text = '';
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
+  const log = createLogger('info', 'kuryr', {
+    destination: {
+      write: (line) => {
+        text += line;
+      },
     },
   });
-  return { log: pino({ ...REDACTING }, sink), out: () => text };
+  return { log, out: () => text };
 }
 
 describe('log redaction', () => {

@@ -3,7 +3,7 @@
  * only, or both) against the network's subnets, reuse what a port already holds on update, and pick free
  * addresses pseudo-randomly among the first free ones of the allocation pools (never the gateway).
  */
-import { randomInt } from 'node:crypto';
+import { randomInt } from '../../util/random.ts';
 import { neutronErrors } from '../errors.ts';
 import type { FixedIp } from '../types.ts';
 import { bigIntToIp, type Cidr, ipToBigInt, parseCidr } from '../../util/ip.ts';

@@ -3,7 +3,7 @@
  * with the default security group, allowed address pairs. `status` is computed (rows.ts): the embedded plugin
  * wires a bound port synchronously, so a port is ACTIVE while bound and admin-up.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../util/random.ts';
 import { neutronErrors } from '../errors.ts';
 import type { AllowedAddressPair, Port, PortCreate, PortUpdate } from '../types.ts';
 import { isCidr, isIp } from '../../util/ip.ts';

@@ -3,7 +3,7 @@
  * to 255 characters, booleans accepted as `true`/`"True"`/`"1"`, addresses and CIDRs normalised. Every failure
  * is a 400 `NeutronError`; nothing here touches the database.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../../util/random.ts';
 import { neutronErrors } from '../errors.ts';
 import { isCidr, isIp, isMac, normalizeCidr, normalizeIp } from '../../util/ip.ts';
 
