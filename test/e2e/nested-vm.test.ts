@@ -13,16 +13,13 @@
  * is left behind.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { openNeutronHttp } from '../../src/neutron/http/index.ts';
-import type { NeutronHttpClient } from '../../src/neutron/http/client.ts';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
 import { kernelSkipReason } from '../binding/kernel.ts';
-import { ensureBusyboxImage, pingFrom, type PrivateDockerd, startPrivateDockerd } from '../helpers/docker-engine.ts';
+import { pingFrom } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
 import { neutronLab, readNeutronLabFile } from '../helpers/neutron-lab.ts';
 import { buildVmLab, sh, type VmLab } from '../helpers/nested-vm-lab.ts';
-import { type PluginProcess, startPlugin } from '../helpers/plugin-process.ts';
 
 const lab = await neutronLab();
 const kernel = await kernelSkipReason();
@@ -47,43 +44,24 @@ async function macvlanSkip(): Promise<string | false> {
 const skip = kernel || lab.skip.noauth || (kernel === false ? await macvlanSkip() : false);
 
 describe('nested port driver (macvlan) in a VM on the Linux bridge lab', { skip }, () => {
-  let neutron: NeutronHttpClient;
   let vm: VmLab;
-  let engine: PrivateDockerd | undefined;
-  let plugin: PluginProcess | undefined;
-  const driver = `kvm${Math.random().toString(36).slice(2, 7)}`;
   const net = 'knet';
-
-  const vmPairs = async () =>
-    (await neutron.showPort(vm.vmPort.id)).allowed_address_pairs
-      .map((p) => `${p.ip_address.replace(/\/32$/, '')} ${p.mac_address}`)
-      .sort();
-  const containerAddress = async (name: string) => {
-    const out = await engine!.dockerOk([
-      'inspect',
-      '-f',
-      `{{(index .NetworkSettings.Networks "${net}").IPAddress}} {{(index .NetworkSettings.Networks "${net}").MacAddress}}`,
-      name,
-    ]);
-    return out.trim();
-  };
-  const vmMacvlans = async () =>
-    (await sh('ip', ['-n', vm.vmNetns, '-o', 'link', 'show', 'type', 'macvlan']))
-      .split('\n')
-      .filter((l) => l.trim() !== '');
-  const pluginErrors = () =>
-    readFileSync(plugin!.logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('"level":50'));
-
-  before(async () => {
-    neutron = openNeutronHttp({ auth_type: 'none', endpoint: lab.noauth!.neutronUrl });
-    const url = new URL(lab.noauth!.neutronUrl);
-    const agentHost = ('error' in labFile ? undefined : labFile.host) ?? (await sh('hostname', [])).trim();
-    vm = await buildVmLab({ neutron, agentHost, neutronPort: Number(url.port) });
-    const conf = path.join(vm.dir, 'kuryr.conf');
-    writeFileSync(
-      conf,
+  // dockerd and kuryr-ts run inside the VM (its network namespace); the teardown takes the VM apart after them.
+  const env = e2eFixture({
+    name: 'vm',
+    driverPrefix: 'kvm',
+    backend: 'neutron',
+    lab,
+    mode: 'noauth',
+    snapshot: false,
+    removeAll: true,
+    setup: async ({ neutron }) => {
+      const url = new URL(lab.noauth!.neutronUrl);
+      const agentHost = ('error' in labFile ? undefined : labFile.host) ?? (await sh('hostname', [])).trim();
+      vm = await buildVmLab({ neutron, agentHost, neutronPort: Number(url.port) });
+    },
+    netns: () => vm.vmNetns,
+    conf: () =>
       [
         '[DEFAULT]',
         'capability_scope = local',
@@ -102,60 +80,55 @@ describe('nested port driver (macvlan) in a VM on the Linux bridge lab', { skip 
         'gc_interval = 0',
         '',
       ].join('\n'),
-      { mode: 0o600 },
-    );
-    engine = await startPrivateDockerd({ name: `vm-${vm.n}`, launcher: vm.inVm });
-    await ensureBusyboxImage(engine);
-    plugin = await startPlugin({
-      driverName: driver,
-      stateDir: path.join(vm.dir, 'state'),
-      launcher: vm.inVm,
-      extraArgs: ['--backend', 'neutron', '--config', conf, '--docker-host', engine.host],
-    });
-    const cidr = vm.subnet.cidr;
-    await engine.dockerOk([
-      'network',
-      'create',
-      '-d',
-      driver,
-      '--ipam-driver',
-      driver,
-      '--subnet',
-      cidr,
-      '--gateway',
-      vm.subnet.gateway_ip ?? '',
-      '-o',
-      `neutron.net.uuid=${vm.network.id}`,
-      '-o',
-      `neutron.subnet.uuid=${vm.subnet.id}`,
-      '--ipam-opt',
-      `neutron.subnet.uuid=${vm.subnet.id}`,
-      net,
-    ]);
+    started: async () => {
+      await env.netCreate(net, [
+        '--subnet',
+        vm.subnet.cidr,
+        '--gateway',
+        vm.subnet.gateway_ip ?? '',
+        '-o',
+        `neutron.net.uuid=${vm.network.id}`,
+        '-o',
+        `neutron.subnet.uuid=${vm.subnet.id}`,
+        '--ipam-opt',
+        `neutron.subnet.uuid=${vm.subnet.id}`,
+      ]);
+    },
+    cleanup: async () => {
+      if (vm !== undefined) assert.deepEqual(await vm.teardown(), [], 'teardown');
+    },
   });
 
-  after(async () => {
-    const failures: string[] = [];
-    if (engine !== undefined) {
-      const names = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter((s) => s !== '');
-      if (names.length > 0) await engine.docker(['rm', '-f', ...names]);
-      await engine.docker(['network', 'rm', net]);
-    }
-    await plugin?.stop();
-    await engine?.stop({ killContainers: true });
-    if (vm !== undefined) failures.push(...(await vm.teardown()));
-    await neutron?.close();
-    assert.deepEqual(failures, [], 'teardown');
-  });
+  const vmPairs = async () =>
+    (await env.neutron.showPort(vm.vmPort.id)).allowed_address_pairs
+      .map((p) => `${p.ip_address.replace(/\/32$/, '')} ${p.mac_address}`)
+      .sort();
+  const containerAddress = async (name: string) => {
+    const out = await env.engine.dockerOk([
+      'inspect',
+      '-f',
+      `{{(index .NetworkSettings.Networks "${net}").IPAddress}} {{(index .NetworkSettings.Networks "${net}").MacAddress}}`,
+      name,
+    ]);
+    return out.trim();
+  };
+  const vmMacvlans = async () =>
+    (await sh('ip', ['-n', vm.vmNetns, '-o', 'link', 'show', 'type', 'macvlan']))
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+  const pluginErrors = () =>
+    readFileSync(env.plugin.logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"level":50'));
 
   it('two containers: pairs on the VM port, macvlans of eth0, ping each other and a port outside the VM', async () => {
-    await engine!.dockerOk(['run', '-d', '--name', 'ca', '--net', net, 'busybox:local', 'sleep', '600']);
-    await engine!.dockerOk(['run', '-d', '--name', 'cb', '--net', net, 'busybox:local', 'sleep', '600']);
+    await env.engine.dockerOk(['run', '-d', '--name', 'ca', '--net', net, 'busybox:local', 'sleep', '600']);
+    await env.engine.dockerOk(['run', '-d', '--name', 'cb', '--net', net, 'busybox:local', 'sleep', '600']);
     const [a, b] = [await containerAddress('ca'), await containerAddress('cb')];
     assert.deepEqual(await vmPairs(), [a, b].sort(), "the VM port allows exactly the containers' IP/MAC");
 
     // The containers' ports: on the VM port's network, bound to the VM's hostname.
-    const ports = (await neutron.listPorts({ network_id: vm.network.id })).filter(
+    const ports = (await env.neutron.listPorts({ network_id: vm.network.id })).filter(
       (p) => p.device_owner === 'compute:kuryr',
     );
     assert.equal(ports.length, 2);
@@ -164,30 +137,30 @@ describe('nested port driver (macvlan) in a VM on the Linux bridge lab', { skip 
     assert.ok(ports.some((p) => p.mac_address === aMac && p.fixed_ips[0]?.ip_address === aIp));
 
     // Inside the container: a macvlan whose parent is the VM's eth0.
-    const pid = (await engine!.dockerOk(['inspect', '-f', '{{.State.Pid}}', 'ca'])).trim();
+    const pid = (await env.engine.dockerOk(['inspect', '-f', '{{.State.Pid}}', 'ca'])).trim();
     const link = await sh('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-d', 'link', 'show', 'eth0']);
     assert.match(link, /macvlan mode bridge/, link);
     assert.match(link, new RegExp(aMac));
 
     await vm.syncAntiSpoofing();
-    const context = () => plugin!.logTail(20);
-    await pingFrom(engine!, 'ca', b.split(' ')[0] ?? '', { context });
-    await pingFrom(engine!, 'ca', vm.peerIp, { tries: 10, context });
-    await pingFrom(engine!, 'cb', vm.peerIp, { tries: 10, context });
+    const context = () => env.plugin.logTail(20);
+    await pingFrom(env.engine, 'ca', b.split(' ')[0] ?? '', { context });
+    await pingFrom(env.engine, 'ca', vm.peerIp, { tries: 10, context });
+    await pingFrom(env.engine, 'cb', vm.peerIp, { tries: 10, context });
 
     // Without its pair, the VM NIC's port security drops a's traffic: the pair is what lets it through.
-    const vmPort = await neutron.showPort(vm.vmPort.id);
-    await neutron.updatePort(vm.vmPort.id, {
+    const vmPort = await env.neutron.showPort(vm.vmPort.id);
+    await env.neutron.updatePort(vm.vmPort.id, {
       allowed_address_pairs: vmPort.allowed_address_pairs.filter((p) => p.mac_address !== aMac),
     });
     await vm.syncAntiSpoofing();
-    const blocked = await engine!.docker(['exec', 'ca', 'ping', '-c', '2', '-W', '1', vm.peerIp]);
+    const blocked = await env.engine.docker(['exec', 'ca', 'ping', '-c', '2', '-W', '1', vm.peerIp]);
     assert.notEqual(blocked.code, 0, 'a reaches the peer without its pair: the anti-spoofing proves nothing');
-    await neutron.updatePort(vm.vmPort.id, { allowed_address_pairs: vmPort.allowed_address_pairs });
+    await env.neutron.updatePort(vm.vmPort.id, { allowed_address_pairs: vmPort.allowed_address_pairs });
     await vm.syncAntiSpoofing();
-    await pingFrom(engine!, 'ca', vm.peerIp, { tries: 10, context });
+    await pingFrom(env.engine, 'ca', vm.peerIp, { tries: 10, context });
 
-    await engine!.dockerOk(['rm', '-f', 'ca', 'cb']);
+    await env.engine.dockerOk(['rm', '-f', 'ca', 'cb']);
     assert.deepEqual(await vmPairs(), [], 'docker rm took both pairs away');
     assert.deepEqual(await vmMacvlans(), [], 'no macvlan left in the VM');
   });
@@ -197,7 +170,7 @@ describe('nested port driver (macvlan) in a VM on the Linux bridge lab', { skip 
     const t0 = performance.now();
     const runs = await Promise.all(
       names.map((n) =>
-        engine!.docker(['run', '-d', '--name', n, '--net', net, 'busybox:local', 'sleep', '600'], {
+        env.engine.docker(['run', '-d', '--name', n, '--net', net, 'busybox:local', 'sleep', '600'], {
           timeoutMs: 300_000,
         }),
       ),
@@ -211,11 +184,11 @@ describe('nested port driver (macvlan) in a VM on the Linux bridge lab', { skip 
     const addresses = await Promise.all(names.map(containerAddress));
     assert.deepEqual(await vmPairs(), [...addresses].sort(), 'every pair present, no other');
     await vm.syncAntiSpoofing();
-    await pingFrom(engine!, 'p0', vm.peerIp, { tries: 10 });
-    await pingFrom(engine!, 'p9', addresses[0]?.split(' ')[0] ?? '', { tries: 5 });
+    await pingFrom(env.engine, 'p0', vm.peerIp, { tries: 10 });
+    await pingFrom(env.engine, 'p9', addresses[0]?.split(' ')[0] ?? '', { tries: 5 });
 
     const t1 = performance.now();
-    const removals = await Promise.all(names.map((n) => engine!.docker(['rm', '-f', n], { timeoutMs: 300_000 })));
+    const removals = await Promise.all(names.map((n) => env.engine.docker(['rm', '-f', n], { timeoutMs: 300_000 })));
     const rmMs = performance.now() - t1;
     assert.deepEqual(
       removals.filter((r) => r.code !== 0).map((r) => r.stderr.trim()),
@@ -223,7 +196,7 @@ describe('nested port driver (macvlan) in a VM on the Linux bridge lab', { skip 
     );
     assert.deepEqual(await vmPairs(), [], 'every pair removed');
     assert.deepEqual(await vmMacvlans(), [], 'no macvlan left in the VM');
-    const left = (await neutron.listPorts({ network_id: vm.network.id })).filter(
+    const left = (await env.neutron.listPorts({ network_id: vm.network.id })).filter(
       (p) => p.device_owner === 'compute:kuryr',
     );
     assert.deepEqual(

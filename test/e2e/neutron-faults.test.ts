@@ -8,23 +8,18 @@
 // KURYR_FAULTS_FULL=1 adds the long case (a rollback against a hanging Neutron, about 65 s).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openNeutronHttp } from '../../src/neutron/http/index.ts';
 import type { NeutronHttpClient } from '../../src/neutron/http/index.ts';
-import {
-  type DockerResult,
-  ensureBusyboxImage,
-  type PrivateDockerd,
-  startPrivateDockerd,
-} from '../helpers/docker-engine.ts';
+import type { DockerResult, PrivateDockerd } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
 import { type FaultProxy, type ProxiedRequest, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { type NeutronLab, type NeutronSnapshot, neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
-import { type PluginProcess, pluginCall, startPlugin } from '../helpers/plugin-process.ts';
+import { type PluginProcess, pluginCall } from '../helpers/plugin-process.ts';
 import { RequestCounter } from '../helpers/request-counter.ts';
 
 const notRoot = process.getuid?.() !== 0;
@@ -35,7 +30,6 @@ const DOCKER_PLUGIN_TIMEOUT_MS = 30_000;
 /** Also run the long cases (a rollback against a hanging Neutron, about 65 s). */
 const FULL = process.env.KURYR_FAULTS_FULL === '1';
 
-const tag = Math.random().toString(36).slice(2, 8);
 const x = 100 + Math.floor(Math.random() * 150);
 /** Every plugin log and every Err seen, for the secrets check at the end. */
 const pluginLogs: string[] = [];
@@ -184,61 +178,88 @@ async function waitForLog(rig: Rig, text: string, timeoutMs = 30_000): Promise<v
   }
 }
 
-async function startRig(mode: 'noauth' | 'keystone'): Promise<Rig> {
-  const driver = `kf${mode === 'noauth' ? 'n' : 'k'}${tag}`;
-  const dir = mkdtempSync(path.join(os.tmpdir(), `kx-faults-${mode}-`));
-  const neutron = openNeutronHttp(directSection(lab, mode));
-  const before_ = await neutronSnapshot(neutron);
-  let proxy: FaultProxy;
-  let conf: string;
-  if (mode === 'noauth') {
-    proxy = await startFaultProxy({ target: lab.noauth!.neutronUrl });
-    conf = `[neutron]\nauth_type = none\nendpoint = ${proxy.url}\n`;
-  } else {
-    // One proxy for Keystone (/v3) and Neutron: the token's catalog is rewritten to point at the proxy.
-    const k = lab.keystone!;
-    const auth = new URL(k.authUrl);
-    proxy = await startFaultProxy({
-      target: k.neutronUrl,
-      routes: [{ prefix: auth.pathname.replace(/\/+$/, ''), target: auth.origin, name: 'keystone' }],
-    });
-    proxy.rewriteAnswers(k.neutronUrl.replace(/\/+$/, ''), proxy.url);
-    const section = { ...directSection(lab, mode), auth_url: `${proxy.url}${auth.pathname}` };
-    conf = `[neutron]\n${Object.entries(section)
-      .map(([key, v]) => `${key} = ${v}`)
-      .join('\n')}\n`;
-  }
-  writeFileSync(path.join(dir, 'kuryr.conf'), conf, { mode: 0o600 });
-  const plugin = await startPlugin({
-    driverName: driver,
-    stateDir: path.join(dir, 'state'),
-    extraArgs: [
-      '--backend',
-      'neutron',
-      '--config',
-      path.join(dir, 'kuryr.conf'),
-      // Not our engine: with Docker's view, the plugin's reconciliation would remove every Docker network in the
-      // (shared) lab that this engine does not know, other test runs' included. It is not what is tested here.
-      '--docker-host',
-      `unix://${path.join(dir, 'no-docker.sock')}`,
-      '--log-level',
-      'debug',
-    ],
+/**
+ * One private dockerd and one plugin process behind one proxy, in one auth mode: the e2e fixture's hooks in the
+ * enclosing describe. `ready` gets the rig once the plugin's start-up reconciliation is done; the teardown removes
+ * `containers` and `networks` while the plugin answers, then keeps the plugin's log and the tokens the proxy saw.
+ */
+function faultRig(
+  mode: 'noauth' | 'keystone',
+  leftovers: { containers: string[]; networks: string[] },
+  ready: (rig: Rig) => void,
+): void {
+  let proxy: FaultProxy | undefined;
+  e2eFixture({
+    name: `faults-${mode}`,
+    driverPrefix: `kf${mode === 'noauth' ? 'n' : 'k'}`,
+    backend: 'neutron',
+    lab,
+    mode,
+    // The plugin gets a --docker-host in the temp dir: started in `started`, once the dir exists.
+    plugin: false,
+    dockerHost: false,
+    setup: async () => {
+      if (mode === 'noauth') {
+        proxy = await startFaultProxy({ target: lab.noauth!.neutronUrl });
+      } else {
+        // One proxy for Keystone (/v3) and Neutron: the token's catalog is rewritten to point at the proxy.
+        const k = lab.keystone!;
+        const auth = new URL(k.authUrl);
+        proxy = await startFaultProxy({
+          target: k.neutronUrl,
+          routes: [{ prefix: auth.pathname.replace(/\/+$/, ''), target: auth.origin, name: 'keystone' }],
+        });
+        proxy.rewriteAnswers(k.neutronUrl.replace(/\/+$/, ''), proxy.url);
+      }
+    },
+    conf: () => {
+      const url = proxy!.url;
+      if (mode === 'noauth') return `[neutron]\nauth_type = none\nendpoint = ${url}\n`;
+      const section = { ...directSection(lab, mode), auth_url: `${url}${new URL(lab.keystone!.authUrl).pathname}` };
+      return `[neutron]\n${Object.entries(section)
+        .map(([key, v]) => `${key} = ${v}`)
+        .join('\n')}\n`;
+    },
+    engineStarted: (env) => {
+      engine = env.engine;
+    },
+    started: async (env) => {
+      await env.startPlugin({
+        args: [
+          // Not our engine: with Docker's view, the plugin's reconciliation would remove every Docker network in
+          // the (shared) lab that this engine does not know, other test runs' included. It is not what is tested.
+          '--docker-host',
+          `unix://${path.join(env.dir, 'no-docker.sock')}`,
+          '--log-level',
+          'debug',
+        ],
+      });
+      const rig: Rig = {
+        mode,
+        driver: env.driver,
+        dir: env.dir,
+        proxy: proxy!,
+        plugin: env.plugin,
+        neutron: env.neutron,
+        before: env.before,
+      };
+      // The start-up reconciliation calls Neutron in the background: let it finish before injecting faults.
+      await waitForLog(rig, 'start-up gc done');
+      ready(rig);
+    },
+    teardown: async () => {
+      proxy?.clearFaults();
+      if (proxy?.refusing) await proxy.accept();
+      await teardown(leftovers.containers, leftovers.networks);
+    },
+    cleanup: async ({ pluginOrUndefined }) => {
+      if (pluginOrUndefined !== undefined) pluginLogs.push(readFileSync(pluginOrUndefined.logFile, 'utf8'));
+      if (proxy !== undefined) {
+        for (const t of proxy.tokens()) tokensSeen.add(t);
+        await proxy.close();
+      }
+    },
   });
-  const rig: Rig = { mode, driver, dir, proxy, plugin, neutron, before: before_ };
-  // The start-up reconciliation calls Neutron in the background: let it finish before injecting faults.
-  await waitForLog(rig, 'start-up gc done');
-  return rig;
-}
-
-async function stopRig(rig: Rig | undefined): Promise<void> {
-  if (rig === undefined) return;
-  await rig.plugin.stop();
-  pluginLogs.push(readFileSync(rig.plugin.logFile, 'utf8'));
-  for (const t of rig.proxy.tokens()) tokensSeen.add(t);
-  await rig.proxy.close();
-  await rig.neutron.close();
-  rmSync(rig.dir, { recursive: true, force: true });
 }
 
 /** Best-effort removal of containers and networks (a failed assertion must not leave them behind). */
@@ -348,27 +369,19 @@ describe('the HTTP transport through the fault proxy', () => {
 const skipAll = notRoot ? 'needs root' : lab.available ? false : (lab.reason ?? 'no Neutron lab');
 
 describe('Neutron faults through a proxy on loopback', { skip: skipAll }, () => {
-  before(async () => {
-    engine = await startPrivateDockerd({ name: `faults-${tag}` });
-    await ensureBusyboxImage(engine);
-  });
-
-  after(async (t) => {
+  after((t) => {
     for (const f of figures) t.diagnostic(f);
-    await engine?.stop({ killContainers: true });
   });
 
   describe('noauth: retries, POST failures, outages, slowness', { skip: lab.skip.noauth }, () => {
     let rig: Rig;
-    before(async () => {
-      rig = await startRig('noauth');
-    });
-    after(async () => {
-      rig?.proxy.clearFaults();
-      if (rig?.proxy.refusing) await rig.proxy.accept();
-      await teardown(['fa', 'fb', 'fc', 'fd', 'fe', 'ff'], ['f1', 'f2', 'f3', 'f4', 'f5', 'f6']);
-      await stopRig(rig);
-    });
+    faultRig(
+      'noauth',
+      { containers: ['fa', 'fb', 'fc', 'fd', 'fe', 'ff'], networks: ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'] },
+      (r) => {
+        rig = r;
+      },
+    );
 
     it('1. transient 503s and connection resets on GET/PUT/DELETE are retried; nothing is duplicated', async (t) => {
       const { proxy } = rig;
@@ -687,13 +700,8 @@ describe('Neutron faults through a proxy on loopback', { skip: skipAll }, () => 
 
   describe('keystone: a 401 renews the token once', { skip: lab.skip.keystone }, () => {
     let rig: Rig;
-    before(async () => {
-      rig = await startRig('keystone');
-    });
-    after(async () => {
-      rig?.proxy.clearFaults();
-      await teardown(['ka'], ['k1']);
-      await stopRig(rig);
+    faultRig('keystone', { containers: ['ka'], networks: ['k1'] }, (r) => {
+      rig = r;
     });
 
     const tokenRequests = () =>

@@ -8,18 +8,12 @@
 // only what is its own; removing the service and the network leaves nothing in Neutron.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { openNeutronHttp } from '../../src/neutron/http/index.ts';
+import { after, describe, it } from 'node:test';
 import type { Port } from '../../src/neutron/types.ts';
-import {
-  ensureBusyboxImage,
-  type PrivateDockerd,
-  pingFrom,
-  runCommand,
-  startPrivateDockerd,
-} from '../helpers/docker-engine.ts';
+import { type PrivateDockerd, pingFrom, runCommand } from '../helpers/docker-engine.ts';
+import { e2eFixture, type NeutronClient } from '../helpers/e2e.ts';
 import { neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
 import { KURYR_BIN, REPO_ROOT } from '../helpers/plugin-process.ts';
 import { hostConf, secondHost } from '../helpers/second-host.ts';
@@ -51,7 +45,7 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
   const hostA = lab.host!;
   const figures: Record<string, string> = {};
   let dir: string;
-  let neutron: ReturnType<typeof openNeutronHttp>;
+  let neutron: NeutronClient;
   let before_: Awaited<ReturnType<typeof neutronSnapshot>>;
   let manager: PrivateDockerd;
   let worker: PrivateDockerd;
@@ -161,97 +155,119 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
     return JSON.parse(r.stdout) as { actions: { kind: string; id: string; reason: string; result: string }[] };
   };
 
-  before(async () => {
-    dir = mkdtempSync('/tmp/kx-sw-');
-    neutron = openNeutronHttp({ auth_type: 'none', endpoint: lab.noauth!.neutronUrl });
-    before_ = await neutronSnapshot(neutron);
-    linksBefore = { a: await links(), b: await links(h2.netns) };
-    const t0 = Date.now();
-    const build = runCommand('bash', [BUILD_SH, '--no-build', '--out', path.join(dir, 'plugin')], {
-      timeoutMs: 300_000,
-    });
-    [manager, worker] = await Promise.all([
-      startPrivateDockerd({ name: `sw-a-${tag}` }),
-      startPrivateDockerd({ name: `sw-b-${tag}`, netns: h2.netns }),
-    ]);
-    await Promise.all([ensureBusyboxImage(manager), ensureBusyboxImage(worker)]);
-    const built = await build;
-    assert.equal(built.code, 0, `build.sh failed:\n${built.stderr}`);
-    for (const [side, neutronUrl, host] of [
-      ['a', lab.noauth!.neutronUrl, hostA],
-      ['b', h2.noauthNeutronUrl!, h2.host],
-    ] as const) {
-      mkdirSync(path.join(dir, `state-${side}`));
-      mkdirSync(path.join(dir, `etc-${side}`));
-      // No periodic gc: the test runs kuryr gc itself.
-      const conf = `${hostConf({ neutronUrl, hostId: host, scope: 'global' })}driver_name = ${driver}\ngc_interval = 0\n`;
-      writeFileSync(path.join(dir, `etc-${side}`, 'kuryr.conf'), conf, { mode: 0o600 });
-    }
-    const install = (engine: PrivateDockerd, side: 'a' | 'b') =>
-      installPlugin(engine, {
-        ref,
-        pluginDir: path.join(dir, 'plugin'),
-        stateDir: path.join(dir, `state-${side}`),
-        configDir: path.join(dir, `etc-${side}`),
-      });
-    [pluginIdA, pluginIdB] = await Promise.all([install(manager, 'a'), install(worker, 'b')]);
-    // The swarm over the management veth (its data path port away from the lab's VXLAN).
-    await manager.dockerOk([
-      'swarm',
-      'init',
-      '--advertise-addr',
-      h2.hostAddress,
-      '--listen-addr',
-      `${h2.hostAddress}:2377`,
-      '--data-path-port',
-      '4790',
-    ]);
-    const token = (await manager.dockerOk(['swarm', 'join-token', '-q', 'worker'])).trim();
-    await worker.dockerOk([
-      'swarm',
-      'join',
-      '--token',
-      token,
-      '--advertise-addr',
-      h2.address,
-      '--listen-addr',
-      `${h2.address}:2377`,
-      `${h2.hostAddress}:2377`,
-    ]);
-    workerNode = (await worker.dockerOk(['info', '-f', '{{.Swarm.NodeID}}'])).trim();
-    figures.setup = `${Date.now() - t0} ms (2 engines, plugin built and installed on both, swarm formed)`;
+  // The worker (the second host's netns) is set up first and torn down first: its teardown is the Docker side of
+  // both engines (the swarm spans them). The manager's fixture forms the swarm once both engines run, holds the
+  // Neutron client, and cleans Neutron after both engines stopped.
+  let t0 = 0;
+  let build: Promise<{ code: number; stderr: string }>;
+  e2eFixture({
+    name: 'sw-b',
+    tmpRoot: '/tmp',
+    netns: h2.netns,
+    plugin: false,
+    setup: (env) => {
+      dir = env.dir;
+      t0 = Date.now();
+      build = runCommand('bash', [BUILD_SH, '--no-build', '--out', path.join(dir, 'plugin')], { timeoutMs: 300_000 });
+      for (const [side, neutronUrl, host] of [
+        ['a', lab.noauth!.neutronUrl, hostA],
+        ['b', h2.noauthNeutronUrl!, h2.host],
+      ] as const) {
+        mkdirSync(path.join(dir, `state-${side}`));
+        mkdirSync(path.join(dir, `etc-${side}`));
+        // No periodic gc: the test runs kuryr gc itself.
+        const conf = `${hostConf({ neutronUrl, hostId: host, scope: 'global' })}driver_name = ${driver}\ngc_interval = 0\n`;
+        writeFileSync(path.join(dir, `etc-${side}`, 'kuryr.conf'), conf, { mode: 0o600 });
+      }
+    },
+    engineStarted: (env) => {
+      worker = env.engine;
+    },
+    teardown: async () => {
+      await build?.catch(() => undefined);
+      for (const engine of [manager, worker]) {
+        if (engine === undefined) continue;
+        if (engine === manager) {
+          await engine.docker(['service', 'rm', service]);
+          await engine.docker(['network', 'rm', net]);
+        }
+        const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
+        if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
+      }
+      await worker.docker(['swarm', 'leave', '--force'], { timeoutMs: 60_000 });
+      if (manager !== undefined) await manager.docker(['swarm', 'leave', '--force'], { timeoutMs: 60_000 });
+      // Swarm's bridge for the nodes' own traffic (`docker_gwbridge`) outlives the swarm and the engine: removed here.
+      for (const engine of [manager, worker]) await engine?.docker(['network', 'rm', 'docker_gwbridge']);
+      for (const engine of [manager, worker]) {
+        if (engine === undefined) continue;
+        await engine.docker(['plugin', 'disable', '-f', ref], { timeoutMs: 60_000 });
+        await engine.docker(['plugin', 'rm', '-f', ref], { timeoutMs: 60_000 });
+      }
+    },
   });
-
-  after(async () => {
-    for (const engine of [manager, worker]) {
-      if (engine === undefined) continue;
-      if (engine === manager) {
-        await engine.docker(['service', 'rm', service]);
-        await engine.docker(['network', 'rm', net]);
+  e2eFixture({
+    name: 'sw-a',
+    tmpRoot: '/tmp',
+    backend: 'neutron',
+    lab,
+    mode: 'noauth',
+    plugin: false,
+    setup: async (env) => {
+      neutron = env.neutron;
+      before_ = env.before;
+      linksBefore = { a: await links(), b: await links(h2.netns) };
+    },
+    engineStarted: (env) => {
+      manager = env.engine;
+    },
+    started: async () => {
+      const built = await build;
+      assert.equal(built.code, 0, `build.sh failed:\n${built.stderr}`);
+      const install = (engine: PrivateDockerd, side: 'a' | 'b') =>
+        installPlugin(engine, {
+          ref,
+          pluginDir: path.join(dir, 'plugin'),
+          stateDir: path.join(dir, `state-${side}`),
+          configDir: path.join(dir, `etc-${side}`),
+        });
+      [pluginIdA, pluginIdB] = await Promise.all([install(manager, 'a'), install(worker, 'b')]);
+      // The swarm over the management veth (its data path port away from the lab's VXLAN).
+      await manager.dockerOk([
+        'swarm',
+        'init',
+        '--advertise-addr',
+        h2.hostAddress,
+        '--listen-addr',
+        `${h2.hostAddress}:2377`,
+        '--data-path-port',
+        '4790',
+      ]);
+      const token = (await manager.dockerOk(['swarm', 'join-token', '-q', 'worker'])).trim();
+      await worker.dockerOk([
+        'swarm',
+        'join',
+        '--token',
+        token,
+        '--advertise-addr',
+        h2.address,
+        '--listen-addr',
+        `${h2.address}:2377`,
+        `${h2.hostAddress}:2377`,
+      ]);
+      workerNode = (await worker.dockerOk(['info', '-f', '{{.Swarm.NodeID}}'])).trim();
+      figures.setup = `${Date.now() - t0} ms (2 engines, plugin built and installed on both, swarm formed)`;
+    },
+    // Both engines stopped by now.
+    cleanup: async ({ neutron }) => {
+      for (const [netns, before] of [
+        [undefined, linksBefore.a],
+        [h2.netns, linksBefore.b],
+      ] as const) {
+        if (!before.includes('docker_gwbridge') && (await links(netns)).includes('docker_gwbridge')) {
+          await runCommand('ip', [...(netns === undefined ? [] : ['-n', netns]), 'link', 'del', 'docker_gwbridge']);
+        }
       }
-      const ids = (await engine.docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await engine.docker(['rm', '-f', ...ids]);
-    }
-    if (worker !== undefined) await worker.docker(['swarm', 'leave', '--force'], { timeoutMs: 60_000 });
-    if (manager !== undefined) await manager.docker(['swarm', 'leave', '--force'], { timeoutMs: 60_000 });
-    // Swarm's bridge for the nodes' own traffic (`docker_gwbridge`) outlives the swarm and the engine: removed here.
-    for (const engine of [manager, worker]) await engine?.docker(['network', 'rm', 'docker_gwbridge']);
-    for (const engine of [manager, worker]) {
-      if (engine === undefined) continue;
-      await engine.docker(['plugin', 'disable', '-f', ref], { timeoutMs: 60_000 });
-      await engine.docker(['plugin', 'rm', '-f', ref], { timeoutMs: 60_000 });
-    }
-    await Promise.all([manager?.stop({ killContainers: true }), worker?.stop({ killContainers: true })]);
-    for (const [netns, before] of [
-      [undefined, linksBefore.a],
-      [h2.netns, linksBefore.b],
-    ] as const) {
-      if (!before.includes('docker_gwbridge') && (await links(netns)).includes('docker_gwbridge')) {
-        await runCommand('ip', [...(netns === undefined ? [] : ['-n', netns]), 'link', 'del', 'docker_gwbridge']);
-      }
-    }
-    // After a failure, what this run made in Neutron (nothing when every test passed).
-    if (neutron !== undefined) {
+      // After a failure, what this run made in Neutron (nothing when every test passed).
       for (const s of await neutron.listSubnets({ cidr }).catch(() => [])) {
         for (const p of await neutron.listPorts({ network_id: s.network_id }).catch(() => [])) {
           if (!p.device_owner.startsWith('network:')) await neutron.deletePort(p.id).catch(() => undefined);
@@ -260,9 +276,11 @@ describe('Swarm mode on two hosts: the managed plugin with capability_scope = gl
       }
       for (const pool of await neutron.listSubnetPools({ name: `kuryrPool-${cidr}` }).catch(() => []))
         await neutron.deleteSubnetPool(pool.id).catch(() => undefined);
-      await neutron.close();
-    }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  });
+
+  // Registered after the fixtures: runs once both teardowns are done (temp dirs removed).
+  after(async () => {
     if (Object.keys(figures).length > 0) console.log(`# swarm figures: ${JSON.stringify(figures)}`);
     // Every device made for the test (veths, the agents' bridges and vxlan devices, Swarm's) is gone on both hosts.
     const leftovers = async () => [

@@ -5,19 +5,12 @@
 // Docker network ID, as Swarm does) the network stays until the last host's call; nothing is left afterwards.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { openNeutronHttp } from '../../src/neutron/http/index.ts';
+import { describe, it } from 'node:test';
 import type { Port } from '../../src/neutron/types.ts';
-import {
-  ensureBusyboxImage,
-  type PrivateDockerd,
-  pingFrom,
-  runCommand,
-  startPrivateDockerd,
-} from '../helpers/docker-engine.ts';
+import { type PrivateDockerd, pingFrom, runCommand } from '../helpers/docker-engine.ts';
+import { e2eFixture } from '../helpers/e2e.ts';
 import { neutronLab, neutronSnapshot } from '../helpers/neutron-lab.ts';
 import { KURYR_BIN, type PluginProcess, pluginCall, startPlugin } from '../helpers/plugin-process.ts';
 import { hostConf, secondHost } from '../helpers/second-host.ts';
@@ -43,37 +36,103 @@ describe('two hosts on one Neutron', { skip }, () => {
   const x = 100 + Math.floor(Math.random() * 150);
   const hostA = lab.host!;
   const figures: Record<string, string> = {};
-  let dir: string;
-  let neutron: ReturnType<typeof openNeutronHttp>;
-  let before_: Awaited<ReturnType<typeof neutronSnapshot>>;
   let linksBefore: { a: string[]; b: string[] };
-  let engineA: PrivateDockerd;
-  let engineB: PrivateDockerd;
-  let pluginA: PluginProcess;
-  let pluginB: PluginProcess;
   let globalA: PluginProcess;
   let globalB: PluginProcess;
-  const driverA = `k2a${tag}`;
   let neutronNet = '';
   let globalNet = '';
-  const driverB = `k2b${tag}`;
-
-  const conf = (name: string, text: string) => {
-    const file = path.join(dir, `${name}.conf`);
-    // No periodic gc during the test: each plugin's own engine knows none of the other plugins' networks.
-    writeFileSync(file, `${text}gc_interval = 0\n`, { mode: 0o600 });
-    return file;
-  };
+  let t0 = 0;
+  // No periodic gc during the test: each plugin's own engine knows none of the other plugins' networks.
+  const withoutGc = (text: string) => `${text}gc_interval = 0\n`;
   const confA = (scope: 'local' | 'global') =>
-    conf(`a-${scope}`, hostConf({ neutronUrl: lab.noauth!.neutronUrl, hostId: hostA, scope }));
+    withoutGc(hostConf({ neutronUrl: lab.noauth!.neutronUrl, hostId: hostA, scope }));
   const confB = (scope: 'local' | 'global') =>
-    conf(`b-${scope}`, hostConf({ neutronUrl: h2.noauthNeutronUrl!, hostId: h2.host, scope }));
+    withoutGc(hostConf({ neutronUrl: h2.noauthNeutronUrl!, hostId: h2.host, scope }));
+
+  // Host B (the second host's netns) is set up first: host A's `started` starts the global-scope pair, which
+  // needs both engines. Host B's Neutron client (the lab's) takes the snapshot of what Neutron held before anything
+  // started; the test looks at Neutron through host A's.
+  const sideB = e2eFixture({
+    name: '2h-b',
+    driverPrefix: 'k2b',
+    backend: 'neutron',
+    lab,
+    mode: 'noauth',
+    netns: h2.netns,
+    conf: confB('local'),
+    setup: async () => {
+      t0 = Date.now();
+      linksBefore = { a: await links(), b: await links(h2.netns) };
+    },
+  });
+  const sideA = e2eFixture({
+    name: '2h-a',
+    driverPrefix: 'k2a',
+    backend: 'neutron',
+    lab,
+    mode: 'noauth',
+    conf: confA('local'),
+    started: async ({ dir }) => {
+      figures.engines = `${Date.now() - t0} ms (2 engines, busybox:local, 2 plugins)`;
+      const conf = (name: string, text: string) => {
+        const file = path.join(dir, `${name}.conf`);
+        writeFileSync(file, text, { mode: 0o600 });
+        return file;
+      };
+      // The global-scope pair is driven through the plugin API only (no dockerd uses these sockets).
+      [globalA, globalB] = await Promise.all([
+        startPlugin({
+          driverName: `k2ga${tag}`,
+          stateDir: path.join(dir, 'ga'),
+          socketPath: path.join(dir, 'ga.sock'),
+          extraArgs: [
+            '--backend',
+            'neutron',
+            '--config',
+            conf('a-global', confA('global')),
+            '--docker-host',
+            sideA.engine.host,
+          ],
+        }),
+        startPlugin({
+          driverName: `k2gb${tag}`,
+          stateDir: path.join(dir, 'gb'),
+          socketPath: path.join(dir, 'gb.sock'),
+          netns: h2.netns,
+          extraArgs: [
+            '--backend',
+            'neutron',
+            '--config',
+            conf('b-global', confB('global')),
+            '--docker-host',
+            sideB.engine.host,
+          ],
+        }),
+      ]);
+    },
+    // Both engines and both host plugins are stopped by now (host B's teardown ran first).
+    cleanup: async ({ neutron }) => {
+      await Promise.all([globalA?.stop(), globalB?.stop()]);
+      // After a failure, what this test made in Neutron (nothing when every test passed).
+      for (const id of [neutronNet, globalNet].filter(Boolean)) {
+        for (const p of await neutron.listPorts({ network_id: id }).catch(() => [])) {
+          if (!p.device_owner.startsWith('network:')) await neutron.deletePort(p.id).catch(() => undefined);
+        }
+        await neutron.deleteNetwork(id).catch(() => undefined);
+      }
+      for (const cidr of [`10.${x}.1.0/24`, `10.${x}.3.0/24`]) {
+        for (const pool of await neutron.listSubnetPools({ name: `kuryrPool-${cidr}` }).catch(() => []))
+          await neutron.deleteSubnetPool(pool.id).catch(() => undefined);
+      }
+      if (Object.keys(figures).length > 0) console.log(`# two-host figures: ${JSON.stringify(figures)}`);
+    },
+  });
   const portsOn = async (networkId: string) =>
-    neutron.listPorts({ network_id: networkId, device_owner: 'compute:kuryr' });
+    sideA.neutron.listPorts({ network_id: networkId, device_owner: 'compute:kuryr' });
   const waitActive = async (ids: string[]) => {
     let ports: Port[] = [];
     for (let i = 0; i < 60; i++) {
-      ports = await neutron.listPorts({ id: ids });
+      ports = await sideA.neutron.listPorts({ id: ids });
       if (ports.length === ids.length && ports.every((p) => p.status === 'ACTIVE')) return ports;
       await sleep(500);
     }
@@ -81,103 +140,43 @@ describe('two hosts on one Neutron', { skip }, () => {
   };
   const ipOf = async (engine: PrivateDockerd, c: string, net: string) =>
     (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c])).trim();
-  const context = () => `--- host A plugin ---\n${pluginA.logTail(15)}\n--- host B plugin ---\n${pluginB.logTail(15)}`;
-
-  before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kx-2h-'));
-    neutron = openNeutronHttp({ auth_type: 'none', endpoint: lab.noauth!.neutronUrl });
-    before_ = await neutronSnapshot(neutron);
-    linksBefore = { a: await links(), b: await links(h2.netns) };
-    const t0 = Date.now();
-    [engineA, engineB] = await Promise.all([
-      startPrivateDockerd({ name: `2h-a-${tag}` }),
-      startPrivateDockerd({ name: `2h-b-${tag}`, netns: h2.netns }),
-    ]);
-    await Promise.all([ensureBusyboxImage(engineA), ensureBusyboxImage(engineB)]);
-    figures.engines = `${Date.now() - t0} ms`;
-    const state = (n: string) => path.join(dir, n);
-    [pluginA, pluginB, globalA, globalB] = await Promise.all([
-      startPlugin({
-        driverName: driverA,
-        stateDir: state('a'),
-        extraArgs: ['--backend', 'neutron', '--config', confA('local'), '--docker-host', engineA.host],
-      }),
-      startPlugin({
-        driverName: driverB,
-        stateDir: state('b'),
-        netns: h2.netns,
-        extraArgs: ['--backend', 'neutron', '--config', confB('local'), '--docker-host', engineB.host],
-      }),
-      // The global-scope pair is driven through the plugin API only (no dockerd uses these sockets).
-      startPlugin({
-        driverName: `k2ga${tag}`,
-        stateDir: state('ga'),
-        socketPath: path.join(dir, 'ga.sock'),
-        extraArgs: ['--backend', 'neutron', '--config', confA('global'), '--docker-host', engineA.host],
-      }),
-      startPlugin({
-        driverName: `k2gb${tag}`,
-        stateDir: state('gb'),
-        socketPath: path.join(dir, 'gb.sock'),
-        netns: h2.netns,
-        extraArgs: ['--backend', 'neutron', '--config', confB('global'), '--docker-host', engineB.host],
-      }),
-    ]);
-  });
-
-  after(async () => {
-    await Promise.all([engineA?.stop({ killContainers: true }), engineB?.stop({ killContainers: true })]);
-    await Promise.all([pluginA?.stop(), pluginB?.stop(), globalA?.stop(), globalB?.stop()]);
-    // After a failure, what this test made in Neutron (nothing when every test passed).
-    for (const id of neutron === undefined ? [] : [neutronNet, globalNet].filter(Boolean)) {
-      for (const p of await neutron.listPorts({ network_id: id }).catch(() => [])) {
-        if (!p.device_owner.startsWith('network:')) await neutron.deletePort(p.id).catch(() => undefined);
-      }
-      await neutron.deleteNetwork(id).catch(() => undefined);
-    }
-    for (const cidr of neutron === undefined ? [] : [`10.${x}.1.0/24`, `10.${x}.3.0/24`]) {
-      for (const pool of await neutron.listSubnetPools({ name: `kuryrPool-${cidr}` }).catch(() => []))
-        await neutron.deleteSubnetPool(pool.id).catch(() => undefined);
-    }
-    await neutron?.close();
-    rmSync(dir, { recursive: true, force: true });
-    if (Object.keys(figures).length > 0) console.log(`# two-host figures: ${JSON.stringify(figures)}`);
-  });
+  const context = () =>
+    `--- host A plugin ---\n${sideA.plugin.logTail(15)}\n--- host B plugin ---\n${sideB.plugin.logTail(15)}`;
 
   it('one Neutron network with a container on each host: they ping each other across the hosts', async () => {
     const t0 = Date.now();
     // Host A's kuryr-ts makes the Neutron network; host B maps its own Docker network onto it.
-    await engineA.dockerOk([
+    await sideA.engine.dockerOk([
       'network',
       'create',
       '-d',
-      driverA,
+      sideA.driver,
       '--ipam-driver',
-      driverA,
+      sideA.driver,
       '--subnet',
       `10.${x}.1.0/24`,
       'na',
     ]);
-    const idA = (await engineA.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'na'])).trim();
-    const [net] = await neutron.listNetworks({ tags: [`kuryr.net.uuid.lh:${idA.slice(0, 32)}`] });
+    const idA = (await sideA.engine.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'na'])).trim();
+    const [net] = await sideA.neutron.listNetworks({ tags: [`kuryr.net.uuid.lh:${idA.slice(0, 32)}`] });
     assert.ok(net, "host A's Docker network has a Neutron network");
     neutronNet = net.id;
-    await engineB.dockerOk([
+    await sideB.engine.dockerOk([
       'network',
       'create',
       '-d',
-      driverB,
+      sideB.driver,
       '--ipam-driver',
-      driverB,
+      sideB.driver,
       '--subnet',
       `10.${x}.1.0/24`,
       '-o',
       `neutron.net.uuid=${net.id}`,
       'nb',
     ]);
-    await engineA.dockerOk(['run', '-d', '--name', 'a1', '--net', 'na', 'busybox:local', 'sleep', '600']);
-    await engineB.dockerOk(['run', '-d', '--name', 'b1', '--net', 'nb', 'busybox:local', 'sleep', '600']);
-    await engineB.dockerOk(['run', '-d', '--name', 'b2', '--net', 'nb', 'busybox:local', 'sleep', '600']);
+    await sideA.engine.dockerOk(['run', '-d', '--name', 'a1', '--net', 'na', 'busybox:local', 'sleep', '600']);
+    await sideB.engine.dockerOk(['run', '-d', '--name', 'b1', '--net', 'nb', 'busybox:local', 'sleep', '600']);
+    await sideB.engine.dockerOk(['run', '-d', '--name', 'b2', '--net', 'nb', 'busybox:local', 'sleep', '600']);
     const ports = await portsOn(net.id);
     assert.equal(ports.length, 3);
     const active = await waitActive(ports.map((p) => p.id));
@@ -187,11 +186,11 @@ describe('two hosts on one Neutron', { skip }, () => {
       'each port is bound to the host its container runs on',
     );
     assert.ok(active.every((p) => p['binding:vif_type'] === 'bridge'));
-    const [a1, b1] = [await ipOf(engineA, 'a1', 'na'), await ipOf(engineB, 'b1', 'nb')];
-    await pingFrom(engineA, 'a1', b1, { tries: 20, context });
-    await pingFrom(engineB, 'b1', a1, { tries: 20, context });
+    const [a1, b1] = [await ipOf(sideA.engine, 'a1', 'na'), await ipOf(sideB.engine, 'b1', 'nb')];
+    await pingFrom(sideA.engine, 'a1', b1, { tries: 20, context });
+    await pingFrom(sideB.engine, 'b1', a1, { tries: 20, context });
     figures.setup = `${Date.now() - t0} ms (2 networks, 3 containers, ports ACTIVE, first pings)`;
-    const rtt = await engineA.docker(['exec', 'a1', 'ping', '-c', '5', '-i', '0.2', b1]);
+    const rtt = await sideA.engine.docker(['exec', 'a1', 'ping', '-c', '5', '-i', '0.2', b1]);
     assert.equal(rtt.code, 0, rtt.stdout + rtt.stderr);
     figures.crossHostRtt = /min\/avg\/max = (\S+)/.exec(rtt.stdout)?.[1] ?? rtt.stdout;
     // The VXLAN tunnel between the two agents carries it: host B's bridge has a vxlan port.
@@ -203,15 +202,15 @@ describe('two hosts on one Neutron', { skip }, () => {
 
   it("host A removes its Docker network while host B's containers keep pinging", async () => {
     assert.ok(neutronNet, 'needs the previous test');
-    const b2 = await ipOf(engineB, 'b2', 'nb');
+    const b2 = await ipOf(sideB.engine, 'b2', 'nb');
     // ~8 s of pings from b1 to b2 while host A takes its container and Docker network away.
-    const pinging = engineB.docker(['exec', 'b1', 'ping', '-c', '40', '-i', '0.2', '-W', '1', b2], {
+    const pinging = sideB.engine.docker(['exec', 'b1', 'ping', '-c', '40', '-i', '0.2', '-W', '1', b2], {
       timeoutMs: 60_000,
     });
     await sleep(1000);
     const t0 = Date.now();
-    await engineA.dockerOk(['rm', '-f', 'a1']);
-    await engineA.dockerOk(['network', 'rm', 'na']);
+    await sideA.engine.dockerOk(['rm', '-f', 'a1']);
+    await sideA.engine.dockerOk(['network', 'rm', 'na']);
     figures.removeOnA = `${Date.now() - t0} ms`;
     const ping = await pinging;
     assert.equal(ping.code, 0, ping.stdout + ping.stderr);
@@ -222,8 +221,8 @@ describe('two hosts on one Neutron', { skip }, () => {
       [h2.host, h2.host],
       "host B's ports are still there, host A's is gone",
     );
-    assert.ok((await neutron.listNetworks({ id: neutronNet })).length === 1, 'the network stays for host B');
-    await pingFrom(engineB, 'b1', b2, { tries: 5, context });
+    assert.ok((await sideA.neutron.listNetworks({ id: neutronNet })).length === 1, 'the network stays for host B');
+    await pingFrom(sideB.engine, 'b1', b2, { tries: 5, context });
   });
 
   it('global scope: the same Docker network on both hosts through the plugin API; the last DeleteNetwork removes it', async () => {
@@ -260,10 +259,13 @@ describe('two hosts on one Neutron', { skip }, () => {
     // Every host creates the same Docker network (Swarm: each node, when a task needs it).
     await call(globalA, 'NetworkDriver.CreateNetwork', create);
     await call(globalB, 'NetworkDriver.CreateNetwork', create);
-    const [net] = await neutron.listNetworks({ tags: [`kuryr.net.uuid.lh:${networkId.slice(0, 32)}`] });
+    const [net] = await sideA.neutron.listNetworks({ tags: [`kuryr.net.uuid.lh:${networkId.slice(0, 32)}`] });
     assert.ok(net);
     globalNet = net.id;
-    assert.equal((await neutron.listNetworks({ tags: [`kuryr.net.uuid.lh:${networkId.slice(0, 32)}`] })).length, 1);
+    assert.equal(
+      (await sideA.neutron.listNetworks({ tags: [`kuryr.net.uuid.lh:${networkId.slice(0, 32)}`] })).length,
+      1,
+    );
 
     const endpoint = async (plugin: PluginProcess, n: number) => {
       const mac = `02:42:0a:${x.toString(16).padStart(2, '0')}:03:${n.toString(16).padStart(2, '0')}`;
@@ -303,7 +305,11 @@ describe('two hosts on one Neutron', { skip }, () => {
       "host A's leftover is gone, host B's port is kept",
     );
     assert.equal(after[0]!.status, 'ACTIVE');
-    assert.equal((await neutron.listNetworks({ id: net.id })).length, 1, 'the network stays while host B has ports');
+    assert.equal(
+      (await sideA.neutron.listNetworks({ id: net.id })).length,
+      1,
+      'the network stays while host B has ports',
+    );
     assert.ok(!(await links()).includes(tapOf(aLeft.address)), "host A's leftover veth is gone");
     assert.ok((await links(h2.netns)).includes(tapOf(b1.address)), "host B's veth is still plugged");
 
@@ -311,7 +317,7 @@ describe('two hosts on one Neutron', { skip }, () => {
     await call(globalB, 'NetworkDriver.DeleteEndpoint', { NetworkID: networkId, EndpointID: b1.id });
     await call(globalB, 'IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: b1.address });
     await call(globalB, 'NetworkDriver.DeleteNetwork', { NetworkID: networkId });
-    assert.deepEqual(await neutron.listNetworks({ id: net.id }), [], "the last host's DeleteNetwork removed it");
+    assert.deepEqual(await sideA.neutron.listNetworks({ id: net.id }), [], "the last host's DeleteNetwork removed it");
     await call(globalA, 'IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: gw.Address.split('/')[0]! });
     await call(globalA, 'IpamDriver.ReleasePool', { PoolID: pool.PoolID });
     figures.globalScope = `${Date.now() - t0} ms`;
@@ -319,8 +325,8 @@ describe('two hosts on one Neutron', { skip }, () => {
 
   it('nothing is left on either host after teardown', async () => {
     assert.ok(neutronNet, 'needs the first test');
-    for (const c of ['b1', 'b2']) await engineB.dockerOk(['rm', '-f', c]);
-    await engineB.dockerOk(['network', 'rm', 'nb']);
+    for (const c of ['b1', 'b2']) await sideB.engine.dockerOk(['rm', '-f', c]);
+    await sideB.engine.dockerOk(['network', 'rm', 'nb']);
     // In local scope host A left its Neutron network to host B; host B only unmapped it. Host A's
     // reconciliation removes it now that nobody has ports on it (dry run first: only ours may be planned).
     const gc = async (dry: boolean) => {
@@ -329,11 +335,11 @@ describe('two hosts on one Neutron', { skip }, () => {
         '--backend',
         'neutron',
         '--config',
-        path.join(dir, 'a-local.conf'),
+        sideA.confFile,
         '--driver-name',
-        driverA,
+        sideA.driver,
         '--docker-host',
-        engineA.host,
+        sideA.engine.host,
         '--grace',
         '0',
         '--json',
@@ -349,9 +355,9 @@ describe('two hosts on one Neutron', { skip }, () => {
       await gc(false);
     } else {
       // Other leftovers of host A are not this test's to remove: its own go by hand.
-      await neutron.deleteNetwork(neutronNet);
-      for (const p of await neutron.listSubnetPools({ name: `kuryrPool-10.${x}.1.0/24` }))
-        await neutron.deleteSubnetPool(p.id);
+      await sideA.neutron.deleteNetwork(neutronNet);
+      for (const p of await sideA.neutron.listSubnetPools({ name: `kuryrPool-10.${x}.1.0/24` }))
+        await sideA.neutron.deleteSubnetPool(p.id);
     }
 
     // Every device made for the test (veths, the agents' bridges and vxlan devices) is gone on both hosts.
@@ -366,26 +372,27 @@ describe('two hosts on one Neutron', { skip }, () => {
     }
     assert.deepEqual(left, [], 'no device of the test is left on either host');
     // Nothing of this test is left in Neutron (the lab is shared: only what this test made is compared).
-    const now = await neutronSnapshot(neutron);
-    const added = (kind: keyof typeof now) => now[kind].filter((id) => !before_[kind].includes(id));
+    const now = await neutronSnapshot(sideA.neutron);
+    const added = (kind: keyof typeof now) => now[kind].filter((id) => !sideB.before[kind].includes(id));
     const mine = `10.${x}.`;
     assert.deepEqual(
       added('networks').filter((id) => id === neutronNet || id === globalNet),
       [],
       'both networks are gone',
     );
-    const subnets = added('subnets').length === 0 ? [] : await neutron.listSubnets({ id: added('subnets') });
+    const subnets = added('subnets').length === 0 ? [] : await sideA.neutron.listSubnets({ id: added('subnets') });
     assert.deepEqual(
       subnets.filter((s) => s.cidr.startsWith(mine)).map((s) => s.cidr),
       [],
       'no subnet is left',
     );
-    const pools = added('subnetpools').length === 0 ? [] : await neutron.listSubnetPools({ id: added('subnetpools') });
+    const pools =
+      added('subnetpools').length === 0 ? [] : await sideA.neutron.listSubnetPools({ id: added('subnetpools') });
     assert.deepEqual(
       pools.filter((p) => p.prefixes.some((c) => c.startsWith(mine))).map((p) => p.name),
       [],
     );
-    const ports = added('ports').length === 0 ? [] : await neutron.listPorts({ id: added('ports') });
+    const ports = added('ports').length === 0 ? [] : await sideA.neutron.listPorts({ id: added('ports') });
     assert.deepEqual(
       ports.filter((p) => p.fixed_ips.some((f) => f.ip_address.startsWith(mine))).map((p) => p.id),
       [],

@@ -58,8 +58,11 @@ export interface E2eOptions {
   dockerHost?: boolean;
   /** false: the file starts (and may restart) its own plugin process; the fixture only stops it (default true) */
   plugin?: boolean;
-  /** run dockerd and the plugin in this named network namespace (made by `setup`, say) */
-  netns?: string;
+  /**
+   * run dockerd and the plugin in this named network namespace (made by `setup`, say); a function is asked after
+   * `setup`, for a namespace whose name `setup` chose
+   */
+  netns?: string | ((env: E2eEnv) => string);
   /** more options of the private dockerd (firewall, launcher, extraArgs) */
   engine?: Omit<PrivateDockerdOptions, 'name'>;
   /** import busybox:local into the engine (default true) */
@@ -136,6 +139,7 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
   let neutron: NeutronClient | undefined;
   let snapshot: NeutronSnapshot | undefined;
   let hasConf = false;
+  let netns: string | undefined;
 
   const neutronSection = (): string => {
     const lab = defined(opts.lab, 'Neutron lab');
@@ -188,7 +192,7 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
         stateDir: env.stateDir,
         extraArgs: [...serveArgs(), ...(opts.pluginArgs ?? []), ...args],
         env: { ...opts.pluginEnv, ...extraEnv },
-        ...(opts.netns !== undefined && { netns: opts.netns }),
+        ...(netns !== undefined && { netns }),
         ...rest,
       });
       return plugin;
@@ -204,6 +208,7 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
       if (opts.snapshot ?? true) snapshot = await neutronSnapshot(neutron);
     }
     await opts.setup?.(env);
+    netns = typeof opts.netns === 'function' ? opts.netns(env) : opts.netns;
     const conf =
       typeof opts.conf === 'function'
         ? opts.conf(env)
@@ -214,7 +219,7 @@ export function e2eFixture(opts: E2eOptions): E2eEnv {
     }
     engine = await startPrivateDockerd({
       ...opts.engine,
-      ...(opts.netns !== undefined && { netns: opts.netns }),
+      ...(netns !== undefined && { netns }),
       name: `${opts.name}-${tag}`,
     });
     await opts.engineStarted?.(env);
