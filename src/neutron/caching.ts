@@ -410,7 +410,11 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
       },
       keptCount: () => Object.values(kept).reduce((n, m) => n + m.size, 0),
       keptListCount: () => Object.values(lists).reduce((n, m) => n + m.size, 0),
-      withDeadline: (deadline: Deadline) => view(withDeadline(inner, deadline)),
+      // Nothing to bind (the embedded store, whose calls never wait): this view itself, nothing built per request.
+      withDeadline: (deadline: Deadline): CachingNeutronApi => {
+        const bound = withDeadline(inner, deadline);
+        return bound === inner ? (api as CachingNeutronApi) : view(bound);
+      },
       [CACHING]: true,
     };
     return api as CachingNeutronApi;
