@@ -8,7 +8,7 @@
  *
  *   node bench/lifecycle.ts [--lifecycles N] [--warmup N] [--node-flags="--jitless --optimize-for-size"]
  *                           [--no-metrics] [--profile DIR] [--name PREFIX] [--root CHECKOUT]
- *                           [--noop-requests N]
+ *                           [--noop-requests N] [--serve-arg ARG]...
  *
  * `--node-flags` replaces the flags bin/kuryr gives node (default: the same as bin/kuryr); `--node-flags=` runs
  * node without --jitless and --optimize-for-size. Needs `npm run build`. Takes no lock: no dockerd, own names.
@@ -114,6 +114,7 @@ async function startServe(
   octet: number,
   metrics: boolean,
   root: string,
+  serveArgs: readonly string[],
   profileDir?: string,
 ) {
   const socket = path.join(dir, `${name}.sock`);
@@ -139,6 +140,7 @@ async function startServe(
       '--config',
       conf,
       ...(metrics ? ['--metrics-listen', '127.0.0.1:0'] : []),
+      ...serveArgs,
     ],
     { stdio: ['ignore', fd, fd] },
   );
@@ -184,6 +186,7 @@ async function main(): Promise<void> {
       'no-metrics': { type: 'boolean' },
       'noop-requests': { type: 'string' },
       root: { type: 'string' },
+      'serve-arg': { type: 'string', multiple: true },
     },
   });
   const n = Number(values.lifecycles);
@@ -195,7 +198,7 @@ async function main(): Promise<void> {
   const profileDir = values.profile === undefined ? undefined : path.resolve(values.profile);
   const metrics = values['no-metrics'] !== true;
   const root = path.resolve(values.root ?? REPO_ROOT);
-  const plugin = await startServe(dir, name, flags, octet, metrics, root, profileDir);
+  const plugin = await startServe(dir, name, flags, octet, metrics, root, values['serve-arg'] ?? [], profileDir);
   const pid = plugin.child.pid!;
   try {
     const pool = await call<{ PoolID: string; Pool: string }>(plugin.socket, 'IpamDriver.RequestPool', {
