@@ -8,7 +8,7 @@
  *
  *   node bench/lifecycle.ts [--lifecycles N] [--warmup N] [--node-flags="--jitless --optimize-for-size"]
  *                           [--no-metrics] [--profile DIR] [--name PREFIX] [--root CHECKOUT]
- *                           [--noop-requests N] [--serve-arg ARG]... [--pause MS]
+ *                           [--noop-requests N] [--serve-arg ARG]... [--pause MS] [--idle-seconds S]
  *
  * `--node-flags` replaces the flags bin/kuryr gives node (default: the same as bin/kuryr); `--node-flags=` runs
  * node without --jitless and --optimize-for-size. Needs `npm run build`. Takes no lock: no dockerd, own names.
@@ -188,6 +188,7 @@ async function main(): Promise<void> {
       root: { type: 'string' },
       'serve-arg': { type: 'string', multiple: true },
       pause: { type: 'string' },
+      'idle-seconds': { type: 'string' },
     },
   });
   const n = Number(values.lifecycles);
@@ -222,6 +223,13 @@ async function main(): Promise<void> {
       IPv6Data: [],
     });
     for (let i = 0; i < warmup; i++) await lifecycle(plugin.socket, networkId, pool.PoolID);
+    const idleSeconds = Number(values['idle-seconds'] ?? 0);
+    if (idleSeconds > 0) {
+      // What the plugin spends doing nothing (timers, GC), as between dockerd's calls.
+      const before = cpuMsOf(pid);
+      await sleep(idleSeconds * 1000);
+      process.stdout.write(`idle: ${round((cpuMsOf(pid) - before) / idleSeconds, 1)} ms CPU per second\n`);
+    }
     const noops = Number(values['noop-requests'] ?? 0);
     if (noops > 0) {
       // The fixed cost of a request: Leave does nothing but check its body.
