@@ -59,10 +59,12 @@ export async function measurePhase(
   body: () => Promise<number[]>,
 ): Promise<PhaseResult> {
   const plugin = target.plugin;
+  // The scrape first: the plugin's CPU for rendering the metrics is the bench's, not the phase's.
+  const neutronBefore = plugin && sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total');
   const before = plugin && {
     cpu: cpuMsOf(plugin.pid),
     offset: plugin.logOffset(),
-    neutron: sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total'),
+    neutron: neutronBefore ?? 0,
   };
   const dockerdBefore = cpuMsOf(engine.pid);
   const t0 = performance.now();

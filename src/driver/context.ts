@@ -81,9 +81,22 @@ export class ExpiringMap<V> {
     this.ttlMs = ttlMs;
   }
 
+  /**
+   * Entries are held in the order they expire (a key set again moves to the end): the expired ones are the first,
+   * and are dropped here without walking the live ones (one endpoint is added per container lifecycle).
+   */
   set(key: string, value: V, now = Date.now()): void {
-    for (const [k, entry] of this.held) if (entry.expiresAt <= now) this.held.delete(k);
+    for (const [k, entry] of this.held) {
+      if (entry.expiresAt > now) break;
+      this.held.delete(k);
+    }
+    this.held.delete(key);
     this.held.set(key, { value, expiresAt: now + this.ttlMs });
+  }
+
+  /** Entries held, expired ones not yet dropped included (for tests). */
+  get size(): number {
+    return this.held.size;
   }
 
   get(key: string, now = Date.now()): V | undefined {

@@ -188,12 +188,16 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
   });
 }
 
-/** `NetworkDriver.EndpointOperInfo`: the Neutron port status. */
+/**
+ * `NetworkDriver.EndpointOperInfo`: the Neutron port status. Asked of Neutron, whose agent wires the port and
+ * changes its status; with the embedded backend the plugin is that agent (the store makes a bound port ACTIVE as
+ * it is bound), so the port as its own writes left it, which the cache keeps, is the answer: no store read for
+ * each of the two calls dockerd makes per container, as Docker's bridge driver answers from memory.
+ */
 export async function endpointOperInfo(
   rt: DriverRuntime,
   endpointId: string,
 ): Promise<{ Value: Record<string, string> }> {
-  // Always asked of Neutron: the status changes as the agent wires the port.
-  const port = await portOfEndpoint(rt, endpointId, { fresh: true });
+  const port = await portOfEndpoint(rt, endpointId, { fresh: rt.agent === undefined });
   return { Value: port === undefined ? {} : { status: port.status, port_id: port.id } };
 }

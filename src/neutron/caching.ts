@@ -34,6 +34,8 @@ export interface CachingNeutronApi extends NeutronApi, DeadlineBinding {
   readonly staleDrops: number;
   /** Resources currently kept (for tests and metrics). */
   keptCount(): number;
+  /** List answers currently kept, all kinds (for tests). */
+  keptListCount(): number;
 }
 
 const CACHING = Symbol('cachingNeutron');
@@ -147,6 +149,9 @@ function identifies(kind: Kind, filter: readonly [string, readonly FilterValue[]
   return false;
 }
 
+/** Lists kept per kind at most (list answers, see `freshList`). */
+export const LISTS_LIMIT = 1_000;
+
 /** Deleted IDs remembered per kind (the oldest are forgotten first: then a show asks Neutron again). */
 const DELETED_LIMIT = 10_000;
 
@@ -214,7 +219,12 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
 
   const drop = (kind: Kind, id: string): boolean => {
     const had = kept[kind].delete(id);
-    for (const entry of lists[kind].values()) entry.ids.delete(id);
+    for (const [key, entry] of lists[kind]) {
+      // An answer whose last resource is gone is never served again (an empty answer is asked of Neutron): it is
+      // forgotten, so that the lists kept are those of live resources. Kept, they would grow by one per endpoint
+      // (EndpointOperInfo asks for its port fresh), and every write checks every list kept.
+      if (entry.ids.delete(id) && entry.ids.size === 0) lists[kind].delete(key);
+    }
     if (kind === 'networks') {
       // Neutron deletes a network's subnets (and network-owned ports) with it.
       for (const child of ['subnets', 'ports'] as const) {
@@ -264,7 +274,10 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     const key = cacheable(kind, filter);
     if (key === undefined || filter?.fields !== undefined) return result;
     for (const r of result) keep(kind, r);
-    lists[kind].set(JSON.stringify(key), { filter: key, ids: new Set(result.map((r) => r.id)) });
+    const answers = lists[kind];
+    answers.set(JSON.stringify(key), { filter: key, ids: new Set(result.map((r) => r.id)) });
+    // A bound for lists whose resources others delete (never through this decorator): the oldest go first.
+    if (answers.size > LISTS_LIMIT) answers.delete(answers.keys().next().value as string);
     return result;
   };
 
@@ -396,7 +409,12 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
         return staleDrops;
       },
       keptCount: () => Object.values(kept).reduce((n, m) => n + m.size, 0),
-      withDeadline: (deadline: Deadline) => view(withDeadline(inner, deadline)),
+      keptListCount: () => Object.values(lists).reduce((n, m) => n + m.size, 0),
+      // Nothing to bind (the embedded store, whose calls never wait): this view itself, nothing built per request.
+      withDeadline: (deadline: Deadline): CachingNeutronApi => {
+        const bound = withDeadline(inner, deadline);
+        return bound === inner ? (api as CachingNeutronApi) : view(bound);
+      },
       [CACHING]: true,
     };
     return api as CachingNeutronApi;

@@ -84,7 +84,11 @@ function countingView(
   const wrapper: Record<string, unknown> = {
     callCounts: () => ({ ...counts }),
     totalCalls: () => tally.total,
-    withDeadline: (deadline: Deadline) => countingView(withDeadline(inner, deadline), onCall, tally),
+    // An implementation with nothing to bind (the embedded store): this wrapper itself, nothing built per request.
+    withDeadline: (deadline: Deadline) => {
+      const bound = withDeadline(inner, deadline);
+      return bound === inner ? wrapper : countingView(bound, onCall, tally);
+    },
   };
   for (const method of NEUTRON_METHODS) {
     const original = inner[method] as (...args: unknown[]) => Promise<unknown>;

@@ -91,11 +91,11 @@ export function createPluginServer(options: PluginServerOptions): PluginServer {
     const replied = finished(res).catch(() => undefined);
     const deadline = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS);
     context.deadline = deadline;
-    const table = routes(options.driver.forRequest(deadline));
+    const driver = options.driver.forRequest(deadline);
     runInRequestContext(
       context,
       () =>
-        void Promise.all([handle(req, res, table, maxBody, options, context), replied]).finally(() => {
+        void Promise.all([handle(req, res, driver, maxBody, options, context), replied]).finally(() => {
           deadline.dispose();
           state.inFlight.delete(context.id);
           state.onSettled?.();
@@ -179,13 +179,13 @@ function rejectMalformed(err: NodeJS.ErrnoException, socket: Duplex, log: Logger
 async function handle(
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  table: ReadonlyMap<string, Route>,
+  driver: KuryrDriver,
   maxBody: number,
   options: PluginServerOptions,
   context: RequestContext,
 ): Promise<void> {
   const path = requestPath(req);
-  const route = table.get(path);
+  const route = routes().get(path);
   let status = 200;
   let errorCode: string | undefined;
   let errorText: string | undefined;
@@ -198,7 +198,7 @@ async function handle(
       );
     }
     if (route === undefined) throw new KuryrError('KURYR_ERR_NO_SUCH_METHOD', `unknown plugin method ${path}`);
-    const reply = await route.handle(parseRequest(route, body, path), path.slice(1));
+    const reply = await route.handle(driver, parseRequest(route, body, path), path.slice(1));
     send(res, 200, reply);
   } catch (err) {
     const reply = errorReply(err);

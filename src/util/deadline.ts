@@ -20,25 +20,35 @@ export interface RequestBudget extends Deadline {
 
 /**
  * The deadline of one request that started at `startedAt`: `budgetMs` for the work and, once `enterRollback` is
- * called, `rollbackBudgetMs` (from the same start) for undoing it. The signals are driven by the global
- * `setTimeout` (unref'd), so node:test's mock timers drive them as well; `dispose` clears the timers.
+ * called, `rollbackBudgetMs` (from the same start) for undoing it. A signal and its timer are made when first asked
+ * for: most requests never ask (the embedded store has nothing to abort), and a timer per request is CPU for
+ * nothing. The timers are the global `setTimeout` (unref'd), so node:test's mock timers drive them as well;
+ * `dispose` clears them, and a signal first asked for after it never aborts.
  */
 export class RequestDeadline implements RequestBudget {
-  readonly #work: TimedSignal;
-  readonly #rollback: TimedSignal;
+  readonly #workAt: number;
+  readonly #rollbackAt: number;
+  #work: TimedSignal | undefined;
+  #rollback: TimedSignal | undefined;
   #rollingBack = false;
+  #disposed = false;
 
   constructor(budgetMs: number, rollbackBudgetMs: number, startedAt = Date.now()) {
-    this.#work = timedSignal(startedAt + budgetMs);
-    this.#rollback = timedSignal(startedAt + rollbackBudgetMs);
+    this.#workAt = startedAt + budgetMs;
+    this.#rollbackAt = startedAt + rollbackBudgetMs;
   }
 
   get at(): number {
-    return (this.#rollingBack ? this.#rollback : this.#work).at;
+    return this.#rollingBack ? this.#rollbackAt : this.#workAt;
   }
 
   get signal(): AbortSignal {
-    return (this.#rollingBack ? this.#rollback : this.#work).controller.signal;
+    if (this.#rollingBack) {
+      this.#rollback ??= timedSignal(this.#rollbackAt, this.#disposed);
+      return this.#rollback.controller.signal;
+    }
+    this.#work ??= timedSignal(this.#workAt, this.#disposed);
+    return this.#work.controller.signal;
   }
 
   /** True once `enterRollback` was called. */
@@ -52,20 +62,33 @@ export class RequestDeadline implements RequestBudget {
 
   /** Clears the timers (the request is over); the signals stay as they are. */
   dispose(): void {
-    clearTimeout(this.#work.timer);
-    clearTimeout(this.#rollback.timer);
+    this.#disposed = true;
+    clearTimeout(this.#work?.timer);
+    clearTimeout(this.#rollback?.timer);
+  }
+
+  /** Timers running (for tests). */
+  get timers(): number {
+    return (this.#work?.timer === undefined ? 0 : 1) + (this.#rollback?.timer === undefined ? 0 : 1);
   }
 }
 
 interface TimedSignal {
   at: number;
   controller: AbortController;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-function timedSignal(at: number): TimedSignal {
+/** A signal that aborts at `at` (at once when `at` has passed); never, when the request is over (`finished`). */
+function timedSignal(at: number, finished = false): TimedSignal {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new DeadlineExceeded(at)), Math.max(0, at - Date.now()));
+  if (finished) return { at, controller, timer: undefined };
+  const left = at - Date.now();
+  if (left <= 0) {
+    controller.abort(new DeadlineExceeded(at));
+    return { at, controller, timer: undefined };
+  }
+  const timer = setTimeout(() => controller.abort(new DeadlineExceeded(at)), left);
   timer.unref?.();
   return { at, controller, timer };
 }

@@ -34,11 +34,34 @@ export function ipVersion(text: string): IpVersion {
 
 /** Address text → BigInt. */
 export function ipToBigInt(text: string): bigint {
+  let n = parsedIps.get(text);
+  if (n !== undefined) return n;
   ipVersion(text); // validates
   const bytes = ipaddr.parse(text).toByteArray();
-  let n = 0n;
+  n = 0n;
   for (const b of bytes) n = (n << 8n) | BigInt(b);
+  remember(parsedIps, text, n);
   return n;
+}
+
+/**
+ * Results of the parsing functions for texts seen lately: the same few addresses and CIDRs are parsed many times per
+ * request (cache filters, the store, the driver), and parsing through ipaddr.js costs 10 µs an address without a
+ * JIT (bin/kuryr runs node --jitless). Bounded: emptied when full. Only valid input is kept (invalid input throws).
+ */
+const MEMO_LIMIT = 2048;
+const parsedIps = new Map<string, bigint>();
+const normalizedIps = new Map<string, string>();
+const parsedCidrs = new Map<string, Readonly<Cidr>>();
+
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= MEMO_LIMIT) memo.clear();
+  memo.set(key, value);
+}
+
+/** Entries of the parse memos (for tests). */
+export function ipMemoSize(): number {
+  return parsedIps.size + normalizedIps.size + parsedCidrs.size;
 }
 
 /** BigInt → canonical address text (IPv6 compressed, lower case). */
@@ -55,7 +78,12 @@ export function bigIntToIp(n: bigint, version: IpVersion): string {
 
 /** Canonical text of an address (`::0001` → `::1`). */
 export function normalizeIp(text: string): string {
-  return bigIntToIp(ipToBigInt(text), ipVersion(text));
+  let normal = normalizedIps.get(text);
+  if (normal === undefined) {
+    normal = bigIntToIp(ipToBigInt(text), ipVersion(text));
+    remember(normalizedIps, text, normal);
+  }
+  return normal;
 }
 
 /** True for a CIDR `addr/len` of either family. Host bits may be set (`10.0.0.1/24` is valid). */
@@ -70,6 +98,16 @@ export function isCidr(text: string): boolean {
 
 /** Parse `addr/len`; host bits are cleared (`10.0.0.7/24` → network 10.0.0.0). */
 export function parseCidr(text: string): Cidr {
+  let cidr = parsedCidrs.get(text);
+  if (cidr === undefined) {
+    // Shared by every caller: frozen.
+    cidr = Object.freeze(parseCidrText(text));
+    remember(parsedCidrs, text, cidr);
+  }
+  return cidr;
+}
+
+function parseCidrText(text: string): Cidr {
   const slash = text.indexOf('/');
   if (slash < 0) throw new InvalidAddressError(`invalid CIDR (no prefix length): ${JSON.stringify(text)}`);
   const addr = text.slice(0, slash);

@@ -103,7 +103,10 @@ const EMBEDDED_CHECKS: Counts = { listSubnets: 2 };
 /** RequestAddress makes the port, CreateEndpoint binds it (and tags it); Join asks the cache only. */
 const RUN_TAGGED: Counts = { createPort: 1, updatePort: 1, replaceTags: 1 };
 const RUN_TAGLESS: Counts = { createPort: 1, updatePort: 1 };
-/** EndpointOperInfo always asks Neutron: the port's status changes as the agent wires it. */
+/**
+ * EndpointOperInfo asks Neutron: the port's status changes as the agent wires it. With the embedded backend the
+ * plugin is the agent: the cache has the port as its own writes left it, no call.
+ */
 const INFO: Counts = { listPorts: 1 };
 /** DeleteEndpoint writes nothing; ReleaseAddress deletes the port. */
 const RM: Counts = { deletePort: 1 };
@@ -127,9 +130,9 @@ export function expectedLifecycle(tags: boolean, agent: boolean): Record<string,
   return {
     'network create': agent ? plus(create, EMBEDDED_CHECKS) : create,
     'endpoint create/join 1': run,
-    'endpoint info 1': INFO,
+    'endpoint info 1': agent ? {} : INFO,
     'endpoint create/join 2': run,
-    'endpoint info 2': INFO,
+    'endpoint info 2': agent ? {} : INFO,
     'leave/delete 1': RM,
     'leave/delete 2': RM,
     'network delete': NETWORK_RM,

@@ -5,7 +5,8 @@ import { describe, test } from 'node:test';
 import { niceTicks } from '../../bench/chart.ts';
 import { bucketize, flatness, withLiveCount } from '../../bench/scale.ts';
 import { linearFit, percentile, summarize } from '../../bench/stats.ts';
-import { type AccessLogEntry, parseAccessLog } from '../../bench/targets.ts';
+import { type AccessLogEntry, type PluginHandle, parseAccessLog } from '../../bench/targets.ts';
+import { measurePhase } from '../../bench/workload.ts';
 import { histogramQuantile, parsePrometheus, sumOf } from '../helpers/prometheus.ts';
 
 let seq = 0;
@@ -153,5 +154,35 @@ describe('scale analysis', () => {
     );
     assert.equal(buckets[0]!.endpoints['NetworkDriver.CreateEndpoint']?.n, 20);
     assert.equal(buckets[0]!.endpoints['NetworkDriver.CreateEndpoint']?.neutronCallsMean, 2);
+  });
+});
+
+describe('a measured phase', () => {
+  test('the plugin CPU of a phase leaves out the metrics scrapes the bench makes around it', async () => {
+    // The "plugin" is this process: its scrape burns 300 ms of CPU, the phase itself nothing.
+    const burn = () => {
+      const start = process.cpuUsage();
+      for (;;) {
+        const used = process.cpuUsage(start);
+        if (used.user + used.system >= 300_000) return;
+      }
+    };
+    const plugin = {
+      process: {} as PluginHandle['process'],
+      pid: process.pid,
+      metricsUrl: '',
+      logFile: '',
+      scrape: async () => {
+        burn();
+        return parsePrometheus('kuryr_neutron_calls_total{call="listPorts"} 1\n');
+      },
+      logOffset: () => 0,
+      requests: () => [],
+    } satisfies PluginHandle;
+    const target = { name: 'kuryr-test', label: 'test', networkCreateArgs: () => [], plugin, stop: async () => {} };
+    const engine = { pid: process.pid } as Parameters<typeof measurePhase>[0];
+    const result = await measurePhase(engine, target, 'run (sequential)', async () => [1]);
+    assert.ok(result.plugin !== undefined);
+    assert.ok(result.plugin.cpuMs < 150, `the phase's CPU: ${result.plugin.cpuMs} ms (a scrape burns 300)`);
   });
 });

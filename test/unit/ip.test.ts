@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  ipMemoSize,
   cidrContains,
   cidrContainsIp,
   cidrsOverlap,
@@ -12,6 +13,7 @@ import {
   isIp,
   isMac,
   normalizeCidr,
+  normalizeIp,
   parseCidr,
   splitAddressWithPrefix,
 } from '../../src/util/ip.ts';
@@ -70,4 +72,18 @@ test('first free block skips used blocks', () => {
   assert.equal(formatCidr(firstFreeBlock(pool, 24, used)!), '10.10.4.0/24');
   assert.equal(firstFreeBlock(parseCidr('10.0.0.0/24'), 24, [parseCidr('10.0.0.0/16')]), null);
   assert.equal(firstFreeBlock(parseCidr('10.0.0.0/24'), 16, []), null);
+});
+
+test('parsed addresses and CIDRs are remembered (bounded), shared frozen, and bad input still throws', () => {
+  const a = parseCidr('10.123.4.0/24');
+  assert.equal(parseCidr('10.123.4.0/24'), a, 'parsed once: the same object');
+  assert.ok(Object.isFrozen(a), 'shared by every caller: frozen');
+  assert.equal(normalizeIp('fd00:0:0::0001'), 'fd00::1');
+  assert.equal(normalizeIp('fd00:0:0::0001'), 'fd00::1');
+  for (let i = 0; i < 5000; i++) normalizeIp(`10.124.${i >> 8}.${i & 255}`);
+  assert.ok(ipMemoSize() <= 3 * 2048, `bounded: ${ipMemoSize()}`);
+  assert.throws(() => normalizeIp('10.0.0.256'));
+  assert.throws(() => normalizeIp('10.0.0.256'), 'not remembered as valid');
+  assert.throws(() => parseCidr('10.0.0.0/33'));
+  assert.throws(() => parseCidr('10.0.0.0/33'));
 });

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { openBackend } from '../../src/backend.ts';
 import { createSubnetPool, deleteSubnetPool } from '../../src/cli/subnetpool.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { cachingNeutron, isCaching } from '../../src/neutron/caching.ts';
+import { cachingNeutron, isCaching, LISTS_LIMIT } from '../../src/neutron/caching.ts';
 import { countingNeutron } from '../../src/neutron/counting.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import { NeutronError } from '../../src/neutron/errors.ts';
@@ -158,6 +158,38 @@ describe('cachingNeutron', () => {
     await api.listNetworks({ mtu: 1500 });
     await api.listNetworks({ mtu: 1500 });
     assert.equal(calls(), before + 4);
+  });
+
+  test('the lists it keeps are those of live resources: one per endpoint would make every write slower', async () => {
+    const net = await api.createNetwork({ name: 'n' });
+    const [subnet] = await api.createSubnets([{ network_id: net.id, ip_version: 4, cidr: '10.7.0.0/24' }]);
+    const baseline = api.keptListCount();
+    for (let i = 0; i < 50; i++) {
+      // A container lifecycle: the port, its endpoint tags, the fresh read of EndpointOperInfo, the release.
+      const endpoint = (i + 1).toString(16).padStart(64, 'e');
+      const tags = [`kuryr.net.uuid.lh:${endpoint.slice(0, 32)}`, `kuryr.net.uuid.uh:${endpoint.slice(32)}`];
+      const port = await api.createPort({ network_id: net.id, fixed_ips: [{ subnet_id: subnet!.id }] });
+      await api.replaceTags('ports', port.id, tags);
+      assert.deepEqual(
+        (await api.fresh.listPorts({ tags })).map((p) => p.id),
+        [port.id],
+      );
+      assert.deepEqual(
+        (await api.listPorts({ tags })).map((p) => p.id),
+        [port.id],
+        'served from the list kept',
+      );
+      await api.deletePort(port.id);
+    }
+    assert.equal(api.keptListCount(), baseline, 'each endpoint’s list went with its port');
+  });
+
+  test('lists of resources others delete are bounded: the oldest are forgotten first', async () => {
+    for (let i = 0; i < LISTS_LIMIT + 5; i++) await api.listSubnetPools({ name: `p${i}` });
+    assert.equal(api.keptListCount(), LISTS_LIMIT);
+    const before = calls();
+    await api.listSubnetPools({ name: `p${LISTS_LIMIT + 4}` });
+    assert.equal(calls(), before + 1, 'an empty answer is still asked of Neutron');
   });
 
   test('an answer read before a write never overwrites what the write returned (revisions)', async () => {

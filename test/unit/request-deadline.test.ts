@@ -45,6 +45,21 @@ describe('RequestDeadline', () => {
     assert.equal(deadline.signal.aborted, true);
   });
 
+  test('no timer runs until the signal is asked for: most requests never ask', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    const deadline = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS);
+    assert.equal(deadline.timers, 0);
+    assert.equal(deadline.at, REQUEST_BUDGET_MS);
+    assert.equal(deadline.signal.aborted, false);
+    assert.equal(deadline.timers, 1);
+    deadline.dispose();
+    const late = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS);
+    mock.timers.tick(REQUEST_BUDGET_MS);
+    assert.equal(late.signal.aborted, true, 'first asked for once spent: aborted at once');
+    assert.ok(late.signal.reason instanceof DeadlineExceeded);
+    assert.equal(late.timers, 0);
+  });
+
   test('dispose clears the timers: a finished request never aborts', () => {
     mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
     const deadline = new RequestDeadline(REQUEST_BUDGET_MS, ROLLBACK_BUDGET_MS);
@@ -234,6 +249,20 @@ describe('the deadline reaches the Neutron calls', () => {
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      store.close();
+    }
+  });
+});
+
+describe('a store with nothing to abort', () => {
+  test('the counting and caching layers bind no deadline: no view is built per request', () => {
+    const store = openEmbeddedNeutron({ path: ':memory:' });
+    try {
+      const counted = countingNeutron(store);
+      const cached = cachingNeutron(counted);
+      assert.equal(counted.withDeadline(farDeadline()), counted);
+      assert.equal(cached.withDeadline(farDeadline()), cached);
+    } finally {
       store.close();
     }
   });
