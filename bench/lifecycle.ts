@@ -26,8 +26,15 @@ import { renderProfile, summarizeProfile } from './profile.ts';
 import { percentile, round } from './stats.ts';
 import { parseAccessLog } from './targets.ts';
 
-/** The flags bin/kuryr gives node (keep in step with it). */
-export const KURYR_NODE_FLAGS = '--max-semi-space-size=1 --jitless --optimize-for-size';
+/** The V8 flags bin/kuryr gives node, read from the launcher itself (its `exec "$node" ... "$main"` line). */
+export function kuryrNodeFlags(launcher = readFileSync(path.join(REPO_ROOT, 'bin', 'kuryr'), 'utf8')): string {
+  const exec = /^exec "\$node"([\s\S]*?)"\$main"/m.exec(launcher);
+  if (exec === null) throw new Error('bin/kuryr: no exec "$node" ... "$main" line');
+  return (exec[1] ?? '')
+    .split(/[\s\\]+/)
+    .filter((flag) => flag.startsWith('--') && !flag.startsWith('--disable-warning'))
+    .join(' ');
+}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -179,7 +186,7 @@ async function main(): Promise<void> {
     options: {
       lifecycles: { type: 'string', default: '200' },
       warmup: { type: 'string', default: '20' },
-      'node-flags': { type: 'string', default: KURYR_NODE_FLAGS },
+      'node-flags': { type: 'string', default: kuryrNodeFlags() },
       profile: { type: 'string' },
       name: { type: 'string', default: 'kxlc' },
       octet: { type: 'string' },

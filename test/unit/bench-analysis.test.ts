@@ -6,6 +6,7 @@ import { niceTicks } from '../../bench/chart.ts';
 import { bucketize, flatness, withLiveCount } from '../../bench/scale.ts';
 import { linearFit, percentile, summarize } from '../../bench/stats.ts';
 import { type AccessLogEntry, type PluginHandle, parseAccessLog } from '../../bench/targets.ts';
+import { kuryrNodeFlags } from '../../bench/lifecycle.ts';
 import { measurePhase } from '../../bench/workload.ts';
 import { histogramQuantile, parsePrometheus, sumOf } from '../helpers/prometheus.ts';
 
@@ -184,5 +185,18 @@ describe('a measured phase', () => {
     const result = await measurePhase(engine, target, 'run (sequential)', async () => [1]);
     assert.ok(result.plugin !== undefined);
     assert.ok(result.plugin.cpuMs < 150, `the phase's CPU: ${result.plugin.cpuMs} ms (a scrape burns 300)`);
+  });
+});
+
+describe('bench/lifecycle.ts', () => {
+  test("runs the plugin with bin/kuryr's own V8 flags (read from the launcher, so the two cannot drift)", () => {
+    const flags = kuryrNodeFlags().split(' ');
+    assert.ok(flags.includes('--jitless'), flags.join(' '));
+    assert.ok(flags.includes('--incremental-marking-soft-trigger=20'), flags.join(' '));
+    assert.ok(!flags.some((f) => f.startsWith('--disable-warning')));
+    assert.equal(
+      kuryrNodeFlags('#!/bin/sh\nexec "$node" --disable-warning=X --a=1 \\\n  --b "$main" "$@"\n'),
+      '--a=1 --b',
+    );
   });
 });
