@@ -45,35 +45,11 @@ const randomMac = () => `02:42:${hex(4).match(/../g)!.join(':')}`;
 /** One kept-alive connection, as dockerd's plugin client keeps it. */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-function call<T = Record<string, unknown>>(socket: string, method: string, body: unknown): Promise<T> {
-  const payload = Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        socketPath: socket,
-        method: 'POST',
-        path: `/${method}`,
-        headers: {
-          Accept: 'application/vnd.docker.plugins.v1.2+json',
-          'Content-Type': 'application/json',
-          'Content-Length': payload.length,
-        },
-        agent,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) reject(new Error(`${method}: ${res.statusCode} ${raw}`));
-          else resolve(JSON.parse(raw) as T);
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
+/** One libnetwork call over the kept-alive connection; anything but a 200 is an error. */
+async function call<T = Record<string, unknown>>(socket: string, method: string, body: unknown): Promise<T> {
+  const res = await pluginCall<T>(socket, method, body, 30_000, agent);
+  if (res.status !== 200) throw new Error(`${method}: ${res.status} ${res.raw}`);
+  return res.body;
 }
 
 /** One `docker run` + `docker rm -f` as dockerd (RequiresMACAddress IPAM) sends it. */

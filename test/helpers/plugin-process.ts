@@ -72,12 +72,16 @@ export interface PluginResponse<T = unknown> {
   raw: string;
 }
 
-/** POSTs JSON to /<method> over the plugin's unix socket, as dockerd's plugin client does */
+/**
+ * POSTs JSON to /<method> over the plugin's unix socket, as dockerd's plugin client does: a connection per call, or
+ * over `agent` (kept alive, as dockerd keeps its connection to a plugin).
+ */
 export function pluginCall<T = unknown>(
   socket: string,
   method: string,
   body: unknown = {},
   timeoutMs = 10_000,
+  agent?: http.Agent,
 ): Promise<PluginResponse<T>> {
   const payload = Buffer.from(JSON.stringify(body ?? {}));
   return new Promise((resolve, reject) => {
@@ -90,9 +94,9 @@ export function pluginCall<T = unknown>(
           Accept: 'application/vnd.docker.plugins.v1.2+json',
           'Content-Type': 'application/json',
           'Content-Length': payload.length,
-          Connection: 'close',
+          ...(agent === undefined ? { Connection: 'close' } : {}),
         },
-        agent: false,
+        agent: agent ?? false,
         timeout: timeoutMs,
       },
       (res) => {
