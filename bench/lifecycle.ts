@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pluginCall, REPO_ROOT } from '../test/helpers/plugin-process.ts';
-import { cpuMsOf } from './proc.ts';
+import { cpuMsOf, treeCpuMsOf } from './proc.ts';
 import { renderProfile, summarizeProfile } from './profile.ts';
 import { percentile, round } from './stats.ts';
 import { parseAccessLog } from './targets.ts';
@@ -224,6 +224,7 @@ async function main(): Promise<void> {
     }
     const offset = statSync(plugin.logFile).size;
     const cpu0 = cpuMsOf(pid);
+    const tree0 = treeCpuMsOf(pid);
     const split0 = cpuSplitOf(pid);
     const t0 = performance.now();
     const pause = Number(values.pause ?? 0);
@@ -234,6 +235,7 @@ async function main(): Promise<void> {
     }
     const wall = performance.now() - t0;
     const cpu = cpuMsOf(pid) - cpu0;
+    const tree = treeCpuMsOf(pid) - tree0;
     const split1 = cpuSplitOf(pid);
     const entries = parseAccessLog(readFileSync(plugin.logFile, 'utf8').slice(offset)).filter((e) => e.status === 200);
     const byMethod = new Map<string, number[]>();
@@ -250,7 +252,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${root}: node flags ${flags.join(' ') || '(none)'}; metrics ${metrics ? 'on (as the bench)' : 'off'}\n${n} lifecycles (after ${warmup} warm-up): plugin CPU ` +
         `${round(cpu / n, 2)} ms per lifecycle (/proc utime+stime, ${round(cpu, 0)} ms in all), user ${round((split1.user - split0.user) / n, 2)} + system ` +
-        `${round((split1.system - split0.system) / n, 2)}; wall ${round(wall / n, 2)} ms per lifecycle; load average ${load.join(' ')}\n`,
+        `${round((split1.system - split0.system) / n, 2)}; with the processes it ran (ip, nft, iptables and their sessions) ` +
+        `${round(tree / n, 2)} ms; wall ${round(wall / n, 2)} ms per lifecycle; load average ${load.join(' ')}\n`,
     );
     let sum = 0;
     for (const [method, list] of [...byMethod].sort((a, b) => percentile(b[1], 50) - percentile(a[1], 50))) {

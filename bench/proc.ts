@@ -1,6 +1,6 @@
 /** What /proc says about a process: CPU time (utime + stime) and memory (VmHWM, VmRSS and its split). */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -9,14 +9,57 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): index 0 is field 3 (state). */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU time the process has used so far (user + system, all its threads), in ms; resolution one clock tick. */
 export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1000) / clockTicks();
+  const fields = statFields(pid);
+  // utime is field 14, stime 15.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
+}
+
+/** The live children of a process (every thread's), from /proc/<pid>/task/<tid>/children. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text !== '') out.push(...text.split(' ').map(Number));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU time of a process and everything it ran, in ms: its own user + system time, that of its children it has
+ * waited for (cutime + cstime: the short-lived `iptables`, `nft`, `ip`), and that of its live descendants so far
+ * (the long-lived `ip -batch` and `nft -i` sessions). A child's time moves from "live" to "waited for" when it
+ * ends, so the sum does not jump. A process that ends while being read counts as nothing for that reading.
+ */
+export function treeCpuMsOf(pid: number): number {
+  let fields: string[];
+  try {
+    fields = statFields(pid);
+  } catch {
+    return 0;
+  }
+  // utime 14, stime 15, cutime 16, cstime 17.
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  let ms = (ticks * 1000) / clockTicks();
+  let children: number[] = [];
+  try {
+    children = childrenOf(pid);
+  } catch {
+    // Ended meanwhile.
+  }
+  for (const child of children) ms += treeCpuMsOf(child);
+  return ms;
 }
 
 export interface MemoryStatus {

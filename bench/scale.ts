@@ -6,7 +6,7 @@
 import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
 import { sumOf } from '../test/helpers/prometheus.ts';
 import type { MachineInfo } from './machine.ts';
-import { cpuMsOf, type MemoryStatus, memoryOf } from './proc.ts';
+import { type MemoryStatus, memoryOf, treeCpuMsOf } from './proc.ts';
 import { linearFit, percentile, round, type Summary, summarize } from './stats.ts';
 import type { AccessLogEntry, BenchTarget } from './targets.ts';
 import { pool, Workload } from './workload.ts';
@@ -181,7 +181,7 @@ export async function runScale(
 
   const t0 = performance.now();
   const offset = plugin.logOffset();
-  const cpu0 = cpuMsOf(plugin.pid);
+  const cpu0 = treeCpuMsOf(plugin.pid);
   const neutron0 = sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total');
   const networks: string[] = [];
   const networkCreateMs: number[] = [];
@@ -254,7 +254,7 @@ export async function runScale(
     memoryAfterTeardown,
     plugin: {
       memory: memoryOf(plugin.pid),
-      cpuMs: round(cpuMsOf(plugin.pid) - cpu0, 0),
+      cpuMs: round(treeCpuMsOf(plugin.pid) - cpu0, 0),
       requests: entries.length,
       neutronCalls: sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total') - neutron0,
     },

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
 import { sumOf } from '../test/helpers/prometheus.ts';
-import { cpuMsOf } from './proc.ts';
+import { cpuMsOf, treeCpuMsOf } from './proc.ts';
 import { round, type Summary, summarize } from './stats.ts';
 import type { BenchTarget } from './targets.ts';
 
@@ -62,7 +62,7 @@ export async function measurePhase(
   // The scrape first: the plugin's CPU for rendering the metrics is the bench's, not the phase's.
   const neutronBefore = plugin && sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total');
   const before = plugin && {
-    cpu: cpuMsOf(plugin.pid),
+    cpu: treeCpuMsOf(plugin.pid),
     offset: plugin.logOffset(),
     neutron: neutronBefore ?? 0,
   };
@@ -81,7 +81,7 @@ export async function measurePhase(
     dockerdCpuMs: round(dockerdCpuMs, 0),
   };
   if (plugin !== undefined && before !== undefined) {
-    const cpuMs = cpuMsOf(plugin.pid) - before.cpu;
+    const cpuMs = treeCpuMsOf(plugin.pid) - before.cpu;
     const neutronCalls = sumOf(await plugin.scrape(), 'kuryr_neutron_calls_total') - before.neutron;
     const served = plugin.requests(before.offset);
     const requests = served.length;

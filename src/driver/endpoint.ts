@@ -189,15 +189,23 @@ export async function deleteEndpoint(rt: DriverRuntime, endpointId: string): Pro
 }
 
 /**
- * `NetworkDriver.EndpointOperInfo`: the Neutron port status. Asked of Neutron, whose agent wires the port and
- * changes its status; with the embedded backend the plugin is that agent (the store makes a bound port ACTIVE as
- * it is bound), so the port as its own writes left it, which the cache keeps, is the answer: no store read for
- * each of the two calls dockerd makes per container, as Docker's bridge driver answers from memory.
+ * How old the port status EndpointOperInfo gives may be, on a real Neutron: dockerd asks twice per `docker run`
+ * (after CreateEndpoint and after Join, within a second) and uses the answer's port-map keys, not the status; the
+ * status given then is the port as CreateEndpoint's own write returned it, later Neutron's answer of the moment.
+ */
+export const STATUS_MAX_AGE_MS = 5_000;
+
+/**
+ * `NetworkDriver.EndpointOperInfo`: the Neutron port status. Neutron's agent wires the port and changes its status:
+ * the answer is the port as Neutron returned it at most `STATUS_MAX_AGE_MS` ago, else asked of Neutron. With the
+ * embedded backend the plugin is that agent (the store makes a bound port ACTIVE as it is bound), so the port as
+ * its own writes left it, which the cache keeps, is the answer at any age, as Docker's bridge driver answers from
+ * memory.
  */
 export async function endpointOperInfo(
   rt: DriverRuntime,
   endpointId: string,
 ): Promise<{ Value: Record<string, string> }> {
-  const port = await portOfEndpoint(rt, endpointId, { fresh: rt.agent === undefined });
+  const port = await portOfEndpoint(rt, endpointId, rt.agent === undefined ? { maxAgeMs: STATUS_MAX_AGE_MS } : {});
   return { Value: port === undefined ? {} : { status: port.status, port_id: port.id } };
 }

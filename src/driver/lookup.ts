@@ -47,10 +47,14 @@ export async function requireNetworkOfDocker(rt: DriverRuntime, dockerNetworkId:
 export async function portOfEndpoint(
   rt: DriverRuntime,
   endpointId: string,
-  opts: { fresh?: boolean } = {},
+  opts: { fresh?: boolean; maxAgeMs?: number } = {},
 ): Promise<Port | undefined> {
   const filter = rt.marks.endpointFilter(endpointId);
-  const api = opts.fresh ? rt.neutron.fresh : rt.neutron;
+  const api = opts.fresh
+    ? rt.neutron.fresh
+    : opts.maxAgeMs !== undefined
+      ? rt.neutron.recent(opts.maxAgeMs)
+      : rt.neutron;
   return single(await api.listPorts(filter), 'ports', filter);
 }
 

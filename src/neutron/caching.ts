@@ -15,7 +15,9 @@
  * - `show<X>(id)` of a resource deleted through this decorator: a 404, as Neutron would answer (an ID is never
  *   used again).
  * Reads about shared resources that decide ownership go through `fresh`, which always asks Neutron (and refreshes
- * what is kept). Lists with `fields`, unknown filter keys or no filter are never kept.
+ * what is kept). Reads of what changes without us (a port's status, which the agent sets) go through
+ * `recent(ms)`: answered from what is kept only when Neutron said it at most that long ago (an answer to one of
+ * our writes or reads), else asked. Lists with `fields`, unknown filter keys or no filter are never kept.
  */
 import type { Deadline } from '../util/deadline.ts';
 import { type DeadlineBinding, type FilterValue, type ListFilter, type NeutronApi, withDeadline } from './api.ts';
@@ -30,6 +32,11 @@ export interface CachingNeutronApi extends NeutronApi, DeadlineBinding {
   withDeadline(deadline: Deadline): CachingNeutronApi;
   /** The same API, always asking Neutron; what it answers refreshes what is kept. */
   readonly fresh: NeutronApi;
+  /**
+   * The same API, answering reads from what is kept only when Neutron returned it (to a write or a read) at most
+   * `maxAgeMs` ago; otherwise asking Neutron, as `fresh` does.
+   */
+  recent(maxAgeMs: number): NeutronApi;
   /** How many times a 404 showed a kept resource to be gone (grows; compare before and after an operation). */
   readonly staleDrops: number;
   /** Resources currently kept (for tests and metrics). */
@@ -174,14 +181,25 @@ const TAGGED: Partial<Record<TaggedResource, Kind>> = {
   ports: 'ports',
 };
 
-/** Wraps `inner`: same results and errors, fewer calls (see above). */
-export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
+/** Wraps `inner`: same results and errors, fewer calls (see above). `now`: the clock of `recent` (ms). */
+export function cachingNeutron(inner: NeutronApi, options: { now?: () => number } = {}): CachingNeutronApi {
+  const now = options.now ?? Date.now;
   const kept: Record<Kind, Map<string, Resource>> = {
     networks: new Map(),
     subnets: new Map(),
     subnetpools: new Map(),
     ports: new Map(),
   };
+  /** When Neutron last returned each kept resource (our write's answer, a read's), by `now`. */
+  const seenAt: Record<Kind, Map<string, number>> = {
+    networks: new Map(),
+    subnets: new Map(),
+    subnetpools: new Map(),
+    ports: new Map(),
+  };
+  /** Kept, and returned by Neutron at most `maxAgeMs` ago (any age: `Infinity`). */
+  const recentEnough = (kind: Kind, id: string, maxAgeMs: number): boolean =>
+    maxAgeMs === Number.POSITIVE_INFINITY || now() - (seenAt[kind].get(id) ?? Number.NEGATIVE_INFINITY) <= maxAgeMs;
   /** Lists asked before: kind + filter → the IDs of the answer, kept up to date by this decorator's writes. */
   const lists: Record<Kind, Map<string, { filter: [string, readonly FilterValue[]][]; ids: Set<string> }>> = {
     networks: new Map(),
@@ -211,6 +229,7 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     const known = kept[kind].get(resource.id);
     if (known !== undefined && resource.revision_number < known.revision_number) return;
     kept[kind].set(resource.id, copy(resource));
+    seenAt[kind].set(resource.id, now());
     for (const entry of lists[kind].values()) {
       if (matches(resource, entry.filter)) entry.ids.add(resource.id);
       else entry.ids.delete(resource.id);
@@ -219,6 +238,7 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
 
   const drop = (kind: Kind, id: string): boolean => {
     const had = kept[kind].delete(id);
+    seenAt[kind].delete(id);
     for (const [key, entry] of lists[kind]) {
       // An answer whose last resource is gone is never served again (an empty answer is asked of Neutron): it is
       // forgotten, so that the lists kept are those of live resources. Kept, they would grow by one per endpoint
@@ -281,26 +301,32 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     return result;
   };
 
+  /** A list answered from what is kept (returned by Neutron at most `maxAgeMs` ago) when it can be, else asked. */
   const cachedList = async <T extends Resource>(
     kind: Kind,
     filter: ListFilter | undefined,
     run: (f: ListFilter | undefined) => Promise<T[]>,
+    maxAgeMs: number,
   ): Promise<T[]> => {
     const key = cacheable(kind, filter);
     if (key !== undefined) {
+      const recent = (r: Resource | undefined): r is Resource =>
+        r !== undefined && matches(r, key) && recentEnough(kind, r.id, maxAgeMs);
       const entry = lists[kind].get(JSON.stringify(key));
       if (entry !== undefined && entry.ids.size > 0) {
         const found = [...entry.ids].map((id) => kept[kind].get(id));
-        if (found.every((r) => r !== undefined && matches(r, key))) return copy(found as T[]);
+        if (found.every(recent)) return copy(found as T[]);
       }
       const found = [...kept[kind].values()].filter((r) => matches(r, key));
-      if (identifies(kind, key, found)) return copy(found as T[]);
+      if (identifies(kind, key, found) && found.every(recent)) return copy(found as T[]);
     }
     return freshList(kind, filter, run);
   };
 
-  const show = async <T extends Resource>(kind: Kind, id: string, run: () => Promise<T>, cached: boolean) => {
-    const known = cached ? kept[kind].get(id) : undefined;
+  /** `maxAgeMs`: how old a kept answer may be (0: always ask Neutron). */
+  const show = async <T extends Resource>(kind: Kind, id: string, run: () => Promise<T>, maxAgeMs: number) => {
+    const cached = maxAgeMs > 0;
+    const known = cached && recentEnough(kind, id, maxAgeMs) ? kept[kind].get(id) : undefined;
     if (known !== undefined) return copy(known as T);
     if (cached && deleted[kind].has(id)) throw notFoundError(kind, id);
     const result = await call([id], run);
@@ -334,17 +360,21 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
     markDeleted(kind, id);
   };
 
-  const reads = (inner: NeutronApi, cached: boolean) => ({
-    listNetworks: (f?: ListFilter) => (cached ? cachedList : freshList)('networks', f, (x) => inner.listNetworks(x)),
-    showNetwork: (id: string) => show('networks', id, () => inner.showNetwork(id), cached),
-    listSubnets: (f?: ListFilter) => (cached ? cachedList : freshList)('subnets', f, (x) => inner.listSubnets(x)),
-    showSubnet: (id: string) => show('subnets', id, () => inner.showSubnet(id), cached),
-    listSubnetPools: (f?: ListFilter) =>
-      (cached ? cachedList : freshList)('subnetpools', f, (x) => inner.listSubnetPools(x)),
-    showSubnetPool: (id: string) => show('subnetpools', id, () => inner.showSubnetPool(id), cached),
-    listPorts: (f?: ListFilter) => (cached ? cachedList : freshList)('ports', f, (x) => inner.listPorts(x)),
-    showPort: (id: string) => show('ports', id, () => inner.showPort(id), cached),
-  });
+  /** The reads, answered from what is kept when Neutron returned it at most `maxAgeMs` ago (0: always asked). */
+  const reads = (inner: NeutronApi, maxAgeMs: number) => {
+    const list = <T extends Resource>(kind: Kind, f: ListFilter | undefined, run: (x?: ListFilter) => Promise<T[]>) =>
+      maxAgeMs > 0 ? cachedList(kind, f, run, maxAgeMs) : freshList(kind, f, run);
+    return {
+      listNetworks: (f?: ListFilter) => list('networks', f, (x) => inner.listNetworks(x)),
+      showNetwork: (id: string) => show('networks', id, () => inner.showNetwork(id), maxAgeMs),
+      listSubnets: (f?: ListFilter) => list('subnets', f, (x) => inner.listSubnets(x)),
+      showSubnet: (id: string) => show('subnets', id, () => inner.showSubnet(id), maxAgeMs),
+      listSubnetPools: (f?: ListFilter) => list('subnetpools', f, (x) => inner.listSubnetPools(x)),
+      showSubnetPool: (id: string) => show('subnetpools', id, () => inner.showSubnetPool(id), maxAgeMs),
+      listPorts: (f?: ListFilter) => list('ports', f, (x) => inner.listPorts(x)),
+      showPort: (id: string) => show('ports', id, () => inner.showPort(id), maxAgeMs),
+    };
+  };
 
   const writes = (inner: NeutronApi): Omit<NeutronApi, keyof ReturnType<typeof reads>> => ({
     listExtensions: () => inner.listExtensions(),
@@ -401,10 +431,20 @@ export function cachingNeutron(inner: NeutronApi): CachingNeutronApi {
 
   // The API over `inner`; a view bound to a deadline (neutron/api.ts `withDeadline`) shares what is kept.
   const view = (inner: NeutronApi): CachingNeutronApi => {
+    // The `recent` views of this view, by age (a caller names one or two ages: built once each).
+    const recentViews = new Map<number, NeutronApi>();
     const api = {
       ...writes(inner),
-      ...reads(inner, true),
-      fresh: { ...writes(inner), ...reads(inner, false) },
+      ...reads(inner, Number.POSITIVE_INFINITY),
+      fresh: { ...writes(inner), ...reads(inner, 0) },
+      recent: (maxAgeMs: number): NeutronApi => {
+        let built = recentViews.get(maxAgeMs);
+        if (built === undefined) {
+          built = { ...writes(inner), ...reads(inner, Math.max(0, maxAgeMs)) };
+          recentViews.set(maxAgeMs, built);
+        }
+        return built;
+      },
       get staleDrops() {
         return staleDrops;
       },

@@ -28,6 +28,32 @@ describe('cachingNeutron', () => {
   const dockerId = 'ab'.repeat(32);
   const idTags = [`kuryr.net.uuid.lh:${dockerId.slice(0, 32)}`, `kuryr.net.uuid.uh:${dockerId.slice(32)}`];
 
+  test('recent(ms): kept answers no older than ms, by show and by list; older ones are asked again', async () => {
+    let clock = 0;
+    const timed = cachingNeutron(counted, { now: () => clock });
+    const net = await timed.createNetwork({ name: 'n' });
+    const port = await timed.createPort({ network_id: net.id });
+    await timed.replaceTags('ports', port.id, idTags);
+    const before = calls();
+    clock = 1000;
+    assert.equal((await timed.recent(1000).showPort(port.id)).id, port.id);
+    assert.deepEqual(
+      (await timed.recent(1000).listPorts({ tags: idTags })).map((p) => p.id),
+      [port.id],
+    );
+    assert.equal(calls(), before, 'as old as allowed: no call');
+    clock = 1001;
+    await timed.recent(1000).showPort(port.id);
+    assert.equal(calls(), before + 1, 'older: asked');
+    await timed.recent(1000).listPorts({ tags: idTags });
+    assert.equal(calls(), before + 1, 'the answer just read is recent');
+    clock = 5000;
+    await timed.recent(1000).listPorts({ tags: idTags });
+    assert.equal(calls(), before + 2, 'older again: the list is asked');
+    await timed.listPorts({ tags: idTags });
+    assert.equal(calls(), before + 2, 'the plain view answers at any age');
+  });
+
   test('what it created is shown and found by identifying filters without a call', async () => {
     const net = await api.createNetwork({ name: 'n' });
     await api.replaceTags('networks', net.id, idTags);

@@ -6,10 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KuryrDriver } from '../../src/driver/driver.ts';
 import type { TagSupport } from '../../src/driver/marks.ts';
+import { STATUS_MAX_AGE_MS } from '../../src/driver/endpoint.ts';
+import { cachingNeutron } from '../../src/neutron/caching.ts';
 import { countingNeutron } from '../../src/neutron/counting.ts';
 import { openEmbeddedNeutron } from '../../src/neutron/embedded/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { FakeAgent, FakeBinder, TEST_SETTINGS } from '../helpers/fakes.ts';
+import { endpointJoin, networkCreate } from '../helpers/docker-sequence.ts';
 import { type Counts, describePhases, expectedLifecycle, lifecycleCalls } from '../helpers/round-trips.ts';
 import { taglessNeutron } from '../helpers/tagless-neutron.ts';
 
@@ -48,11 +51,11 @@ function expectPhases(
 }
 
 const CASES: { name: string; tagSupport: TagSupport | undefined; agent: boolean; total: number }[] = [
-  // EndpointOperInfo: no call with the embedded backend (the plugin is the agent, the cache has the port).
+  // The embedded backend's CreateNetwork checks the store's subnets for overlaps (2 reads).
   { name: 'tags, embedded backend (the plugin is the agent)', tagSupport: undefined, agent: true, total: 19 },
-  { name: 'tags, neutron backend (no agent)', tagSupport: undefined, agent: false, total: 19 },
+  { name: 'tags, neutron backend (no agent)', tagSupport: undefined, agent: false, total: 17 },
   { name: 'no tags, embedded backend', tagSupport: { tag: false, tagExt: false }, agent: true, total: 15 },
-  { name: 'no tags, neutron backend', tagSupport: { tag: false, tagExt: false }, agent: false, total: 15 },
+  { name: 'no tags, neutron backend', tagSupport: { tag: false, tagExt: false }, agent: false, total: 13 },
 ];
 
 for (const c of CASES) {
@@ -62,3 +65,36 @@ for (const c of CASES) {
     expectPhases(phases, expectedLifecycle(c.tagSupport === undefined, c.agent), c.total);
   });
 }
+
+test('EndpointOperInfo on a real Neutron: the status CreateEndpoint got while recent, then Neutron is asked', async () => {
+  const store = openEmbeddedNeutron({ path: ':memory:' });
+  try {
+    const neutron = countingNeutron(store);
+    let clock = 1_000_000;
+    const driver = new KuryrDriver({
+      neutron: cachingNeutron(neutron, { now: () => clock }),
+      binder: new FakeBinder(),
+      settings: TEST_SETTINGS,
+      log: silentLogger(),
+    });
+    const net = await networkCreate(driver, { subnet: '10.98.0.0/24' });
+    const ep = await endpointJoin(driver, net);
+    const asked = () => neutron.callCounts().listPorts ?? 0;
+    const before = asked();
+    clock += STATUS_MAX_AGE_MS;
+    const recent = await driver.endpointOperInfo(ep.id);
+    assert.equal(asked(), before, 'no call while the port CreateEndpoint wrote is recent');
+    assert.equal(recent.Value.status, 'ACTIVE');
+    // The status changes in Neutron meanwhile (another process sets the port down: the cache does not see it).
+    await store.updatePort(recent.Value.port_id!, { admin_state_up: false });
+    clock += 1;
+    const later = await driver.endpointOperInfo(ep.id);
+    assert.equal(asked(), before + 1, 'an older status is asked of Neutron');
+    assert.equal(later.Value.status, 'DOWN');
+    const again = await driver.endpointOperInfo(ep.id);
+    assert.equal(asked(), before + 1, 'and what it answered is recent again');
+    assert.equal(again.Value.status, 'DOWN');
+  } finally {
+    store.close();
+  }
+});
