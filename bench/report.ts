@@ -85,7 +85,7 @@ export function renderStandard(result: StandardResult, markdown = false): string
   add('dockerd CPU per container run + rm', (t) => perContainer(t, (phase) => t.phases[phase].dockerdCpuMs), ms);
   const pluginRows: [string, (t: TargetResult) => number | undefined][] = [
     [
-      'plugin CPU per container run + rm (/proc)',
+      'plugin CPU per container run + rm, with the processes it runs (/proc)',
       (t) => t.plugin && perContainer(t, (phase) => t.phases[phase].plugin!.cpuMs),
     ],
     ['plugin CPU per libnetwork call (p50)', (t) => t.plugin?.cpuPerCallP50Ms],

@@ -15,7 +15,10 @@ export const IMAGE = 'busybox:local';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface PluginPhaseFigures {
-  /** Plugin CPU time during the phase, /proc/<pid>/stat before/after (10 ms ticks). */
+  /**
+   * CPU time of the plugin and the processes it runs (its `ip`/`nft` sessions, `iptables`) during the phase,
+   * /proc/<pid>/stat before/after (10 ms ticks; results before 2026-12-07 16:00 count the plugin's own only).
+   */
   cpuMs: number;
   cpuMsPerOp: number;
   /** libnetwork requests served during the phase (access log). */
