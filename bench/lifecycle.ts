@@ -9,7 +9,10 @@
  *   node bench/lifecycle.ts [--lifecycles N] [--warmup N] [--node-flags="--jitless --optimize-for-size"]
  *                           [--no-metrics] [--profile DIR] [--name PREFIX] [--root CHECKOUT]
  *                           [--noop-requests N] [--serve-arg ARG]... [--pause MS] [--idle-seconds S]
+ *                           [--networks N]
  *
+ * `--networks N` first creates and removes N networks (the calls of `docker network create` and `rm`) and prints
+ * each call's time and CPU.
  * `--node-flags` replaces the flags bin/kuryr gives node (default: the same as bin/kuryr); `--node-flags=` runs
  * node without --jitless and --optimize-for-size. Needs `npm run build`. Takes no lock: no dockerd, own names.
  */
@@ -157,6 +160,56 @@ function cpuSplitOf(pid: number): { user: number; system: number } {
   return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
 }
 
+/** `docker network create` + `docker network rm` as dockerd 20.10 sends them, `n` times; prints each call's figures. */
+async function networkCycles(plugin: Started, n: number, pid: number): Promise<void> {
+  const offset = statSync(plugin.logFile).size;
+  const cpu0 = treeCpuMsOf(pid);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const pool = await call<{ PoolID: string; Pool: string }>(plugin.socket, 'IpamDriver.RequestPool', {
+      AddressSpace: 'LocalDefault',
+      Pool: '',
+      SubPool: '',
+      Options: {},
+      V6: false,
+    });
+    const gw = await call<{ Address: string }>(plugin.socket, 'IpamDriver.RequestAddress', {
+      PoolID: pool.PoolID,
+      Address: '',
+      Options: { RequestAddressType: 'com.docker.network.gateway' },
+    });
+    const NetworkID = dockerId();
+    await call(plugin.socket, 'NetworkDriver.CreateNetwork', {
+      NetworkID,
+      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: pool.Pool, Gateway: gw.Address, AuxAddresses: null }],
+      IPv6Data: [],
+    });
+    await call(plugin.socket, 'IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: gw.Address.split('/')[0] });
+    await call(plugin.socket, 'IpamDriver.ReleasePool', { PoolID: pool.PoolID });
+    await call(plugin.socket, 'NetworkDriver.DeleteNetwork', { NetworkID });
+  }
+  const wall = performance.now() - t0;
+  const cpu = treeCpuMsOf(pid) - cpu0;
+  const entries = parseAccessLog(readFileSync(plugin.logFile, 'utf8').slice(offset)).filter((e) => e.status === 200);
+  process.stdout.write(
+    `${n} network create + rm: ${round(wall / n, 2)} ms each in the plugin's calls, CPU with the processes it runs ` +
+      `${round(cpu / n, 2)} ms\n`,
+  );
+  const byMethod = new Map<string, { ms: number[]; cpu: number[] }>();
+  for (const e of entries) {
+    const m = byMethod.get(e.method) ?? { ms: [], cpu: [] };
+    m.ms.push(e.ms);
+    m.cpu.push(e.cpuMs);
+    byMethod.set(e.method, m);
+  }
+  for (const [method, m] of byMethod) {
+    process.stdout.write(
+      `  ${method.padEnd(44)} p50 ${percentile(m.ms, 50).toFixed(2)} ms, cpu p50 ${percentile(m.cpu, 50).toFixed(2)} ms\n`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -172,6 +225,7 @@ async function main(): Promise<void> {
       'serve-arg': { type: 'string', multiple: true },
       pause: { type: 'string' },
       'idle-seconds': { type: 'string' },
+      networks: { type: 'string' },
     },
   });
   const n = Number(values.lifecycles);
@@ -206,6 +260,8 @@ async function main(): Promise<void> {
       IPv6Data: [],
     });
     for (let i = 0; i < warmup; i++) await lifecycle(plugin.socket, networkId, pool.PoolID);
+    const networks = Number(values.networks ?? 0);
+    if (networks > 0) await networkCycles(plugin, networks, pid);
     const idleSeconds = Number(values['idle-seconds'] ?? 0);
     if (idleSeconds > 0) {
       // What the plugin spends doing nothing (timers, GC), as between dockerd's calls.

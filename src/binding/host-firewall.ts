@@ -14,7 +14,10 @@
  * unsolicited traffic into a network). Nothing is added when the policy is `ACCEPT` and there is no `DOCKER-USER`
  * (checked again at every network creation and at every start); the rules of a bridge go with its network.
  * Each tool is asked with one listing (`-S`) per call, both tools at once: a host whose FORWARD accepts costs one
- * process per tool, and a rule is looked for with `-C` only when the listing may hold it.
+ * process per tool. The changes of a call are one `iptables-restore --noflush` per tool (all of them or none),
+ * when the listing shows each rule exactly as iptables prints it; a rule listed in another form is looked for
+ * with `-C` and changed one command at a time, as is everything when the restore fails (a rule another process
+ * changed meanwhile).
  */
 import { BindingError, bindingErrorReasons } from './errors.ts';
 import { CommandError, type CommandRunner, execRunner, runCommand } from './exec.ts';
@@ -23,11 +26,8 @@ import { validateInterfaceName } from './names.ts';
 /** What the agent asks of the host's firewall, per network bridge. */
 export interface HostFirewall {
   ensureNetwork(bridge: string): Promise<void>;
-  /**
-   * Remove the bridge's rules. With `after`: what is there is read at once, and changed only once `after` has
-   * resolved (the bridge is gone); when it rejects nothing is changed (and this rejects with its reason).
-   */
-  removeNetwork(bridge: string, options?: { after?: Promise<unknown> }): Promise<void>;
+  /** Remove the bridge's rules. */
+  removeNetwork(bridge: string): Promise<void>;
 }
 
 export interface IptablesAcceptOptions {
@@ -62,6 +62,21 @@ function mayBeListed(listing: string, chain: string, rule: readonly string[]): b
     .some((line) => line.startsWith(`-A ${chain} `) && `${line} `.includes(iface) && line.includes(COMMENT[3]!));
 }
 
+/**
+ * How `listing` holds `rule` in `chain`: `exact` copies printed just as the rule is written (how iptables prints
+ * the rules this module adds), and whether some line may be it in another form (`loose`, see `mayBeListed`).
+ */
+function listedCopies(listing: string, chain: string, rule: readonly string[]): { exact: number; loose: boolean } {
+  const text = `-A ${chain} ${rule.join(' ')}`;
+  let exact = 0;
+  let loose = false;
+  for (const line of listing.split('\n')) {
+    if (line === text) exact++;
+    else if (mayBeListed(line, chain, rule)) loose = true;
+  }
+  return { exact, loose };
+}
+
 /** Runs `step` for each tool at once (iptables and ip6tables are independent); the first failure is the news. */
 async function eachTool(tools: readonly string[], step: (tool: string) => Promise<void>): Promise<void> {
   const results = await Promise.allSettled(tools.map(step));
@@ -91,7 +106,14 @@ export class IptablesAccept implements HostFirewall {
       if (state === undefined) return; // no such tool, or no filter table: nothing can drop
       const chain = state.userChain ? USER_CHAIN : state.forwardDrops ? 'FORWARD' : undefined;
       if (chain === undefined) return;
-      for (const rule of [...acceptRules(bridge)].reverse()) {
+      const rules = [...acceptRules(bridge)].reverse();
+      const listed = rules.map((rule) => listedCopies(state.listing, chain, rule));
+      if (listed.every((l) => l.exact > 0 || !l.loose)) {
+        // Each rule there as iptables prints it, or certainly absent: the absent ones in one restore.
+        const inserts = rules.filter((_, i) => listed[i]!.exact === 0).map((rule) => ['-I', chain, '1', ...rule]);
+        if (inserts.length === 0 || (await this.#restore(tool, inserts))) return;
+      }
+      for (const rule of rules) {
         // Absent from the listing: inserted without asking; listed (maybe in another form): `-C` decides.
         const present = mayBeListed(state.listing, chain, rule) && (await this.#ok(tool, ['-C', chain, ...rule]));
         if (!present) await this.#must(tool, ['-I', chain, '1', ...rule]);
@@ -99,13 +121,22 @@ export class IptablesAccept implements HostFirewall {
     });
   }
 
-  async removeNetwork(bridge: string, options: { after?: Promise<unknown> } = {}): Promise<void> {
+  async removeNetwork(bridge: string): Promise<void> {
     validateInterfaceName(bridge);
     await eachTool(this.#binaries, async (tool) => {
       const state = await this.#state(tool);
-      await options.after;
       if (state === undefined) return;
-      for (const chain of state.userChain ? [USER_CHAIN, 'FORWARD'] : ['FORWARD']) {
+      const chains = state.userChain ? [USER_CHAIN, 'FORWARD'] : ['FORWARD'];
+      const pairs = chains.flatMap((chain) => acceptRules(bridge).map((rule) => ({ chain, rule })));
+      const listed = pairs.map(({ chain, rule }) => listedCopies(state.listing, chain, rule));
+      if (listed.every((l) => l.exact > 0 || !l.loose)) {
+        // Every copy listed as iptables prints it: all deleted in one restore.
+        const deletes = pairs.flatMap(({ chain, rule }, i) =>
+          Array.from({ length: listed[i]!.exact }, () => ['-D', chain, ...rule]),
+        );
+        if (deletes.length === 0 || (await this.#restore(tool, deletes))) return;
+      }
+      for (const chain of chains) {
         for (const rule of acceptRules(bridge)) {
           // Not in the listing: nothing to delete (the usual case: a host whose FORWARD accepts).
           if (!mayBeListed(state.listing, chain, rule)) continue;
@@ -133,6 +164,30 @@ export class IptablesAccept implements HostFirewall {
     const forwardDrops = /^-P FORWARD DROP$/m.test(listing);
     const userChain = new RegExp(`^-N ${USER_CHAIN}$`, 'm').test(listing);
     return { userChain, forwardDrops, listing };
+  }
+
+  /**
+   * Applies `changes` (`-I`/`-D` lines of the filter table) in one `<tool>-restore --noflush`: all or none. False
+   * when it failed (nothing changed: a rule to delete was gone, or there is no such program): the caller goes on
+   * one command at a time.
+   */
+  async #restore(tool: string, changes: readonly (readonly string[])[]): Promise<boolean> {
+    const input = `*filter\n${changes.map((c) => c.join(' ')).join('\n')}\nCOMMIT\n`;
+    const argv = ['-w', '--noflush'];
+    const program = `${tool}-restore`;
+    const [file, rest] =
+      this.#netns === undefined ? [program, argv] : ['ip', ['netns', 'exec', this.#netns, program, ...argv]];
+    try {
+      await runCommand(bindingErrorReasons.ipCommand, file, rest, {
+        timeoutMs: this.#timeoutMs,
+        runner: this.#exec,
+        input,
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof CommandError) return false;
+      throw err;
+    }
   }
 
   async #ok(tool: string, args: readonly string[]): Promise<boolean> {

@@ -8,7 +8,7 @@ import { InvalidAddressError, ipVersion, normalizeIp } from '../util/ip.ts';
 import type { HostNetworkAgent, HostNetworkSpec, HostRoute, InterfaceAddress } from './binder.ts';
 import { deleteBridgeIfUnused, ensureBridge } from './bridge.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { IpCommand, isAddressMissing, validateMtu } from './ip-command.ts';
+import { IpCommand, isAddressMissing, isNoSuchDevice, validateMtu } from './ip-command.ts';
 import type { HostFirewall } from './host-firewall.ts';
 import { type NetworkIsolation, NftIsolation } from './isolation.ts';
 import { bridgeName, ownerAlias, validateInterfaceName } from './names.ts';
@@ -127,18 +127,24 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
         );
       }
     }
+    if (link) {
+      // Down first: a bridge that is down forwards nothing and has no route (its ports are disabled), so its
+      // isolation and firewall rules can go while the kernel deletes it. Each deletion, of a device or of a rule,
+      // waits for the kernel's RCU grace periods (tens of ms): at once they wait once.
+      const { failed } = await this.#ip.batch([['link', 'set', 'dev', bridge, 'down']]);
+      if (failed !== undefined && !isNoSuchDevice(failed.error)) throw failed.error;
+    }
     const deleted = link ? this.#ip.deleteLink(bridge) : Promise.resolve(false);
-    // The host firewall reads its rules while the kernel deletes the bridge (tens of ms), and removes them after.
-    const firewall = this.#firewall?.removeNetwork(bridge, { after: deleted });
-    firewall?.catch(() => {}); // its failure is reported below; meanwhile it is no unhandled rejection
+    const rules = allDone([this.#isolation?.removeNetwork(bridge), this.#firewall?.removeNetwork(bridge)]);
+    rules.catch(() => {}); // its failure is reported below; meanwhile it is no unhandled rejection
     try {
       await deleted;
     } catch (err) {
-      await firewall?.catch(() => {}); // changes nothing once the deletion failed; none left running
+      // The bridge stays, down and so closed: DeleteNetwork again, or the next start's reconciliation, finishes.
+      await rules.catch(() => {});
       throw err;
     }
-    // After the bridge: its containers stay isolated until they are gone with it.
-    await allDone([this.#isolation?.removeNetwork(bridge), firewall]);
+    await rules;
   }
 
   hostRoutes(version?: 4 | 6): Promise<HostRoute[]> {

@@ -14,11 +14,33 @@ interface FakeTables {
   chains: Map<string, string[]>;
 }
 
-/** A fake iptables: `-S CHAIN`, `-C`, `-I CHAIN 1`, `-D`; exit status 1 like iptables for a missing rule/chain. */
+/**
+ * A fake iptables: `-S CHAIN`, `-C`, `-I CHAIN 1`, `-D`; exit status 1 like iptables for a missing rule/chain. And
+ * its `-restore --noflush`: `-I`/`-D` lines between `*filter` and `COMMIT`, all applied or none.
+ */
 function fakeIptables(tools: Record<string, FakeTables>) {
   const calls: string[] = [];
-  const exec: CommandRunner = async (file, args) => {
+  const exec: CommandRunner = async (file, args, options) => {
     calls.push([file, ...args].join(' '));
+    if (file.endsWith('-restore')) {
+      const tables = tools[file.slice(0, -'-restore'.length)];
+      if (tables === undefined) throw Object.assign(new Error('spawn ENOENT'), { code: 'ENOENT' });
+      assert.deepEqual(args, ['-w', '--noflush']);
+      const lines = (options.input ?? '').trimEnd().split('\n');
+      assert.equal(lines.shift(), '*filter');
+      assert.equal(lines.pop(), 'COMMIT');
+      const chains = new Map([...tables.chains].map(([c, list]) => [c, [...list]]));
+      for (const line of lines) {
+        const [op, chain = '', ...rest] = line.split(' ');
+        const rules = chains.get(chain);
+        const i = rules?.indexOf(rest.join(' ')) ?? -1;
+        if (op === '-I' && rules !== undefined) rules.unshift(rest.slice(1).join(' '));
+        else if (op === '-D' && rules !== undefined && i >= 0) rules.splice(i, 1);
+        else throw Object.assign(new Error('exit 1'), { code: 1, stderr: `line failed: ${line}` });
+      }
+      tables.chains = chains;
+      return { stdout: '', stderr: '' };
+    }
     const tables = tools[file];
     if (tables === undefined) throw Object.assign(new Error('spawn ENOENT'), { code: 'ENOENT' });
     const [w, t, filter, op, chain = '', ...rest] = args;
@@ -118,17 +140,65 @@ describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () 
     await fw.ensureNetwork('brqa');
     assert.deepEqual(
       calls.map((c) => c.split(' ').slice(0, 6).join(' ')),
-      [
-        'iptables -w -t filter -S',
-        'ip6tables -w -t filter -S',
-        ...Array(2).fill('iptables -w -t filter -I DOCKER-USER'),
-      ],
+      ['iptables -w -t filter -S', 'ip6tables -w -t filter -S', 'iptables-restore -w --noflush'],
+      'both rules in one restore',
     );
+    calls.length = 0;
+    await fw.ensureNetwork('brqa');
+    assert.deepEqual(calls, ['iptables -w -t filter -S', 'ip6tables -w -t filter -S'], 'both listed: nothing to do');
     calls.length = 0;
     await fw.removeNetwork('brqb'); // never added: the listings say so
     assert.deepEqual(calls, ['iptables -w -t filter -S', 'ip6tables -w -t filter -S']);
+    calls.length = 0;
     await fw.removeNetwork('brqa');
     assert.deepEqual(docker.chains.get('DOCKER-USER'), ['-j RETURN']);
+    assert.deepEqual(
+      calls,
+      ['iptables -w -t filter -S', 'ip6tables -w -t filter -S', 'iptables-restore -w --noflush'],
+      'both rules deleted in one restore',
+    );
+  });
+
+  test('a restore that fails (a rule gone meanwhile, no restore program) changes nothing: one command at a time', async () => {
+    const docker = dockerHost();
+    const { exec } = fakeIptables({ iptables: docker });
+    const calls: string[] = [];
+    let failRestore = true;
+    const flaky: CommandRunner = async (file, args, options) => {
+      calls.push([file, ...args].join(' '));
+      if (file.endsWith('-restore') && failRestore) {
+        throw Object.assign(new Error('spawn ENOENT'), { code: 'ENOENT' });
+      }
+      return exec(file, args, options);
+    };
+    const fw = new IptablesAccept({ exec: flaky, binaries: ['iptables'] });
+    await fw.ensureNetwork('brqa');
+    assert.deepEqual(
+      docker.chains.get('DOCKER-USER'),
+      [...acceptRules('brqa').map((r) => r.join(' ')), '-j RETURN'],
+      'inserted one by one, in the same order',
+    );
+    assert.equal(calls.filter((c) => c.includes(' -I ')).length, 2);
+    // Between the listing and the restore another process deletes one of the rules: the restore fails whole.
+    failRestore = false;
+    calls.length = 0;
+    const racing: CommandRunner = async (file, args, options) => {
+      if (file.endsWith('-restore')) docker.chains.get('DOCKER-USER')!.shift();
+      return flaky(file, args, options);
+    };
+    await new IptablesAccept({ exec: racing, binaries: ['iptables'] }).removeNetwork('brqa');
+    assert.deepEqual(docker.chains.get('DOCKER-USER'), ['-j RETURN'], 'the rest removed one command at a time');
+    assert.ok(calls.some((c) => c.includes(' -D ')));
+  });
+
+  test('a rule listed in another form than ours is asked with -C, not counted as ours', async () => {
+    const docker = dockerHost();
+    docker.chains.get('DOCKER-USER')!.unshift('-i brqa -m comment --comment "kuryr-ts" -j ACCEPT');
+    const { exec, calls } = fakeIptables({ iptables: docker });
+    await new IptablesAccept({ exec, binaries: ['iptables'] }).ensureNetwork('brqa');
+    assert.ok(calls.some((c) => c.includes(' -C DOCKER-USER -i brqa')));
+    assert.ok(!calls.some((c) => c.includes('-restore')));
+    assert.equal(docker.chains.get('DOCKER-USER')?.length, 4);
   });
 
   test('iptables and ip6tables are asked at once', async () => {
@@ -146,28 +216,5 @@ describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () 
     await fw.ensureNetwork('brqa');
     await fw.removeNetwork('brqa');
     assert.equal(most, 2);
-  });
-
-  test('removeNetwork with `after`: reads at once, deletes only once it resolved, nothing when it rejects', async () => {
-    const docker = dockerHost();
-    const { exec, calls } = fakeIptables({ iptables: docker });
-    const fw = new IptablesAccept({ exec, binaries: ['iptables'] });
-    await fw.ensureNetwork('brqa');
-    calls.length = 0;
-    let release!: () => void;
-    const after = new Promise<void>((r) => {
-      release = r;
-    });
-    const removing = fw.removeNetwork('brqa', { after });
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    assert.deepEqual(calls, ['iptables -w -t filter -S'], 'read, nothing changed yet');
-    release();
-    await removing;
-    assert.deepEqual(docker.chains.get('DOCKER-USER'), ['-j RETURN']);
-
-    await fw.ensureNetwork('brqb');
-    const failed = Promise.reject(new Error('bridge still there'));
-    await assert.rejects(fw.removeNetwork('brqb', { after: failed }), /bridge still there/);
-    assert.equal(docker.chains.get('DOCKER-USER')?.length, 3, 'its rules stay');
   });
 });

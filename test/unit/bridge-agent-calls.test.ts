@@ -72,11 +72,7 @@ function fakeHost(opts: { bridgeExists?: boolean; deleteFails?: boolean } = {}) 
   };
   const firewall: HostFirewall = {
     ensureNetwork: (bridge) => step(`firewall ensure ${bridge}`),
-    removeNetwork: async (bridge, options) => {
-      await step(`firewall read ${bridge}`);
-      await options?.after;
-      await step(`firewall remove ${bridge}`);
-    },
+    removeNetwork: (bridge) => step(`firewall remove ${bridge}`),
   };
   const agent = new LinuxBridgeAgent({ ip: new IpCommand({ exec }), isolation, firewall });
   return {
@@ -114,21 +110,23 @@ describe('LinuxBridgeAgent: the host commands of a network', () => {
     assert.ok(host.log.some((l) => l.includes('stp_state 0') && l.includes('link set')));
   });
 
-  test('removeNetwork: the firewall read while the bridge goes; isolation and firewall changed after it', async () => {
+  test('removeNetwork: the bridge down first, then its deletion and the removal of its rules at once', async () => {
     const host = fakeHost({ bridgeExists: true });
     await host.agent.removeNetwork(NETWORK);
     const at = (line: string) => host.log.indexOf(line);
     assert.equal(host.log[0], `ip -json -details link show dev ${BRIDGE}`);
-    assert.ok(at(`ip link del dev ${BRIDGE}`) > 0);
-    assert.ok(at(`firewall read ${BRIDGE}`) < at('ip link del: done'), host.log.join('\n'));
-    assert.ok(at(`firewall remove ${BRIDGE}`) > at('ip link del: done'), host.log.join('\n'));
-    assert.ok(at(`isolation remove ${BRIDGE}`) > at('ip link del: done'), host.log.join('\n'));
+    assert.equal(host.log[1], `ip -batch - < link set dev ${BRIDGE} down`);
+    assert.ok(at(`ip link del dev ${BRIDGE}`) > 1);
+    for (const rules of [`firewall remove ${BRIDGE}`, `isolation remove ${BRIDGE}`]) {
+      assert.ok(at(rules) > 1 && at(rules) < at('ip link del: done'), host.log.join('\n'));
+    }
+    assert.equal(host.mostAtOnce(), 3, 'the deletion, the isolation and the firewall at once');
   });
 
-  test('removeNetwork: a bridge the kernel will not delete keeps its isolation and firewall rules', async () => {
+  test('removeNetwork: a bridge the kernel will not delete stays down (closed); the error is the news', async () => {
     const host = fakeHost({ bridgeExists: true, deleteFails: true });
     await assert.rejects(host.agent.removeNetwork(NETWORK), /Busy/);
-    assert.ok(!host.log.some((l) => /isolation remove|firewall remove/.test(l)), host.log.join('\n'));
+    assert.ok(!host.log.some((l) => l.includes(' up')), host.log.join('\n'));
   });
 
   test("the host's routes: both families at once, or only the one asked for", async () => {
