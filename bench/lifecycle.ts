@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pluginCall, REPO_ROOT } from '../test/helpers/plugin-process.ts';
-import { cpuMsOf, treeCpuMsOf } from './proc.ts';
+import { cpuMsOf, memoryOf, treeCpuMsOf } from './proc.ts';
 import { renderProfile, summarizeProfile } from './profile.ts';
 import { percentile, round } from './stats.ts';
 import { parseAccessLog } from './targets.ts';
@@ -305,6 +305,10 @@ async function main(): Promise<void> {
     await call(plugin.socket, 'IpamDriver.ReleasePool', { PoolID: pool.PoolID });
 
     const load = os.loadavg().map((l) => round(l, 2));
+    const memory = memoryOf(pid);
+    process.stdout.write(
+      `plugin memory: peak ${memory.peakRssMiB} MiB (VmHWM), now ${memory.rssMiB} MiB (${memory.rssAnonMiB} anonymous, ${memory.rssFileMiB} file)\n`,
+    );
     process.stdout.write(
       `${root}: node flags ${flags.join(' ') || '(none)'}; metrics ${metrics ? 'on (as the bench)' : 'off'}\n${n} lifecycles (after ${warmup} warm-up): plugin CPU ` +
         `${round(cpu / n, 2)} ms per lifecycle (/proc utime+stime, ${round(cpu, 0)} ms in all), user ${round((split1.user - split0.user) / n, 2)} + system ` +
