@@ -224,12 +224,15 @@ export function cachingNeutron(inner: NeutronApi, options: { now?: () => number 
 
   const copy = <T>(value: T): T => structuredClone(value);
 
-  /** Keeps a resource as Neutron (or our write) returned it; never an older revision over a newer one. */
-  const keep = (kind: Kind, resource: Resource): void => {
+  /**
+   * Keeps a resource as Neutron (or our write) returned it; never an older revision over a newer one. `returned`:
+   * Neutron returned it whole now (false for a tag change patched onto what is kept: the rest is as old as before).
+   */
+  const keep = (kind: Kind, resource: Resource, returned = true): void => {
     const known = kept[kind].get(resource.id);
     if (known !== undefined && resource.revision_number < known.revision_number) return;
     kept[kind].set(resource.id, copy(resource));
-    seenAt[kind].set(resource.id, now());
+    if (returned) seenAt[kind].set(resource.id, now());
     for (const entry of lists[kind].values()) {
       if (matches(resource, entry.filter)) entry.ids.add(resource.id);
       else entry.ids.delete(resource.id);
@@ -242,7 +245,7 @@ export function cachingNeutron(inner: NeutronApi, options: { now?: () => number 
     for (const [key, entry] of lists[kind]) {
       // An answer whose last resource is gone is never served again (an empty answer is asked of Neutron): it is
       // forgotten, so that the lists kept are those of live resources. Kept, they would grow by one per endpoint
-      // (EndpointOperInfo asks for its port fresh), and every write checks every list kept.
+      // (EndpointOperInfo asks for a port whose status is older than it takes), and every write checks every list kept.
       if (entry.ids.delete(id) && entry.ids.size === 0) lists[kind].delete(key);
     }
     if (kind === 'networks') {
@@ -276,7 +279,7 @@ export function cachingNeutron(inner: NeutronApi, options: { now?: () => number 
     const known = kind === undefined ? undefined : kept[kind].get(id);
     if (kind === undefined || known === undefined) return;
     // Neutron bumps the revision on a tag change: an answer read before it must not overwrite this one.
-    keep(kind, { ...known, tags: change(known.tags), revision_number: known.revision_number + 1 } as Resource);
+    keep(kind, { ...known, tags: change(known.tags), revision_number: known.revision_number + 1 } as Resource, false);
   };
 
   /** A network's `subnets` attribute follows the subnets created and deleted through this decorator. */
