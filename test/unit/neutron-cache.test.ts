@@ -52,6 +52,11 @@ describe('cachingNeutron', () => {
     assert.equal(calls(), before + 2, 'older again: the list is asked');
     await timed.listPorts({ tags: idTags });
     assert.equal(calls(), before + 2, 'the plain view answers at any age');
+    clock = 9000;
+    await timed.replaceTags('ports', port.id, [...idTags, 'x']);
+    const tagged = calls();
+    await timed.recent(1000).showPort(port.id);
+    assert.equal(calls(), tagged + 1, 'a tag change is not the whole port: the rest is as old as before');
   });
 
   test('what it created is shown and found by identifying filters without a call', async () => {
