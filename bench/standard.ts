@@ -8,7 +8,7 @@ import type { MachineInfo } from './machine.ts';
 import { type MemoryStatus, memoryOf } from './proc.ts';
 import { percentile, round } from './stats.ts';
 import type { AccessLogEntry, BenchTarget, TargetContext, TargetFactory } from './targets.ts';
-import { firstAnswer, measurePhase, mergePhases, type PhaseResult, pool, Workload } from './workload.ts';
+import { firstAnswer, freeHostPort, measurePhase, mergePhases, type PhaseResult, pool, Workload } from './workload.ts';
 
 export interface StandardOptions {
   /** Containers per run/rm phase (default 20). */
@@ -160,8 +160,7 @@ export async function runStandard(
   const created = new Map<string, string[]>();
   const containers = new Map<string, string[]>();
   const N = options.containers;
-  let port = 20000 + Math.floor(Math.random() * 20000);
-  const nextPort = () => port++;
+  const nextPort = freeHostPort;
 
   const bodies: Record<PhaseName, (w: Workload) => Promise<number[]>> = {
     'network create': async (w) => {
@@ -214,7 +213,9 @@ export async function runStandard(
       // range of this run (nothing else on the host is expected to listen there).
       const ms: number[] = [];
       if (w.target.publishesPorts === false) return ms;
-      for (let i = 0; i < options.pings; i++) ms.push(await firstAnswer(w, mainNet.get(w.target.name)!, nextPort()));
+      for (let i = 0; i < options.pings; i++) {
+        ms.push(await firstAnswer(w, mainNet.get(w.target.name)!, await nextPort()));
+      }
       return ms;
     },
     'network rm': async (w) => {

@@ -3,6 +3,7 @@
  * docker command, and around the phase the CPU of dockerd and of the plugin (/proc), the Neutron calls
  * (the plugin's metrics) and the libnetwork requests (its access log).
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { PrivateDockerd } from '../test/helpers/docker-engine.ts';
@@ -130,6 +131,37 @@ export function mergePhases(a: PhaseResult, b: PhaseResult): PhaseResult {
     };
   }
   return merged;
+}
+
+/** The first port of the kernel's ephemeral range (the local ports of outgoing connections). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A host port for `docker run -p`: below the ephemeral range (which outgoing connections take ports from, and
+ * a listener on 0.0.0.0 cannot share), and free right now (bound and let go on 0.0.0.0 and ::).
+ */
+export async function freeHostPort(): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralLow();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    const free = async (host: string) =>
+      new Promise<boolean>((resolve) => {
+        const server = net.createServer();
+        // In use: not free. Another error (no IPv6 on this host): nothing there to clash with.
+        server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'EADDRINUSE'));
+        server.listen({ port, host, ipv6Only: host === '::' }, () => server.close(() => resolve(true)));
+      });
+    if ((await free('0.0.0.0')) && (await free('::'))) return port;
+  }
+  throw new Error(`no free host port between ${low} and ${high} after 50 tries`);
 }
 
 /** The docker commands of the workload, against one engine, for one target. */
