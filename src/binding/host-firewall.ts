@@ -14,7 +14,8 @@
  * unsolicited traffic into a network). Nothing is added when the policy is `ACCEPT` and there is no `DOCKER-USER`
  * (checked again at every network creation and at every start); the rules of a bridge go with its network.
  * Each tool is asked with one listing (`-S`) per call, both tools at once: a host whose FORWARD accepts costs one
- * process per tool. The changes of a call are one `iptables-restore --noflush` per tool (all of them or none),
+ * process per tool, and removing the rules of a bridge that this process found needed none costs none. The
+ * changes of a call are one `iptables-restore --noflush` per tool (all of them or none),
  * when the listing shows each rule exactly as iptables prints it; a rule listed in another form is looked for
  * with `-C` and changed one command at a time, as is everything when the restore fails (a rule another process
  * changed meanwhile).
@@ -90,6 +91,12 @@ export class IptablesAccept implements HostFirewall {
   readonly #binaries: readonly string[];
   readonly #timeoutMs: number;
   readonly #exec: CommandRunner;
+  /**
+   * Bridges whose last ensureNetwork (in this process) found no tool that drops and none of their rules listed:
+   * only ensureNetwork adds rules, so their removal needs no listing (two `iptables -S` fewer per DeleteNetwork on
+   * a host that accepts). Every start ensures every network again.
+   */
+  readonly #ruleless = new Set<string>();
 
   constructor(options: IptablesAcceptOptions = {}) {
     this.#netns = options.netns;
@@ -101,11 +108,20 @@ export class IptablesAccept implements HostFirewall {
 
   async ensureNetwork(bridge: string): Promise<void> {
     validateInterfaceName(bridge);
+    this.#ruleless.delete(bridge);
+    let ruleless = true;
     await eachTool(this.#binaries, async (tool) => {
       const state = await this.#state(tool);
       if (state === undefined) return; // no such tool, or no filter table: nothing can drop
       const chain = state.userChain ? USER_CHAIN : state.forwardDrops ? 'FORWARD' : undefined;
-      if (chain === undefined) return;
+      if (chain === undefined) {
+        const anyListed = [USER_CHAIN, 'FORWARD'].some((c) =>
+          acceptRules(bridge).some((r) => mayBeListed(state.listing, c, r)),
+        );
+        if (anyListed) ruleless = false;
+        return;
+      }
+      ruleless = false;
       const rules = [...acceptRules(bridge)].reverse();
       const listed = rules.map((rule) => listedCopies(state.listing, chain, rule));
       if (listed.every((l) => l.exact > 0 || !l.loose)) {
@@ -119,10 +135,13 @@ export class IptablesAccept implements HostFirewall {
         if (!present) await this.#must(tool, ['-I', chain, '1', ...rule]);
       }
     });
+    if (ruleless) this.#ruleless.add(bridge);
   }
 
   async removeNetwork(bridge: string): Promise<void> {
     validateInterfaceName(bridge);
+    // This process's last ensureNetwork of the bridge found it needed no rule and had none: nothing to list.
+    if (this.#ruleless.delete(bridge)) return;
     await eachTool(this.#binaries, async (tool) => {
       const state = await this.#state(tool);
       if (state === undefined) return;

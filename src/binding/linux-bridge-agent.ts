@@ -12,7 +12,7 @@ import { IpCommand, isAddressMissing, isNoSuchDevice, validateMtu } from './ip-c
 import type { HostFirewall } from './host-firewall.ts';
 import { type NetworkIsolation, NftIsolation } from './isolation.ts';
 import { bridgeName, ownerAlias, validateInterfaceName } from './names.ts';
-import { readHostRoutes } from './host-routes.ts';
+import { RecentHostRoutes } from './host-routes.ts';
 
 export interface LinuxBridgeAgentOptions {
   /** The `ip` runner; default `new IpCommand()`. */
@@ -35,6 +35,7 @@ interface Gateway {
 export class LinuxBridgeAgent implements HostNetworkAgent {
   readonly #ip: IpCommand;
   readonly #alias: string[];
+  readonly #routes: RecentHostRoutes;
   readonly #isolation: NetworkIsolation | null;
   readonly #firewall: HostFirewall | null;
 
@@ -43,6 +44,7 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
     this.#isolation = options.isolation === undefined ? new NftIsolation() : options.isolation;
     this.#firewall = options.firewall ?? null;
     this.#alias = options.owner === undefined ? [] : ['alias', ownerAlias(options.owner)];
+    this.#routes = new RecentHostRoutes(this.#ip);
   }
 
   async ensureNetwork(spec: HostNetworkSpec): Promise<void> {
@@ -147,8 +149,9 @@ export class LinuxBridgeAgent implements HostNetworkAgent {
     await rules;
   }
 
+  /** The host's routes, as read at most a second ago (host-routes.ts). */
   hostRoutes(version?: 4 | 6): Promise<HostRoute[]> {
-    return readHostRoutes(this.#ip, version);
+    return this.#routes.read(version);
   }
 
   /**

@@ -201,6 +201,30 @@ describe('IptablesAccept (the rules a host with Docker’s firewall needs)', () 
     assert.equal(docker.chains.get('DOCKER-USER')?.length, 4);
   });
 
+  test('a host that accepts: removing the rules of a bridge ensured without any costs no listing', async () => {
+    const open = (): FakeTables => ({ policy: 'ACCEPT', chains: new Map([['FORWARD', []]]) });
+    const { exec, calls } = fakeIptables({ iptables: open(), ip6tables: open() });
+    const fw = new IptablesAccept({ exec });
+    await fw.ensureNetwork('brqa');
+    calls.length = 0;
+    await fw.removeNetwork('brqa');
+    assert.deepEqual(calls, [], 'this process found it needed none and added none');
+    await fw.removeNetwork('brqa');
+    assert.equal(calls.length, 2, 'once: a second removal lists again');
+  });
+
+  test('a host that accepts now, with a rule of ours left in FORWARD: listed and removed', async () => {
+    const tables: FakeTables = {
+      policy: 'ACCEPT',
+      chains: new Map([['FORWARD', [acceptRules('brqa')[0]!.join(' ')]]]),
+    };
+    const { exec } = fakeIptables({ iptables: tables });
+    const fw = new IptablesAccept({ exec, binaries: ['iptables'] });
+    await fw.ensureNetwork('brqa');
+    await fw.removeNetwork('brqa');
+    assert.deepEqual(tables.chains.get('FORWARD'), []);
+  });
+
   test('iptables and ip6tables are asked at once', async () => {
     const inner = fakeIptables({ iptables: dockerHost(), ip6tables: dockerHost() });
     let inFlight = 0;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CommandRunner } from '../../src/binding/exec.ts';
 import type { HostFirewall } from '../../src/binding/host-firewall.ts';
+import { RecentHostRoutes } from '../../src/binding/host-routes.ts';
 import { IpCommand } from '../../src/binding/ip-command.ts';
 import type { NetworkIsolation } from '../../src/binding/isolation.ts';
 import { LinuxBridgeAgent } from '../../src/binding/linux-bridge-agent.ts';
@@ -77,6 +78,7 @@ function fakeHost(opts: { bridgeExists?: boolean; deleteFails?: boolean } = {}) 
   const agent = new LinuxBridgeAgent({ ip: new IpCommand({ exec }), isolation, firewall });
   return {
     agent,
+    exec,
     log,
     mostAtOnce: () => most,
     resetMost: () => {
@@ -129,7 +131,7 @@ describe('LinuxBridgeAgent: the host commands of a network', () => {
     assert.ok(!host.log.some((l) => l.includes(' up')), host.log.join('\n'));
   });
 
-  test("the host's routes: both families at once, or only the one asked for", async () => {
+  test("the host's routes: both families at once, or only the one asked for; read again after a second", async () => {
     const host = fakeHost();
     const both = await host.agent.hostRoutes();
     assert.deepEqual(both.map((r) => r.cidr).sort(), ['192.168.1.0/24', 'fd00:1::/64']);
@@ -137,6 +139,35 @@ describe('LinuxBridgeAgent: the host commands of a network', () => {
     host.log.length = 0;
     const v4 = await host.agent.hostRoutes(4);
     assert.deepEqual(v4, [{ cidr: '192.168.1.0/24', device: 'eth0' }]);
+    assert.deepEqual(host.log, [], 'read less than a second ago: no ip');
+
+    let clock = 0;
+    const routes = new RecentHostRoutes(new IpCommand({ exec: host.exec }), { now: () => clock });
+    await routes.read(4);
     assert.deepEqual(host.log, ['ip -json -4 route show table main']);
+    clock = 1000;
+    await routes.read(4);
+    assert.equal(host.log.length, 1, 'a second old: kept');
+    clock = 1001;
+    await routes.read();
+    assert.deepEqual(host.log.slice(1).sort(), [
+      'ip -json -4 route show table main',
+      'ip -json -6 route show table main',
+    ]);
+  });
+
+  test("the host's routes: a read that failed is not kept", async () => {
+    let fail = true;
+    const calls: string[] = [];
+    const exec: CommandRunner = async (_file, args) => {
+      calls.push(args.join(' '));
+      if (fail) throw Object.assign(new Error('exit 1'), { code: 1, stderr: 'Cannot talk to rtnetlink' });
+      return { stdout: '[]', stderr: '' };
+    };
+    const routes = new RecentHostRoutes(new IpCommand({ exec }), { now: () => 0 });
+    await assert.rejects(routes.read(4));
+    fail = false;
+    assert.deepEqual(await routes.read(4), []);
+    assert.equal(calls.length, 2);
   });
 });
