@@ -148,6 +148,22 @@ export async function runStandard(
   log: (line: string) => void,
 ): Promise<{ targets: TargetResult[]; measuredFrom: Map<string, number> }> {
   const work = new Map(targets.map((t, i) => [t.name, new Workload(engine, t, `kxb${tag}${i}`)]));
+  try {
+    return await runWorkload(engine, targets, options, log, work);
+  } catch (err) {
+    // Nothing of a failed run outlives it (the engine and the plugins stop next: what they made would stay).
+    for (const w of work.values()) await w.clear().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function runWorkload(
+  engine: PrivateDockerd,
+  targets: readonly BenchTarget[],
+  options: StandardOptions,
+  log: (line: string) => void,
+  work: Map<string, Workload>,
+): Promise<{ targets: TargetResult[]; measuredFrom: Map<string, number> }> {
   const mainNet = new Map<string, string>();
   const measuredFrom = new Map<string, number>();
   for (const t of targets) {

@@ -201,6 +201,21 @@ export class Workload {
     return { name, ms };
   }
 
+  /**
+   * Removes every container and network of this workload (names starting with its prefix), best effort: after a
+   * failed run, so that no container, network, Neutron port or host device outlives the engine.
+   */
+  async clear(): Promise<void> {
+    const names = async (args: string[]) =>
+      (await this.engine.docker(args)).stdout
+        .split('\n')
+        .map((n) => n.trim())
+        .filter((n) => n.startsWith(this.prefix));
+    for (const c of await names(['ps', '-a', '--format', '{{.Names}}'])) await this.engine.docker(['rm', '-f', c]);
+    for (const n of await names(['network', 'ls', '--format', '{{.Name}}']))
+      await this.engine.docker(['network', 'rm', n]);
+  }
+
   async remove(container: string): Promise<number> {
     return (await timed(() => this.engine.dockerOk(['rm', '-f', container]))).ms;
   }
