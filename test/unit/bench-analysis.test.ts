@@ -1,13 +1,17 @@
 // The bench's arithmetic: percentiles, the access log reader, the scale buckets and flatness, histogram
 // quantiles from a scrape, chart ticks. (The bench itself needs root and a dockerd: `npm run bench`.)
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { niceTicks } from '../../bench/chart.ts';
 import { bucketize, flatness, withLiveCount } from '../../bench/scale.ts';
 import { linearFit, percentile, summarize } from '../../bench/stats.ts';
 import { type AccessLogEntry, type PluginHandle, parseAccessLog } from '../../bench/targets.ts';
 import { kuryrNodeFlags } from '../../bench/lifecycle.ts';
-import { measurePhase } from '../../bench/workload.ts';
+import { cpuMsOf, treeCpuMsOf } from '../../bench/proc.ts';
+import { freeHostPort, measurePhase } from '../../bench/workload.ts';
 import { histogramQuantile, parsePrometheus, sumOf } from '../helpers/prometheus.ts';
 
 let seq = 0;
@@ -198,5 +202,41 @@ describe('bench/lifecycle.ts', () => {
       kuryrNodeFlags('#!/bin/sh\nexec "$node" --disable-warning=X --a=1 \\\n  --b "$main" "$@"\n'),
       '--a=1 --b',
     );
+  });
+});
+
+describe('bench/proc.ts and the host ports', () => {
+  test("a process's CPU with what it runs: a live child's, then the same once it has ended", async () => {
+    // A child that burns CPU for a while (a shell loop), then waits to be killed.
+    const child = spawn('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo done; sleep 30'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const own0 = cpuMsOf(process.pid);
+    const tree0 = treeCpuMsOf(process.pid);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    const childCpu = cpuMsOf(child.pid!);
+    assert.ok(childCpu >= 100, `the child burned ${childCpu} ms`);
+    const live = treeCpuMsOf(process.pid) - tree0;
+    assert.ok(live >= childCpu - 20, `a live child counts: ${live} ms, the child ${childCpu} ms`);
+    assert.ok(cpuMsOf(process.pid) - own0 < childCpu / 2, 'not in the own figure');
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill();
+    await exited;
+    const ended = treeCpuMsOf(process.pid) - tree0;
+    assert.ok(ended >= childCpu - 20, `an ended (waited-for) child still counts: ${ended} ms`);
+  });
+
+  test('host ports for docker run -p: below the ephemeral range, and free', async () => {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    for (let i = 0; i < 5; i++) {
+      const port = await freeHostPort();
+      assert.ok(port >= 10_000 && port < low, `${port}`);
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host: '0.0.0.0' }, resolve);
+      });
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
