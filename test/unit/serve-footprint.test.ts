@@ -53,6 +53,8 @@ function launcherFlags(): string[] {
 test('bin/kuryr runs node with the memory flags, and this Node accepts every one of them', () => {
   const flags = launcherFlags();
   for (const wanted of [
+    // No built-in start-up snapshot: 4.5 MiB less peak RSS (bin/kuryr).
+    '--no-node-snapshot',
     '--jitless',
     '--optimize-for-size',
     '--max-semi-space-size=1',
