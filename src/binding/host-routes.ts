@@ -30,10 +30,10 @@ const familiesOf = (version?: 4 | 6): readonly Family[] => (version === undefine
 
 /**
  * The host's routes of one family (`version`) or of both (each family's dump its own `ip`, both at once), as read
- * at most `maxAgeMs` ago (default 1 s), per family: `docker network create` asks twice
- * within milliseconds (RequestPool, then CreateNetwork), and each read is an `ip` process. The routes are the
- * host's: read a second earlier or now, a route added meanwhile is missed either way (the networks' own routes
- * are told apart by their subnets, which the store has). A read that fails is not kept.
+ * at most `maxAgeMs` ago (default 1 s), per family: `docker network create` asks twice within milliseconds
+ * (RequestPool, then CreateNetwork), and each read is an `ip` process. The routes are the host's: read a second
+ * earlier or now, a route added meanwhile is missed either way (the networks' own routes are told apart by their
+ * subnets, which the store has). A read that fails is not kept.
  */
 export class RecentHostRoutes {
   readonly #ip: IpCommand;
