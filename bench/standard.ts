@@ -176,7 +176,6 @@ async function runWorkload(
   const created = new Map<string, string[]>();
   const containers = new Map<string, string[]>();
   const N = options.containers;
-  const nextPort = freeHostPort;
 
   const bodies: Record<PhaseName, (w: Workload) => Promise<number[]>> = {
     'network create': async (w) => {
@@ -225,12 +224,12 @@ async function runWorkload(
       return ms;
     },
     'first answer (-p)': async (w) => {
-      // Published ports (docker run -p), read from the host's localhost: a fresh host port each time, from a
-      // range of this run (nothing else on the host is expected to listen there).
+      // Published ports (docker run -p), read from the host's localhost: a host port free at the time, below the
+      // kernel's ephemeral range (bench/workload.ts freeHostPort).
       const ms: number[] = [];
       if (w.target.publishesPorts === false) return ms;
       for (let i = 0; i < options.pings; i++) {
-        ms.push(await firstAnswer(w, mainNet.get(w.target.name)!, await nextPort()));
+        ms.push(await firstAnswer(w, mainNet.get(w.target.name)!, await freeHostPort()));
       }
       return ms;
     },
