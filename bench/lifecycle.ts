@@ -24,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pluginCall, REPO_ROOT } from '../test/helpers/plugin-process.ts';
-import { cpuMsOf, memoryOf, treeCpuMsOf } from './proc.ts';
+import { cpuMsOf, cpuSplitOf, memoryOf, treeCpuMsOf } from './proc.ts';
 import { renderProfile, summarizeProfile } from './profile.ts';
 import { percentile, round } from './stats.ts';
 import { parseAccessLog } from './targets.ts';
@@ -153,11 +153,42 @@ async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-/** utime and stime of a process, ms. */
-function cpuSplitOf(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
+interface BenchNetwork {
+  networkId: string;
+  poolId: string;
+  /** The gateway's address without its prefix length. */
+  gateway: string;
+}
+
+/** `docker network create` (default pool) as dockerd 20.10 sends it: RequestPool, the gateway, CreateNetwork. */
+async function createNetwork(socket: string): Promise<BenchNetwork> {
+  const pool = await call<{ PoolID: string; Pool: string }>(socket, 'IpamDriver.RequestPool', {
+    AddressSpace: 'LocalDefault',
+    Pool: '',
+    SubPool: '',
+    Options: {},
+    V6: false,
+  });
+  const gw = await call<{ Address: string }>(socket, 'IpamDriver.RequestAddress', {
+    PoolID: pool.PoolID,
+    Address: '',
+    Options: { RequestAddressType: 'com.docker.network.gateway' },
+  });
+  const networkId = dockerId();
+  await call(socket, 'NetworkDriver.CreateNetwork', {
+    NetworkID: networkId,
+    Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
+    IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: pool.Pool, Gateway: gw.Address, AuxAddresses: null }],
+    IPv6Data: [],
+  });
+  return { networkId, poolId: pool.PoolID, gateway: gw.Address.split('/')[0]! };
+}
+
+/** `docker network rm` as dockerd 20.10 sends it: the IPAM first (gateway, pool), then DeleteNetwork. */
+async function removeNetwork(socket: string, net: BenchNetwork): Promise<void> {
+  await call(socket, 'IpamDriver.ReleaseAddress', { PoolID: net.poolId, Address: net.gateway });
+  await call(socket, 'IpamDriver.ReleasePool', { PoolID: net.poolId });
+  await call(socket, 'NetworkDriver.DeleteNetwork', { NetworkID: net.networkId });
 }
 
 /** `docker network create` + `docker network rm` as dockerd 20.10 sends them, `n` times; prints each call's figures. */
@@ -166,28 +197,7 @@ async function networkCycles(plugin: Started, n: number, pid: number): Promise<v
   const cpu0 = treeCpuMsOf(pid);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    const pool = await call<{ PoolID: string; Pool: string }>(plugin.socket, 'IpamDriver.RequestPool', {
-      AddressSpace: 'LocalDefault',
-      Pool: '',
-      SubPool: '',
-      Options: {},
-      V6: false,
-    });
-    const gw = await call<{ Address: string }>(plugin.socket, 'IpamDriver.RequestAddress', {
-      PoolID: pool.PoolID,
-      Address: '',
-      Options: { RequestAddressType: 'com.docker.network.gateway' },
-    });
-    const NetworkID = dockerId();
-    await call(plugin.socket, 'NetworkDriver.CreateNetwork', {
-      NetworkID,
-      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
-      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: pool.Pool, Gateway: gw.Address, AuxAddresses: null }],
-      IPv6Data: [],
-    });
-    await call(plugin.socket, 'IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: gw.Address.split('/')[0] });
-    await call(plugin.socket, 'IpamDriver.ReleasePool', { PoolID: pool.PoolID });
-    await call(plugin.socket, 'NetworkDriver.DeleteNetwork', { NetworkID });
+    await removeNetwork(plugin.socket, await createNetwork(plugin.socket));
   }
   const wall = performance.now() - t0;
   const cpu = treeCpuMsOf(pid) - cpu0;
@@ -240,26 +250,9 @@ async function main(): Promise<void> {
   const plugin = await startServe(dir, name, flags, octet, metrics, root, values['serve-arg'] ?? [], profileDir);
   const pid = plugin.child.pid!;
   try {
-    const pool = await call<{ PoolID: string; Pool: string }>(plugin.socket, 'IpamDriver.RequestPool', {
-      AddressSpace: 'LocalDefault',
-      Pool: '',
-      SubPool: '',
-      Options: {},
-      V6: false,
-    });
-    const gw = await call<{ Address: string }>(plugin.socket, 'IpamDriver.RequestAddress', {
-      PoolID: pool.PoolID,
-      Address: '',
-      Options: { RequestAddressType: 'com.docker.network.gateway' },
-    });
-    const networkId = dockerId();
-    await call(plugin.socket, 'NetworkDriver.CreateNetwork', {
-      NetworkID: networkId,
-      Options: { 'com.docker.network.enable_ipv6': false, 'com.docker.network.generic': {} },
-      IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: pool.Pool, Gateway: gw.Address, AuxAddresses: null }],
-      IPv6Data: [],
-    });
-    for (let i = 0; i < warmup; i++) await lifecycle(plugin.socket, networkId, pool.PoolID);
+    const network = await createNetwork(plugin.socket);
+    const { networkId, poolId } = network;
+    for (let i = 0; i < warmup; i++) await lifecycle(plugin.socket, networkId, poolId);
     const networks = Number(values.networks ?? 0);
     if (networks > 0) await networkCycles(plugin, networks, pid);
     const idleSeconds = Number(values['idle-seconds'] ?? 0);
@@ -285,7 +278,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const pause = Number(values.pause ?? 0);
     for (let i = 0; i < n; i++) {
-      await lifecycle(plugin.socket, networkId, pool.PoolID);
+      await lifecycle(plugin.socket, networkId, poolId);
       // dockerd takes a while between containers (the plugin idles): V8 does other work when idle.
       if (pause > 0) await sleep(pause);
     }
@@ -300,9 +293,7 @@ async function main(): Promise<void> {
       byMethod.set(e.method, [...(byMethod.get(e.method) ?? []), e.cpuMs]);
       calls.set(e.method, (calls.get(e.method) ?? 0) + e.neutronCalls);
     }
-    await call(plugin.socket, 'NetworkDriver.DeleteNetwork', { NetworkID: networkId });
-    await call(plugin.socket, 'IpamDriver.ReleaseAddress', { PoolID: pool.PoolID, Address: gw.Address.split('/')[0] });
-    await call(plugin.socket, 'IpamDriver.ReleasePool', { PoolID: pool.PoolID });
+    await removeNetwork(plugin.socket, network);
 
     const load = os.loadavg().map((l) => round(l, 2));
     const memory = memoryOf(pid);

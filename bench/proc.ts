@@ -15,11 +15,17 @@ function statFields(pid: number): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-/** CPU time the process has used so far (user + system, all its threads), in ms; resolution one clock tick. */
-export function cpuMsOf(pid: number): number {
+/** User and system CPU time the process has used so far (all its threads), in ms; resolution one clock tick. */
+export function cpuSplitOf(pid: number): { user: number; system: number } {
   const fields = statFields(pid);
   // utime is field 14, stime 15.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
+  return { user: (Number(fields[11]) * 1000) / clockTicks(), system: (Number(fields[12]) * 1000) / clockTicks() };
+}
+
+/** CPU time the process has used so far (user + system, all its threads), in ms; resolution one clock tick. */
+export function cpuMsOf(pid: number): number {
+  const { user, system } = cpuSplitOf(pid);
+  return user + system;
 }
 
 /** The live children of a process (every thread's), from /proc/<pid>/task/<tid>/children. */
