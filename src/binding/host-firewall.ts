@@ -192,16 +192,8 @@ export class IptablesAccept implements HostFirewall {
    */
   async #restore(tool: string, changes: readonly (readonly string[])[]): Promise<boolean> {
     const input = `*filter\n${changes.map((c) => c.join(' ')).join('\n')}\nCOMMIT\n`;
-    const argv = ['-w', '--noflush'];
-    const program = `${tool}-restore`;
-    const [file, rest] =
-      this.#netns === undefined ? [program, argv] : ['ip', ['netns', 'exec', this.#netns, program, ...argv]];
     try {
-      await runCommand(bindingErrorReasons.ipCommand, file, rest, {
-        timeoutMs: this.#timeoutMs,
-        runner: this.#exec,
-        input,
-      });
+      await this.#spawn(`${tool}-restore`, ['-w', '--noflush'], input);
       return true;
     } catch (err) {
       if (err instanceof CommandError) return false;
@@ -230,12 +222,17 @@ export class IptablesAccept implements HostFirewall {
 
   #run(tool: string, args: readonly string[]): Promise<string> {
     // -w: wait for the xtables lock (Docker and firewalld take it too).
-    const argv = ['-w', '-t', 'filter', ...args];
+    return this.#spawn(tool, ['-w', '-t', 'filter', ...args]).then((r) => r.stdout);
+  }
+
+  /** Runs `program` (in the namespace, when there is one), with `input` on its standard input. */
+  #spawn(program: string, argv: readonly string[], input?: string) {
     const [file, rest] =
-      this.#netns === undefined ? [tool, argv] : ['ip', ['netns', 'exec', this.#netns, tool, ...argv]];
+      this.#netns === undefined ? [program, argv] : ['ip', ['netns', 'exec', this.#netns, program, ...argv]];
     return runCommand(bindingErrorReasons.ipCommand, file, rest, {
       timeoutMs: this.#timeoutMs,
       runner: this.#exec,
-    }).then((r) => r.stdout);
+      ...(input === undefined ? {} : { input }),
+    });
   }
 }
