@@ -50,5 +50,6 @@ echo "[test-ovn] node $(node -v): ${#FILES[@]} files against the OVN lab ($OVN_J
 npm run build >/dev/null
 rc=0
 KURYR_NEUTRON_LAB=$OVN_JSON node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=./test/reporters/skips.ts --test-reporter-destination=stdout "${FILES[@]}" || rc=$?
+  --test-reporter=./test/reporters/skips.ts --test-reporter-destination=stdout \
+  --test-reporter=./test/reporters/failures.ts --test-reporter-destination=stdout "${FILES[@]}" || rc=$?
 exit $rc

@@ -8,6 +8,21 @@
 # KURYR_WITH_NEUTRON=0: not started (those tests skip). Then the same real-Neutron tests run a second time
 # on the ML2/OVN lab (scripts/test-ovn.sh; KURYR_WITH_OVN=0 leaves that pass out).
 set -Eeuo pipefail
+# every failure of both passes, with its error, printed again at the very end, after the labs have stopped
+# (test/reporters/failures.ts): the end of a CI log then says why each test failed, whichever pass it was in
+KURYR_FAILURES_FILE=$(mktemp /tmp/kuryr-failures.XXXXXX)
+export KURYR_FAILURES_FILE
+STOP_LAB=() # the lab stop this run owes (it started the lab)
+on_exit() {
+  [ ${#STOP_LAB[@]} -eq 0 ] || "${STOP_LAB[@]}" || true
+  if [ -s "$KURYR_FAILURES_FILE" ]; then
+    echo "[test] the failures of this run, both passes:"
+    cat "$KURYR_FAILURES_FILE"
+  fi
+  rm -f "$KURYR_FAILURES_FILE"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$ROOT"
 if [ "${KURYR_WITH_NEUTRON:-1}" != 0 ]; then KURYR_WITH_LABS=1 bash scripts/setup.sh; else bash scripts/setup.sh; fi
@@ -18,15 +33,14 @@ if [ "${KURYR_WITH_NEUTRON:-1}" != 0 ] && [ "$(id -u)" = 0 ] \
   if bash scripts/neutron/stack.sh status >/dev/null 2>&1; then
     echo "[test] Neutron lab already running: using it and leaving it running"
   else
-    trap 'bash scripts/neutron/stack-stop.sh || true' EXIT
-    trap 'exit 130' INT TERM
+    STOP_LAB=(bash scripts/neutron/stack-stop.sh)
     bash scripts/neutron/stack.sh \
       || echo "[test] WARNING: the Neutron lab did not start; the tests against a real Neutron will skip"
   fi
   # the lab's second host (test/e2e/two-hosts.test.ts); stopped at exit unless it was already up
   # (when this run stops the lab, stack-stop.sh stops the second host first)
   if bash scripts/neutron/stack.sh status >/dev/null 2>&1 && ! bash scripts/neutron/host2.sh status >/dev/null 2>&1; then
-    [ -n "$(trap -p EXIT)" ] || trap 'bash scripts/neutron/host2.sh stop || true' EXIT
+    [ ${#STOP_LAB[@]} -gt 0 ] || STOP_LAB=(bash scripts/neutron/host2.sh stop)
     bash scripts/neutron/host2.sh \
       || echo "[test] WARNING: the lab's second host did not start; the two-host tests will skip"
   fi
