@@ -63,6 +63,7 @@ describe('two hosts on one Neutron', { skip }, () => {
     setup: async () => {
       t0 = Date.now();
       linksBefore = { a: await links(), b: await links(h2.netns) };
+      await agentsReporting();
     },
   });
   const sideA = e2eFixture({
@@ -129,14 +130,44 @@ describe('two hosts on one Neutron', { skip }, () => {
   });
   const portsOn = async (networkId: string) =>
     sideA.neutron.listPorts({ network_id: networkId, device_owner: 'compute:kuryr' });
+  /** The L2 agents as Neutron sees them (host, alive, last heartbeat): why a port would stay DOWN. */
+  const agents = async () => {
+    const url = `${lab.noauth!.neutronUrl}/v2.0/agents?fields=host&fields=alive&fields=heartbeat_timestamp`;
+    return fetch(url, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.text())
+      .catch((e: unknown) => `(not read: ${String(e)})`);
+  };
+  /**
+   * Both hosts' L2 agents have reported within the last 25 s (they report every 10 s, over the RPC connection that
+   * also reports their ports up). An agent whose connection to RabbitMQ stalled after an earlier test would leave
+   * this test's ports DOWN: it is waited for (up to 90 s, until the agent reconnects), or named.
+   */
+  const agentsReporting = async () => {
+    const fresh = (text: string) => {
+      const parsed = JSON.parse(text) as { agents?: { host: string; alive: boolean; heartbeat_timestamp: string }[] };
+      const recent = (parsed.agents ?? []).filter(
+        (a) => a.alive && Date.now() - Date.parse(`${a.heartbeat_timestamp.replace(' ', 'T')}Z`) < 25_000,
+      );
+      return [hostA, h2.host].every((h) => recent.some((a) => a.host === h));
+    };
+    let last = '';
+    for (const end = Date.now() + 90_000; Date.now() < end; await sleep(1000)) {
+      last = await agents();
+      if (last.startsWith('{') && fresh(last)) return;
+    }
+    assert.fail(`the L2 agents of ${hostA} and ${h2.host} do not both report to Neutron: ${last}`);
+  };
   const waitActive = async (ids: string[]) => {
     let ports: Port[] = [];
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 120; i++) {
       ports = await sideA.neutron.listPorts({ id: ids });
       if (ports.length === ids.length && ports.every((p) => p.status === 'ACTIVE')) return ports;
       await sleep(500);
     }
-    assert.fail(`ports not ACTIVE: ${ports.map((p) => `${p.id} ${p.status} on ${p['binding:host_id']}`).join(', ')}`);
+    assert.fail(
+      `ports not ACTIVE: ${ports.map((p) => `${p.id} ${p.status} on ${p['binding:host_id']}`).join(', ')}; ` +
+        `L2 agents: ${await agents()}`,
+    );
   };
   const ipOf = async (engine: PrivateDockerd, c: string, net: string) =>
     (await engine.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, c])).trim();
