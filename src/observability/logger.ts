@@ -13,7 +13,7 @@
  * The pretty form is rendered from the JSON line, after redaction, so both always carry the same fields.
  */
 import type { LogLevel } from '../config/config.ts';
-import { redactSecrets } from './redact.ts';
+import { isSecretKey, redactSecrets } from './redact.ts';
 
 /** node:fs and node:os as CommonJS: an ESM import of node:fs builds its namespace, loading fs/promises and readline. */
 const fs = process.getBuiltinModule('node:fs');
@@ -121,10 +121,27 @@ export function formatRecord(level: number, time: number, bindings: string, obj:
     fields = { err: obj };
     message ??= obj.message;
   }
-  const body = stringify(redactSecrets(fields)).slice(1, -1);
+  const body = (flatJson(fields) ?? stringify(redactSecrets(fields))).slice(1, -1);
   const head = `{"level":${level},"time":${time}${bindings === '' ? '' : `,${bindings}`}`;
   const tail = message === undefined ? '' : `,"msg":${JSON.stringify(message)}`;
   return `${head}${body === '' ? '' : `,${body}`}${tail}}`;
+}
+
+/**
+ * The JSON of a plain object whose values are all strings, numbers, booleans or null and whose keys name no
+ * credential (an access-log record): what `stringify(redactSecrets(obj))` writes, without their walk and replacer,
+ * run for every key (the plugin writes one such line per request). Undefined for anything else.
+ */
+function flatJson(obj: object): string | undefined {
+  if (Object.getPrototypeOf(obj) !== Object.prototype) return undefined;
+  const record = obj as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const value = record[key];
+    const type = typeof value;
+    if (type === 'object' ? value !== null : type === 'bigint') return undefined;
+    if (value !== undefined && value !== null && value !== '' && isSecretKey(key)) return undefined;
+  }
+  return JSON.stringify(obj);
 }
 
 /** An Error as pino's serializer writes it: its class, message and stack, then its own fields. */

@@ -120,6 +120,26 @@ describe('logger', () => {
     assert.equal('msg' in records[2]!, false, 'no message: no msg key, as pino');
   });
 
+  test('a flat record (an access-log line) is written as the general path writes it, credentials still redacted', () => {
+    const access = { id: 'k-1', method: 'NetworkDriver.Join', status: 200, ms: 1.25, cpuMs: 0.3, ok: true, no: null };
+    const line = formatRecord(30, 5, '"name":"k"', access, 'request');
+    assert.equal(
+      line,
+      '{"level":30,"time":5,"name":"k","id":"k-1","method":"NetworkDriver.Join","status":200,"ms":1.25,"cpuMs":0.3,"ok":true,"no":null,"msg":"request"}',
+    );
+    // The same fields beside one that is not flat take the general path: the same text for them.
+    assert.equal(
+      formatRecord(30, 5, '"name":"k"', { ...access, nested: {} }, 'request'),
+      line.replace(',"msg"', ',"nested":{},"msg"'),
+    );
+    // Flat, with a credential: redacted (an empty or absent one is written as it is, as redactSecrets does).
+    assert.equal(
+      formatRecord(30, 5, '', { user: 'kuryr', password: 'hunter2', token: '', secret: undefined, n: 1 }),
+      '{"level":30,"time":5,"user":"kuryr","password":"[redacted]","token":"","n":1}',
+    );
+    assert.equal(formatRecord(30, 5, '', { n: 10n }), '{"level":30,"time":5,"n":"10"}', 'a BigInt: the general path');
+  });
+
   test('errors as type, message, stack and own fields at any depth; cycles, BigInts and functions', () => {
     class NeutronError extends Error {
       status = 409;
