@@ -34,8 +34,9 @@
 import { bigIntToIp, InvalidAddressError, ipVersion, lastAddress, normalizeIp, parseCidr } from '../util/ip.ts';
 import type { InterfaceAddress } from './binder.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { CommandError, type CommandRunner, commandError, execRunner } from './exec.ts';
+import { CommandError, type CommandRunner, execRunner } from './exec.ts';
 import { validateInterfaceName } from './names.ts';
+import { runNft } from './nft-command.ts';
 import { type NftSession, nftSessionFor } from './nft-session.ts';
 
 /** What the agent asks of an isolation policy, per network bridge. */
@@ -342,51 +343,20 @@ export class NftIsolation implements NetworkIsolation {
   }
 
   /** `nft -j list table …` or `nft -f -` (the transaction on standard input): in the long-lived `nft` if any. */
-  async #nft(args: readonly string[], input?: string): Promise<string> {
-    const [file = '', ...rest] = this.#argv(args);
-    try {
-      if (this.#session !== undefined) {
-        // The same commands, one line each: a `list` (without its `-j`, the session's), or the transaction.
-        const list = args[0] === '-j';
-        const lines = list ? [args.slice(1).join(' ')] : (input ?? '').split('\n').filter((l) => l !== '');
-        return await this.#session.run(lines, { list });
-      }
-      const { stdout } = await this.#exec(file, rest, {
+  #nft(args: readonly string[], input?: string): Promise<string> {
+    return runNft(
+      {
+        session: this.#session,
+        exec: this.#exec,
+        argv: (a) => this.#argv(a),
         timeoutMs: this.#timeoutMs,
-        ...(input === undefined ? {} : { input }),
-      });
-      return stdout;
-    } catch (caught) {
-      // errors.ts has no reason for nft: "a host networking command failed" is the closest stable one.
-      const failure = commandError(bindingErrorReasons.ipCommand, [file, ...rest], caught, this.#timeoutMs);
-      const { argv, exitCode, stdout, stderr } = failure;
-      if (exitCode !== null) {
-        // The transaction that failed, for the log: nft's own message points into it by line.
-        const hint = input === undefined ? '' : `\n--- transaction ---\n${input}`;
-        throw new CommandError(bindingErrorReasons.ipCommand, argv, { exitCode, stdout, stderr: `${stderr}${hint}` });
-      }
-      if (failure.signal !== undefined) {
-        const detail = `was killed by ${failure.signal} (time limit ${this.#timeoutMs} ms)`;
-        throw new CommandError(bindingErrorReasons.ipCommand, argv, {
-          exitCode,
-          stdout,
-          stderr,
-          timedOut: failure.timedOut,
-          signal: failure.signal,
-          detail,
-        });
-      }
-      const detail =
-        'could not be run; install nftables, or set [embedded] isolate_networks = false and ' +
-        'allow_host_access = true to run without network isolation';
-      throw new CommandError(bindingErrorReasons.ipCommand, argv, {
-        exitCode,
-        stdout,
-        stderr: `${stderr} (${failure.startError ?? ''})`,
-        ...(failure.startError === undefined ? {} : { startError: failure.startError }),
-        detail,
-      });
-    }
+        unrunnable:
+          'could not be run; install nftables, or set [embedded] isolate_networks = false and ' +
+          'allow_host_access = true to run without network isolation',
+      },
+      args,
+      input,
+    );
   }
 
   async #locked<T>(step: () => Promise<T>): Promise<T> {

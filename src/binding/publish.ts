@@ -27,12 +27,14 @@
  * changes. Every change is one `nft -f -` transaction; the last element takes the publish chains with it, and
  * the table too when nothing else is in it.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { ipVersion, normalizeIp } from '../util/ip.ts';
 import { BindingError, bindingErrorReasons } from './errors.ts';
-import { CommandError, type CommandRunner, commandError, execRunner, runCommand } from './exec.ts';
+import { CommandError, type CommandRunner, execRunner, runCommand } from './exec.ts';
 import { DEFAULT_ISOLATION_TABLE } from './isolation.ts';
 import { validateInterfaceName } from './names.ts';
+import { runNft } from './nft-command.ts';
+import { type NftSession, nftSessionFor } from './nft-session.ts';
 
 export type Transport = 'tcp' | 'udp' | 'sctp';
 const TRANSPORTS: readonly Transport[] = ['tcp', 'udp', 'sctp'];
@@ -103,13 +105,15 @@ export interface NftPublisherOptions {
   /** Run in this named network namespace (`ip netns exec NAME …`); tests use it. */
   netns?: string;
   timeoutMs?: number;
-  /** Replaces the process runner (unit tests). */
+  /** Replaces the process runner (unit tests); `nft` then runs as one process per call unless `session` is given. */
   exec?: CommandRunner;
+  /** Where `nft` commands run; default: the process's long-lived `nft` (nft-session.ts), none with `exec`. */
+  session?: Pick<NftSession, 'run'>;
   /** The sockets host processes hold; default: asked of `ss`. */
   listeners?: () => Promise<HostListener[]>;
   /** Range free host ports are picked from; default: the kernel's `ip_local_port_range`. */
   ephemeralRange?: () => Promise<[number, number]>;
-  /** Sets `route_localnet` on a bridge; default: `sysctl -w`. */
+  /** Sets `route_localnet` on a bridge; default: written to /proc/sys (`sysctl -w` in `netns`). */
   setRouteLocalnet?: (bridge: string, on: boolean) => Promise<void>;
   /**
    * Turns hairpin mode on for a bridge port; default: `ip link set dev PORT type bridge_slave hairpin on`. With
@@ -217,6 +221,8 @@ export class NftPublisher implements PortPublisher {
   readonly #setHairpin: (device: string) => Promise<void>;
   /** Endpoints with published ports, as last read (and since written) by this process; undefined: not read. */
   #publishing: Set<string> | undefined;
+  /** The long-lived `nft` (shared with isolation.ts); undefined with a given runner (tests). */
+  readonly #session: Pick<NftSession, 'run'> | undefined;
 
   constructor(options: NftPublisherOptions = {}) {
     this.#table = options.table ?? DEFAULT_ISOLATION_TABLE;
@@ -227,6 +233,8 @@ export class NftPublisher implements PortPublisher {
     if (this.#netns !== undefined) validateInterfaceName(this.#netns);
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#exec = options.exec ?? execRunner;
+    this.#session =
+      options.session ?? (options.exec === undefined ? nftSessionFor(this.#argv(['nft']), this.#timeoutMs) : undefined);
     this.#listeners = options.listeners ?? (() => this.#ssListeners());
     this.#ephemeralRange = options.ephemeralRange ?? (() => this.#kernelPortRange());
     this.#setRouteLocalnet = options.setRouteLocalnet ?? ((bridge, on) => this.#sysctlRouteLocalnet(bridge, on));
@@ -429,29 +437,19 @@ export class NftPublisher implements PortPublisher {
     ).stdout;
   }
 
-  async #nft(args: readonly string[], input?: string): Promise<string> {
-    const argv = this.#argv(['nft', ...args]);
-    try {
-      return await this.#run(['nft', ...args], input);
-    } catch (caught) {
-      const { exitCode, stdout, stderr, startError } = commandError(
-        bindingErrorReasons.ipCommand,
-        argv,
-        caught,
-        this.#timeoutMs,
-      );
-      if (exitCode !== null) {
-        const hint = input === undefined ? '' : `\n--- transaction ---\n${input}`;
-        throw new CommandError(bindingErrorReasons.ipCommand, argv, { exitCode, stdout, stderr: `${stderr}${hint}` });
-      }
-      throw new CommandError(bindingErrorReasons.ipCommand, argv, {
-        exitCode,
-        stdout,
-        stderr,
-        ...(startError === undefined ? {} : { startError }),
-        detail: 'could not be run (nftables needed for published ports)',
-      });
-    }
+  /** `nft -j list table …` or `nft -f -` (the transaction on standard input): in the long-lived `nft` if any. */
+  #nft(args: readonly string[], input?: string): Promise<string> {
+    return runNft(
+      {
+        session: this.#session,
+        exec: this.#exec,
+        argv: (a) => this.#argv(['nft', ...a]),
+        timeoutMs: this.#timeoutMs,
+        unrunnable: 'could not be run (nftables needed for published ports)',
+      },
+      args,
+      input,
+    );
   }
 
   /** Sockets of host processes: TCP listeners, bound UDP sockets, SCTP listeners. */
@@ -476,6 +474,24 @@ export class NftPublisher implements PortPublisher {
 
   async #sysctlRouteLocalnet(bridge: string, on: boolean): Promise<void> {
     validateInterfaceName(bridge);
+    if (this.#netns === undefined) {
+      // What `sysctl -w` writes, without a process (this process's namespace is the host's).
+      try {
+        await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, on ? '1' : '0');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        throw new CommandError(
+          bindingErrorReasons.ipCommand,
+          ['sysctl', '-w', `net.ipv4.conf.${bridge}.route_localnet`],
+          {
+            exitCode: 1,
+            stdout: '',
+            stderr: `${code}: ${(err as Error).message}`,
+          },
+        );
+      }
+      return;
+    }
     await this.#run(['sysctl', '-q', '-w', `net.ipv4.conf.${bridge}.route_localnet=${on ? 1 : 0}`]);
   }
 

@@ -162,6 +162,45 @@ describe('NftPublisher transactions', () => {
     assert.deepEqual(localnet, ['brq11111111-11=1']);
   });
 
+  test("with the process's nft session, publish and unpublish start no nft: a list, then one transaction line each", async () => {
+    const fake = fakeNft(undefined);
+    const sent: { lines: readonly string[]; list: boolean }[] = [];
+    let table: string | undefined;
+    const session = {
+      run: async (lines: readonly string[], options: { list?: boolean } = {}) => {
+        sent.push({ lines, list: options.list === true });
+        if (options.list !== true) return '';
+        if (table === undefined) throw { code: 1, stderr: 'Error: No such file or directory\n' };
+        return table;
+      },
+    };
+    const p = new NftPublisher({
+      exec: fake.exec,
+      session,
+      listeners: async () => [],
+      ephemeralRange: async () => [40000, 40009],
+      setHairpin: async () => {},
+      setRouteLocalnet: async () => {},
+    });
+    await p.publish({ endpointId: EP1, bridge: 'brq11111111-11', containerIp: '10.9.0.5', mappings: [tcp(8080)] });
+    assert.deepEqual(
+      sent.map((c) => c.list),
+      [true, false],
+    );
+    assert.deepEqual(sent[0]!.lines, ['list table inet kuryr_ts']);
+    const transaction = sent[1]!.lines;
+    assert.equal(transaction[0], 'add table inet kuryr_ts', 'the transaction, one command per line');
+    assert.ok(transaction.every((l) => !l.includes('\n') && l.trim() !== ''));
+    assert.ok(transaction.some((l) => l.startsWith('add element inet kuryr_ts publish_any4 { tcp . 8080 ')));
+    table = tableJson([published({})]);
+    assert.equal((await p.unpublish(EP1)).length, 1);
+    assert.deepEqual(sent.slice(2), [
+      { lines: ['list table inet kuryr_ts'], list: true },
+      { lines: ['delete table inet kuryr_ts'], list: false },
+    ]);
+    assert.deepEqual(fake.calls, [], 'no nft process');
+  });
+
   test('the same request again changes nothing (Docker retries)', async () => {
     const fake = fakeNft(tableJson([published({})]));
     const result = await publisher(fake).publish({
