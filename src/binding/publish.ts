@@ -5,7 +5,7 @@
  * endpoint and bridge (`<endpoint id> <bridge>`), so the kernel holds the whole state: Revoke, DeleteEndpoint,
  * a restart and `kuryr gc` all find it again there. The only thing kept in memory is a shortcut: which endpoints
  * publish anything, as last read and then written by this process, so that the Revoke and DeleteEndpoint of
- * the many endpoints that publish nothing run no `nft` (a process unpublishes only its own endpoints, and
+ * the many endpoints that publish nothing ask `nft` nothing (a process unpublishes only its own endpoints, and
  * reads the kernel again after a restart).
  *
  * - `publish_addr4` (`host address . protocol . host port : container address . container port`) for
@@ -24,8 +24,9 @@
  *
  * Isolation (isolation.ts) lets DNATed connections into a network and their replies out of it. A port another
  * endpoint publishes, or a host process listens on (`ss`), is refused with `PortTakenError` and nothing
- * changes. Every change is one `nft -f -` transaction; the last element takes the publish chains with it, and
- * the table too when nothing else is in it.
+ * changes. Every change is one nftables transaction (all or nothing), sent with the reads to the process's
+ * long-lived `nft` (nft-session.ts, shared with isolation.ts): no process per published port. The last element
+ * takes the publish chains with it, and the table too when nothing else is in it.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { ipVersion, normalizeIp } from '../util/ip.ts';
